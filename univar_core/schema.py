@@ -35,6 +35,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 DEFAULT_MAX_CHARS = 20_000
+# File stems that say nothing about the data: the parent folder names the dataset instead
+# (../shared/data/valuebench_qa/qa.csv -> "valuebench_qa").
+GENERIC_STEMS = frozenset({"qa", "qas", "data", "dataset", "train", "test", "answers", "outputs", "output"})
 VALUE_ID_SEPARATOR = "$"
 
 # Share of (sampled) QAs that must look non-English before we warn; a few stray loanwords are fine.
@@ -202,10 +205,14 @@ def _check_id_part(values: pd.Series, *, what: str, column: str, source: str) ->
         )
 
 
-def _default_dataset(source: str) -> str:
+def default_dataset_name(source: str) -> str:
+    """The file stem, or its folder's name when the stem is generic ('valuebench_qa/qa.csv')."""
     if source.startswith("<"):
         return "table"
-    return PurePath(source).stem or "table"
+    path = PurePath(source)
+    if path.stem.lower() in GENERIC_STEMS and path.parent.name:
+        return path.parent.name
+    return path.stem or "table"
 
 
 def _non_english_warning(questions: pd.Series, answers: pd.Series, langs: pd.Series) -> str | None:
@@ -256,14 +263,20 @@ def validate_qas(df: pd.DataFrame, *, source: str = "<table>", dataset: str | No
     skip_reason[empty_question] = "empty question"
     skip_column[empty_question] = str(found["question"])
 
-    # Exact duplicates of an earlier usable row (same model, lang, question, answer).
+    # Exact duplicates of an earlier usable row (same model, lang, question, answer). A source's
+    # question_id counts too: the same text under two ids is two items (ValueBench has 282 such
+    # questions, answered identically at temperature 0) and must not be dropped.
     key = pd.DataFrame({"m": model, "l": lang, "q": question, "a": answer})
+    dup_fields = ["model", "lang", "question", "answer"]
+    if "question_id" in found:
+        key["i"] = _text_column(df[found["question_id"]]).str.strip()
+        dup_fields.append("question_id")
     usable = skip_reason == ""
-    group = key.groupby(["m", "l", "q", "a"], sort=False).ngroup().to_numpy()
+    group = key.groupby(list(key.columns), sort=False).ngroup().to_numpy()
     usable_pos = np.flatnonzero(usable.to_numpy())
     first_pos = pd.Series(usable_pos).groupby(group[usable_pos]).transform("first").to_numpy()
     for pos, first in zip(usable_pos[first_pos != usable_pos], first_pos[first_pos != usable_pos]):
-        skip_reason[pos] = f"duplicate of row {first + 1} (same model, lang, question, answer)"
+        skip_reason[pos] = f"duplicate of row {first + 1} (same {', '.join(dup_fields)})"
 
     kept = np.flatnonzero((skip_reason == "").to_numpy()).astype(np.int64)
     skipped = [SkippedRow(row=int(p) + 1, column=skip_column[p], reason=skip_reason[p])
@@ -284,9 +297,9 @@ def validate_qas(df: pd.DataFrame, *, source: str = "<table>", dataset: str | No
         ds = pd.Series([str(dataset)] * len(kept), dtype=object)
     elif "dataset" in found:
         ds = _text_column(df[found["dataset"]].iloc[kept]).str.strip().reset_index(drop=True)
-        ds = ds.mask(ds == "", _default_dataset(source))
+        ds = ds.mask(ds == "", default_dataset_name(source))
     else:
-        ds = pd.Series([_default_dataset(source)] * len(kept), dtype=object)
+        ds = pd.Series([default_dataset_name(source)] * len(kept), dtype=object)
 
     question = question.reset_index(drop=True)
     if "question_id" in found:

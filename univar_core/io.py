@@ -1,0 +1,479 @@
+"""Readers: QA files (CSV/TSV, JSONL/JSON, parquet, xlsx), the UniVaR release folder layout, and
+precomputed embeddings that come with the QAs.
+
+Every reader accepts a path or a file-like object with a ``name`` (a Streamlit upload). Problems with
+the file itself (too large, empty, not UTF-8, unparsable) raise ``schema.QAInputError`` naming the
+file and, where known, the line or byte offset; nothing is guessed silently (no latin-1 fallback).
+
+Precomputed embeddings are kept exactly as given (float32 stays bit-for-bit; float64/float16 are
+converted to float32 and the report says so), subset to the rows validation accepted.
+"""
+from __future__ import annotations
+
+import csv
+import io as _io
+import json
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, BinaryIO, Iterable, Union
+
+import numpy as np
+import pandas as pd
+
+from univar_core.schema import (
+    ALIASES,
+    DEFAULT_MAX_CHARS,
+    GENERIC_STEMS,
+    QAInputError,
+    ValidationReport,
+    validate_qas,
+)
+
+DEFAULT_MAX_BYTES = 200 * 2**20
+MAX_FILE_MB_ENV = "UNIVAR_MAX_FILE_MB"
+SHARED_DATA_ENV = "UNIVAR_SHARED_DATA"
+TABLE_EXTENSIONS = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".parquet", ".pq", ".xlsx")
+RELEASE_SUBDIR = "qa_translated"
+_REPO = Path(__file__).resolve().parents[1]
+
+PathOrBuffer = Union[str, os.PathLike, BinaryIO, Any]
+
+
+@dataclass
+class LoadedQAs:
+    table: pd.DataFrame
+    report: ValidationReport
+    embeddings: np.ndarray | None = None
+
+
+def shared_data_dir() -> Path | None:
+    """The real corpora: $UNIVAR_SHARED_DATA, else <repo>/../shared/data; None when neither exists."""
+    env = os.environ.get(SHARED_DATA_ENV)
+    if env:
+        return Path(env) if Path(env).is_dir() else None
+    default = _REPO.parent / "shared" / "data"
+    return default if default.is_dir() else None
+
+
+def max_bytes_from_env() -> int:
+    """Upload/file size limit: $UNIVAR_MAX_FILE_MB (megabytes) if set, else DEFAULT_MAX_BYTES."""
+    raw = os.environ.get(MAX_FILE_MB_ENV)
+    if not raw:
+        return DEFAULT_MAX_BYTES
+    try:
+        mb = float(raw)
+    except ValueError:
+        raise ValueError(f"{MAX_FILE_MB_ENV}={raw!r} is not a number of megabytes") from None
+    return int(mb * 2**20)
+
+
+# ---------------------------------------------------------------------------------------------
+# Raw bytes: size limit, name, encoding
+
+def _source_name(path_or_buffer: PathOrBuffer, name: str | None) -> str:
+    """What errors call the file: its name, with the parent folder when the stem is generic."""
+    if name:
+        return str(name)
+    if isinstance(path_or_buffer, (str, os.PathLike)):
+        p = Path(path_or_buffer)
+    else:
+        buf_name = getattr(path_or_buffer, "name", None)
+        if not buf_name:
+            raise ValueError("a file-like object needs a name (pass name='data.csv') to tell its format")
+        p = Path(str(buf_name))
+    if p.stem.lower() in GENERIC_STEMS and p.parent.name:
+        return f"{p.parent.name}/{p.name}"
+    return p.name
+
+
+def _buffer_size(buf: Any) -> int | None:
+    size = getattr(buf, "size", None)
+    if isinstance(size, int):
+        return size
+    if hasattr(buf, "getbuffer"):
+        return buf.getbuffer().nbytes
+    if hasattr(buf, "seek") and hasattr(buf, "tell"):
+        pos = buf.tell()
+        end = buf.seek(0, _io.SEEK_END)
+        buf.seek(pos)
+        return end
+    return None
+
+
+def _too_large(source: str, size: int, max_bytes: int) -> QAInputError:
+    return QAInputError(
+        f"the file is {size / 2**20:,.1f} MB, over the {max_bytes / 2**20:,.0f} MB limit. Raise the limit "
+        f"with the environment variable {MAX_FILE_MB_ENV} (e.g. {MAX_FILE_MB_ENV}=1000) or the max_bytes "
+        f"argument, or split the file.",
+        source=source,
+    )
+
+
+def _read_bytes(path_or_buffer: PathOrBuffer, source: str, max_bytes: int) -> bytes:
+    if isinstance(path_or_buffer, (str, os.PathLike)):
+        path = Path(path_or_buffer)
+        if not path.is_file():
+            raise QAInputError("file not found", source=str(path))
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise _too_large(source, size, max_bytes)
+        data = path.read_bytes()
+    else:
+        size = _buffer_size(path_or_buffer)
+        if size is not None and size > max_bytes:
+            raise _too_large(source, size, max_bytes)
+        if hasattr(path_or_buffer, "getvalue"):
+            data = path_or_buffer.getvalue()
+        else:
+            if hasattr(path_or_buffer, "seek"):
+                path_or_buffer.seek(0)
+            data = path_or_buffer.read(max_bytes + 1)
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if len(data) > max_bytes:
+            raise _too_large(source, len(data), max_bytes)
+    if not data or (len(data) < 65_536 and not data.strip()):  # only whitespace: empty too
+        raise QAInputError(f"the file is empty ({len(data)} bytes)", source=source)
+    return data
+
+
+def _decode_utf8(data: bytes, source: str) -> str:
+    """UTF-8 (a BOM is fine). Anything else is an error naming where it broke: guessing latin-1 would
+    silently garble non-English text, which is exactly the text this app is about."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        offset = err.start
+        line = data[:offset].count(b"\n") + 1
+        raise QAInputError(
+            f"the file is not valid UTF-8: byte 0x{data[offset]:02x} at byte offset {offset:,} (line {line}) "
+            f"cannot be decoded. Re-save the file as UTF-8 (e.g. Excel: 'CSV UTF-8'; "
+            f"iconv -f cp1252 -t utf-8).",
+            source=source,
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Formats
+
+def _alias_names() -> set[str]:
+    return {n for canon, names in ALIASES.items() for n in (canon, *names)}
+
+
+def _sniff_delimiter(text: str) -> str:
+    """The most frequent of , ; tab | in the header line (headers rarely contain those characters,
+    unlike answers, which often hold commas in multi-line quoted cells)."""
+    header = text.split("\n", 1)[0]
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _read_delimited(text: str, source: str, delimiter: str | None) -> pd.DataFrame:
+    sep = delimiter or _sniff_delimiter(text)
+    header = next(csv.reader([text.split("\n", 1)[0]], delimiter=sep), [])
+    # QA columns are text (ids like "0012" keep their zeros); extra columns keep pandas' types.
+    text_columns = {h: str for h in header if h.strip().lower() in _alias_names()}
+    try:
+        return pd.read_csv(_io.StringIO(text), sep=sep, dtype=text_columns, keep_default_na=False,
+                           na_values=[""])
+    except pd.errors.ParserError as err:
+        line = re.search(r"line (\d+)", str(err))
+        where = f" at line {line.group(1)}" if line else ""
+        raise QAInputError(
+            f"could not parse as {'TSV' if sep == chr(9) else 'CSV'} (delimiter {sep!r}){where}: {err}. "
+            f"Check quoting: a text cell holding the delimiter or a line break must be in double quotes.",
+            source=source,
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise QAInputError("the file has no header or data", source=source) from None
+
+
+def _read_jsonl(text: str, source: str) -> pd.DataFrame:
+    records = []
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise QAInputError(f"line {line_no} is not valid JSON: {err.msg} (column {err.colno})",
+                               source=source) from None
+        if not isinstance(rec, dict):
+            raise QAInputError(f"line {line_no} is a JSON {type(rec).__name__}, expected an object "
+                               f"with question, answer, model and lang", source=source)
+        records.append(rec)
+    return pd.DataFrame.from_records(records)
+
+
+def _read_json(text: str, source: str) -> pd.DataFrame:
+    """A list of records, {"key": [records]}, or {column: [values]} of equal lengths."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        if err.lineno > 1 and text.lstrip().startswith("{"):
+            return _read_jsonl(text, source)  # .json that is really JSON lines
+        raise QAInputError(f"not valid JSON at line {err.lineno}, column {err.colno}: {err.msg}",
+                           source=source) from None
+    if isinstance(data, dict):
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(data) == 1 and lists and all(isinstance(r, dict) for r in lists[0]):
+            data = lists[0]
+        elif lists and len(lists) == len(data) and len({len(v) for v in lists}) == 1:
+            return pd.DataFrame(data)
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise QAInputError("expected a JSON list of records (objects with question, answer, model, "
+                           "lang) or an object of equal-length column lists", source=source)
+    return pd.DataFrame.from_records(data)
+
+
+def _read_parquet(data: bytes, source: str) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowException, OSError) as err:
+        raise QAInputError(f"not a readable parquet file: {err}", source=source) from None
+    return table.to_pandas()
+
+
+def _read_xlsx(data: bytes, source: str) -> pd.DataFrame:
+    from zipfile import BadZipFile
+
+    try:
+        return pd.read_excel(_io.BytesIO(data), sheet_name=0, engine="openpyxl")
+    except (BadZipFile, ValueError, KeyError, OSError) as err:
+        raise QAInputError(f"not a readable .xlsx workbook (first sheet is read): {err}",
+                           source=source) from None
+
+
+def _format_of(source: str) -> str:
+    ext = Path(source).suffix.lower()
+    if ext == ".xls":
+        raise QAInputError("old .xls workbooks are not supported; save it as .xlsx or CSV UTF-8",
+                           source=source)
+    if ext not in TABLE_EXTENSIONS:
+        raise QAInputError(f"unknown file type {ext or '(no extension)'!r}; expected one of "
+                           f"{', '.join(TABLE_EXTENSIONS)} or a UniVaR release folder", source=source)
+    return ext
+
+
+def read_table(path_or_buffer: PathOrBuffer, *, name: str | None = None,
+               max_bytes: int | None = None) -> pd.DataFrame:
+    """The raw table of one file, chosen by extension; no validation (see read_qas)."""
+    source = _source_name(path_or_buffer, name)
+    ext = _format_of(source)
+    data = _read_bytes(path_or_buffer, source, max_bytes if max_bytes is not None else max_bytes_from_env())
+    if ext in (".parquet", ".pq"):
+        return _read_parquet(data, source)
+    if ext == ".xlsx":
+        return _read_xlsx(data, source)
+    text = _decode_utf8(data, source)
+    if ext in (".jsonl", ".ndjson"):
+        return _read_jsonl(text, source)
+    if ext == ".json":
+        return _read_json(text, source)
+    return _read_delimited(text, source, "\t" if ext == ".tsv" else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Precomputed embeddings
+
+def _as_float32(arr: np.ndarray, what: str, source: str, warnings: list[str]) -> np.ndarray:
+    if arr.dtype == np.float32:
+        return arr
+    if arr.dtype in (np.float64, np.float16):
+        warnings.append(f"{what} were {arr.dtype} and were converted to float32")
+        return arr.astype(np.float32)
+    raise QAInputError(f"{what} have dtype {arr.dtype}; expected float32 (float16/float64 are converted)",
+                       source=source)
+
+
+def _embedding_column(raw: pd.DataFrame, column: str, source: str) -> np.ndarray:
+    """Stack a column of per-row vectors into an (n, d) array, keeping the element dtype."""
+    cells = raw[column].tolist()
+    dims = set()
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, (list, tuple, np.ndarray)):
+            kind = "empty" if cell is None or (isinstance(cell, float) and np.isnan(cell)) else type(cell).__name__
+            raise QAInputError(f"embedding is {kind}, expected a list of numbers (store vectors as a "
+                               f"parquet list<float> column or a separate .npy)", source=source,
+                               row=i + 1, column=column)
+        dims.add(len(cell))
+        if len(dims) > 1:
+            raise QAInputError(f"embedding has {len(cell)} values, earlier rows have {min(dims - {len(cell)})}",
+                               source=source, row=i + 1, column=column)
+    first = np.asarray(cells[0])
+    return np.stack(cells).astype(first.dtype if first.dtype.kind == "f" else np.float64, copy=False)
+
+
+def _load_npy(embeddings: Any, source: str) -> np.ndarray:
+    if isinstance(embeddings, np.ndarray):
+        return embeddings
+    name = str(embeddings) if isinstance(embeddings, (str, os.PathLike)) else getattr(embeddings, "name", "embeddings")
+    try:
+        if isinstance(embeddings, (str, os.PathLike)):
+            return np.load(embeddings, allow_pickle=False, mmap_mode="r")
+        if hasattr(embeddings, "seek"):
+            embeddings.seek(0)
+        return np.load(embeddings, allow_pickle=False)
+    except FileNotFoundError:
+        raise QAInputError("embeddings file not found", source=name) from None
+    except ValueError as err:  # object arrays need pickle: refused
+        raise QAInputError(f"cannot load embeddings without pickle (numeric .npy expected): {err}",
+                           source=name) from None
+    except OSError as err:
+        raise QAInputError(f"not a readable .npy file: {err}", source=name) from None
+
+
+def _check_embeddings(emb: np.ndarray, n_rows: int, source: str, what: str) -> np.ndarray:
+    if emb.ndim != 2:
+        raise QAInputError(f"{what} must be a 2-D array (rows x dimensions), got shape {emb.shape}",
+                           source=source)
+    if emb.shape[0] != n_rows:
+        raise QAInputError(f"{what} have {emb.shape[0]:,} rows but the QA file has {n_rows:,} data rows; "
+                           f"they must be row-aligned with the file (before any row is skipped)",
+                           source=source)
+    if emb.dtype.kind != "f":
+        raise QAInputError(f"{what} have dtype {emb.dtype}; expected floating point", source=source)
+    return emb
+
+
+def _attach_embeddings(emb: np.ndarray, report: ValidationReport, source: str, what: str) -> np.ndarray:
+    """Subset to accepted rows, check values, float32 (converted only when not already)."""
+    emb = np.asarray(emb[report.kept_rows])  # fancy indexing copies: a memmap stays untouched
+    finite = np.isfinite(emb).all(axis=1)
+    if not finite.all():
+        bad = int(report.kept_rows[np.flatnonzero(~finite)[0]]) + 1
+        raise QAInputError(f"{what} contain NaN or infinite values", source=source, row=bad)
+    emb = _as_float32(emb, what, source, report.warnings)
+    norms = np.linalg.norm(emb[: min(len(emb), 10_000)].astype(np.float64), axis=1)
+    if len(norms) and np.abs(norms - 1.0).max() > 1e-3:
+        report.warnings.append(f"{what} are not unit-length (norms {norms.min():.3g} to {norms.max():.3g}); "
+                               f"they are kept as given, cosine similarity normalises them")
+    return emb
+
+
+# ---------------------------------------------------------------------------------------------
+# QA files and folders
+
+def _release_files(folder: Path) -> list[tuple[Path, str]]:
+    """(csv path, dataset) pairs of a UniVaR release folder: <dataset>/qa_translated/<model>.csv,
+    given either the dataset folder or a folder holding dataset folders."""
+    if (folder / RELEASE_SUBDIR).is_dir():
+        datasets = [folder]
+    else:
+        datasets = sorted(d for d in folder.iterdir() if (d / RELEASE_SUBDIR).is_dir())
+    files = [(f, d.name) for d in datasets for f in sorted((d / RELEASE_SUBDIR).glob("*.csv"))]
+    if not files:
+        raise QAInputError(f"folder is not in the UniVaR release layout: expected "
+                           f"<dataset>/{RELEASE_SUBDIR}/<model>.csv files", source=str(folder))
+    return files
+
+
+def _read_release_folder(folder: Path, *, dataset: str | None, max_bytes: int | None,
+                         max_chars: int) -> LoadedQAs:
+    parts = []
+    for csv_path, ds in _release_files(folder):
+        source = f"{ds}/{RELEASE_SUBDIR}/{csv_path.name}"
+        raw = read_table(csv_path, name=source, max_bytes=max_bytes)
+        if not any(str(c).strip().lower() in ("model", *ALIASES["model"]) for c in raw.columns):
+            raw.insert(0, "model", csv_path.stem)  # the release names each file after its model
+        table, report = validate_qas(raw, source=source, dataset=dataset or ds, max_chars=max_chars)
+        parts.append(LoadedQAs(table, report, None))
+    return _merge(parts, source=folder.name)
+
+
+def read_qas(path_or_buffer: PathOrBuffer, *, name: str | None = None, dataset: str | None = None,
+             embeddings: Any = None, embedding_column: str = "embedding", max_bytes: int | None = None,
+             max_chars: int = DEFAULT_MAX_CHARS) -> LoadedQAs:
+    """Read and validate one QA file (or UniVaR release folder).
+
+    embeddings: an .npy path (or array / file-like) row-aligned with the file's data rows; or leave
+    None and give a parquet/JSONL column ``embedding_column`` of vectors. Either way the vectors are
+    subset to the accepted rows. max_bytes: None means $UNIVAR_MAX_FILE_MB, else 200 MB.
+    """
+    if isinstance(path_or_buffer, (str, os.PathLike)) and Path(path_or_buffer).is_dir():
+        if embeddings is not None:
+            raise ValueError("precomputed embeddings are not supported for a release folder")
+        return _read_release_folder(Path(path_or_buffer), dataset=dataset, max_bytes=max_bytes,
+                                    max_chars=max_chars)
+    source = _source_name(path_or_buffer, name)
+    raw = read_table(path_or_buffer, name=source, max_bytes=max_bytes)
+    column_emb = None
+    if embedding_column in raw.columns:
+        if embeddings is not None:
+            raise QAInputError(f"the file has an '{embedding_column}' column and an embeddings file was "
+                               f"also given; use one", source=source)
+        if len(raw):
+            column_emb = _embedding_column(raw, embedding_column, source)
+        raw = raw.drop(columns=embedding_column)
+    table, report = validate_qas(raw, source=source, dataset=dataset, max_chars=max_chars)
+    if column_emb is not None:
+        what = f"embeddings in column '{embedding_column}'"
+        emb = _check_embeddings(column_emb, len(raw), source, what)
+        return LoadedQAs(table, report, _attach_embeddings(emb, report, source, what))
+    if embeddings is not None:
+        emb = _check_embeddings(_load_npy(embeddings, source), len(raw), source, "precomputed embeddings")
+        return LoadedQAs(table, report, _attach_embeddings(emb, report, source, "precomputed embeddings"))
+    return LoadedQAs(table, report, None)
+
+
+def _merge(parts: list[LoadedQAs], *, source: str) -> LoadedQAs:
+    """Concatenate several validated files: qa_id made unique, skips tagged with their file,
+    kept_rows offset into the concatenated input."""
+    with_emb = [p.report.source for p in parts if p.embeddings is not None]
+    if with_emb and len(with_emb) != len(parts):
+        without = [p.report.source for p in parts if p.embeddings is None]
+        raise QAInputError(f"embeddings come with {', '.join(with_emb)} but not with {', '.join(without)}; "
+                           f"give them for all files or none", source=source)
+    dims = {p.embeddings.shape[1] for p in parts if p.embeddings is not None}
+    if len(dims) > 1:
+        raise QAInputError(f"files have embeddings of different dimensions {sorted(dims)}", source=source)
+
+    tables, seen_ids = [], set()
+    for i, part in enumerate(parts):
+        t = part.table
+        if seen_ids.intersection(t["qa_id"]):
+            t = t.assign(qa_id=f"{i}/{Path(part.report.source).stem}:" + t["qa_id"])
+        seen_ids.update(t["qa_id"])
+        tables.append(t)
+    table = pd.concat(tables, ignore_index=True)  # CORE_COLUMNS stay first: every part starts with them
+
+    skipped, kept, mapping, warnings, offset = [], [], {}, [], 0
+    for part in parts:
+        r = part.report
+        skipped += [replace(s, reason=f"{r.source}: {s.reason}") for s in r.skipped]
+        kept.append(r.kept_rows + offset)
+        offset += r.n_input_rows
+        for canon, found in r.column_mapping.items():
+            mapping.setdefault(canon, found)
+        warnings += [f"{r.source}: {w}" for w in r.warnings]
+    report = ValidationReport(
+        source=source,
+        n_input_rows=sum(p.report.n_input_rows for p in parts),
+        n_accepted=len(table),
+        column_mapping=mapping,
+        skipped=skipped,
+        n_truncated=sum(p.report.n_truncated for p in parts),
+        warnings=warnings,
+        kept_rows=np.concatenate(kept).astype(np.int64),
+    )
+    embeddings = np.concatenate([p.embeddings for p in parts]) if with_emb else None
+    return LoadedQAs(table, report, embeddings)
+
+
+def read_many(paths: Iterable[PathOrBuffer], **kw) -> LoadedQAs:
+    """Read several files (or release folders) into one table; qa_id stays unique across them."""
+    paths = list(paths)
+    if not paths:
+        raise ValueError("read_many needs at least one path")
+    if kw.get("embeddings") is not None and len(paths) > 1:
+        raise ValueError("an embeddings .npy aligns with one file; give files with an embedding column instead")
+    parts = [read_qas(p, **kw) for p in paths]
+    if len(parts) == 1:
+        return parts[0]
+    return _merge(parts, source=f"{len(parts)} files")

@@ -116,7 +116,8 @@ def test_same_text_under_another_value_id_is_not_a_duplicate():
 
 
 def test_same_text_under_two_question_ids_is_not_a_duplicate():
-    df = qa_frame(question=["q"] * 3, answer=["a"] * 3, model=["m"] * 3, question_id=["i1", "i2", "i1"])
+    df = qa_frame(question=["q"] * 3, answer=["a"] * 3, model=["m"] * 3, lang=["eng"] * 3,
+                  question_id=["i1", "i2", "i1"])
     out, report = validate_qas(df)
     assert out["question_id"].tolist() == ["i1", "i2"]
     assert report.skipped[0].row == 3

@@ -1,0 +1,268 @@
+"""2-D projection of QA embeddings (UMAP), placement of new QAs on an existing map, centroids.
+
+`fit_projection` runs UMAP once per map. `place_points` puts new QAs onto a map that already exists
+without refitting it: each new embedding is positioned at the weighted mean of its nearest map
+points' coordinates, with UMAP's own fuzzy-membership weights (the position UMAP's `transform`
+starts from before its optimisation epochs). That needs only numpy - no numba compile on the first
+call, no fitted model object, and so nothing to unpickle - and it never moves an existing point.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+# numba (used by umap) reads its cache location when it is first imported; point it at the
+# project cache so the 25-45 s compile happens once per machine, not once per process.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".cache" / "numba"))
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class UmapParams:
+    n_neighbors: int = 15
+    min_dist: float = 0.1
+    metric: str = "cosine"
+    random_state: int = 42
+
+    def __post_init__(self):
+        if not isinstance(self.n_neighbors, (int, np.integer)) or self.n_neighbors < 2:
+            raise ValueError(f"n_neighbors must be an integer >= 2, got {self.n_neighbors!r}")
+        if not 0.0 <= float(self.min_dist) <= 1.0:
+            raise ValueError(f"min_dist must be in [0, 1], got {self.min_dist!r}")
+        if not isinstance(self.random_state, (int, np.integer)):
+            raise ValueError(f"random_state must be an integer, got {self.random_state!r}")
+
+    def to_dict(self) -> dict:
+        return {"method": "umap", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "UmapParams":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known - {"method"}
+        if unknown:
+            raise ValueError(f"unknown UMAP parameter(s) {sorted(unknown)}; known: {sorted(known)}")
+        if data.get("method", "umap") != "umap":
+            raise ValueError(f"projection method {data['method']!r} is not 'umap'")
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _as_matrix(embeddings, what: str) -> np.ndarray:
+    arr = np.asarray(embeddings, dtype=np.float32)
+    if arr.ndim != 2:
+        raise ValueError(f"{what} must be a 2-D array (n, d), got shape {arr.shape}")
+    return arr
+
+
+def _tiny_coords(x: np.ndarray) -> np.ndarray:
+    """Coordinates for maps of <= 3 points, where UMAP's graph is meaningless: the first two
+    principal axes, scaled to unit spread, sign fixed so the result is deterministic."""
+    n = len(x)
+    out = np.zeros((n, 2), dtype=np.float32)
+    if n < 2:
+        return out
+    centred = x.astype(np.float64) - x.mean(axis=0)
+    u, s, _ = np.linalg.svd(centred, full_matrices=False)
+    coords = u[:, :2] * s[:2]
+    for j in range(coords.shape[1]):
+        pivot = np.argmax(np.abs(coords[:, j]))
+        if coords[pivot, j] < 0:
+            coords[:, j] = -coords[:, j]
+    scale = np.abs(coords).max()
+    if scale > 0:
+        out[:, : coords.shape[1]] = coords / scale
+    return out
+
+
+def fit_projection(embeddings, params: UmapParams = UmapParams(), *, progress: Progress | None = None) -> np.ndarray:
+    """UMAP of `embeddings` to 2-D, seeded by params.random_state. Returns (n, 2) float32.
+
+    progress gets (0, 1) before and (1, 1) after: UMAP offers no per-epoch callback.
+    """
+    x = _as_matrix(embeddings, "embeddings")
+    if not np.isfinite(x).all():
+        raise ValueError("embeddings contain NaN or infinite values")
+    n = len(x)
+    if progress:
+        progress(0, 1)
+    if n <= 3:
+        xy = _tiny_coords(x)
+    else:
+        import umap  # imported here: importing it is slow and placement never needs it
+
+        # UMAP needs more points than neighbours, and its spectral initialisation needs a few more
+        # than that; a small map (a handful of QAs) gets fewer neighbours and a random start
+        # instead of an error.
+        n_neighbors = min(params.n_neighbors, n - 1)
+        init = "spectral" if n > n_neighbors + 2 and n > 10 else "random"
+        reducer = umap.UMAP(
+            n_components=2,
+            n_neighbors=max(2, n_neighbors),
+            min_dist=params.min_dist,
+            metric=params.metric,
+            random_state=params.random_state,
+            n_jobs=1,  # a seeded UMAP is single-threaded anyway; saying so avoids its warning
+            init=init,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # n_neighbors/spectral-fallback chatter on small inputs
+            xy = reducer.fit_transform(x).astype(np.float32)
+    if progress:
+        progress(1, 1)
+    return xy
+
+
+# ---------------------------------------------------------------------------------------------
+# placement
+
+def nearest_map_points(map_embeddings, new_embeddings, k: int = 15, *, chunk_elements: int = 1 << 24):
+    """Cosine k-NN of each new embedding among the map's embeddings.
+
+    Returns (idx, sims): (m, k') int64 indices into the map and float32 cosine similarities, most
+    similar first, with k' = min(k, n). Computed exactly by chunked matrix products (no index to
+    build, no compile); the map may be a read-only memmap and is never copied whole.
+    """
+    base = map_embeddings if isinstance(map_embeddings, np.ndarray) else np.asarray(map_embeddings)
+    new = _as_matrix(new_embeddings, "new embeddings")
+    if base.ndim != 2 or len(base) == 0:
+        raise ValueError("cannot place points on an empty map")
+    if new.shape[1] != base.shape[1]:
+        raise ValueError(
+            f"new embeddings have dimension {new.shape[1]} but the map's have {base.shape[1]}: "
+            "encode them with the map's encoder"
+        )
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    n, m = len(base), len(new)
+    k = min(int(k), n)
+    # Norms of the map rows (one streaming pass) instead of a normalised copy of the whole map.
+    base_norms = np.sqrt(np.einsum("ij,ij->i", base, base, dtype=np.float64)).astype(np.float32)
+    base_norms[base_norms == 0] = 1.0
+    new_norms = np.linalg.norm(new, axis=1, keepdims=True)
+    new_norms[new_norms == 0] = 1.0
+    new = new / new_norms
+    idx = np.empty((m, k), dtype=np.int64)
+    sims = np.empty((m, k), dtype=np.float32)
+    rows_per_chunk = max(1, chunk_elements // n)
+    for start in range(0, m, rows_per_chunk):
+        stop = min(m, start + rows_per_chunk)
+        s = (new[start:stop] @ base.T) / base_norms
+        top = np.argpartition(-s, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (stop - start, 1))
+        top_sims = np.take_along_axis(s, top, axis=1)
+        order = np.argsort(-top_sims, axis=1, kind="stable")
+        idx[start:stop] = np.take_along_axis(top, order, axis=1)
+        sims[start:stop] = np.take_along_axis(top_sims, order, axis=1)
+    return idx, sims
+
+
+def _membership_weights(sims: np.ndarray, n_iter: int = 64) -> np.ndarray:
+    """UMAP's fuzzy-membership weights for each row of neighbour similarities (most similar first):
+    w_j = exp(-(d_j - rho) / sigma), d = cosine distance, rho = distance to the nearest neighbour,
+    sigma found by bisection so that sum_j w_j = log2(k) (UMAP's smooth_knn_dist). Rows normalised."""
+    d = 1.0 - sims.astype(np.float64)
+    k = d.shape[1]
+    if k == 1:
+        return np.ones_like(d)
+    gap = np.maximum(d - d[:, :1], 0.0)
+    target = np.log2(k)
+    lo = np.zeros(len(d))
+    hi = np.full(len(d), np.inf)
+    sigma = np.ones(len(d))
+    for _ in range(n_iter):
+        total = np.exp(-gap / sigma[:, None]).sum(axis=1)
+        too_big = total > target
+        hi = np.where(too_big, sigma, hi)
+        lo = np.where(too_big, lo, sigma)
+        sigma = np.where(np.isinf(hi), sigma * 2.0, (lo + hi) / 2.0)
+    sigma = np.maximum(sigma, 1e-12)
+    w = np.exp(-gap / sigma[:, None])
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def place_points(map_embeddings, map_xy, new_embeddings, *, k: int = 15) -> np.ndarray:
+    """Positions (m, 2) float32 for new QAs on an existing map; the map itself is not touched.
+
+    Deterministic: the same inputs give the same coordinates, call after call.
+    """
+    xy = np.asarray(map_xy, dtype=np.float64)
+    if xy.ndim != 2 or xy.shape[1] != 2 or len(xy) != len(map_embeddings):
+        raise ValueError(
+            f"map_xy must have shape ({len(map_embeddings)}, 2) to match the map embeddings, got {xy.shape}"
+        )
+    new = _as_matrix(new_embeddings, "new embeddings")
+    if len(new) == 0:
+        return np.zeros((0, 2), dtype=np.float32)
+    if not np.isfinite(new).all():
+        raise ValueError("new embeddings contain NaN or infinite values")
+    idx, sims = nearest_map_points(map_embeddings, new, k)
+    weights = _membership_weights(sims)
+    return np.einsum("mk,mkc->mc", weights, xy[idx]).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# centroids (the grouped map, paper fig. 5)
+
+def _group_codes(qas: pd.DataFrame, by: str, n_rows: int) -> tuple[np.ndarray, list[str]]:
+    if by not in qas.columns:
+        raise ValueError(f"the QA table has no column {by!r} to group by")
+    if len(qas) != n_rows:
+        raise ValueError(f"{len(qas)} QA rows but {n_rows} embedding rows")
+    codes, uniques = pd.factorize(qas[by].astype("string"), sort=True)  # rows with a missing label: -1
+    return codes, [str(u) for u in uniques]
+
+
+def _group_sums(codes: np.ndarray, n_groups: int, embeddings: np.ndarray) -> np.ndarray:
+    """Per-group sums of the embedding rows as one sparse product (streams a memmap once)."""
+    from scipy import sparse
+
+    keep = codes >= 0
+    rows = codes[keep]
+    cols = np.flatnonzero(keep)
+    indicator = sparse.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_groups, len(codes))
+    )
+    return np.asarray(indicator @ np.asarray(embeddings, dtype=np.float32), dtype=np.float32)
+
+
+def centroid_matrix(qas: pd.DataFrame, embeddings, *, by: str = "value_id") -> tuple[list[str], np.ndarray]:
+    """(labels sorted, (L, d) float32 L2-normalised mean embedding of each group)."""
+    codes, labels = _group_codes(qas, by, len(embeddings))
+    sums = _group_sums(codes, len(labels), embeddings)
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return labels, (sums / norms).astype(np.float32)
+
+
+def value_id_centroids(qas: pd.DataFrame, embeddings=None, *, by: str = "value_id") -> pd.DataFrame:
+    """One row per group, sorted by label: `by`, n, x, y (mean map coordinates of its QAs) and, when
+    embeddings are given, cohesion = mean cosine similarity of its QAs to their centroid (1 = all
+    alike; low = the group's answers spread over the map)."""
+    for col in ("x", "y"):
+        if col not in qas.columns:
+            raise ValueError(f"the QA table has no {col!r} column: project it first")
+    n_rows = len(qas) if embeddings is None else len(embeddings)
+    codes, labels = _group_codes(qas, by, n_rows)
+    keep = codes >= 0
+    counts = np.bincount(codes[keep], minlength=len(labels))
+    xy = qas[["x", "y"]].to_numpy(dtype=np.float64)
+    out = pd.DataFrame({
+        by: labels,
+        "n": counts.astype(np.int64),
+        "x": np.bincount(codes[keep], weights=xy[keep, 0], minlength=len(labels)) / np.maximum(counts, 1),
+        "y": np.bincount(codes[keep], weights=xy[keep, 1], minlength=len(labels)) / np.maximum(counts, 1),
+    })
+    if embeddings is not None:
+        _, centroids = centroid_matrix(qas, embeddings, by=by)
+        emb = np.asarray(embeddings, dtype=np.float32)
+        norms = np.linalg.norm(emb, axis=1)
+        norms[norms == 0] = 1.0
+        # cosine of each QA to its own group's centroid, averaged per group
+        cos = np.einsum("ij,ij->i", emb[keep], centroids[codes[keep]]) / norms[keep]
+        out["cohesion"] = np.bincount(codes[keep], weights=cos, minlength=len(labels)) / np.maximum(counts, 1)
+    return out

@@ -1,0 +1,485 @@
+"""Map folders on disk: one folder per map inside a data directory.
+
+A map folder holds
+  qas.parquet     the QA table plus x, y, cluster, cluster_label, layer
+  embeddings.npy  float32 (n, d), row-aligned with qas.parquet, opened memory-mapped
+  manifest.json   what produced the map (encoder, projection, counts, versions) and checksums
+
+Writes are atomic: everything goes into a hidden temp folder inside the data directory, is fsynced,
+and only then renamed into place, so a crash never leaves a half-written map where a good one was.
+Nothing is ever unpickled: a map folder may come from someone else.
+
+Verification levels for `load_map(verify=...)`:
+  "full" (or True)  sha256 of qas.parquet and embeddings.npy (the CLI's `info`)
+  "quick"           sha256 of qas.parquet; embeddings.npy checked by size and .npy header only
+                    (the app: hashing a 150 MB matrix on every page load is wasted time)
+  "none" (or False) structure only: manifest, files present, sizes, shapes, row counts
+Hashes are cached per process by (path, inode, size, mtime), so re-opening an unchanged map is free.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+FORMAT = "univar-map"
+FORMAT_VERSION = 1
+QAS_FILE = "qas.parquet"
+EMBEDDINGS_FILE = "embeddings.npy"
+MANIFEST_FILE = "manifest.json"
+MAP_COLUMNS = ("x", "y", "cluster", "cluster_label", "layer")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Letters, digits, - _ . ; must start with a letter or digit so that names never collide with the
+# hidden .tmp-/.old- folders and can never be "." or "..".
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_TMP_PREFIX = ".tmp-"
+_OLD_PREFIX = ".old-"
+_DELETED_PREFIX = ".deleted-"
+_VERSIONED_PACKAGES = ("numpy", "pandas", "umap-learn", "sentence-transformers", "torch")
+
+
+class MapError(Exception):
+    """A map folder that is missing, damaged or foreign; the message names the path and the problem."""
+
+
+@dataclass
+class ValueMap:
+    name: str
+    qas: pd.DataFrame                 # CORE_COLUMNS + extras + x, y, cluster, cluster_label, layer
+    embeddings: np.ndarray            # row-aligned with qas (may be a read-only memmap)
+    manifest: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def n_qas(self) -> int:
+        return len(self.qas)
+
+    @property
+    def layers(self) -> list[str]:
+        return _layers(self.qas)
+
+
+# ---------------------------------------------------------------------------------------------
+# names and places
+
+def validate_map_name(name: str) -> str:
+    """Return `name` if it is a valid map name, else raise MapError saying what is allowed."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise MapError(
+            f"invalid map name {name!r}: use 1-100 letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit (no path separators)"
+        )
+    return name
+
+
+def default_data_dir() -> Path:
+    """$UNIVAR_DATA_DIR, else <repo>/maps; created on demand."""
+    env = os.environ.get("UNIVAR_DATA_DIR")
+    path = Path(env).expanduser() if env else REPO_ROOT / "maps"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
+    if data_dir is None:
+        return default_data_dir()
+    path = Path(data_dir).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def map_path(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Path:
+    """A bare name means a folder in the data directory; anything with a separator is a path."""
+    if isinstance(name_or_path, Path) or os.sep in str(name_or_path) or "/" in str(name_or_path):
+        return Path(name_or_path).expanduser()
+    return _resolve_data_dir(data_dir) / validate_map_name(str(name_or_path))
+
+
+# ---------------------------------------------------------------------------------------------
+# hashing (cached by file identity so an unchanged file is hashed once per process)
+
+_HASH_CACHE: dict[tuple, str] = {}
+
+
+def _file_key(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def sha256_file(path: Path) -> str:
+    key = _file_key(path)
+    if key not in _HASH_CACHE:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(4 << 20), b""):
+                digest.update(block)
+        _HASH_CACHE[key] = digest.hexdigest()
+    return _HASH_CACHE[key]
+
+
+# ---------------------------------------------------------------------------------------------
+# manifest
+
+def _layers(qas: pd.DataFrame) -> list[str]:
+    if "layer" not in qas.columns:
+        return []
+    return [str(v) for v in pd.unique(qas["layer"].astype(str))]
+
+
+def _nunique(qas: pd.DataFrame, column: str) -> int | None:
+    return int(qas[column].nunique()) if column in qas.columns else None
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions from package metadata (no heavy imports: torch is never imported here)."""
+    from univar_core import __version__
+
+    versions: dict[str, str | None] = {"univar_core": __version__}
+    for package in _VERSIONED_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _json_default(obj: Any):
+    # Callers' manifests may carry numpy scalars/arrays or paths; store them as plain JSON.
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"manifest value of type {type(obj).__name__} is not JSON serialisable")
+
+
+def _build_manifest(vmap: ValueMap, emb_shape: tuple[int, int]) -> dict:
+    """The caller's manifest (extra keys kept) with the computed fields filled in / refreshed."""
+    manifest = dict(vmap.manifest or {})
+    encoder = dict(manifest.get("encoder") or {})
+    if not encoder.get("name"):
+        raise ValueError("vmap.manifest['encoder'] must give at least the encoder 'name'")
+    if encoder.get("dim") not in (None, emb_shape[1]):
+        raise ValueError(
+            f"manifest encoder dim {encoder['dim']} does not match the embeddings' dimension {emb_shape[1]}"
+        )
+    encoder.setdefault("content_hash", None)
+    encoder["dim"] = int(emb_shape[1])
+    projection = manifest.get("projection")
+    seed = manifest.get("seed")
+    if seed is None and isinstance(projection, dict):
+        seed = projection.get("random_state")
+    qas = vmap.qas
+    manifest.update(
+        format=FORMAT,
+        format_version=FORMAT_VERSION,
+        name=vmap.name,
+        created=manifest.get("created") or _utc_now(),  # a re-save (new layer) keeps the creation time
+        updated=_utc_now(),
+        encoder=encoder,
+        projection=projection,
+        seed=seed,
+        counts={
+            "n_qas": int(len(qas)),
+            "n_value_ids": _nunique(qas, "value_id"),
+            "n_models": _nunique(qas, "model"),
+            "n_langs": _nunique(qas, "lang"),
+            "n_datasets": _nunique(qas, "dataset"),
+        },
+        layers=_layers(qas),
+        versions=library_versions(),
+    )
+    return manifest
+
+
+# ---------------------------------------------------------------------------------------------
+# save
+
+def _check_savable(vmap: ValueMap) -> np.ndarray:
+    validate_map_name(vmap.name)
+    missing = [c for c in MAP_COLUMNS if c not in vmap.qas.columns]
+    if missing:
+        raise ValueError(f"map {vmap.name!r}: the QA table lacks the map column(s) {missing}")
+    emb = vmap.embeddings
+    if not isinstance(emb, np.ndarray) or emb.ndim != 2:
+        raise ValueError(f"map {vmap.name!r}: embeddings must be a 2-D numpy array")
+    if emb.dtype != np.float32:
+        # Converting here could silently change precomputed vectors; the caller decides.
+        raise ValueError(f"map {vmap.name!r}: embeddings must be float32, got {emb.dtype}")
+    if emb.shape[0] != len(vmap.qas):
+        raise ValueError(
+            f"map {vmap.name!r}: {len(vmap.qas)} QA rows but {emb.shape[0]} embedding rows"
+        )
+    if not np.isfinite(emb).all():
+        raise ValueError(f"map {vmap.name!r}: embeddings contain NaN or infinite values")
+    return emb
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_qas(qas: pd.DataFrame, path: Path) -> None:
+    qas.reset_index(drop=True).to_parquet(path, index=False)
+    _fsync_file(path)
+
+
+def _write_embeddings(emb: np.ndarray, path: Path) -> None:
+    with open(path, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(emb), allow_pickle=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _write_manifest(manifest: dict, path: Path) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, indent=2, ensure_ascii=False, default=_json_default)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _write_folder(vmap: ValueMap, emb: np.ndarray, folder: Path) -> dict:
+    """Write the three files into `folder` (a fresh temp folder); return the manifest written."""
+    qas_path, emb_path = folder / QAS_FILE, folder / EMBEDDINGS_FILE
+    manifest = _build_manifest(vmap, emb.shape)  # fails early on a bad manifest, before any I/O
+    _write_qas(vmap.qas, qas_path)
+    _write_embeddings(emb, emb_path)
+    manifest["files"] = {
+        QAS_FILE: {"sha256": sha256_file(qas_path), "bytes": qas_path.stat().st_size},
+        EMBEDDINGS_FILE: {
+            "sha256": sha256_file(emb_path),
+            "bytes": emb_path.stat().st_size,
+            "shape": [int(s) for s in emb.shape],
+            "dtype": "float32",
+        },
+    }
+    _write_manifest(manifest, folder / MANIFEST_FILE)  # last: a folder without it is not a map
+    _fsync_dir(folder)
+    return manifest
+
+
+def save_map(vmap: ValueMap, *, data_dir: str | os.PathLike | None = None) -> Path:
+    """Write `vmap` as <data_dir>/<vmap.name>, atomically replacing any map of that name.
+
+    On success `vmap.path` and `vmap.manifest` are updated to what was written. On any error the
+    temp folder is removed and a previous map of that name is left exactly as it was.
+    """
+    emb = _check_savable(vmap)
+    root = _resolve_data_dir(data_dir)
+    target = root / vmap.name
+    token = secrets.token_hex(4)
+    tmp = root / f"{_TMP_PREFIX}{vmap.name}-{token}"
+    old = root / f"{_OLD_PREFIX}{vmap.name}-{token}"
+    tmp.mkdir()
+    try:
+        manifest = _write_folder(vmap, emb, tmp)
+        if target.exists():
+            os.rename(target, old)
+        os.rename(tmp, target)
+        _fsync_dir(root)
+    except BaseException:
+        if old.exists() and not target.exists():
+            os.rename(old, target)  # put the previous map back where it was
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    vmap.path = target
+    vmap.manifest = manifest
+    return target
+
+
+# ---------------------------------------------------------------------------------------------
+# load / check
+
+def _recover_interrupted(target: Path) -> None:
+    """A process killed between 'rename old aside' and 'rename new in' leaves only .old-<name>-*:
+    put the newest complete one back so the previous map is still there."""
+    if target.exists():
+        return
+    own = re.compile(re.escape(f"{_OLD_PREFIX}{target.name}-") + r"[0-9a-f]{8}$")  # not map "a-b"'s for "a"
+    candidates = sorted(
+        (p for p in target.parent.iterdir() if own.match(p.name) and (p / MANIFEST_FILE).is_file()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    if candidates:
+        try:
+            os.rename(candidates[0], target)
+        except OSError:
+            pass  # another process restored it first, or the folder is not ours to move
+
+
+def _read_manifest(folder: Path) -> dict:
+    if not folder.exists():
+        raise MapError(f"{folder}: no such map folder")
+    if not folder.is_dir():
+        raise MapError(f"{folder}: not a folder")
+    manifest_path = folder / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise MapError(f"{folder}: not a UniVaR map (foreign folder: {MANIFEST_FILE} missing)")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise MapError(f"{folder}: damaged: {MANIFEST_FILE} is not readable JSON ({err})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise MapError(f"{folder}: not a UniVaR map (foreign folder: {MANIFEST_FILE} format is not {FORMAT!r})")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise MapError(
+            f"{folder}: unsupported map format_version {version!r} (this version reads {FORMAT_VERSION})"
+        )
+    return manifest
+
+
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    with open(path, "rb") as fh:
+        major, _minor = np.lib.format.read_magic(fh)
+        if major == 1:
+            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        else:
+            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+    return shape, dtype
+
+
+def _normalise_verify(verify: bool | str) -> str:
+    if verify is True:
+        return "full"
+    if verify is False or verify is None:
+        return "none"
+    if verify in ("full", "quick", "none"):
+        return verify
+    raise ValueError(f"verify must be True, False, 'full', 'quick' or 'none', not {verify!r}")
+
+
+def check_map_folder(folder: Path, verify: bool | str = "quick") -> dict:
+    """Check a map folder without loading it; return its manifest or raise MapError."""
+    level = _normalise_verify(verify)
+    manifest = _read_manifest(folder)
+    files = manifest.get("files")
+    if not isinstance(files, dict) or QAS_FILE not in files or EMBEDDINGS_FILE not in files:
+        raise MapError(f"{folder}: damaged: {MANIFEST_FILE} lacks the file checksums")
+    for fname in (QAS_FILE, EMBEDDINGS_FILE):
+        path = folder / fname
+        if not path.is_file():
+            raise MapError(f"{folder}: damaged: missing file {fname}")
+        expected_bytes = files[fname].get("bytes")
+        size = path.stat().st_size
+        if expected_bytes is not None and size != expected_bytes:
+            raise MapError(f"{folder}: damaged: {fname} size expected {expected_bytes} bytes, got {size}")
+    try:
+        shape, dtype = _npy_header(folder / EMBEDDINGS_FILE)
+    except ValueError as err:
+        raise MapError(f"{folder}: damaged: {EMBEDDINGS_FILE} header unreadable ({err})") from None
+    expected_shape = tuple(files[EMBEDDINGS_FILE].get("shape") or ())
+    if dtype != np.float32 or len(shape) != 2 or (expected_shape and shape != expected_shape):
+        raise MapError(
+            f"{folder}: damaged: {EMBEDDINGS_FILE} holds {dtype} {shape}, expected float32 {expected_shape}"
+        )
+    n_qas = (manifest.get("counts") or {}).get("n_qas")
+    if n_qas is not None and n_qas != shape[0]:
+        raise MapError(f"{folder}: row-count mismatch: manifest says {n_qas} QAs, {EMBEDDINGS_FILE} has {shape[0]} rows")
+    to_hash = {"full": (QAS_FILE, EMBEDDINGS_FILE), "quick": (QAS_FILE,), "none": ()}[level]
+    for fname in to_hash:
+        expected = files[fname].get("sha256")
+        got = sha256_file(folder / fname)
+        if got != expected:
+            raise MapError(f"{folder}: damaged: {fname} checksum mismatch: expected {expected} got {got}")
+    return manifest
+
+
+def load_map(
+    name_or_path: str | os.PathLike,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    verify: bool | str = True,
+) -> ValueMap:
+    """Open a map by name (in the data directory) or by folder path. See the module doc for `verify`."""
+    folder = map_path(name_or_path, data_dir)
+    _recover_interrupted(folder)
+    manifest = check_map_folder(folder, verify)
+    try:
+        qas = pd.read_parquet(folder / QAS_FILE)
+    except Exception as err:  # pyarrow raises several types for a corrupt file
+        raise MapError(f"{folder}: damaged: {QAS_FILE} unreadable ({err})") from None
+    embeddings = np.load(folder / EMBEDDINGS_FILE, mmap_mode="r", allow_pickle=False)
+    if len(qas) != embeddings.shape[0]:
+        raise MapError(
+            f"{folder}: row-count mismatch: {QAS_FILE} has {len(qas)} rows, {EMBEDDINGS_FILE} has {embeddings.shape[0]}"
+        )
+    return ValueMap(name=manifest.get("name") or folder.name, qas=qas, embeddings=embeddings,
+                    manifest=manifest, path=folder)
+
+
+def list_maps(data_dir: str | os.PathLike | None = None) -> list[dict]:
+    """One dict per map folder in the data directory, sorted by name.
+
+    Keys: name, n_qas, n_value_ids, encoder, created, layers, path, error. Damaged or foreign folders
+    are listed with `error` set (the other fields None) instead of raising; hidden temp/old folders
+    are skipped. Checks are structural only (no hashing), so listing stays instant.
+    """
+    root = _resolve_data_dir(data_dir)
+    rows = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        row: dict[str, Any] = {"name": folder.name, "n_qas": None, "n_value_ids": None, "encoder": None,
+                               "created": None, "layers": None, "path": folder, "error": None}
+        try:
+            manifest = check_map_folder(folder, "none")
+        except MapError as err:
+            row["error"] = str(err)
+        else:
+            counts = manifest.get("counts") or {}
+            row.update(
+                name=manifest.get("name") or folder.name,
+                n_qas=counts.get("n_qas"),
+                n_value_ids=counts.get("n_value_ids"),
+                encoder=(manifest.get("encoder") or {}).get("name"),
+                created=manifest.get("created"),
+                layers=manifest.get("layers"),
+            )
+        rows.append(row)
+    return rows
+
+
+def delete_map(name: str, *, data_dir: str | os.PathLike | None = None) -> None:
+    """Remove the map `name`. Refuses folders that are not UniVaR maps (never deletes foreign data)."""
+    root = _resolve_data_dir(data_dir)
+    folder = root / validate_map_name(name)
+    if not folder.is_dir():
+        raise MapError(f"{folder}: no such map")
+    try:
+        is_map = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        is_map = False
+    if not is_map:
+        raise MapError(f"{folder}: not a UniVaR map (no {FORMAT} manifest); refusing to delete it")
+    # Rename first so the map disappears atomically even if removing the files is slow or fails.
+    doomed = root / f"{_DELETED_PREFIX}{name}-{secrets.token_hex(4)}"
+    os.rename(folder, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)

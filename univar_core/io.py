@@ -244,10 +244,15 @@ def _read_xlsx(data: bytes, source: str) -> pd.DataFrame:
     from zipfile import BadZipFile
 
     try:
-        return pd.read_excel(_io.BytesIO(data), sheet_name=0, engine="openpyxl")
+        # Cells as stored (a text cell "0012" stays text); extra columns then get pandas' types.
+        raw = pd.read_excel(_io.BytesIO(data), sheet_name=0, engine="openpyxl", dtype=object)
     except (BadZipFile, ValueError, KeyError, OSError) as err:
         raise QAInputError(f"not a readable .xlsx workbook (first sheet is read): {err}",
                            source=source) from None
+    aliases = _alias_names()
+    extras = [c for c in raw.columns if str(c).strip().lower() not in aliases]
+    raw[extras] = raw[extras].infer_objects()
+    return raw
 
 
 def _format_of(source: str) -> str:

@@ -158,6 +158,11 @@ def test_rank_correlation_on_a_hand_made_case_equals_scipy():
     assert result["rho"] == pytest.approx(expected.statistic)
     assert result["p_value"] == pytest.approx(expected.pvalue)
     assert result["n_pairs"] == 6 and result["labels"] == labels
+    # Mantel: 4 labels have 24 relabellings; the identity one always counts, so p >= 1/24-ish
+    mantel = culture.rank_correlation(model, human, n_perm=500, seed=0)["mantel_p"]
+    assert 0 < mantel <= 1
+    same = culture.rank_correlation(human, human, n_perm=500, seed=0)
+    assert same["rho"] == pytest.approx(1) and same["mantel_p"] < 0.1
 
 
 def test_culture_errors_name_file_row_and_column():

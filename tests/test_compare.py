@@ -158,3 +158,30 @@ def test_clear_errors(synthetic):
     dm = compare.value_id_distance_matrix(qas, emb)
     with pytest.raises(ValueError, match="two different"):
         compare.pair_distance_rank(dm, "m1$eng", "m1$eng")
+
+
+@pytest.fixture(scope="module")
+def valuebench_subset(shared_data, minilm):
+    """20 questions answered by each of the six ValueBench models, embedded with MiniLM (120 QAs)."""
+    from univar_core.schema import validate_qas
+
+    raw = pd.read_csv(shared_data / "valuebench_qa" / "qa.csv")
+    keep = sorted(raw["question_id"].unique())[:20]
+    qas, _ = validate_qas(raw[raw["question_id"].isin(keep)], source="qa.csv")
+    emb = minilm.encode_qas(qas["question"].tolist(), qas["answer"].tolist()).embeddings
+    return qas, emb
+
+
+@pytest.mark.shared_data
+def test_real_valuebench_subset(valuebench_subset):
+    qas, emb = valuebench_subset
+    dm = compare.value_id_distance_matrix(qas, emb, "energy")
+    assert dm.shape == (6, 6) and np.all(np.diag(dm.to_numpy()) == 0)
+    assert (dm.to_numpy()[~np.eye(6, dtype=bool)] > 0).all()
+    a, b = "gpt-4-1106-preview$eng", "llama-7b-chat$eng"
+    pairs = compare.same_question_pairs(qas, emb, a, b)
+    assert len(pairs) == 20 and pairs["divergence"].is_monotonic_decreasing
+    # the same questions answered by two models: the QA embeddings share the question, so they are
+    # far closer than two random QAs of different questions
+    other_q = 1 - (emb[pairs["row_a"].to_numpy()] * np.roll(emb[pairs["row_b"].to_numpy()], 1, axis=0)).sum(1)
+    assert pairs["divergence"].median() < np.median(other_q)

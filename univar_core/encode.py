@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import os
 from bisect import bisect_left
 from concurrent.futures import ThreadPoolExecutor
@@ -129,7 +130,7 @@ def _load_sentence_transformer(name: str, path: str, device: str, trust_remote_c
     local = Path(path).expanduser()
     is_local = local.exists()
     if not is_local and _looks_like_local_path(path):
-        raise EncoderLoadError(f"encoder {name!r}: no such folder {local}")
+        raise EncoderLoadError(f"encoder {name!r}: no such folder {local.absolute()}")
     if is_local and not local.is_dir():
         raise EncoderLoadError(f"encoder {name!r}: {local} is a file; give the model's folder")
     kwargs = {"device": device, "trust_remote_code": trust_remote_code}
@@ -138,20 +139,43 @@ def _load_sentence_transformer(name: str, path: str, device: str, trust_remote_c
     try:
         return SentenceTransformer(str(local) if is_local else path, **kwargs)
     except Exception as err:  # the libraries raise OSError, ValueError, ImportError ... for the same causes
-        text = str(err)
-        if "trust_remote_code" in text and not trust_remote_code:
-            raise EncoderLoadError(
-                f"encoder {name!r} runs code shipped with the model and needs trust_remote_code=True; "
-                "pass it (CLI: --trust-remote-code) only if you trust where the model comes from"
-            ) from err
-        if not is_local:
-            raise EncoderLoadError(
-                f"encoder {name!r} is not a local folder, and the Hugging Face hub cannot be reached here "
-                "(offline machine). Download the model where there is internet (e.g. "
-                f"`huggingface-cli download {path} --local-dir ./models/{path.split('/')[-1]}`) and give the "
-                f"local folder path instead. ({type(err).__name__}: {text.splitlines()[0] if text else ''})"
-            ) from err
-        raise EncoderLoadError(f"encoder {name!r}: could not load the folder {local}: {type(err).__name__}: {text}") from err
+        raise _explain_load_error(name, path, local if is_local else None, trust_remote_code, err) from err
+
+
+def _declares_remote_code(folder: Path) -> bool:
+    """True when the folder's config.json names model code to fetch and run (transformers' auto_map)."""
+    try:
+        return "auto_map" in json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+
+
+def _explain_load_error(name, path, local: Path | None, trust_remote_code: bool, err: Exception) -> EncoderLoadError:
+    text = str(err)
+    first_line = text.splitlines()[0] if text else ""
+    needs_code = "trust_remote_code" in text or (local is not None and _declares_remote_code(local))
+    if needs_code and not trust_remote_code:
+        return EncoderLoadError(
+            f"encoder {name!r} runs code shipped with the model (config.json 'auto_map') and needs "
+            "trust_remote_code=True; pass it (CLI: --trust-remote-code) only if you trust where the model "
+            f"comes from. ({type(err).__name__}: {first_line})"
+        )
+    hub_unreachable = _hub_offline() or "couldn't connect" in text.lower() or "offline" in text.lower()
+    if local is None and hub_unreachable:
+        return EncoderLoadError(
+            f"encoder {name!r} is not a local folder, and the Hugging Face hub cannot be reached here "
+            "(offline machine). Download the model where there is internet (e.g. "
+            f"`huggingface-cli download {path} --local-dir ./models/{path.split('/')[-1]}`) and give the "
+            f"local folder path instead. ({type(err).__name__}: {first_line})"
+        )
+    if local is not None and hub_unreachable and "connect" in text.lower():
+        return EncoderLoadError(
+            f"encoder {name!r}: the folder {local} refers to files on the Hugging Face hub (e.g. model code "
+            "named in config.json 'auto_map', or a base model), which cannot be reached here (offline). "
+            f"Put those files in a local folder and point the config at it. ({type(err).__name__}: {first_line})"
+        )
+    where = f"the folder {local}" if local is not None else "the hub"
+    return EncoderLoadError(f"encoder {name!r}: could not load from {where}: {type(err).__name__}: {text}")
 
 
 class Encoder:

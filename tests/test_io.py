@@ -291,3 +291,14 @@ def test_shared_corpora_load_as_they_are(shared_data):
     (skip,) = ae.report.skipped
     assert skip.reason == "empty answer"
     assert ae.table["value_id"].nunique() == 18
+
+
+def test_template_csv_loads_cleanly():
+    from pathlib import Path
+
+    template = Path(__file__).resolve().parents[1] / "assets" / "qa_template.csv"
+    loaded = read_qas(template)
+    assert list(pd.read_csv(template).columns) == ["question_id", "question", "answer", "model", "lang", "dataset"]
+    assert loaded.report.n_accepted == 4 and loaded.report.skipped == [] and loaded.report.warnings == []
+    assert loaded.table["dataset"].str.startswith("EXAMPLE").all()
+    assert loaded.table["value_id"].nunique() == 4

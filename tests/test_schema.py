@@ -77,6 +77,12 @@ def test_missing_columns_lists_found_and_accepted_names():
     assert err.value.source == "up.csv" and err.value.row is None
 
 
+def test_repeated_column_names_are_an_error():
+    df = pd.concat([qa_frame(), qa_frame()[["answer"]]], axis=1)
+    with pytest.raises(QAInputError, match=r"^t\.csv: column name\(s\) 'answer' appear more than once"):
+        validate_qas(df, source="t.csv")
+
+
 def test_dollar_in_model_names_file_row_and_column():
     df = qa_frame(LLM=["ok", "bad$name", "ok"]).drop(columns="model")
     with pytest.raises(QAInputError) as err:

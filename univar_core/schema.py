@@ -244,6 +244,10 @@ def validate_qas(df: pd.DataFrame, *, source: str = "<table>", dataset: str | No
                            + ", ".join(REQUIRED), source=source)
     if max_chars < 1:
         raise ValueError("max_chars must be positive")
+    repeated = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+    if repeated:
+        raise QAInputError(f"column name(s) {', '.join(map(repr, repeated))} appear more than once; "
+                           f"rename them so each column is unique", source=source)
     n_input = len(df)
     found, renamed = _map_columns(df, source)
 

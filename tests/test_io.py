@@ -242,6 +242,11 @@ def test_embedding_mismatches_are_clear_errors(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}] * 4, dtype=object), allow_pickle=True)
     with pytest.raises(QAInputError, match=r"obj\.npy: cannot load embeddings without pickle"):
         read_qas(path, embeddings=tmp_path / "obj.npy")
+    np.savez(tmp_path / "many.npz", a=vectors(4))
+    with pytest.raises(QAInputError, match=r"many\.npz: expected one array saved with numpy\.save"):
+        read_qas(path, embeddings=tmp_path / "many.npz")
+    with pytest.raises(QAInputError, match=r"gone\.npy: embeddings file not found"):
+        read_qas(path, embeddings=tmp_path / "gone.npy")
 
 
 def test_embedding_column_errors(tmp_path):
@@ -250,6 +255,10 @@ def test_embedding_column_errors(tmp_path):
     df.to_parquet(tmp_path / "ragged.parquet")
     with pytest.raises(QAInputError, match=r"row 3, column 'embedding': embedding has 1 values"):
         read_qas(tmp_path / "ragged.parquet")
+    df["embedding"] = [["a", "b"]] * 4
+    df.to_parquet(tmp_path / "text.parquet")
+    with pytest.raises(QAInputError, match=r"column 'embedding': embedding values must be numbers"):
+        read_qas(tmp_path / "text.parquet")
     df["embedding"] = list(vectors(4))
     df.to_parquet(tmp_path / "ok.parquet")
     with pytest.raises(QAInputError, match="also given; use one"):

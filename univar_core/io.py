@@ -311,20 +311,25 @@ def _embedding_column(raw: pd.DataFrame, column: str, source: str) -> np.ndarray
         if len(dims) > 1:
             raise QAInputError(f"embedding has {len(cell)} values, earlier rows have {min(dims - {len(cell)})}",
                                source=source, row=i + 1, column=column)
-    first = np.asarray(cells[0])
-    return np.stack(cells).astype(first.dtype if first.dtype.kind == "f" else np.float64, copy=False)
+    try:
+        stacked = np.stack([np.asarray(c) for c in cells])
+        return stacked if stacked.dtype.kind == "f" else stacked.astype(np.float64)
+    except (TypeError, ValueError) as err:
+        raise QAInputError(f"embedding values must be numbers: {err}", source=source, column=column) from None
 
 
 def _load_npy(embeddings: Any, source: str) -> np.ndarray:
     if isinstance(embeddings, np.ndarray):
         return embeddings
-    name = str(embeddings) if isinstance(embeddings, (str, os.PathLike)) else getattr(embeddings, "name", "embeddings")
+    is_path = isinstance(embeddings, (str, os.PathLike))
+    name = Path(embeddings).name if is_path else str(getattr(embeddings, "name", "embeddings"))
     try:
-        if isinstance(embeddings, (str, os.PathLike)):
-            return np.load(embeddings, allow_pickle=False, mmap_mode="r")
-        if hasattr(embeddings, "seek"):
-            embeddings.seek(0)
-        return np.load(embeddings, allow_pickle=False)
+        if is_path:
+            arr = np.load(embeddings, allow_pickle=False, mmap_mode="r")
+        else:
+            if hasattr(embeddings, "seek"):
+                embeddings.seek(0)
+            arr = np.load(embeddings, allow_pickle=False)
     except FileNotFoundError:
         raise QAInputError("embeddings file not found", source=name) from None
     except ValueError as err:  # object arrays need pickle: refused
@@ -332,6 +337,10 @@ def _load_npy(embeddings: Any, source: str) -> np.ndarray:
                            source=name) from None
     except OSError as err:
         raise QAInputError(f"not a readable .npy file: {err}", source=name) from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive: which array is meant is not ours to guess
+        raise QAInputError("expected one array saved with numpy.save (.npy), not an .npz archive",
+                           source=name)
+    return arr
 
 
 def _check_embeddings(emb: np.ndarray, n_rows: int, source: str, what: str) -> np.ndarray:

@@ -151,3 +151,29 @@ def test_centroids():
         centroid_matrix(qas, emb, by="lang")
     with pytest.raises(ValueError, match="project it first"):
         value_id_centroids(qas.drop(columns=["x"]), emb)
+
+
+def test_real_answers_are_placed_next_to_answers_to_the_same_question(fitted_map, shared_data):
+    """ValueBench, 150 questions x 6 models: fit the map on five models' QAs, place the sixth's.
+    Answers to the same question are alike, so a placed QA should land among the fitted QAs of
+    its own question. TF-IDF + SVD stands in for the encoder to keep this test fast."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    qas = pd.read_csv(shared_data / "valuebench_qa" / "qa.csv",
+                      usecols=["model", "question_id", "question", "answer"])
+    qas = qas[qas["question_id"].isin(sorted(qas["question_id"].unique())[:150])].reset_index(drop=True)
+    tfidf = TfidfVectorizer(sublinear_tf=True).fit_transform("Q: " + qas["question"] + " A: " + qas["answer"])
+    emb = TruncatedSVD(64, random_state=0).fit_transform(tfidf)
+    emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    held = (qas["model"] == "mixtral-8x7b-instruct").to_numpy()
+    xy = fit_projection(emb[~held])
+    placed = place_points(emb[~held], xy, emb[held])
+    fitted_q = qas["question_id"].to_numpy()[~held]
+    placed_q = qas["question_id"].to_numpy()[held]
+    nearest5 = np.argsort(((placed[:, None, :] - xy[None]) ** 2).sum(-1), axis=1)[:, :5]
+    hit = (fitted_q[nearest5] == placed_q[:, None]).any(axis=1).mean()
+    shuffled = placed_q[np.random.default_rng(0).permutation(len(placed_q))]
+    chance = (fitted_q[nearest5] == shuffled[:, None]).any(axis=1).mean()
+    assert len(placed_q) == 150
+    assert hit >= 0.8 and chance < 0.1, (hit, chance)

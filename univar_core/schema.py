@@ -42,7 +42,7 @@ VALUE_ID_SEPARATOR = "$"
 
 # Share of (sampled) QAs that must look non-English before we warn; a few stray loanwords are fine.
 NON_ENGLISH_WARN_FRACTION = 0.10
-_NON_ENGLISH_SAMPLE = 2_000
+_NON_ENGLISH_SAMPLE = 500
 # Frequent English function words: real English prose of a dozen words nearly always has several.
 _ENGLISH_FUNCTION_WORDS = frozenset(
     "the a an and or but of to in on for with at by from as is are was were be been it this that "
@@ -131,6 +131,12 @@ def derive_question_id(question: str) -> str:
     return "q" + digest[:10]
 
 
+def _derived_ids(questions: pd.Series) -> pd.Series:
+    """derive_question_id per distinct text (every model answers the same questions: many repeats)."""
+    ids = {q: derive_question_id(q) for q in pd.unique(questions)}
+    return questions.map(ids)
+
+
 def looks_non_english(text: str) -> bool:
     """Cheap language guess: mostly non-Latin letters, or a dozen+ words with almost no English
     function words (catches Indonesian, Spanish ... written in ASCII)."""
@@ -160,7 +166,7 @@ def _map_columns(df: pd.DataFrame, source: str) -> tuple[dict[str, str], dict[st
         for name in (canon, *aliases):
             if name in by_norm and by_norm[name] not in found.values():
                 found[canon] = by_norm[name]
-                if name != canon or str(by_norm[name]) != canon:
+                if str(by_norm[name]) != canon:  # a different or differently written header
                     renamed[canon] = str(by_norm[name])
                 break
     missing = [c for c in REQUIRED if c not in found]
@@ -176,9 +182,11 @@ def _map_columns(df: pd.DataFrame, source: str) -> tuple[dict[str, str], dict[st
 
 
 def _text_column(series: pd.Series) -> pd.Series:
-    """Cells as Python str; missing values become ''."""
-    return series.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA
-                      else str(v)).astype(object)
+    """Cells as text (pandas str dtype, whose string ops are vectorised); missing values become ''."""
+    if not (pd.api.types.is_string_dtype(series.dtype) and not pd.api.types.is_object_dtype(series.dtype)):
+        series = series.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA
+                            else str(v))
+    return series.fillna("").astype(str)
 
 
 def _first_bad(mask: np.ndarray) -> int:
@@ -315,9 +323,9 @@ def validate_qas(df: pd.DataFrame, *, source: str = "<table>", dataset: str | No
         qid = _text_column(df[found["question_id"]].iloc[kept]).str.strip().reset_index(drop=True)
         missing_qid = qid == ""
         if missing_qid.any():
-            qid[missing_qid] = question[missing_qid].map(derive_question_id)
+            qid[missing_qid] = _derived_ids(question[missing_qid])
     else:
-        qid = question.map(derive_question_id)
+        qid = _derived_ids(question)
 
     qa_id = None
     warnings: list[str] = []

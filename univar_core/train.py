@@ -1,0 +1,674 @@
+"""Multi-view InfoNCE trainer for value encoders (UniVaR, Cahyawijaya et al.), and HeadEncoder.
+
+Two modes, one API (`train_encoder`):
+- "head": a small MLP trained on frozen base-encoder embeddings. A view is the L2-normalised mean of
+  k in 1..lam QA embeddings of one value ID. Fast on CPU; saved as head.json + head.safetensors and
+  loaded as a `HeadEncoder` (usable wherever an encoder is).
+- "full": fine-tunes any sentence-transformers model. A view is k in 1..lam "Q: .. A: .." texts of one
+  value ID joined with a newline. bf16/fp16 autocast on CUDA, gradient accumulation; saved as a folder
+  `SentenceTransformer(path)` loads.
+
+Both: two DISJOINT views per (value ID, pair), symmetric InfoNCE over cosine similarity times a logit
+scale with in-batch negatives, in supervised-contrastive form (every view of the same value ID in the
+batch is a positive, so several pairs per value ID per batch do not punish each other), AdamW with
+linear warm-up then linear decay. Seeded, checkpointed every N steps (safetensors + json, no pickle),
+resumable, a loss log (train_log.csv) and status.json a page can tail, and a pid lock per out_dir.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+DEFAULT_BASE = "all-MiniLM-L6-v2"
+LOG_NAME = "train_log.csv"
+STATUS_NAME = "status.json"
+LOCK_NAME = "train.lock"
+CHECKPOINT_DIR = "checkpoint"
+HEAD_JSON = "head.json"
+HEAD_WEIGHTS = "head.safetensors"
+
+# Defaults that differ by mode: head mode follows DESIGN.md's measured recipe, full mode the paper's
+# published checkpoints (batch 256 view pairs, lr 2e-4, logit scale 50).
+_MODE_DEFAULTS = {
+    "head": dict(steps=1500, lr=1e-3, logit_scale=20.0, pairs_per_value_id=16, batch_pairs=None,
+                 checkpoint_every=500, log_every=10),
+    "full": dict(steps=None, lr=2e-4, logit_scale=50.0, pairs_per_value_id=None, batch_pairs=256,
+                 checkpoint_every=100, log_every=1),
+}
+
+
+class TrainingLockedError(RuntimeError):
+    """Another training run holds the lock on this out_dir."""
+
+
+@dataclass
+class TrainConfig:
+    """Every hyper-parameter of a run (recorded in status.json, head.json / train_config.json)."""
+    mode: str = "head"
+    base: str = DEFAULT_BASE
+    lam: int = 5                          # max QAs per view (paper's lambda)
+    steps: int | None = None              # optimizer steps; full mode default: `epochs` over the data
+    epochs: float = 3.0                   # full mode only, when steps is None
+    lr: float | None = None
+    weight_decay: float = 0.01
+    warmup_frac: float = 0.1              # share of steps with linear warm-up, then linear decay to 0
+    logit_scale: float | None = None
+    batch_value_ids: int | None = None    # value IDs per batch (None: all, capped by batch_pairs)
+    pairs_per_value_id: int | None = None # head: view pairs per value ID per batch
+    batch_pairs: int | None = None        # full: view pairs per optimizer step
+    micro_batch_pairs: int = 32           # full: view pairs per forward pass (gradient accumulation)
+    max_seq_length: int | None = None     # full: tokens per view (None: the model's own)
+    precision: str = "auto"               # full: "auto" (bf16 if supported else fp16 on CUDA), "fp32"
+    hidden_dim: int = 512                 # head MLP: in -> hidden -> out, GELU
+    out_dim: int = 256
+    checkpoint_every: int | None = None
+    log_every: int | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.mode not in _MODE_DEFAULTS:
+            raise ValueError(f"mode must be 'head' or 'full', got {self.mode!r}")
+        for key, value in _MODE_DEFAULTS[self.mode].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        if self.lam < 1:
+            raise ValueError(f"lam must be >= 1, got {self.lam}")
+        if self.micro_batch_pairs < 1:
+            raise ValueError("micro_batch_pairs must be >= 1")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    config: TrainConfig
+    steps_done: int
+    losses: list[float]                   # one per optimizer step of this run (resumed runs: from there)
+    final_loss: float
+    elapsed_s: float
+    device: str
+    resumed_from: int = 0                 # step the run continued from (0: fresh)
+    qas_per_s: float = float("nan")       # QAs consumed by training per second (full mode)
+    metrics: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------- lock / logs
+
+class _RunLock:
+    """out_dir/train.lock holding {pid, host, started}; a lock whose pid is gone is stale and taken over."""
+
+    def __init__(self, out_dir: Path, log: Callable[[str], None]):
+        self.path = out_dir / LOCK_NAME
+        self.log = log
+
+    def __enter__(self):
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is not None and _pid_alive(holder.get("pid")) and holder.get("host") == socket.gethostname():
+                    raise TrainingLockedError(
+                        f"{self.path.parent} is in use by training run pid {holder['pid']} started "
+                        f"{holder.get('started', '?')}; wait for it to finish or choose another out_dir")
+                self.log(f"removing stale lock {self.path} (pid {holder and holder.get('pid')} is not running)")
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump({"pid": os.getpid(), "host": socket.gethostname(),
+                           "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, f)
+            return self
+        raise TrainingLockedError(f"could not take the lock {self.path}")
+
+    def _holder(self) -> dict | None:
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
+
+
+def _pid_alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+class _LossLog:
+    """Appends step, loss, lr, elapsed rows to train_log.csv (flushed each row so a page can tail it)."""
+
+    def __init__(self, path: Path, resume_step: int):
+        if resume_step and path.exists():  # drop rows logged after the checkpoint we resume from
+            rows = [r for r in csv.DictReader(path.open()) if int(r["step"]) <= resume_step]
+            self._write_rows(path, rows)
+        elif not resume_step or not path.exists():
+            self._write_rows(path, [])
+        self.file = path.open("a", newline="")
+        self.writer = csv.writer(self.file)
+
+    @staticmethod
+    def _write_rows(path: Path, rows: list[dict]):
+        with path.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["step", "loss", "lr", "elapsed"])
+            for r in rows:
+                w.writerow([r["step"], r["loss"], r["lr"], r["elapsed"]])
+
+    def add(self, step: int, loss: float, lr: float, elapsed: float):
+        self.writer.writerow([step, f"{loss:.6f}", f"{lr:.3e}", f"{elapsed:.2f}"])
+        self.file.flush()
+
+    def close(self):
+        self.file.close()
+
+
+def read_loss_log(out_dir) -> pd.DataFrame:
+    """The loss log of a run (possibly still running): columns step, loss, lr, elapsed."""
+    path = Path(out_dir) / LOG_NAME
+    if not path.exists():
+        return pd.DataFrame(columns=["step", "loss", "lr", "elapsed"])
+    return pd.read_csv(path)
+
+
+def read_status(out_dir) -> dict | None:
+    """status.json of a run: state (running/done/failed), step, total_steps, pid, config, error."""
+    try:
+        return json.loads((Path(out_dir) / STATUS_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json_atomic(path: Path, obj: dict):
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------------------------- view sampling
+
+class ViewSampler:
+    """Draws two disjoint views per (value ID, pair) without a Python loop per view.
+
+    Each value ID's rows are kept as a shuffled permutation with a cursor; a pair takes 2*lam
+    consecutive positions of it (distinct, so the two views are disjoint) and masks each view down to
+    its random size k in 1..min(lam, n // 2). Permutations are reshuffled when a cursor wraps.
+    """
+
+    def __init__(self, labels: np.ndarray, lam: int, rng: np.random.Generator):
+        self.rng = rng
+        self.lam = lam
+        codes = np.asarray(labels)
+        self.n_classes = int(codes.max()) + 1
+        order = np.argsort(codes, kind="stable")
+        self.counts = np.bincount(codes, minlength=self.n_classes)
+        if (self.counts < 2).any():
+            raise ValueError("every value ID needs at least 2 QAs to form two disjoint views")
+        self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
+        self.rows = order                      # rows grouped by class
+        self.perm = np.concatenate([rng.permutation(c) for c in self.counts])
+        self.cursor = np.zeros(self.n_classes, dtype=np.int64)
+        self.max_k = np.minimum(lam, self.counts // 2)
+
+    def sample(self, classes: np.ndarray, pairs_per_class: int):
+        """-> (labels (B,), idx (B, 2, lam) row indices, mask (B, 2, lam) bool) with B = len(classes)*pairs."""
+        lam = self.lam
+        cls = np.repeat(classes, pairs_per_class)
+        pair_no = np.tile(np.arange(pairs_per_class), len(classes))
+        need = pairs_per_class * 2 * lam
+        n = self.counts[cls]
+        pos = (self.cursor[cls, None] + pair_no[:, None] * 2 * lam + np.arange(2 * lam)[None, :]) % n[:, None]
+        rows = self.rows[self.starts[cls, None] + self.perm[self.starts[cls, None] + pos]]
+        k = self.rng.integers(1, self.max_k[cls, None] + 1, size=(len(cls), 2))
+        mask = np.arange(lam)[None, None, :] < k[:, :, None]
+        # When 2*lam > n the two halves would overlap mod n: views of such small value IDs take their
+        # k <= n//2 items from the first n positions only (view B from the n//2 positions after view A).
+        idx = rows.reshape(len(cls), 2, lam)
+        small = 2 * lam > n
+        if small.any():
+            half = n[small] // 2
+            first = rows[small][:, :lam]
+            second_pos = (np.arange(lam)[None, :] + half[:, None])
+            second = np.take_along_axis(rows[small], np.minimum(second_pos, 2 * lam - 1), axis=1)
+            idx[small, 0] = first
+            idx[small, 1] = second
+        self._advance(classes, need)
+        return cls, idx, mask
+
+    def _advance(self, classes: np.ndarray, need: int):
+        self.cursor[classes] += need
+        wrapped = classes[self.cursor[classes] >= self.counts[classes]]
+        for c in wrapped:  # one reshuffle per exhausted value ID, not per view
+            s = self.starts[c]
+            self.perm[s:s + self.counts[c]] = self.rng.permutation(self.counts[c])
+            self.cursor[c] = 0
+
+    def state(self) -> dict:
+        return {"perm": self.perm.tolist(), "cursor": self.cursor.tolist()}
+
+    def load_state(self, state: dict):
+        self.perm = np.asarray(state["perm"], dtype=np.int64)
+        self.cursor = np.asarray(state["cursor"], dtype=np.int64)
+
+
+def _pick_classes(rng: np.random.Generator, n_classes: int, batch_value_ids: int | None) -> np.ndarray:
+    if batch_value_ids is None or batch_value_ids >= n_classes:
+        return np.arange(n_classes)
+    return np.sort(rng.choice(n_classes, size=batch_value_ids, replace=False))
+
+
+def multiview_infonce(a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor, logit_scale: float) -> torch.Tensor:
+    """Symmetric InfoNCE between L2-normalised views a[i] and b[j]; targets: all j with labels[j] == labels[i]
+    (uniform). With one pair per value ID this is the plain CLIP-style loss."""
+    logits = logit_scale * a @ b.T
+    same = (labels[:, None] == labels[None, :]).float()
+    targets = same / same.sum(1, keepdim=True)
+    loss_ab = -(targets * F.log_softmax(logits, dim=1)).sum(1).mean()
+    loss_ba = -(targets * F.log_softmax(logits.T, dim=1)).sum(1).mean()
+    return (loss_ab + loss_ba) / 2
+
+
+def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    """Linear warm-up over warmup_frac of the steps, then linear decay to 0 (step is 0-based)."""
+    warm = max(1, int(round(cfg.warmup_frac * total)))
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    return cfg.lr * max(0.0, (total - step) / max(1, total - warm))
+
+
+# ------------------------------------------------------------------------------- checkpoints
+
+def _save_checkpoint(out_dir: Path, step: int, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                     sampler: ViewSampler, rng: np.random.Generator, extra: dict | None = None):
+    """model + AdamW state as safetensors, counters and RNG state as json; swapped in atomically."""
+    final = out_dir / CHECKPOINT_DIR
+    tmp = out_dir / (CHECKPOINT_DIR + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    opt_state = opt.state_dict()
+    for pid, st in opt_state["state"].items():
+        for name, value in st.items():
+            tensors[f"opt.{pid}.{name}"] = torch.as_tensor(value).detach().contiguous().cpu()
+    save_file(tensors, str(tmp / "state.safetensors"))
+    meta = {"step": step, "param_groups": opt_state["param_groups"], "sampler": sampler.state(),
+            "rng": rng.bit_generator.state, **(extra or {})}
+    (tmp / "state.json").write_text(json.dumps(meta))
+    old = out_dir / (CHECKPOINT_DIR + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_checkpoint(out_dir: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                     sampler: ViewSampler, rng: np.random.Generator) -> dict:
+    ckpt = out_dir / CHECKPOINT_DIR
+    meta = json.loads((ckpt / "state.json").read_text())
+    tensors = load_file(str(ckpt / "state.safetensors"))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state: dict = {}
+    for key, value in tensors.items():
+        if key.startswith("opt."):
+            _, pid, name = key.split(".", 2)
+            state.setdefault(int(pid), {})[name] = value
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    sampler.load_state(meta["sampler"])
+    rng.bit_generator.state = meta["rng"]
+    return meta
+
+
+def has_checkpoint(out_dir) -> bool:
+    return (Path(out_dir) / CHECKPOINT_DIR / "state.json").exists()
+
+
+# ------------------------------------------------------------------------------------ head mode
+
+def _make_head(in_dim: int, cfg: TrainConfig) -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Linear(in_dim, cfg.hidden_dim), torch.nn.GELU(),
+                               torch.nn.Linear(cfg.hidden_dim, cfg.out_dim))
+
+
+def _save_head(out_dir: Path, head: torch.nn.Module, config: dict, metrics: dict) -> Path:
+    """head.safetensors (weights) + head.json (base encoder name and hash, config, metrics)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}
+    save_file(tensors, str(out_dir / (HEAD_WEIGHTS + ".tmp")))
+    (out_dir / (HEAD_WEIGHTS + ".tmp")).replace(out_dir / HEAD_WEIGHTS)
+    _write_json_atomic(out_dir / HEAD_JSON, {
+        "format": "univar-head/1", "base": config["base"], "base_content_hash": config.get("base_content_hash"),
+        "in_dim": config["in_dim"], "config": config, "metrics": metrics})
+    return out_dir
+
+
+class HeadEncoder:
+    """A base Encoder followed by a trained head; an encoder to the rest of the library."""
+
+    def __init__(self, base, head: torch.nn.Module, config: dict, *, path: Path | None = None,
+                 metrics: dict | None = None):
+        self.base = base
+        self.head = head.eval()
+        self.config = config
+        self.metrics = metrics or {}
+        self.path = path
+        # base may be None: then only transform() (cached base embeddings) is available
+        self.name = str(path) if path is not None else f"{config.get('base')}+head"
+        self.dim = int(config["out_dim"])
+        self.max_tokens = getattr(base, "max_tokens", None)
+        self.device = "cpu"
+        digest = hashlib.sha256(getattr(base, "content_hash", "").encode())
+        for key, value in sorted(head.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(value.detach().cpu().numpy().tobytes())
+        self.content_hash = digest.hexdigest()[:16]
+
+    @torch.no_grad()
+    def transform(self, base_embeddings: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+        """Apply the head to cached base-encoder embeddings: float32, L2-normalised, (n, out_dim)."""
+        x = np.asarray(base_embeddings, dtype=np.float32)
+        out = np.empty((len(x), self.dim), dtype=np.float32)
+        for i in range(0, len(x), batch_size):
+            t = F.normalize(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size])), dim=1)
+            out[i:i + batch_size] = F.normalize(self.head(t), dim=1).numpy()
+        return out
+
+    def _need_base(self):
+        if self.base is None:
+            raise RuntimeError(f"{self.name}: no base encoder loaded; only transform() of cached base embeddings works")
+        return self.base
+
+    def qa_texts(self, questions, answers):
+        return self._need_base().qa_texts(questions, answers)
+
+    def encode(self, texts, *, progress=None) -> np.ndarray:
+        return self.transform(self._need_base().encode(texts, progress=progress))
+
+    def encode_qas(self, questions, answers, *, progress=None):
+        result = self._need_base().encode_qas(questions, answers, progress=progress)
+        return dataclasses.replace(result, embeddings=self.transform(result.embeddings))
+
+    def save(self, out_dir) -> Path:
+        return _save_head(Path(out_dir), self.head, self.config, self.metrics)
+
+    @classmethod
+    def load(cls, path, *, base=None, **encoder_kwargs) -> "HeadEncoder":
+        """Load a saved head; its base encoder is loaded by the recorded name (or `base` given, an
+        encoder object) and must have the recorded content hash."""
+        path = Path(path)
+        try:
+            meta = json.loads((path / HEAD_JSON).read_text())
+            tensors = load_file(str(path / HEAD_WEIGHTS))
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: not a readable trained head ({err})") from err
+        if meta.get("format") != "univar-head/1":
+            raise ValueError(f"{path / HEAD_JSON}: unknown format {meta.get('format')!r}")
+        config = meta["config"]
+        if base is None:
+            from univar_core.encode import Encoder
+
+            base = Encoder(meta["base"], **encoder_kwargs)
+        want = meta.get("base_content_hash")
+        if want and getattr(base, "content_hash", None) != want:
+            raise ValueError(f"{path}: the head was trained on {meta['base']} with content hash {want}, "
+                             f"but the base encoder loaded has {getattr(base, 'content_hash', None)}")
+        cfg = TrainConfig(**{k: v for k, v in config.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}})
+        head = _make_head(int(meta["in_dim"]), cfg)
+        head.load_state_dict(tensors)
+        return cls(base, head, config, path=path, metrics=meta.get("metrics"))
+
+
+def _base_embeddings(qas: pd.DataFrame, base, embeddings, progress, log) -> tuple[np.ndarray, object | None]:
+    """Frozen base embeddings of the QAs: given (row-aligned), else encoded with the base encoder."""
+    if embeddings is not None:
+        emb = np.asarray(embeddings, dtype=np.float32)
+        if emb.ndim != 2 or len(emb) != len(qas):
+            raise ValueError(f"embeddings must be (n_qas={len(qas)}, d), got shape {emb.shape}")
+        return emb, (None if isinstance(base, str) else base)
+    if isinstance(base, str):
+        from univar_core.encode import Encoder
+
+        base = Encoder(base)
+    log(f"encoding {len(qas)} QAs with {base.name}")
+    result = base.encode_qas(qas["question"].tolist(), qas["answer"].tolist(), progress=progress)
+    return np.asarray(result.embeddings, dtype=np.float32), base
+
+
+def _train_head(qas, labels, cfg: TrainConfig, out_dir: Path, base, embeddings, resume, progress, log) -> TrainResult:
+    emb, base_obj = _base_embeddings(qas, base, embeddings, None, log)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny MLP: thread hand-offs cost more than they save, badly so on shared cores
+    try:
+        return _train_head_on(emb, base_obj, qas, labels, cfg, out_dir, base, resume, progress, log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_head_on(emb, base_obj, qas, labels, cfg, out_dir, base, resume, progress, log) -> TrainResult:
+    base_name = base if isinstance(base, str) else base.name
+    base_hash = getattr(base_obj, "content_hash", None)
+    cfg.base = base_name
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    x = F.normalize(torch.from_numpy(emb), dim=1)
+    head = _make_head(x.shape[1], cfg)
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sampler = ViewSampler(labels, cfg.lam, rng)
+    start = _load_checkpoint(out_dir, head, opt, sampler, rng)["step"] if resume and has_checkpoint(out_dir) else 0
+    if start:
+        log(f"resuming head training from step {start}")
+    return _run_loop(
+        cfg, out_dir, start, head, opt, sampler, rng, progress, log, device="cpu",
+        classes_per_step=cfg.batch_value_ids,
+        step_loss=lambda classes: _head_step_loss(head, x, sampler, classes, cfg),
+        finish=lambda metrics: _save_head(out_dir, head, {**cfg.to_dict(), "in_dim": int(x.shape[1]),
+                                                          "base_content_hash": base_hash}, metrics))
+
+
+def _head_step_loss(head, x, sampler: ViewSampler, classes, cfg: TrainConfig):
+    cls, idx, mask = sampler.sample(classes, cfg.pairs_per_value_id)
+    idx_t, mask_t = torch.from_numpy(idx), torch.from_numpy(mask).float()
+    views = (x[idx_t] * mask_t[..., None]).sum(2) / mask_t.sum(2, keepdim=True)   # (B, 2, d): mean of k QAs
+    out = F.normalize(head(F.normalize(views, dim=-1)), dim=-1)
+    loss = multiview_infonce(out[:, 0], out[:, 1], torch.from_numpy(cls), cfg.logit_scale)
+    loss.backward()
+    return loss.item(), int(mask.sum())
+
+
+# ------------------------------------------------------------------------------------ full mode
+
+def _autocast_dtype(device: str, precision: str):
+    if not device.startswith("cuda") or precision == "fp32":
+        return None
+    if precision == "bf16" or (precision == "auto" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    return torch.float16
+
+
+def _train_full(qas, labels, cfg: TrainConfig, out_dir: Path, base, device, resume, progress, log) -> TrainResult:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.util import batch_to_device
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    base_name = base if isinstance(base, str) else getattr(base, "name", str(base))
+    cfg.base = base_name
+    torch.manual_seed(cfg.seed)
+    from univar_core.encode import resolve_model_path
+
+    model = SentenceTransformer(resolve_model_path(base_name), device=device)
+    if cfg.max_seq_length:
+        model.max_seq_length = cfg.max_seq_length
+    model.train()
+    texts = [f"Q: {q} A: {a}" for q, a in zip(qas["question"], qas["answer"])]
+    n_classes = int(labels.max()) + 1
+    per_step_classes = min(n_classes, cfg.batch_value_ids or n_classes, cfg.batch_pairs)
+    pairs_per_class = max(1, cfg.batch_pairs // per_step_classes)
+    if cfg.steps is None:  # epochs over the QAs: a pair uses (lam + 1) QAs on average
+        cfg.steps = max(1, math.ceil(cfg.epochs * len(qas) / (per_step_classes * pairs_per_class * (cfg.lam + 1))))
+    rng = np.random.default_rng(cfg.seed)
+    sampler = ViewSampler(labels, cfg.lam, rng)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start = _load_checkpoint(out_dir, model, opt, sampler, rng)["step"] if resume and has_checkpoint(out_dir) else 0
+    if start:
+        log(f"resuming full fine-tuning from step {start}")
+    amp = _autocast_dtype(device, cfg.precision)
+    scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
+    log(f"full fine-tuning {base_name} on {device} ({amp or 'fp32'}), {per_step_classes} value IDs x "
+        f"{pairs_per_class} pairs per step, micro-batch {cfg.micro_batch_pairs}")
+
+    def step_loss(classes):
+        cls, idx, mask = sampler.sample(classes, pairs_per_class)
+        view_texts = [["\n".join(texts[i] for i in idx[p, v][mask[p, v]]) for v in (0, 1)] for p in range(len(cls))]
+        total, n_qas = 0.0, int(mask.sum())
+        for s in range(0, len(cls), cfg.micro_batch_pairs):
+            chunk = view_texts[s:s + cfg.micro_batch_pairs]
+            flat = [t for pair in chunk for t in pair]          # a0, b0, a1, b1, ...
+            features = batch_to_device(model.preprocess(flat), torch.device(device))
+            with torch.autocast(device_type="cuda", dtype=amp, enabled=amp is not None):
+                emb = model(features)["sentence_embedding"]
+            emb = F.normalize(emb.float(), dim=-1).view(len(chunk), 2, -1)
+            lab = torch.from_numpy(cls[s:s + cfg.micro_batch_pairs]).to(device)
+            loss = multiview_infonce(emb[:, 0], emb[:, 1], lab, cfg.logit_scale) * len(chunk) / len(cls)
+            (scaler.scale(loss) if scaler else loss).backward()
+            total += loss.item()
+        return total, n_qas
+
+    def finish(metrics):
+        model.eval()
+        tmp = out_dir / "model.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save(str(tmp))
+        for item in tmp.iterdir():  # the out_dir itself becomes the SentenceTransformer folder
+            dest = out_dir / item.name
+            if dest.is_dir():
+                shutil.rmtree(dest)
+            item.replace(dest)
+        tmp.rmdir()
+        _write_json_atomic(out_dir / "train_config.json", {"config": cfg.to_dict(), "metrics": metrics})
+
+    return _run_loop(cfg, out_dir, start, model, opt, sampler, rng, progress, log, device=device,
+                     classes_per_step=per_step_classes, step_loss=step_loss, finish=finish, scaler=scaler)
+
+
+# ------------------------------------------------------------------------------------ the loop
+
+def _run_loop(cfg: TrainConfig, out_dir: Path, start: int, model, opt, sampler, rng, progress, log, *,
+              device: str, classes_per_step: int | None, step_loss, finish, scaler=None) -> TrainResult:
+    total = cfg.steps
+    loss_log = _LossLog(out_dir / LOG_NAME, start)
+    status = {"state": "running", "mode": cfg.mode, "step": start, "total_steps": total, "pid": os.getpid(),
+              "device": device, "config": cfg.to_dict()}
+    _write_json_atomic(out_dir / STATUS_NAME, status)
+    losses, n_qas_seen, t0 = [], 0, time.time()
+    try:
+        for step in range(start, total):
+            lr = _lr_at(step, total, cfg)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout etc.: same on a resumed run
+            opt.zero_grad(set_to_none=True)
+            classes = _pick_classes(rng, sampler.n_classes, classes_per_step)
+            loss, n_qas = step_loss(classes)
+            if scaler is not None:
+                scaler.step(opt)
+                scaler.update()
+            else:
+                opt.step()
+            losses.append(loss)
+            n_qas_seen += n_qas
+            done = step + 1
+            if done % cfg.log_every == 0 or done == total:
+                loss_log.add(done, loss, lr, time.time() - t0)
+                status["step"] = done
+                _write_json_atomic(out_dir / STATUS_NAME, status)
+            if done % cfg.checkpoint_every == 0 and done < total:
+                _save_checkpoint(out_dir, done, model, opt, sampler, rng)
+            if progress:
+                progress(done, total)
+        elapsed = time.time() - t0
+        metrics = {"final_loss": losses[-1] if losses else None, "steps": total, "elapsed_s": round(elapsed, 2),
+                   "qas_per_s": round(n_qas_seen / elapsed, 1) if elapsed > 0 else None}
+        finish(metrics)
+        _save_checkpoint(out_dir, total, model, opt, sampler, rng)
+    except BaseException as err:
+        status.update(state="failed", error=f"{type(err).__name__}: {err}")
+        _write_json_atomic(out_dir / STATUS_NAME, status)
+        raise
+    finally:
+        loss_log.close()
+    status.update(state="done", step=total, metrics=metrics)
+    _write_json_atomic(out_dir / STATUS_NAME, status)
+    return TrainResult(out_dir=out_dir, config=cfg, steps_done=total, losses=losses,
+                       final_loss=losses[-1] if losses else float("nan"), elapsed_s=elapsed, device=device,
+                       resumed_from=start, qas_per_s=metrics["qas_per_s"] or float("nan"), metrics=metrics)
+
+
+def train_encoder(qas: pd.DataFrame, *, mode: str = "head", base=DEFAULT_BASE, lam: int = 5,
+                  batch_value_ids: int | None = None, steps: int | None = None, lr: float | None = None,
+                  logit_scale: float | None = None, out_dir, seed: int = 0, embeddings: np.ndarray | None = None,
+                  resume: bool = False, device: str | None = None, progress=None, log=None,
+                  **config) -> TrainResult:
+    """Train a value encoder on the QAs of `qas` (columns value_id, question, answer; pass only the
+    training split). Returns when done; the encoder is saved in out_dir (head: head.json +
+    head.safetensors, load with HeadEncoder.load or encode.load_encoder; full: a sentence-transformers
+    folder). Other TrainConfig fields (epochs, batch_pairs, micro_batch_pairs, pairs_per_value_id,
+    warmup_frac, hidden_dim, out_dim, checkpoint_every, log_every, precision, max_seq_length, ...) go in
+    **config. embeddings: head mode only, row-aligned frozen base embeddings (skips encoding).
+    resume: continue from out_dir's last checkpoint (same config expected). Raises TrainingLockedError
+    when another live run holds out_dir.
+    """
+    from univar_core.schema import QAInputError
+
+    log = log or (lambda msg: None)
+    cfg = TrainConfig(mode=mode, base=base if isinstance(base, str) else getattr(base, "name", str(base)),
+                      lam=lam, batch_value_ids=batch_value_ids, steps=steps, lr=lr, logit_scale=logit_scale,
+                      seed=seed, **config)
+    need = ["value_id"] + (["question", "answer"] if (mode == "full" or embeddings is None) else [])
+    for col in need:
+        if col not in qas.columns:
+            raise QAInputError(f"training needs a '{col}' column", column=col)
+    value_ids, labels = np.unique(qas["value_id"].astype(str).to_numpy(), return_inverse=True)
+    counts = np.bincount(labels)
+    if len(value_ids) < 2:
+        raise QAInputError("training needs at least 2 value IDs (the other value IDs are the negatives)",
+                           column="value_id")
+    if (counts < 2).any():
+        few = [str(v) for v, c in zip(value_ids, counts) if c < 2]
+        raise QAInputError(f"value IDs with fewer than 2 QAs cannot form two views: {', '.join(few[:10])}",
+                           column="value_id")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _RunLock(out_dir, log):
+        if not resume and has_checkpoint(out_dir):
+            shutil.rmtree(out_dir / CHECKPOINT_DIR)  # a fresh run must not mix with an old one's state
+        if mode == "head":
+            result = _train_head(qas, labels, cfg, out_dir, base, embeddings, resume, progress, log)
+        else:
+            result = _train_full(qas, labels, cfg, out_dir, base, device, resume, progress, log)
+    result.metrics["value_ids"] = [str(v) for v in value_ids]
+    return result

@@ -231,3 +231,20 @@ def test_invalid_map_content_is_rejected_before_writing(data_dir):
     with pytest.raises(ValueError, match="encoder"):
         save_map(ValueMap("m1", vmap.qas, vmap.embeddings, {}))
     assert list(data_dir.iterdir()) == []
+
+
+def test_leftovers_of_killed_processes_are_cleaned(data_dir):
+    save_map(make_map())
+    old_tmp = data_dir / ".tmp-m1-00000001"
+    young_tmp = data_dir / ".tmp-m2-00000002"       # may be a save in progress elsewhere: kept
+    finished_old = data_dir / ".old-m1-00000003"    # m1 exists again: the swap finished
+    orphan_old = data_dir / ".old-gone-00000004"    # may be the only copy of map 'gone': kept
+    deleted = data_dir / ".deleted-x-00000005"
+    for folder in (old_tmp, young_tmp, finished_old, orphan_old, deleted):
+        folder.mkdir()
+        (folder / "qas.parquet").write_bytes(b"x")
+    os.utime(old_tmp, (0, 0))
+    removed = store.remove_stale_folders()
+    assert sorted(p.name for p in removed) == sorted(p.name for p in (old_tmp, finished_old, deleted))
+    assert young_tmp.exists() and orphan_old.exists()
+    assert [r["name"] for r in list_maps()] == ["m1"]

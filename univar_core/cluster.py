@@ -74,7 +74,7 @@ def cluster_points(xy, *, min_cluster_size: int | None = None, max_fit_points: i
     return _renumber_by_size(sample_labels[nearest])
 
 
-def label_clusters(texts, labels, *, n_words: int = 3, max_texts_per_cluster: int = 1_000,
+def label_clusters(texts, labels, *, n_words: int = 3, max_texts_per_cluster: int = 500,
                    seed: int = 0) -> dict[int, str]:
     """{cluster: "kw1 · kw2 · kw3"} for every label present; -1 -> "noise".
 

@@ -285,6 +285,40 @@ def _write_folder(vmap: ValueMap, emb: np.ndarray, folder: Path) -> dict:
     return manifest
 
 
+STALE_TMP_AGE_S = 6 * 3600  # no save takes this long; an older temp folder is a killed save's leftovers
+_HIDDEN_RE = re.compile(r"^\.(tmp|old|deleted)-(.+)-[0-9a-f]{8}$")
+
+
+def remove_stale_folders(data_dir: str | os.PathLike | None = None, *, tmp_age_s: float = STALE_TMP_AGE_S) -> list[Path]:
+    """Remove what killed processes left behind (each may hold hundreds of MB); return what went.
+
+    .tmp-<name>-*: removed when untouched for `tmp_age_s` (a younger one may be a save in progress).
+    .old-<name>-*: removed when <name> exists again (the swap finished; only its cleanup was lost).
+    .deleted-<name>-*: always removed (delete_map renamed it before removing it).
+    """
+    import time
+
+    root = _resolve_data_dir(data_dir)
+    removed = []
+    for folder in root.iterdir():
+        match = _HIDDEN_RE.match(folder.name)
+        if not match or not folder.is_dir():
+            continue
+        kind, name = match.groups()
+        try:
+            stale = (
+                (kind == "tmp" and time.time() - folder.stat().st_mtime > tmp_age_s)
+                or (kind == "old" and (root / name).is_dir())
+                or kind == "deleted"
+            )
+        except FileNotFoundError:  # another process removed it meanwhile
+            continue
+        if stale:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 def save_map(vmap: ValueMap, *, data_dir: str | os.PathLike | None = None) -> Path:
     """Write `vmap` as <data_dir>/<vmap.name>, atomically replacing any map of that name.
 
@@ -293,6 +327,7 @@ def save_map(vmap: ValueMap, *, data_dir: str | os.PathLike | None = None) -> Pa
     """
     emb = _check_savable(vmap)
     root = _resolve_data_dir(data_dir)
+    remove_stale_folders(root)
     target = root / vmap.name
     token = secrets.token_hex(4)
     tmp = root / f"{_TMP_PREFIX}{vmap.name}-{token}"

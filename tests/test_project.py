@@ -139,6 +139,8 @@ def test_centroids():
     assert labels == ["a$eng", "b$eng", "c$ind"]
     assert cents.dtype == np.float32 and np.allclose(np.linalg.norm(cents, axis=1), 1)
     assert np.allclose(cents[1], np.array([1, 1]) / np.sqrt(2))
+    c_dir = np.array([0, 1]) + np.array([1, 1]) / np.sqrt(2)   # [0, 2] and [1, 1], each made unit-length
+    assert np.allclose(cents[2], c_dir / np.linalg.norm(c_dir)), "rows count by direction, not length"
     table = value_id_centroids(qas, emb)
     assert list(table.columns) == ["value_id", "n", "x", "y", "cohesion"]
     assert table["value_id"].tolist() == labels and table["n"].tolist() == [1, 2, 2]

@@ -218,20 +218,26 @@ def _group_codes(qas: pd.DataFrame, by: str, n_rows: int) -> tuple[np.ndarray, l
 
 
 def _group_sums(codes: np.ndarray, n_groups: int, embeddings: np.ndarray) -> np.ndarray:
-    """Per-group sums of the embedding rows as one sparse product (streams a memmap once)."""
+    """Per-group sums of the unit-length embedding rows, as one sparse product (streams a memmap
+    once, no normalised copy). Rows are weighted by 1/norm so that precomputed vectors that are not
+    unit-length (io keeps them as given) do not outweigh the others in a cosine centroid."""
     from scipy import sparse
 
+    emb = np.asarray(embeddings, dtype=np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", emb, emb, dtype=np.float64))
+    norms[norms == 0] = 1.0
     keep = codes >= 0
     rows = codes[keep]
     cols = np.flatnonzero(keep)
     indicator = sparse.csr_matrix(
-        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_groups, len(codes))
+        ((1.0 / norms[keep]).astype(np.float32), (rows, cols)), shape=(n_groups, len(codes))
     )
-    return np.asarray(indicator @ np.asarray(embeddings, dtype=np.float32), dtype=np.float32)
+    return np.asarray(indicator @ emb, dtype=np.float32)
 
 
 def centroid_matrix(qas: pd.DataFrame, embeddings, *, by: str = "value_id") -> tuple[list[str], np.ndarray]:
-    """(labels sorted, (L, d) float32 L2-normalised mean embedding of each group)."""
+    """(labels sorted, (L, d) float32 L2-normalised mean of each group's L2-normalised embeddings).
+    Rows whose `by` value is missing belong to no group."""
     codes, labels = _group_codes(qas, by, len(embeddings))
     sums = _group_sums(codes, len(labels), embeddings)
     norms = np.linalg.norm(sums, axis=1, keepdims=True)

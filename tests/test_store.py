@@ -248,3 +248,15 @@ def test_leftovers_of_killed_processes_are_cleaned(data_dir):
     assert sorted(p.name for p in removed) == sorted(p.name for p in (old_tmp, finished_old, deleted))
     assert young_tmp.exists() and orphan_old.exists()
     assert [r["name"] for r in list_maps()] == ["m1"]
+
+
+def test_a_copied_map_folder_takes_its_folder_name(data_dir, tmp_path):
+    import shutil
+
+    save_map(make_map("original"))
+    shutil.copytree(data_dir / "original", data_dir / "copy")
+    assert [r["name"] for r in list_maps()] == ["copy", "original"]
+    assert load_map("copy").name == "copy"
+    odd = tmp_path / "not a valid name"
+    shutil.copytree(data_dir / "original", odd)
+    assert load_map(odd).name == "original"

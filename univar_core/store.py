@@ -468,8 +468,14 @@ def load_map(
         raise MapError(
             f"{folder}: row-count mismatch: {QAS_FILE} has {len(qas)} rows, {EMBEDDINGS_FILE} has {embeddings.shape[0]}"
         )
-    return ValueMap(name=manifest.get("name") or folder.name, qas=qas, embeddings=embeddings,
+    return ValueMap(name=_folder_map_name(folder, manifest), qas=qas, embeddings=embeddings,
                     manifest=manifest, path=folder)
+
+
+def _folder_map_name(folder: Path, manifest: dict) -> str:
+    """The folder's name is the map's identity (a copied or renamed folder is loaded, listed and
+    re-saved under its own name); the manifest's name only when the folder name is not a valid one."""
+    return folder.name if _NAME_RE.match(folder.name) else str(manifest.get("name") or folder.name)
 
 
 def list_maps(data_dir: str | os.PathLike | None = None) -> list[dict]:
@@ -491,7 +497,6 @@ def list_maps(data_dir: str | os.PathLike | None = None) -> list[dict]:
         else:
             counts = manifest.get("counts") or {}
             row.update(
-                name=manifest.get("name") or folder.name,
                 n_qas=counts.get("n_qas"),
                 n_value_ids=counts.get("n_value_ids"),
                 encoder=(manifest.get("encoder") or {}).get("name"),

@@ -1,0 +1,395 @@
+"""The `univar` command: build, place, inspect and export value maps from the shell.
+
+Every command calls the same library functions the app uses (univar_core.pipeline / store).
+Exit codes: 0 ok, 2 bad input (the message names file, row and column; no traceback), 1 anything else,
+130 interrupted. Heavy modules (torch, umap) are imported inside commands so `--help` is instant.
+
+New commands are plain functions registered with :func:`register` under a section comment below.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Callable
+
+import typer
+
+app = typer.Typer(
+    name="univar",
+    help="UniVaR Explorer: embed LLM question/answer pairs (QAs), map them in 2-D, compare value IDs "
+         "(model$lang).\n\nStart with `univar demo`, then `univar build qa.csv --name mymap`.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    add_completion=False,
+)
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Bad input (QAInputError, MapError, EncoderLoadError) -> message + exit 2; other failures -> exit 1.
+    UNIVAR_DEBUG=1 re-raises for the traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from univar_core.encode import EncoderLoadError
+        from univar_core.schema import QAInputError
+        from univar_core.store import MapError
+
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, typer.BadParameter):
+            raise
+        except (QAInputError, MapError, EncoderLoadError) as err:
+            if os.environ.get("UNIVAR_DEBUG"):
+                raise
+            _err(f"error: {err}")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except KeyboardInterrupt:
+            _err("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as err:  # noqa: BLE001 - the CLI's last line of defence
+            if os.environ.get("UNIVAR_DEBUG"):
+                raise
+            _err(f"error: {type(err).__name__}: {err}\n(set UNIVAR_DEBUG=1 to see the traceback)")
+            raise typer.Exit(EXIT_FAILED) from None
+
+    return wrapper
+
+
+def register(fn: Callable[..., Any], name: str | None = None) -> Callable[..., Any]:
+    """Add a command to `univar` with the shared error handling; its docstring is its --help."""
+    app.command(name)(_handle_errors(fn))
+    return fn
+
+
+class TqdmProgress:
+    """A pipeline progress callback drawing one tqdm bar per stage on stderr."""
+
+    def __init__(self) -> None:
+        self._bars: dict[str, Any] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        bar = self._bars.get(stage)
+        if bar is None:
+            unit = "QA" if stage == "embed" else "step"
+            bar = tqdm(total=total, desc=stage, unit=unit, file=sys.stderr, dynamic_ncols=True,
+                       mininterval=0.2)
+            self._bars[stage] = bar
+        bar.total = total
+        bar.update(max(0, done - bar.n))
+        if done >= total:
+            bar.close()
+
+    def close(self) -> None:
+        for bar in self._bars.values():
+            bar.close()
+
+
+# Options shared by several commands.
+DataDirOpt = Annotated[Path | None, typer.Option(
+    "--data-dir", help="Folder holding the maps (default: $UNIVAR_DATA_DIR, else <repo>/maps).",
+    file_okay=False)]
+EmbeddingsOpt = Annotated[Path | None, typer.Option(
+    "--embeddings", help="Precomputed embeddings: an .npy with one row per input row (float32, (n, d)). "
+                         "Used as they are; no encoder is loaded.", dir_okay=False)]
+
+
+def _print_report(report: Any) -> None:
+    _err(report.summary())
+
+
+def _print_table(df: Any) -> None:
+    typer.echo(df.to_string(index=False))
+
+
+# ----------------------------------------------------------------------------------------------------
+# maps: build, place, demo
+# ----------------------------------------------------------------------------------------------------
+
+def build(
+    files: Annotated[list[Path], typer.Argument(
+        help="QA files (.csv .tsv .jsonl .json .parquet .xlsx) or UniVaR release folders.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Map name (replaces a map of that name).")],
+    dataset: Annotated[str | None, typer.Option(
+        help="Dataset label for every QA (default: the file's dataset column, else its file name).")] = None,
+    encoder: Annotated[str, typer.Option(
+        help="sentence-transformers model name or folder, or a trained head folder.")] = "all-MiniLM-L6-v2",
+    embeddings: EmbeddingsOpt = None,
+    encoder_name: Annotated[str | None, typer.Option(
+        help="With precomputed embeddings: the model that made them (recorded in the manifest).")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Encoder batch size (default 64).")] = None,
+    cache_flush_every: Annotated[int | None, typer.Option(
+        min=1, help="Save embeddings to the cache every N QAs (default 2048): an interrupted build "
+                    "resumes from the last save.")] = None,
+    n_neighbors: Annotated[int, typer.Option(min=2, help="UMAP n_neighbors.")] = 15,
+    min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Build a value map: validate QA files, embed every QA, project with UMAP, cluster, store.
+
+    Needs columns question, answer, model, lang (aliases such as prompt/response/llm/language are
+    accepted); rows with empty answers or duplicates are skipped and counted. A build that is
+    interrupted leaves the previous map of that name intact, and the embedding cache lets the next
+    run pick up where it stopped.
+
+    Examples:
+
+      univar build qa.csv --name valuebench
+
+      univar build a.csv b.jsonl --name both --n-neighbors 30
+
+    With vectors made elsewhere (a parquet 'embedding' column, or an aligned .npy):
+
+      univar build qa.parquet --name pre --encoder-name my-model
+
+      univar build qa.csv --embeddings vectors.npy --encoder-name my-model --name pre
+    """
+    from univar_core.pipeline import build_map, load_encoder_cached
+    from univar_core.project import UmapParams
+
+    enc: Any = encoder
+    options = {k: v for k, v in (("batch_size", batch_size), ("cache_flush_every", cache_flush_every))
+               if v is not None}
+    if options and embeddings is None:
+        enc = load_encoder_cached(encoder, **options)
+    source = files[0] if len(files) == 1 else files
+    bars = TqdmProgress()
+    try:
+        vmap, report = build_map(
+            source, name, encoder=enc, embeddings=embeddings, encoder_name=encoder_name,
+            umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed),
+            dataset=dataset, data_dir=data_dir, progress=bars)
+    finally:
+        bars.close()
+    _print_report(report)
+    emb = vmap.manifest.get("embedding", {})
+    if emb.get("precomputed"):
+        _err(f"embeddings: precomputed ({vmap.manifest.get('encoder')}), used as given")
+    else:
+        _err(f"embeddings: {len(vmap.qas):,} QAs, {emb.get('n_from_cache', 0):,} from cache, "
+             f"{emb.get('n_truncated', 0):,} questions cut to fit the encoder")
+    n_clusters = int((vmap.qas["cluster"].unique() >= 0).sum())
+    typer.echo(f"map '{vmap.name}': {len(vmap.qas):,} QAs, {vmap.qas['value_id'].nunique()} value IDs, "
+               f"{n_clusters} clusters -> {vmap.path}")
+
+
+def place(
+    file: Annotated[Path, typer.Argument(help="QA file to place on the map.")],
+    map_name: Annotated[str, typer.Option("--map", "-m", help="Name of the stored map.")],
+    layer: Annotated[str, typer.Option(help="Name of the new layer (e.g. the dataset).")],
+    embeddings: EmbeddingsOpt = None,
+    encoder: Annotated[str | None, typer.Option(
+        help="Encoder to embed with (default: the one the map was built with; it must match).")] = None,
+    save: Annotated[bool, typer.Option(help="Store the placed QAs as a new layer of the map.")] = True,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Place new QAs on an existing map (no refit: existing points never move) and identify them.
+
+    Prints every value ID of the map ranked by cosine similarity between the new QAs' mean embedding
+    and the value ID's centroid, with the share of new QAs nearest to each; when the new QAs belong to
+    value IDs on the map, also the fraction nearest to their own value ID.
+
+    Examples:
+
+      univar place heldout.csv --map valuebench --layer heldout
+
+      univar place new.parquet --map pre --layer new --embeddings new.npy --no-save
+    """
+    from univar_core import store
+    from univar_core.pipeline import add_layer, check_new_layer, own_value_id_fraction, place_on_map
+
+    vmap = store.load_map(map_name, data_dir=data_dir)
+    if save:
+        check_new_layer(vmap, layer)  # before spending time on embedding
+    bars = TqdmProgress()
+    try:
+        placement = place_on_map(vmap, file, layer=layer, encoder=encoder, embeddings=embeddings,
+                                 progress=bars)
+    finally:
+        bars.close()
+    _print_report(placement.report)
+    nearest = placement.nearest.copy()
+    nearest["similarity"] = nearest["similarity"].round(4)
+    nearest["share_nearest"] = nearest["share_nearest"].round(3)
+    _print_table(nearest[["rank", "value_id", "similarity", "share_nearest"]])
+    top = nearest.iloc[0]
+    n = len(placement.qas)
+    typer.echo(f"{n:,} QAs placed; as a whole nearest to {top['value_id']}; "
+               f"{placement.nearest['share_nearest'].max():.1%} of them share one nearest value ID")
+    own = own_value_id_fraction(placement)
+    if own is not None:
+        typer.echo(f"fraction nearest to their own value ID: {own:.3f}")
+    if save:
+        updated = add_layer(vmap, placement, data_dir=data_dir)
+        typer.echo(f"layer '{layer}' added to map '{updated.name}' -> {updated.path}")
+
+
+def demo(data_dir: DataDirOpt = None) -> None:
+    """Build (or rebuild) the built-in synthetic demo map "demo" with the default encoder.
+
+    The demo corpus is synthetic: fictional model-language value IDs with planted stances.
+
+    Example:
+
+      univar demo && univar info demo
+    """
+    from univar_core.pipeline import build_demo_map
+
+    bars = TqdmProgress()
+    try:
+        vmap = build_demo_map(data_dir=data_dir, progress=bars)
+    finally:
+        bars.close()
+    typer.echo(f"demo map (synthetic): {len(vmap.qas):,} QAs, {vmap.qas['value_id'].nunique()} value IDs "
+               f"-> {vmap.path}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# inspecting: info, list, export
+# ----------------------------------------------------------------------------------------------------
+
+def info(name: Annotated[str, typer.Argument(help="Map name or map folder.")],
+         data_dir: DataDirOpt = None) -> None:
+    """Show a map's manifest and QA counts per value ID and layer; verifies every checksum.
+
+    Example:
+
+      univar info valuebench
+    """
+    from univar_core import store
+
+    vmap = store.load_map(name, data_dir=data_dir, verify=True)
+    m = vmap.manifest
+    typer.echo(f"map: {vmap.name}  ({vmap.path})")
+    typer.echo("checksums: verified")
+    for key in ("created", "updated"):
+        if m.get(key):
+            typer.echo(f"{key}: {m[key]}")
+    enc = m.get("encoder") or {}
+    typer.echo(f"encoder: {enc.get('name')}  (content hash {enc.get('content_hash')}, dim {enc.get('dim')})")
+    if isinstance(m.get("projection"), dict):
+        typer.echo("projection: " + ", ".join(f"{k}={v}" for k, v in m["projection"].items()))
+    emb = m.get("embedding") or {}
+    if emb and not emb.get("precomputed"):
+        typer.echo(f"embedding: {emb.get('n_from_cache', 0):,} QAs from cache, "
+                   f"{emb.get('n_truncated', 0):,} questions cut to the encoder's token limit")
+    val = m.get("validation")
+    if val:
+        skipped = ", ".join(f"{k}: {v}" for k, v in val.get("n_skipped_by_reason", {}).items()) or "none"
+        typer.echo(f"input: {val.get('n_input', '?'):,} rows, {val.get('n_accepted', '?'):,} accepted, "
+                   f"skipped {val.get('n_skipped', 0):,} ({skipped}), truncated {val.get('n_truncated', 0):,}")
+    qas = vmap.qas
+    n_clusters = int((qas["cluster"].unique() >= 0).sum()) if "cluster" in qas else 0
+    typer.echo(f"QAs: {len(qas):,}  value IDs: {qas['value_id'].nunique()}  clusters: {n_clusters}")
+    by = ["value_id", "layer"] if "layer" in qas.columns and qas["layer"].nunique() > 1 else ["value_id"]
+    counts = qas.groupby(by, sort=True).size().rename("n_qas").reset_index()
+    _print_table(counts)
+
+
+def list_maps(data_dir: DataDirOpt = None) -> None:
+    """List the maps in the data folder.
+
+    Example:
+
+      univar list --data-dir ./maps
+    """
+    import pandas as pd
+
+    from univar_core import store
+
+    rows = store.list_maps(data_dir)
+    if not rows:
+        typer.echo(f"no maps in {store.default_data_dir() if data_dir is None else data_dir}")
+        return
+    _print_table(pd.DataFrame(rows))
+
+
+def export(
+    name: Annotated[str, typer.Argument(help="Map name or map folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .parquet or .csv.", dir_okay=False)],
+    with_embeddings: Annotated[bool, typer.Option(
+        help="Add an 'embedding' column (parquet only).")] = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Export a map's QA table with its coordinates (x, y) and clusters to parquet or CSV.
+
+    Written to a temporary file first and renamed, so a failed export leaves nothing half-written.
+    A parquet with --with-embeddings can be rebuilt as a map without re-embedding.
+
+    Examples:
+
+      univar export valuebench --out vb.csv
+
+      univar export valuebench --out vb.parquet --with-embeddings
+    """
+    from univar_core import store
+
+    suffix = out.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise typer.BadParameter(f"{out.name}: the output must end in .parquet or .csv", param_hint="--out")
+    if with_embeddings and suffix != ".parquet":
+        raise typer.BadParameter("--with-embeddings needs a .parquet output (CSV cannot hold vectors "
+                                 "losslessly)", param_hint="--with-embeddings")
+    vmap = store.load_map(name, data_dir=data_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        if suffix == ".csv":
+            vmap.qas.to_csv(tmp_name, index=False)
+        else:
+            _write_parquet(vmap, Path(tmp_name), with_embeddings)
+        os.replace(tmp_name, out)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    typer.echo(f"{len(vmap.qas):,} rows -> {out}")
+
+
+def _write_parquet(vmap: Any, path: Path, with_embeddings: bool) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(vmap.qas, preserve_index=False)
+    if with_embeddings:
+        emb = np.ascontiguousarray(vmap.embeddings, dtype=np.float32)
+        flat = pa.array(emb.reshape(-1), type=pa.float32())
+        table = table.append_column("embedding", pa.FixedSizeListArray.from_arrays(flat, emb.shape[1]))
+    pq.write_table(table, path)
+
+
+register(build, "build")
+register(place, "place")
+register(demo, "demo")
+register(info, "info")
+register(list_maps, "list")
+register(export, "export")
+
+# ----------------------------------------------------------------------------------------------------
+# training and evaluation: `univar train` / `univar eval` are registered here by train.py / evaluate.py
+# owners, as plain functions passed to register(fn, "train") and register(fn, "eval").
+# ----------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `univar` script (pyproject [project.scripts])."""
+    app(args=argv, prog_name="univar")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,500 @@
+"""ingest -> validate -> embed -> project -> cluster -> store, and placing new QAs on a stored map.
+
+The one path every front end takes (app, CLI, Python): :func:`build_map` turns QA files into a stored
+:class:`~univar_core.store.ValueMap`; :func:`place_on_map` embeds new QAs with the map's own encoder
+and puts them on it without moving any existing point; :func:`add_layer` stores them as a new layer.
+
+Precomputed embeddings (an ``embedding`` column in parquet, an ``.npy`` aligned with the input rows,
+or an array) are used bit for bit and no encoder is loaded; the map then records the encoder name the
+user gives and the content hash ``"precomputed"``.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from univar_core import encode, io, store
+from univar_core.cluster import cluster_points, label_clusters
+from univar_core.project import (UmapParams, centroid_matrix, fit_projection, nearest_map_points,
+                                 place_points)
+from univar_core.schema import QAInputError, ValidationReport, validate_qas
+from univar_core.store import MapError, ValueMap
+
+StageProgress = Callable[[str, int, int], None]
+Source = Any  # path, file-like with a name, list of paths, DataFrame or io.LoadedQAs
+
+BASE_LAYER = "base"
+PRECOMPUTED_HASH = "precomputed"
+DEMO_MAP_NAME = "demo"
+# UMAP needs a handful of neighbours; below this a 2-D map says nothing.
+MIN_QAS_FOR_MAP = 5
+
+
+@dataclass
+class Placement:
+    """New QAs positioned on an existing map (not yet stored; see :func:`add_layer`)."""
+
+    qas: pd.DataFrame          # validated table + x, y, cluster, cluster_label, layer, nearest_value_id
+    embeddings: np.ndarray     # row-aligned with qas
+    nearest: pd.DataFrame      # value_id, similarity, share_nearest, rank: the placed QAs as a whole
+    report: ValidationReport
+    layer: str
+    n_from_cache: int = 0
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------------------
+# reading the source
+# ----------------------------------------------------------------------------------------------------
+
+def _is_path(x: Any) -> bool:
+    return isinstance(x, (str, Path))
+
+
+def _load_npy(path: str | Path) -> np.ndarray:
+    """An .npy of embeddings the user gave: never unpickled."""
+    path = Path(path)
+    if path.suffix.lower() != ".npy":
+        raise QAInputError("precomputed embeddings must be a .npy file (numpy.save of an (n, d) array)",
+                           source=path.name)
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise QAInputError("file not found", source=str(path)) from None
+    except ValueError as err:  # object arrays need pickle; corrupt headers
+        raise QAInputError(f"not a plain numeric .npy array ({err})", source=path.name) from None
+
+
+def _check_embeddings(emb: np.ndarray, n_rows: int, report: ValidationReport) -> np.ndarray:
+    """Shape, dtype and finiteness of precomputed vectors. float32 passes through untouched (bit for
+    bit); other float types are converted, since maps store float32, and the report says so."""
+    source = report.source
+    emb = np.asarray(emb)
+    if emb.ndim != 2:
+        raise QAInputError(f"precomputed embeddings must be a 2-D array (rows x dimensions), got shape "
+                           f"{emb.shape}", source=source)
+    if emb.shape[0] != n_rows:
+        raise QAInputError(f"precomputed embeddings have {emb.shape[0]:,} rows but the QA table has "
+                           f"{n_rows:,} accepted rows", source=source)
+    if not np.issubdtype(emb.dtype, np.floating):
+        raise QAInputError(f"precomputed embeddings must be floating point, got dtype {emb.dtype}",
+                           source=source)
+    finite = np.isfinite(emb).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        if len(report.kept_rows) == n_rows:  # name the row as the user counts it: in the input
+            bad = int(report.kept_rows[bad])
+        raise QAInputError(f"precomputed embedding has NaN or infinite values ({int((~finite).sum())} "
+                           f"row(s) affected)", source=source, row=bad + 1, column="embedding")
+    if emb.dtype != np.float32:
+        report.warnings.append(f"precomputed embeddings were {emb.dtype}; converted to float32")
+        emb = emb.astype(np.float32)
+    return emb
+
+
+def _align_to_kept(emb: np.ndarray, report: ValidationReport, source: str) -> np.ndarray:
+    """Embeddings given for the input rows -> the rows validation kept."""
+    emb = np.asarray(emb)
+    if emb.ndim >= 1 and emb.shape[0] == report.n_input_rows:
+        return emb[report.kept_rows] if len(report.kept_rows) != report.n_input_rows else emb
+    n = emb.shape[0] if emb.ndim >= 1 else 0
+    raise QAInputError(f"precomputed embeddings have {n:,} rows but the input has "
+                       f"{report.n_input_rows:,} data rows (they must be aligned with the input rows)",
+                       source=source)
+
+
+def load_source(source: Source, *, dataset: str | None = None,
+                embeddings: np.ndarray | str | Path | None = None) -> io.LoadedQAs:
+    """Read and validate any accepted source; attach precomputed embeddings (checked) when given."""
+    if isinstance(source, (list, tuple)) and len(source) == 1:
+        source = source[0]
+    emb_path = embeddings if _is_path(embeddings) else None
+    emb_array = None if embeddings is None or _is_path(embeddings) else embeddings
+
+    if isinstance(source, io.LoadedQAs):
+        loaded = source
+        if embeddings is not None and loaded.embeddings is not None:
+            raise QAInputError("embeddings were given twice (inside the loaded QAs and as an argument)",
+                               source=loaded.report.source)
+        extra = _load_npy(emb_path) if emb_path is not None else emb_array
+        if extra is not None:
+            loaded = io.LoadedQAs(loaded.table, loaded.report,
+                                  _align_to_kept(extra, loaded.report, loaded.report.source))
+    elif isinstance(source, pd.DataFrame):
+        table, report = validate_qas(source, dataset=dataset)
+        emb = _load_npy(emb_path) if emb_path is not None else emb_array
+        loaded = io.LoadedQAs(table, report,
+                              None if emb is None else _align_to_kept(emb, report, report.source))
+    elif _is_path(source) or hasattr(source, "read"):  # a path, or an upload (file-like with a name)
+        loaded = io.read_qas(source, dataset=dataset, embeddings=embeddings)  # io takes a path or array
+    elif isinstance(source, (list, tuple)):
+        if not source:
+            raise QAInputError("no input files given")
+        if embeddings is not None:
+            raise QAInputError("one embeddings .npy cannot be aligned with several files: build from "
+                               "one file, or give parquet files with an 'embedding' column")
+        loaded = io.read_many(list(source), dataset=dataset)
+    else:
+        raise TypeError(f"unsupported source type {type(source).__name__}: give a path, a list of paths, "
+                        f"a pandas DataFrame or io.LoadedQAs")
+
+    if loaded.embeddings is not None:
+        loaded = io.LoadedQAs(loaded.table, loaded.report,
+                              _check_embeddings(loaded.embeddings, len(loaded.table), loaded.report))
+    return loaded
+
+
+# ----------------------------------------------------------------------------------------------------
+# embedding
+# ----------------------------------------------------------------------------------------------------
+
+def _stage(progress: StageProgress | None, stage: str) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(stage, done, total)
+
+
+def load_encoder_cached(name_or_path: str = encode.DEFAULT_ENCODER, **options: Any) -> Any:
+    """encode.load_encoder with the on-disk embedding cache on (encode.default_cache_dir() unless
+    ``cache_dir`` is given): a QA is never embedded twice and an interrupted build resumes."""
+    options.setdefault("cache_dir", encode.default_cache_dir())
+    return encode.load_encoder(name_or_path, **options)
+
+
+def _resolve_encoder(encoder: Any) -> Any:
+    """A name/path is loaded (with the cache); an encoder object is used as it is."""
+    if encoder is None or _is_path(encoder):
+        return load_encoder_cached(str(encoder) if encoder is not None else encode.DEFAULT_ENCODER)
+    return encoder
+
+
+@dataclass
+class _Embedded:
+    embeddings: np.ndarray
+    encoder_name: str
+    content_hash: str
+    n_truncated_tokens: int
+    n_from_cache: int
+
+
+def _embed(table: pd.DataFrame, *, encoder: Any, progress: StageProgress | None) -> _Embedded:
+    enc = _resolve_encoder(encoder)
+    total = len(table)
+    if progress is not None:
+        progress("embed", 0, total)
+    result = enc.encode_qas(table["question"].tolist(), table["answer"].tolist(),
+                            progress=_stage(progress, "embed"))
+    if progress is not None:
+        progress("embed", total, total)
+    return _Embedded(np.asarray(result.embeddings, dtype=np.float32), str(enc.name),
+                     str(enc.content_hash), int(result.n_truncated), int(result.n_from_cache))
+
+
+# ----------------------------------------------------------------------------------------------------
+# building
+# ----------------------------------------------------------------------------------------------------
+
+def validation_counts(report: ValidationReport) -> dict[str, Any]:
+    """The counts a manifest records about validation (the full skip list stays in the report)."""
+    # '[a.csv: ]duplicate of row 3 (same ...)' -> 'duplicate': counts per kind of reason, not per row
+    by_reason = Counter(s.reason.split(" of row")[0].split(" (")[0].rsplit(": ", 1)[-1]
+                        for s in report.skipped)
+    return {
+        "source": report.source,
+        "n_input": int(report.n_input_rows),
+        "n_accepted": int(report.n_accepted),
+        "n_skipped": len(report.skipped),
+        "n_skipped_by_reason": dict(sorted(by_reason.items())),
+        "n_truncated": int(report.n_truncated),
+        "column_mapping": dict(report.column_mapping),
+        "warnings": list(report.warnings),
+    }
+
+
+def _cluster_table(table: pd.DataFrame, xy: np.ndarray) -> pd.DataFrame:
+    labels = cluster_points(xy)
+    names = label_clusters(table["answer"].tolist(), labels)
+    out = table.copy()
+    out["x"] = xy[:, 0].astype(np.float32)
+    out["y"] = xy[:, 1].astype(np.float32)
+    out["cluster"] = labels.astype(np.int64)
+    out["cluster_label"] = pd.Series([names.get(int(c), "noise" if c < 0 else f"cluster {c}")
+                                      for c in labels], dtype=str)
+    return out
+
+
+def build_map(source: Source, name: str, *, encoder: Any = encode.DEFAULT_ENCODER,
+              embeddings: np.ndarray | str | Path | None = None, encoder_name: str | None = None,
+              umap: UmapParams = UmapParams(), dataset: str | None = None,
+              data_dir: str | Path | None = None,
+              progress: StageProgress | None = None) -> tuple[ValueMap, ValidationReport]:
+    """Read, validate, embed (or take precomputed vectors), project, cluster and store a map.
+
+    ``encoder``: a name/path (loaded with encode.load_encoder) or an encoder object. With precomputed
+    embeddings no encoder is loaded; ``encoder_name`` then names the model that made them.
+    Replaces a stored map of the same name atomically: an interrupted build leaves the old one intact.
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    loaded = load_source(source, dataset=dataset, embeddings=embeddings)
+    table, report = loaded.table, loaded.report
+    if len(table) < MIN_QAS_FOR_MAP:
+        raise QAInputError(f"a map needs at least {MIN_QAS_FOR_MAP} QAs; {len(table)} accepted",
+                           source=report.source)
+    timings["read_validate"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if loaded.embeddings is not None:
+        emb = loaded.embeddings  # bit for bit: no copy, no normalisation
+        embedded = _Embedded(emb, encoder_name or "unknown (precomputed)", PRECOMPUTED_HASH, 0, 0)
+        if progress is not None:
+            progress("embed", len(table), len(table))
+    else:
+        embedded = _embed(table, encoder=encoder, progress=progress)
+        if encoder_name:
+            embedded.encoder_name = encoder_name
+    timings["embed"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    xy = fit_projection(embedded.embeddings, umap, progress=_stage(progress, "project"))
+    timings["project"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if progress is not None:
+        progress("cluster", 0, 1)
+    qas = _cluster_table(table, np.asarray(xy))
+    qas["layer"] = BASE_LAYER
+    if progress is not None:
+        progress("cluster", 1, 1)
+    timings["cluster"] = time.perf_counter() - t0
+
+    manifest = {
+        "encoder": {"name": embedded.encoder_name, "content_hash": embedded.content_hash,
+                    "dim": int(embedded.embeddings.shape[1])},
+        "projection": umap.to_dict(),
+        "seed": umap.random_state,
+        "validation": validation_counts(report),
+        "embedding": {"n_truncated": embedded.n_truncated_tokens,
+                      "n_from_cache": embedded.n_from_cache,
+                      "precomputed": embedded.content_hash == PRECOMPUTED_HASH},
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+    }
+    vmap = ValueMap(name=name, qas=qas, embeddings=embedded.embeddings, manifest=manifest, path=None)
+
+    if progress is not None:
+        progress("store", 0, 1)
+    path = store.save_map(vmap, data_dir=data_dir)
+    vmap.path = path
+    if progress is not None:
+        progress("store", 1, 1)
+    return vmap, report
+
+
+# ----------------------------------------------------------------------------------------------------
+# placing new QAs on a map
+# ----------------------------------------------------------------------------------------------------
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def rank_value_ids(map_qas: pd.DataFrame, map_emb: np.ndarray,
+                   new_emb: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """Value identification of a set of QAs against a map's value IDs.
+
+    Returns (table, per-QA nearest value ID). The table ranks every value ID by the cosine similarity
+    of the new QAs' mean embedding to its centroid, with ``share_nearest``: the fraction of new QAs
+    whose own nearest centroid it is.
+    """
+    ids, centroids = centroid_matrix(map_qas, map_emb)
+    unit = _unit_rows(new_emb)
+    mean = unit.mean(axis=0)
+    mean /= max(float(np.linalg.norm(mean)), 1e-12)
+    similarity = centroids @ mean
+    per_qa = np.asarray(ids, dtype=object)[(unit @ centroids.T).argmax(axis=1)]
+    counts = Counter(per_qa.tolist())
+    table = pd.DataFrame({
+        "value_id": pd.Series(ids, dtype=str),
+        "similarity": similarity.astype(np.float64),
+        "share_nearest": [counts.get(v, 0) / len(unit) for v in ids],
+    }).sort_values(["similarity", "value_id"], ascending=[False, True], kind="stable")
+    table["rank"] = np.arange(1, len(table) + 1)
+    return table.reset_index(drop=True), per_qa
+
+
+def own_value_id_fraction(placement: Placement) -> float | None:
+    """Share of placed QAs whose nearest centroid is their own value ID (None: none of their value
+    IDs is on the map, so the question has no answer)."""
+    qas = placement.qas
+    known = set(placement.nearest["value_id"])
+    mask = qas["value_id"].isin(known).to_numpy()
+    if not mask.any():
+        return None
+    return float((qas["nearest_value_id"].to_numpy()[mask] == qas["value_id"].to_numpy()[mask]).mean())
+
+
+def _map_encoder(vmap: ValueMap, encoder: Any) -> Any:
+    """The encoder that made the map: a given one must match its hash; else load by manifest name."""
+    recorded = vmap.manifest.get("encoder") or {}
+    name, want_hash = recorded.get("name"), recorded.get("content_hash")
+    if encoder is None:
+        if want_hash == PRECOMPUTED_HASH:
+            raise QAInputError(
+                f"map '{vmap.name}' was built from precomputed embeddings (encoder recorded as "
+                f"'{name}'), so it cannot embed new QAs itself: give precomputed embeddings for them, "
+                f"or the encoder that made the map's embeddings")
+        try:
+            enc = load_encoder_cached(name)
+        except (OSError, ValueError) as err:
+            raise MapError(f"map '{vmap.name}': cannot load its encoder '{name}' ({err})") from err
+    else:
+        enc = _resolve_encoder(encoder)
+    got_hash = str(getattr(enc, "content_hash", ""))
+    if want_hash not in (None, PRECOMPUTED_HASH) and got_hash != want_hash:
+        raise QAInputError(
+            f"encoder '{getattr(enc, 'name', encoder)}' (hash {got_hash[:12]}) is not the encoder map "
+            f"'{vmap.name}' was built with ('{name}', hash {str(want_hash)[:12]}); its points would land "
+            f"in the wrong places")
+    return enc
+
+
+def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Any = None,
+                 embeddings: np.ndarray | str | Path | None = None,
+                 progress: StageProgress | None = None) -> Placement:
+    """Embed new QAs with the map's own encoder and position them on it; the map is not changed.
+
+    Coordinates come from project.place_points (existing points never move); each new QA takes the
+    cluster of its nearest map point. ``nearest`` ranks the map's value IDs for the new QAs as a whole.
+    """
+    layer = _check_layer_name(layer)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    loaded = load_source(source, embeddings=embeddings)
+    table, report = loaded.table, loaded.report
+    timings["read_validate"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    n_from_cache = 0
+    if loaded.embeddings is not None:
+        new_emb = loaded.embeddings
+    else:
+        enc = _map_encoder(vmap, encoder)
+        total = len(table)
+        if progress is not None:
+            progress("embed", 0, total)
+        result = enc.encode_qas(table["question"].tolist(), table["answer"].tolist(),
+                                progress=_stage(progress, "embed"))
+        new_emb = np.asarray(result.embeddings, dtype=np.float32)
+        n_from_cache = int(result.n_from_cache)
+    map_dim = int(vmap.embeddings.shape[1])
+    if new_emb.shape[1] != map_dim:
+        raise QAInputError(f"embeddings have dimension {new_emb.shape[1]} but map '{vmap.name}' has "
+                           f"{map_dim} (encoder '{(vmap.manifest.get('encoder') or {}).get('name')}')",
+                           source=report.source)
+    timings["embed"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if progress is not None:
+        progress("project", 0, len(table))
+    map_xy = vmap.qas[["x", "y"]].to_numpy(dtype=np.float32)
+    xy = np.asarray(place_points(vmap.embeddings, map_xy, new_emb), dtype=np.float32)
+    nearest_row = nearest_map_points(vmap.embeddings, new_emb, k=1)[0][:, 0]
+    nearest, per_qa = rank_value_ids(vmap.qas, vmap.embeddings, new_emb)
+    if progress is not None:
+        progress("project", len(table), len(table))
+    timings["place"] = time.perf_counter() - t0
+
+    qas = table.copy()
+    qas["qa_id"] = layer + ":" + qas["qa_id"].astype(str)
+    qas["x"] = xy[:, 0]
+    qas["y"] = xy[:, 1]
+    qas["cluster"] = vmap.qas["cluster"].to_numpy()[nearest_row].astype(np.int64)
+    qas["cluster_label"] = vmap.qas["cluster_label"].to_numpy()[nearest_row].astype(str)
+    qas["layer"] = layer
+    qas["nearest_value_id"] = pd.Series(per_qa, dtype=str)
+    return Placement(qas=qas, embeddings=new_emb, nearest=nearest, report=report, layer=layer,
+                     n_from_cache=n_from_cache, timings_s=timings)
+
+
+def _check_layer_name(layer: str) -> str:
+    layer = str(layer).strip()
+    if not layer:
+        raise QAInputError("the layer needs a name (e.g. the dataset or file it comes from)")
+    if ":" in layer:
+        raise QAInputError(f"layer name {layer!r} must not contain ':' (it prefixes the layer's qa_ids)")
+    return layer
+
+
+def check_new_layer(vmap: ValueMap, layer: str) -> str:
+    """The layer name, if it is valid and not yet on the map (call before embedding to fail fast)."""
+    layer = _check_layer_name(layer)
+    layers = set(vmap.qas["layer"].astype(str)) if "layer" in vmap.qas.columns else {BASE_LAYER}
+    if layer in layers:
+        raise QAInputError(f"map '{vmap.name}' already has a layer named '{layer}' "
+                           f"(layers: {', '.join(sorted(layers))}); choose another name")
+    return layer
+
+
+def add_layer(vmap: ValueMap, placement: Placement, *, data_dir: str | Path | None = None) -> ValueMap:
+    """Append placed QAs to the map as a new layer and store it atomically under the same name.
+
+    Existing rows (and their x, y) are kept exactly; the layer name must be new.
+    """
+    check_new_layer(vmap, placement.layer)
+    clash = set(placement.qas["qa_id"]).intersection(vmap.qas["qa_id"])
+    if clash:
+        raise QAInputError(f"{len(clash)} qa_id(s) of layer '{placement.layer}' already exist in map "
+                           f"'{vmap.name}', e.g. {sorted(clash)[0]!r}")
+    if placement.embeddings.shape[1] != vmap.embeddings.shape[1]:
+        raise QAInputError(f"layer '{placement.layer}' embeddings have dimension "
+                           f"{placement.embeddings.shape[1]}, map '{vmap.name}' has {vmap.embeddings.shape[1]}")
+
+    new_rows = placement.qas.drop(columns=["nearest_value_id"], errors="ignore")
+    qas = pd.concat([vmap.qas, new_rows], ignore_index=True, sort=False)
+    emb = np.concatenate([np.asarray(vmap.embeddings), placement.embeddings.astype(np.float32)], axis=0)
+    manifest = dict(vmap.manifest)
+    # store.save_map refreshes counts, layers, checksums and 'updated'; what the layer's input was is ours
+    manifest["layer_validation"] = {**(manifest.get("layer_validation") or {}),
+                                    placement.layer: validation_counts(placement.report)}
+    updated = ValueMap(name=vmap.name, qas=qas, embeddings=emb, manifest=manifest, path=None)
+    updated.path = store.save_map(updated, data_dir=data_dir)
+    return updated
+
+
+# ----------------------------------------------------------------------------------------------------
+# the demo map
+# ----------------------------------------------------------------------------------------------------
+
+_demo_lock = threading.Lock()  # app sessions are threads of one process: build the demo once
+
+
+def build_demo_map(*, data_dir: str | Path | None = None,
+                   progress: StageProgress | None = None) -> ValueMap:
+    """Build (or rebuild) the synthetic demo map "demo" with the default encoder."""
+    from univar_core.demo import demo_qas
+
+    vmap, _ = build_map(demo_qas(), DEMO_MAP_NAME, encoder=encode.DEFAULT_ENCODER, dataset=None,
+                        data_dir=data_dir, progress=progress)
+    return vmap
+
+
+def ensure_demo_map(*, data_dir: str | Path | None = None,
+                    progress: StageProgress | None = None) -> ValueMap:
+    """The stored demo map, built on first use (the app calls this on its first launch).
+
+    A damaged demo folder is rebuilt: the demo is deterministic, so nothing of the user's is lost.
+    """
+    with _demo_lock:
+        try:
+            return store.load_map(DEMO_MAP_NAME, data_dir=data_dir)
+        except MapError:
+            return build_demo_map(data_dir=data_dir, progress=progress)

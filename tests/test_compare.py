@@ -185,3 +185,47 @@ def test_real_valuebench_subset(valuebench_subset):
     # far closer than two random QAs of different questions
     other_q = 1 - (emb[pairs["row_a"].to_numpy()] * np.roll(emb[pairs["row_b"].to_numpy()], 1, axis=0)).sum(1)
     assert pairs["divergence"].median() < np.median(other_q)
+
+
+# --- the demo corpus through MiniLM: the planted structure must come out -------------------------
+@pytest.fixture(scope="module")
+def demo_embedded(minilm):
+    """The synthetic demo corpus and its fine-tune checkpoints, embedded once for this module."""
+    from univar_core import demo
+
+    qas, ckpts = demo.demo_qas(), demo.demo_checkpoints()
+    emb = minilm.encode_qas(qas["question"].tolist(), qas["answer"].tolist()).embeddings
+    ckpt_emb = minilm.encode_qas(ckpts["question"].tolist(), ckpts["answer"].tolist()).embeddings
+    return qas, emb, ckpts, ckpt_emb
+
+
+@pytest.mark.parametrize("method", compare.METHODS)
+def test_demo_planted_pair_is_the_nearest(demo_embedded, method):
+    from univar_core.demo import DEMO_PLANTED_NEAREST
+
+    qas, emb, _, _ = demo_embedded
+    dm = compare.value_id_distance_matrix(qas, emb, method)
+    assert compare.pair_distance_rank(dm, *DEMO_PLANTED_NEAREST)["rank"] == 1
+    np.testing.assert_array_equal(dm.to_numpy(), dm.to_numpy().T)
+    assert np.all(np.diag(dm.to_numpy()) == 0)
+
+
+def test_demo_permutation_test_separates_planted_stances_only(demo_embedded):
+    from univar_core.demo import DEMO_OPPOSITE_PAIRS, DEMO_PLANTED_NEAREST
+
+    qas, emb, _, _ = demo_embedded
+    for a, b in DEMO_OPPOSITE_PAIRS:  # opposite stances: distinguishable
+        assert compare.permutation_test_value_ids(qas, emb, a, b, n_perm=199) <= 0.01
+    # identical stances (different model and language): answers from one distribution
+    assert compare.permutation_test_value_ids(qas, emb, *DEMO_PLANTED_NEAREST, n_perm=199) > 0.1
+    own = emb[(qas["value_id"] == DEMO_OPPOSITE_PAIRS[0][0]).to_numpy()]
+    assert compare.permutation_test(own[::2], own[1::2], n_perm=199) > 0.1  # two halves of one value ID
+
+
+def test_demo_trajectory_moves_monotonically_toward_target(demo_embedded):
+    from univar_core.demo import DEMO_TRAJECTORY_TARGET
+
+    qas, emb, ckpts, ckpt_emb = demo_embedded
+    traj = compare.trajectory((ckpts, ckpt_emb), DEMO_TRAJECTORY_TARGET, map_qas=qas, map_emb=emb)
+    assert traj["checkpoint"].tolist() == [f"step{i}" for i in range(5)]
+    assert np.all(np.diff(traj["distance_to_target"]) < 0)

@@ -308,26 +308,76 @@ def bootstrap_distance(emb_a: np.ndarray, emb_b: np.ndarray, method: str = "cent
     return float(point), float(lo), float(hi)
 
 
+def _subsample_strata(strata: np.ndarray, side_a: np.ndarray, max_n: int | None,
+                      rng: np.random.Generator) -> np.ndarray:
+    """Rows to keep: whole strata (e.g. questions) drawn at random until side A would pass max_n."""
+    if max_n is None or side_a.sum() <= max_n:
+        return np.arange(len(strata))
+    labels = rng.permutation(np.unique(strata))
+    per_label = pd.Series(side_a.astype(int)).groupby(strata).sum().reindex(labels).to_numpy()
+    keep = labels[np.cumsum(per_label) <= max_n]
+    return np.flatnonzero(np.isin(strata, keep))
+
+
+def _permuted_membership(codes: np.ndarray, is_a: np.ndarray, n_perm: int,
+                         rng: np.random.Generator) -> np.ndarray:
+    """0/1 rows (observed first, then n_perm shuffles) marking side A; shuffles stay inside strata.
+
+    Each shuffle sorts the rows by (stratum, random key); within a stratum the first n_A(stratum)
+    rows go to side A, so every stratum keeps its count of A rows.
+    """
+    n = len(codes)
+    order = np.argsort(codes + rng.random((n_perm, n)), axis=1)
+    sorted_codes = np.sort(codes)
+    starts = np.searchsorted(sorted_codes, sorted_codes)  # first sorted position of each row's stratum
+    n_a = np.bincount(codes, weights=is_a, minlength=codes.max() + 1)
+    goes_a = ((np.arange(n) - starts) < n_a[sorted_codes]).astype(float)
+    member = np.zeros((n_perm + 1, n))
+    member[0] = is_a
+    np.put_along_axis(member[1:], order, np.broadcast_to(goes_a, order.shape), axis=1)
+    return member
+
+
 def permutation_test(emb_a: np.ndarray, emb_b: np.ndarray, method: str = "energy", *,
-                     n_perm: int = 999, seed: int = 0, max_per_group: int | None = 200) -> float:
+                     n_perm: int = 999, seed: int = 0, max_per_group: int | None = 200,
+                     strata_a=None, strata_b=None) -> float:
     """p-value of "A and B are draws from the same distribution of QA embeddings".
 
     The statistic is the chosen distance; the QAs of both sets are pooled and relabelled at random
     ``n_perm`` times (vectorised: one pairwise matrix, permutations as 0/1 membership rows);
     p = (1 + #{permuted >= observed}) / (1 + n_perm), so it is never 0. Small p: distinguishable.
+
+    ``strata_a`` / ``strata_b`` (e.g. the question_id of each QA) restrict relabelling to QAs of the
+    same stratum. Use them when both sides answered the same questions: a QA embedding is dominated
+    by its question, so a free shuffle, which unbalances the questions, inflates the permuted
+    distances and hides real differences (p near 1 for clearly different value IDs).
     """
     _check_method(method)
     rng = np.random.default_rng(seed)
-    a = np.asarray(emb_a)[_subsample(np.arange(len(emb_a)), max_per_group, rng)]
-    b = np.asarray(emb_b)[_subsample(np.arange(len(emb_b)), max_per_group, rng)]
+    a, b = np.asarray(emb_a), np.asarray(emb_b)
+    if (strata_a is None) != (strata_b is None):
+        raise ValueError("give strata for both sides or for neither")
+    if strata_a is None:
+        a = a[_subsample(np.arange(len(a)), max_per_group, rng)]
+        b = b[_subsample(np.arange(len(b)), max_per_group, rng)]
+        strata = np.zeros(len(a) + len(b), dtype=np.int64)
+        is_a = np.r_[np.ones(len(a)), np.zeros(len(b))]
+    else:
+        if len(strata_a) != len(a) or len(strata_b) != len(b):
+            raise ValueError("strata must have one label per QA on each side")
+        labels = np.r_[np.asarray(strata_a, dtype=str), np.asarray(strata_b, dtype=str)]
+        is_a = np.r_[np.ones(len(a)), np.zeros(len(b))]
+        keep = _subsample_strata(labels, is_a, max_per_group, rng)
+        pooled_all = np.vstack([a, b])[keep]
+        is_a, strata = is_a[keep], pd.factorize(labels[keep])[0]
+        a, b = pooled_all[is_a == 1], pooled_all[is_a == 0]
+        order = np.r_[np.flatnonzero(is_a == 1), np.flatnonzero(is_a == 0)]
+        strata, is_a = strata[order], is_a[order]
     if len(a) < 2 or len(b) < 2:
         raise ValueError("a permutation test needs at least 2 QAs on each side")
     pooled = np.vstack([a, b]).astype(np.float64)
     na, n = len(a), len(a) + len(b)
-    member = np.zeros((n_perm + 1, n))
-    member[0, :na] = 1.0  # row 0: the observed labelling
-    perms = np.argsort(rng.random((n_perm, n)), axis=1)[:, :na]
-    np.put_along_axis(member[1:], perms, 1.0, axis=1)
+    member = _permuted_membership(strata, is_a, n_perm, rng)
     other = 1.0 - member
     nb = n - na
     if method == "centroid":
@@ -342,6 +392,20 @@ def permutation_test(emb_a: np.ndarray, emb_b: np.ndarray, method: str = "energy
         stat = 2 * cross - within_a - within_b if method == "energy" else within_a + within_b - 2 * cross
     observed = stat[0]
     return float((1 + np.sum(stat[1:] >= observed - 1e-12)) / (1 + n_perm))
+
+
+def permutation_test_value_ids(qas: pd.DataFrame, emb: np.ndarray, a: str, b: str, *,
+                               method: str = "energy", paired: bool = True, by: str = "value_id",
+                               **kwargs) -> float:
+    """``permutation_test`` between two value IDs of a map; ``paired`` (default) shuffles only
+    within questions (``question_id``), the right design when both answered the same questions."""
+    emb = _check_aligned(qas, emb)
+    rows_a, rows_b = _rows_of(qas, a, by), _rows_of(qas, b, by)
+    if paired:
+        _check_column(qas, "question_id")
+        qid = qas["question_id"].astype(str).to_numpy()
+        kwargs.update(strata_a=qid[rows_a], strata_b=qid[rows_b])
+    return permutation_test(emb[rows_a], emb[rows_b], method, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -296,8 +297,6 @@ def remove_stale_folders(data_dir: str | os.PathLike | None = None, *, tmp_age_s
     .old-<name>-*: removed when <name> exists again (the swap finished; only its cleanup was lost).
     .deleted-<name>-*: always removed (delete_map renamed it before removing it).
     """
-    import time
-
     root = _resolve_data_dir(data_dir)
     removed = []
     for folder in root.iterdir():
@@ -345,6 +344,10 @@ def save_map(vmap: ValueMap, *, data_dir: str | os.PathLike | None = None) -> Pa
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     shutil.rmtree(old, ignore_errors=True)
+    # The files were hashed while in the temp folder; a rename keeps their inode and mtime, so the
+    # next load in this process need not read them again.
+    for fname in (QAS_FILE, EMBEDDINGS_FILE):
+        _HASH_CACHE[_file_key(target / fname)] = manifest["files"][fname]["sha256"]
     vmap.path = target
     vmap.manifest = manifest
     return target

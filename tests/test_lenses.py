@@ -135,6 +135,25 @@ def test_user_lens_file_loads_and_bad_files_name_the_field(tmp_path, bow):
         lenses.load_lens(path)
 
 
+def test_demo_pro_environment_value_ids_score_higher_on_universalism(minilm):
+    """The demo plants an environment-vs-growth stance per value ID. On that dimension's questions,
+    every pro-environment value ID scores higher on Schwartz Universalism (whose descriptors include
+    protecting the environment and unity with nature) than every pro-growth one. ValueLex Idealistic
+    does not separate them with MiniLM: it mixes environmentalism with patriotism and freedom."""
+    from univar_core.demo import VALUE_ID_STANCES, demo_qas
+
+    qas = demo_qas()
+    qas = qas[qas["dimension"] == "environment_vs_growth"].reset_index(drop=True)
+    emb = minilm.encode_qas(qas["question"].tolist(), qas["answer"].tolist()).embeddings
+    scores = lenses.score_qas(emb, lenses.lens_prototypes(minilm, "schwartz"))
+    summary = lenses.score_value_ids(qas, scores, n_boot=50)
+    universalism = summary[summary["score"] == "Universalism"].set_index("value_id")["mean"]
+    stance = {v: s["environment_vs_growth"] for v, s in VALUE_ID_STANCES.items()}
+    pro = [universalism[v] for v in universalism.index if stance[v] == -1]
+    growth = [universalism[v] for v in universalism.index if stance[v] == 1]
+    assert pro and growth and min(pro) > max(growth)
+
+
 # --- culture.py ---------------------------------------------------------------------------------
 def test_example_cultural_map_is_labelled_and_loads():
     text = culture.EXAMPLE_CULTURAL_MAP.read_text()

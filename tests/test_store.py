@@ -158,6 +158,21 @@ def test_row_count_mismatch(data_dir):
         load_map("m1", verify=False)
 
 
+def test_table_without_map_columns(data_dir):
+    save_map(make_map())
+    qas_path = data_dir / "m1" / "qas.parquet"
+    pd.read_parquet(qas_path).drop(columns=["x"]).to_parquet(qas_path, index=False)
+    with pytest.raises(MapError, match="qas.parquet size expected"):
+        load_map("m1", verify="quick")
+    # a manifest that matches the edited file (a hand-made map) still gets a clear error
+    manifest_path = data_dir / "m1" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"]["qas.parquet"] = {"sha256": store.sha256_file(qas_path), "bytes": qas_path.stat().st_size}
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(MapError, match=r"lacks the map column\(s\) \['x'\]"):
+        load_map("m1", verify="full")
+
+
 def test_foreign_and_unsupported_folders(data_dir):
     (data_dir / "photos").mkdir()
     (data_dir / "photos" / "cat.jpg").write_bytes(b"\xff\xd8")

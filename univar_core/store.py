@@ -466,6 +466,9 @@ def load_map(
         qas = pd.read_parquet(folder / QAS_FILE)
     except Exception as err:  # pyarrow raises several types for a corrupt file
         raise MapError(f"{folder}: damaged: {QAS_FILE} unreadable ({err})") from None
+    missing = [c for c in MAP_COLUMNS if c not in qas.columns]
+    if missing:
+        raise MapError(f"{folder}: damaged: {QAS_FILE} lacks the map column(s) {missing}")
     embeddings = np.load(folder / EMBEDDINGS_FILE, mmap_mode="r", allow_pickle=False)
     if len(qas) != embeddings.shape[0]:
         raise MapError(

@@ -106,6 +106,10 @@ def test_nearest_map_points_is_exact_and_chunk_independent():
     idx_small, sims_small = nearest_map_points(base, new, k=7, chunk_elements=500)  # one row per chunk
     # BLAS may round a one-row product differently in the last bit; the neighbours are the same
     assert np.array_equal(idx, idx_small) and np.allclose(sims, sims_small, atol=1e-6)
+    big = rng.normal(size=(20_000, 16)).astype(np.float32)  # large enough for the block search
+    idx_big, sims_big = nearest_map_points(big, new, k=7)
+    cos_big = (new / np.linalg.norm(new, axis=1, keepdims=True)) @ (big / np.linalg.norm(big, axis=1, keepdims=True)).T
+    assert np.array_equal(idx_big, np.argsort(-cos_big, axis=1)[:, :7])
     idx_all, _ = nearest_map_points(base[:4], new, k=10)  # k larger than the map
     assert idx_all.shape == (40, 4) and all(sorted(r) == [0, 1, 2, 3] for r in idx_all.tolist())
 

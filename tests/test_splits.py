@@ -86,3 +86,12 @@ def test_valuebench_questionnaire_split_has_no_leak(shared_data):
     split = split_qas(qas, by="questionnaire", seed=0)
     assert_no_leak(qas, split)
     assert len(split.test) > 0 and len(split.train) > 0
+
+
+def test_group_larger_than_the_test_share_stays_in_train():
+    qas = _table(n_questions=40)
+    qas.loc[qas["question_id"].isin([f"q{i}" for i in range(25)]), "questionnaire"] = "giant"  # 62% of rows
+    for seed in range(5):
+        split = split_qas(qas, by="questionnaire", test_fraction=0.3, seed=seed)
+        assert "giant" not in set(qas["questionnaire"].iloc[split.test])
+        assert 0 < len(split.test) <= 0.3 * len(qas)

@@ -78,16 +78,17 @@ def split_qas(qas: pd.DataFrame, *, by: str = "question_id", test_fraction: floa
     if len(unique_roots) < 2:
         raise QAInputError(f"cannot split: all {len(qas)} rows fall in one '{by}' group", column=by)
 
-    # Shuffle groups, then fill test until it holds the target share of rows (at least one group,
-    # never all of them).
+    # Shuffle groups, then move each to test if it still fits under the target share; a group larger
+    # than the target (e.g. inventories that share items) stays in train rather than swamping test.
     order = rng.permutation(len(unique_roots))
     target = test_fraction * len(qas)
     test_roots, n_test = [], 0
-    for i in order[:-1]:
-        if n_test >= target:
-            break
-        test_roots.append(unique_roots[i])
-        n_test += sizes[i]
+    for i in order:
+        if n_test + sizes[i] <= target:
+            test_roots.append(unique_roots[i])
+            n_test += sizes[i]
+    if not test_roots:  # every group exceeds the target: take the smallest
+        test_roots.append(unique_roots[np.argmin(sizes)])
     is_test = np.isin(roots, test_roots)
 
     value_ids = qas["value_id"].astype(str).to_numpy()

@@ -77,6 +77,26 @@ def test_bootstrap_interval_contains_point_and_is_reproducible(synthetic):
         assert compare.bootstrap_distance(a, b, method, n_boot=100, seed=3) == (point, lo, hi)
 
 
+def test_question_paired_tests_use_the_pairing(synthetic):
+    """QA embeddings dominated by their question: both value IDs answer the same questions, B's
+    answers shifted a little. Only the question-paired designs see the shift in a p-value and keep
+    the point estimate inside the interval."""
+    rng = np.random.default_rng(5)
+    questions = rng.normal(size=(40, DIM)) * 3
+    shift = rng.normal(size=DIM) * 0.6
+    a = _unit(questions + rng.normal(size=(40, DIM)) * 0.5)
+    b = _unit(questions + shift + rng.normal(size=(40, DIM)) * 0.5)
+    same = _unit(questions + rng.normal(size=(40, DIM)) * 0.5)
+    qid = [f"q{i}" for i in range(40)]
+    assert compare.permutation_test(a, b, n_perm=199, strata_a=qid, strata_b=qid) <= 0.01
+    assert compare.permutation_test(a, same, n_perm=199, strata_a=qid, strata_b=qid) > 0.05
+    for method in compare.METHODS:
+        point, lo, hi = compare.bootstrap_distance(a, b, method, n_boot=100, strata_a=qid, strata_b=qid)
+        assert lo <= point <= hi, method
+    with pytest.raises(ValueError, match="both sides"):
+        compare.permutation_test(a, b, strata_a=qid)
+
+
 def test_permutation_test_separates_different_groups_not_halves(synthetic):
     qas, emb = synthetic
     a, b = emb[qas["value_id"] == "m1$eng"], emb[qas["value_id"] == "m3$fra"]
@@ -229,3 +249,15 @@ def test_demo_trajectory_moves_monotonically_toward_target(demo_embedded):
     traj = compare.trajectory((ckpts, ckpt_emb), DEMO_TRAJECTORY_TARGET, map_qas=qas, map_emb=emb)
     assert traj["checkpoint"].tolist() == [f"step{i}" for i in range(5)]
     assert np.all(np.diff(traj["distance_to_target"]) < 0)
+
+
+def test_demo_paired_bootstrap_contains_point_and_orders_pairs(demo_embedded):
+    from univar_core.demo import DEMO_OPPOSITE_PAIRS, DEMO_PLANTED_NEAREST
+
+    qas, emb, _, _ = demo_embedded
+    for method in compare.METHODS:
+        near = compare.bootstrap_distance_value_ids(qas, emb, *DEMO_PLANTED_NEAREST, method=method, n_boot=100)
+        far = compare.bootstrap_distance_value_ids(qas, emb, *DEMO_OPPOSITE_PAIRS[0], method=method, n_boot=100)
+        for point, lo, hi in (near, far):
+            assert lo <= point <= hi, method
+        assert far[1] > near[2], method  # the intervals do not overlap

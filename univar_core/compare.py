@@ -255,57 +255,114 @@ def pair_distance_rank(dm: pd.DataFrame, a: str, b: str) -> dict:
 # ---------------------------------------------------------------------------------------------
 # uncertainty and significance
 # ---------------------------------------------------------------------------------------------
-def _resampled_within(mat: np.ndarray, weights: np.ndarray, diag: float) -> np.ndarray:
-    """Within-set mean of ``mat`` for each bootstrap weight vector (rows of ``weights``).
+def _replicate_means(mat: np.ndarray, codes_x: np.ndarray, codes_y: np.ndarray, counts_x: np.ndarray,
+                     counts_y: np.ndarray, shared: bool) -> np.ndarray:
+    """Mean of ``mat`` (rows x, columns y) in each bootstrap replicate of strata draws.
 
-    A resample repeats QAs, and each repeat adds a "pair of a QA with itself" (distance 0, kernel 1)
-    that the original set has only once per QA; counted naively this biases the energy distance up.
-    So average over pairs of distinct original QAs, then put back the original set's n self pairs.
+    ``counts_*[r, q]``: how often stratum q (a question, or a single QA) was drawn in replicate r;
+    a draw brings all rows of its stratum. A resample repeats strata, and two draws of the same
+    stratum would add pairs the original sample has once per stratum (a QA with itself: distance 0;
+    a question's answer on side A with its answer on side B: unusually close), biasing the
+    distances. So only pairs of draws of *different* strata count, plus each draw's own
+    same-stratum pairs once (``shared``: x and y use the same strata); with every count 1 this is
+    exactly the original sample's mean.
     """
-    n = mat.shape[0]
-    total = np.einsum("bi,ij,bj->b", weights, mat, weights)
-    self_pairs = (weights**2).sum(1)
-    distinct_mean = (total - diag * self_pairs) / np.maximum(n * n - self_pairs, 1)
-    return ((n * n - n) * distinct_mean + n * diag) / (n * n)
+    k_x, k_y = counts_x.shape[1], counts_y.shape[1]
+    block = np.zeros((k_x, mat.shape[1]))
+    np.add.at(block, codes_x, mat)
+    block_sum = np.zeros((k_y, k_x))
+    np.add.at(block_sum, codes_y, block.T)
+    block_sum = block_sum.T
+    block_n = np.outer(np.bincount(codes_x, minlength=k_x), np.bincount(codes_y, minlength=k_y)).astype(float)
+    if not shared:
+        total = np.einsum("rq,qs,rs->r", counts_x, block_sum, counts_y)
+        return total / np.einsum("rq,qs,rs->r", counts_x, block_n, counts_y)
+    off = 1.0 - np.eye(k_x)
+    total = np.einsum("rq,qs,rs->r", counts_x, block_sum * off, counts_y) + counts_x @ np.diag(block_sum)
+    n = np.einsum("rq,qs,rs->r", counts_x, block_n * off, counts_y) + counts_x @ np.diag(block_n)
+    return total / n
 
 
 def bootstrap_distance(emb_a: np.ndarray, emb_b: np.ndarray, method: str = "centroid", *,
                        n_boot: int = 200, seed: int = 0, max_per_group: int | None = 300,
-                       level: float = 0.95) -> tuple[float, float, float]:
+                       level: float = 0.95, strata_a=None, strata_b=None) -> tuple[float, float, float]:
     """Point distance and a percentile bootstrap confidence interval ``(point, lo, hi)`` over QAs.
 
     Each replicate resamples the QAs of A and of B with replacement (independently) and recomputes
-    the distance. Groups above ``max_per_group`` are first subsampled (seeded) so this stays fast.
+    the distance. With ``strata_a`` / ``strata_b`` (the question_id of each QA) the questions are
+    resampled instead, the same draw for both sides: when both answered the same questions this
+    keeps them comparable (independent draws unbalance the questions, which inflates the distance
+    so much that the interval can miss the point estimate). Groups above ``max_per_group`` are first
+    subsampled (seeded; whole questions when strata are given) so this stays fast.
     """
     _check_method(method)
     rng = np.random.default_rng(seed)
-    a = np.asarray(emb_a)[_subsample(np.arange(len(emb_a)), max_per_group, rng)]
-    b = np.asarray(emb_b)[_subsample(np.arange(len(emb_b)), max_per_group, rng)]
+    a, b = np.asarray(emb_a), np.asarray(emb_b)
+    if (strata_a is None) != (strata_b is None):
+        raise ValueError("give strata for both sides or for neither")
+    if strata_a is None:
+        a = a[_subsample(np.arange(len(a)), max_per_group, rng)]
+        b = b[_subsample(np.arange(len(b)), max_per_group, rng)]
+    else:
+        if len(strata_a) != len(a) or len(strata_b) != len(b):
+            raise ValueError("strata must have one label per QA on each side")
+        labels = np.r_[np.asarray(strata_a, dtype=str), np.asarray(strata_b, dtype=str)]
+        is_a = np.r_[np.ones(len(a)), np.zeros(len(b))]
+        keep = _subsample_strata(labels, is_a, max_per_group, rng)
+        keep_a, keep_b = keep[keep < len(a)], keep[keep >= len(a)] - len(a)
+        a, b, strata_a, strata_b = a[keep_a], b[keep_b], labels[keep_a], labels[len(is_a) - len(b) + keep_b]
     if len(a) == 0 or len(b) == 0:
         raise ValueError("both sets need at least one QA embedding")
     na, nb = len(a), len(b)
-    wa = rng.multinomial(na, np.full(na, 1 / na), size=n_boot).astype(float)
-    wb = rng.multinomial(nb, np.full(nb, 1 / nb), size=n_boot).astype(float)
-    if method == "centroid":
-        point = set_distance(a, b, "centroid")
-        ca, cb = _unit(wa @ a.astype(np.float64)), _unit(wb @ b.astype(np.float64))
-        reps = np.clip(1.0 - (ca * cb).sum(1), 0.0, None)
-    else:
-        bandwidth = median_bandwidth(np.vstack([a, b]), seed=seed) if method == "mmd" else None
-        diag = 0.0 if method == "energy" else 1.0
-        m_ab = _pair_matrix(a, b, method, bandwidth)
-        m_aa = _pair_matrix(a, a, method, bandwidth)
-        m_bb = _pair_matrix(b, b, method, bandwidth)
-        point = _combine(m_ab.mean(), m_aa.mean(), m_bb.mean(), method)
-        cross = np.einsum("bi,ij,bj->b", wa, m_ab, wb) / (na * nb)
-        within_a = _resampled_within(m_aa, wa, diag)
-        within_b = _resampled_within(m_bb, wb, diag)
-        squared = (2 * cross - within_a - within_b if method == "energy"
-                   else within_a + within_b - 2 * cross)
-        reps = np.sqrt(np.clip(squared, 0.0, None))
+    if strata_a is None:  # every QA its own stratum, each side drawn on its own
+        code_a, code_b = np.arange(na), np.arange(nb)
+        count_a = rng.multinomial(na, np.full(na, 1 / na), size=n_boot).astype(float)
+        count_b = rng.multinomial(nb, np.full(nb, 1 / nb), size=n_boot).astype(float)
+    else:  # questions drawn once for both sides
+        codes, labels = pd.factorize(np.r_[np.asarray(strata_a, dtype=str), np.asarray(strata_b, dtype=str)])
+        code_a, code_b, k = codes[:na], codes[na:], len(labels)
+        count_a = count_b = rng.multinomial(k, np.full(k, 1 / k), size=n_boot).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a replicate may miss one side entirely
+        if method == "centroid":
+            # cos(mean a, mean b) = E<a,b> / sqrt(E<a,a'> E<b,b'>): pair means again, so repeated
+            # draws are handled as for the other methods
+            point = set_distance(a, b, "centroid")
+            a64, b64 = a.astype(np.float64), b.astype(np.float64)
+            cross = _replicate_means(a64 @ b64.T, code_a, code_b, count_a, count_b, strata_a is not None)
+            within_a = _replicate_means(a64 @ a64.T, code_a, code_a, count_a, count_a, True)
+            within_b = _replicate_means(b64 @ b64.T, code_b, code_b, count_b, count_b, True)
+            reps = np.clip(1.0 - cross / np.sqrt(within_a * within_b), 0.0, None)
+        else:
+            bandwidth = median_bandwidth(np.vstack([a, b]), seed=seed) if method == "mmd" else None
+            m_ab = _pair_matrix(a, b, method, bandwidth)
+            m_aa = _pair_matrix(a, a, method, bandwidth)
+            m_bb = _pair_matrix(b, b, method, bandwidth)
+            point = _combine(m_ab.mean(), m_aa.mean(), m_bb.mean(), method)
+            cross = _replicate_means(m_ab, code_a, code_b, count_a, count_b, strata_a is not None)
+            within_a = _replicate_means(m_aa, code_a, code_a, count_a, count_a, True)
+            within_b = _replicate_means(m_bb, code_b, code_b, count_b, count_b, True)
+            squared = (2 * cross - within_a - within_b if method == "energy"
+                       else within_a + within_b - 2 * cross)
+            reps = np.sqrt(np.clip(squared, 0.0, None))
+        empty = (count_a[:, code_a].sum(1) == 0) | (count_b[:, code_b].sum(1) == 0)
+    reps = reps[~empty & np.isfinite(reps)]
     tail = (1 - level) / 2 * 100
     lo, hi = np.percentile(reps, [tail, 100 - tail])
     return float(point), float(lo), float(hi)
+
+
+def bootstrap_distance_value_ids(qas: pd.DataFrame, emb: np.ndarray, a: str, b: str, *,
+                                 method: str = "centroid", paired: bool = True, by: str = "value_id",
+                                 **kwargs) -> tuple[float, float, float]:
+    """``bootstrap_distance`` between two value IDs of a map; ``paired`` (default) resamples
+    questions (``question_id``), the right design when both answered the same questions."""
+    emb = _check_aligned(qas, emb)
+    rows_a, rows_b = _rows_of(qas, a, by), _rows_of(qas, b, by)
+    if paired:
+        _check_column(qas, "question_id")
+        qid = qas["question_id"].astype(str).to_numpy()
+        kwargs.update(strata_a=qid[rows_a], strata_b=qid[rows_b])
+    return bootstrap_distance(emb[rows_a], emb[rows_b], method, **kwargs)
 
 
 def _subsample_strata(strata: np.ndarray, side_a: np.ndarray, max_n: int | None,

@@ -226,10 +226,10 @@ def place(
     nearest["similarity"] = nearest["similarity"].round(4)
     nearest["share_nearest"] = nearest["share_nearest"].round(3)
     _print_table(nearest[["rank", "value_id", "similarity", "share_nearest"]])
-    top = nearest.iloc[0]
-    n = len(placement.qas)
-    typer.echo(f"{n:,} QAs placed; as a whole nearest to {top['value_id']}; "
-               f"{placement.nearest['share_nearest'].max():.1%} of them share one nearest value ID")
+    top = placement.nearest.iloc[0]
+    typer.echo(f"{len(placement.qas):,} QAs placed; as a whole nearest to {top['value_id']} "
+               f"(cosine {top['similarity']:.4f}); {top['share_nearest']:.1%} of them are individually "
+               f"nearest to it")
     own = own_value_id_fraction(placement)
     if own is not None:
         typer.echo(f"fraction nearest to their own value ID: {own:.3f}")
@@ -315,7 +315,10 @@ def list_maps(data_dir: DataDirOpt = None) -> None:
     if not rows:
         typer.echo(f"no maps in {store.default_data_dir() if data_dir is None else data_dir}")
         return
-    _print_table(pd.DataFrame(rows))
+    table = pd.DataFrame(rows)
+    if table["error"].isna().all():  # damaged folders are listed with the reason; else no column
+        table = table.drop(columns="error")
+    _print_table(table)
 
 
 def export(

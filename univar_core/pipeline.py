@@ -257,9 +257,9 @@ def build_map(source: Source, name: str, *, encoder: Any = encode.DEFAULT_ENCODE
         if progress is not None:
             progress("embed", len(table), len(table))
     else:
+        # encoder_name only names precomputed vectors: a map embedded here records the encoder it
+        # loaded, so placing new QAs later loads that same encoder.
         embedded = _embed(table, encoder=encoder, progress=progress)
-        if encoder_name:
-            embedded.encoder_name = encoder_name
     timings["embed"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -111,3 +111,10 @@ def test_small_charts_and_html_download_is_self_contained():
     assert len(radar.data) == 2 and radar.data[0].r[0] == radar.data[0].r[-1]
     page = figures.figure_html(heat)
     assert b"<html>" in page[:200] and b"<script src=\"https://" not in page and len(page) > 1_000_000
+
+
+def test_missing_group_values_are_drawn_as_none_group():
+    pts = _points().assign(questionnaire=["PVQ40"] * 6 + [None] * 6)
+    fig = figures.value_map_figure(pts, color_by="questionnaire")
+    assert sorted(t.name for t in fig.data) == ["(none)", "PVQ40"]
+    assert sum(len(t.x) for t in fig.data) == len(pts)

@@ -68,6 +68,11 @@ def group_colors(groups: Iterable[object]) -> dict[str, str]:
     return {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(names)}
 
 
+def as_labels(values: pd.Series) -> pd.Series:
+    """Group names as plain strings; missing values (a column only some sources have) become "(none)"."""
+    return values.astype(object).where(values.notna(), "(none)").astype(str)
+
+
 def _is_continuous(values: pd.Series) -> bool:
     return pd.api.types.is_float_dtype(values)
 
@@ -143,8 +148,8 @@ def value_map_figure(points: pd.DataFrame, *, color_by: str = "lang", emphasis: 
 
     faded = ~mask
     groups = points[color_by]
-    if highlight_groups:
-        faded = faded | ~groups.astype(str).isin([str(g) for g in highlight_groups]).to_numpy()
+    if highlight_groups and not _is_continuous(groups):
+        faded = faded | ~as_labels(groups).isin([str(g) for g in highlight_groups]).to_numpy()
     if faded.any():
         fig.add_trace(_scatter(points[faded], name="other QAs", color=OTHER_COLOR, hover=list(hover_arr[faded]),
                                size=marker_size * 0.8, opacity=0.35))
@@ -158,7 +163,7 @@ def value_map_figure(points: pd.DataFrame, *, color_by: str = "lang", emphasis: 
                                size=marker_size, opacity=0.85, showlegend=False, colorbar_title=color_by))
         return _map_layout(fig, title, height)
 
-    labels = shown[color_by].astype(str).to_numpy()
+    labels = as_labels(shown[color_by]).to_numpy()
     colors = group_colors(labels)
     if len(colors) > max_legend_groups:
         # Too many groups for a legend: one trace with per-point colours; hover names the group.
@@ -198,15 +203,15 @@ def grouped_map_figure(points: pd.DataFrame, centroids: pd.DataFrame, *, by: str
         if color_by not in frame:
             raise KeyError(f"{what} have no column {color_by!r}")
     fig = go.Figure()
-    colors = group_colors(centroids[color_by].astype(str))
+    colors = group_colors(as_labels(centroids[color_by]))
     highlight = {str(g) for g in highlight_groups}
     if highlight:
         contour_groups = [g for g in colors if g in highlight]
     else:
-        sizes = points[color_by].astype(str).value_counts()
+        sizes = as_labels(points[color_by]).value_counts()
         contour_groups = [g for g in sizes.index if g in colors][:max_contour_groups]
     for group in contour_groups:
-        sub = points[points[color_by].astype(str) == group]
+        sub = points[as_labels(points[color_by]).to_numpy() == group]
         if len(sub) < 3:
             continue
         color = colors[group]
@@ -217,7 +222,7 @@ def grouped_map_figure(points: pd.DataFrame, centroids: pd.DataFrame, *, by: str
             showlegend=False,
         ))
     labelled = len(centroids) <= max_labels
-    cen_labels = centroids[color_by].astype(str)
+    cen_labels = as_labels(centroids[color_by])
     many = len(colors) > MAX_LEGEND_GROUPS
     for group, color in colors.items():
         sub = centroids[cen_labels == group]

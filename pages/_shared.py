@@ -1,0 +1,171 @@
+"""What every page needs: the current map (cached), cached derived data, progress bars, downloads.
+
+Maps are cached with st.cache_resource keyed by folder path + a checksum of manifest.json (a re-saved
+map, e.g. with a new layer, gets a new key). Cached maps are shared by all browser sessions, so pages
+treat them as read-only; everything a user does (filters, selections, uploads) lives in
+st.session_state, which is per session.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from univar_core import figures, pipeline, store
+from univar_core.io import LoadedQAs, read_qas
+from univar_core.store import MapError, ValueMap
+
+CURRENT_MAP_KEY = "_univar_current_map"   # session_state: (path, manifest checksum) of the chosen map
+MAP_SELECTION_KEY = "map_selection"       # session_state: qa_ids selected on the Value Map (box/lasso)
+STAGE_SPAN = {"embed": (0.0, 0.8), "project": (0.8, 0.92), "cluster": (0.92, 0.97), "store": (0.97, 1.0)}
+QA_TEXT_COLUMNS = ["qa_id", "value_id", "dataset", "layer", "question", "answer"]
+MapKey = tuple[str, str]
+
+
+# ---------------------------------------------------------------- the map
+def manifest_checksum(folder: Path) -> str:
+    """sha256 of manifest.json: it changes whenever the map is re-saved (it holds the file checksums)."""
+    return hashlib.sha256((Path(folder) / store.MANIFEST_FILE).read_bytes()).hexdigest()
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def load_value_map(path: str, checksum: str) -> ValueMap:
+    """One load (with checksum verification) per map version per process; ``checksum`` is the key."""
+    return store.load_map(path, verify=True)
+
+
+@st.cache_resource(show_spinner=False)
+def ensure_demo(data_dir: str, _progress: Callable[[str, int, int], None] | None = None) -> str:
+    """Build the demo map once per data directory (first launch); later launches just find it."""
+    return str(pipeline.ensure_demo_map(data_dir=data_dir, progress=_progress).path)
+
+
+def stage_progress(bar) -> Callable[[str, int, int], None]:
+    """A pipeline progress callback (stage, done, total) driving one st.progress bar."""
+    def update(stage: str, done: int, total: int) -> None:
+        lo, hi = STAGE_SPAN.get(stage, (0.0, 1.0))
+        frac = lo + (hi - lo) * (done / total if total else 1.0)
+        bar.progress(min(max(frac, 0.0), 1.0), text=f"{stage}: {done:,} / {total:,}")
+    return update
+
+
+def set_current_map(key: MapKey) -> None:
+    st.session_state[CURRENT_MAP_KEY] = key
+
+
+def current_map_key() -> MapKey:
+    key = st.session_state.get(CURRENT_MAP_KEY)
+    if key is None:  # a page run without the app's sidebar (should not happen through st.navigation)
+        st.error("No map is open: choose one in the sidebar.")
+        st.stop()
+    return key
+
+
+def current_map() -> ValueMap:
+    return load_value_map(*current_map_key())
+
+
+def encoder_name(manifest: dict) -> str:
+    enc = manifest.get("encoder")
+    return str(enc.get("name") if isinstance(enc, dict) else enc)
+
+
+# ---------------------------------------------------------------- cached derived data
+@st.cache_data(show_spinner=False, max_entries=16)
+def hover_for_map(key: MapKey, max_answer_chars: int) -> list[str]:
+    """Escaped hover labels of every QA of a map (the costliest part of drawing 100k points)."""
+    qas = load_value_map(*key).qas
+    return figures.hover_texts(qas, max_answer_chars=max_answer_chars,
+                               max_question_chars=max(60, max_answer_chars + 40))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def centroids_for_map(key: MapKey, by: str = "value_id") -> pd.DataFrame:
+    from univar_core.project import value_id_centroids
+
+    vmap = load_value_map(*key)
+    cen = value_id_centroids(vmap.qas, vmap.embeddings, by=by)
+    if by == "value_id":
+        cen = cen.join(figures.split_value_id(cen["value_id"]))
+    return cen
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def distance_matrix_for_map(key: MapKey, method: str = "centroid") -> pd.DataFrame:
+    from univar_core.compare import value_id_distance_matrix
+
+    vmap = load_value_map(*key)
+    return value_id_distance_matrix(vmap.qas, np.asarray(vmap.embeddings), method)
+
+
+def hover_answer_chars(n_points: int) -> int:
+    """Shorter hover text on big maps: it is sent to the browser for every point."""
+    return 160 if n_points <= 20_000 else 80
+
+
+def display_qas(qas: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
+    """The columns a person reads, QA text as plain values (st.dataframe shows them as text)."""
+    cols = [c for c in QA_TEXT_COLUMNS + (extra or []) if c in qas.columns]
+    return qas[cols].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- output helpers
+_MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|$<>~&:")
+
+
+def md(text: object) -> str:
+    """Escape user data (map names, value IDs with their '$') for st.markdown/caption/title: '$' would
+    start LaTeX and '*', '[' ... markdown. QA text itself never goes through markdown (st.text/dataframe)."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text))
+
+
+def show_figure(fig: go.Figure, *, name: str, key: str, **chart_kw):
+    """Draw a figure and offer it as a standalone interactive HTML file (PNG: the chart's camera icon)."""
+    event = st.plotly_chart(fig, key=key, config={"displaylogo": False,
+                                                  "toImageButtonOptions": {"filename": name, "scale": 2}},
+                            **chart_kw)
+    st.download_button(f"Download {name.replace('_', ' ')} (HTML)", data=lambda: figures.figure_html(fig),
+                       file_name=f"{name}.html", mime="text/html", key=f"{key}_html", on_click="ignore")
+    return event
+
+
+def csv_download(frame: pd.DataFrame, *, label: str, file_name: str, key: str) -> None:
+    st.download_button(label, data=frame.to_csv(index=False).encode("utf-8"), file_name=file_name,
+                       mime="text/csv", key=key, on_click="ignore")
+
+
+def map_error(err: Exception) -> None:
+    """Show a bad-map / bad-input error as a message (never a traceback) and stop this run."""
+    st.error(md(err))
+    st.stop()
+
+
+# ---------------------------------------------------------------- uploads
+UPLOAD_TYPES = ["csv", "tsv", "jsonl", "json", "parquet", "xlsx"]
+
+
+def read_upload(data: bytes, name: str) -> LoadedQAs:
+    """Read and validate uploaded bytes (the uploader's file); raises QAInputError with the reason."""
+    return read_qas(io.BytesIO(data), name=name)
+
+
+def default_layer_name(file_name: str, taken: list[str]) -> str:
+    """A layer name from the file name: letters, digits, '-', '_' only, and not one the map already has."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(file_name).stem).strip("-") or "upload"
+    name, n = stem, 2
+    while name in taken:
+        name, n = f"{stem}-{n}", n + 1
+    return name
+
+
+__all__ = ["MapError", "load_value_map", "ensure_demo", "stage_progress", "current_map", "current_map_key",
+           "set_current_map", "hover_for_map", "centroids_for_map", "distance_matrix_for_map",
+           "display_qas", "md", "show_figure", "csv_download", "map_error", "manifest_checksum", "encoder_name",
+           "read_upload", "default_layer_name", "UPLOAD_TYPES"]

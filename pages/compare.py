@@ -1,0 +1,120 @@
+"""Compare: two value IDs (model + language each): distance and its rank, same-question answers side by
+side (most divergent first), nearest QAs across, both highlighted on the map (paper fig. 6, table A7)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from pages import _shared
+from univar_core import compare, figures
+
+METHOD_HELP = ("centroid: cosine distance between the two mean embeddings (the paper's grouped view). "
+               "energy / mmd: distances between the whole QA distributions (see spread, not only the mean).")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _same_question(key, a: str, b: str) -> pd.DataFrame:
+    vmap = _shared.load_value_map(*key)
+    return compare.same_question_pairs(vmap.qas, np.asarray(vmap.embeddings), a, b)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _nearest(key, a: str, b: str, k: int) -> pd.DataFrame:
+    vmap = _shared.load_value_map(*key)
+    return compare.nearest_cross(vmap.qas, np.asarray(vmap.embeddings), a, b, k=k)
+
+
+def _pick(label: str, parts: pd.DataFrame, default_vid: str, col) -> str:
+    """Model then language (only the languages that model has): returns model$lang."""
+    models = sorted(parts["model"].unique())
+    d_model, d_lang = default_vid.rsplit("$", 1)
+    model = col.selectbox(f"{label}: model", models, index=models.index(d_model), key=f"cmp_{label}_model")
+    langs = sorted(parts.loc[parts["model"] == model, "lang"].unique())
+    lang = col.selectbox(f"{label}: language", langs, index=langs.index(d_lang) if d_lang in langs else 0,
+                         key=f"cmp_{label}_lang")
+    return f"{model}${lang}"
+
+
+def _distance_section(key, a: str, b: str) -> None:
+    method = st.selectbox("Distance", list(compare.METHODS), key="cmp_method", help=METHOD_HELP)
+    with st.spinner("Distances between all value IDs…"):
+        dm = _shared.distance_matrix_for_map(key, method)
+    rank = compare.pair_distance_rank(dm, a, b)
+    c1, c2, c3 = st.columns(3)
+    c1.metric(f"{method} distance", f"{rank['distance']:.4f}")
+    c2.metric("Rank among all pairs", f"{rank['rank']} of {rank['n_pairs']}", help="1 = the closest pair")
+    c3.metric("Pairs closer than this one", f"{rank['percentile']:.0f}%")
+    upper = dm.to_numpy()[np.triu_indices(len(dm), k=1)]
+    fig = figures.pair_distance_figure(upper, rank["distance"], label=f"{a} vs {b}")
+    _shared.show_figure(fig, name="pair_distance_rank", key="cmp_rank_chart")
+
+
+def _map_section(vmap, key, a: str, b: str) -> None:
+    qas = vmap.qas
+    both = qas["value_id"].isin([a, b]).to_numpy()
+    hover = _shared.hover_for_map(key, _shared.hover_answer_chars(len(qas)))
+    fig = figures.value_map_figure(qas, color_by="value_id", emphasis=both, hover=hover,
+                                   title=f"{a} and {b} on the map ({int(both.sum()):,} QAs)")
+    _shared.show_figure(fig, name="compare_map", key="cmp_map_chart")
+
+
+def _same_question_section(key, a: str, b: str) -> None:
+    st.subheader("Same question, two answers (most divergent first)")
+    pairs = _same_question(key, a, b)
+    if pairs.empty:
+        st.info(f"{_shared.md(a)} and {_shared.md(b)} answered no question in common (matched by question_id).")
+        return
+    st.caption(f"{len(pairs):,} questions answered by both. Divergence = cosine distance between the two "
+               "QA embeddings (0 = same meaning).")
+    table = pairs[["question_id", "question", "answer_a", "answer_b", "divergence"]].rename(
+        columns={"answer_a": f"answer of {a}", "answer_b": f"answer of {b}"})
+    st.dataframe(table, hide_index=True, key="cmp_pairs_table",
+                 column_config={"divergence": st.column_config.NumberColumn(format="%.3f")})
+    _shared.csv_download(table, label="Download answer pairs (CSV)", file_name="same_question_pairs.csv",
+                         key="cmp_pairs_csv")
+    labels = [f"{d:.3f} · {figures.shorten(q, 90)}" for d, q in zip(pairs["divergence"], pairs["question"])]
+    pick = st.selectbox("Read one pair in full", range(len(pairs)), format_func=lambda i: labels[i],
+                        key="cmp_pair_pick")
+    row = pairs.iloc[int(pick)]
+    st.text(f"Question ({row['question_id']}):\n{row['question']}")
+    left, right = st.columns(2)
+    left.text(f"Answer of {a}:\n\n{row['answer_a']}")
+    right.text(f"Answer of {b}:\n\n{row['answer_b']}")
+
+
+def _nearest_section(key, a: str, b: str) -> None:
+    st.subheader("Nearest QAs across")
+    direction = st.radio("For each QA of", [a, b], horizontal=True, key="cmp_near_dir", format_func=_shared.md)
+    other = b if direction == a else a
+    k = st.slider("neighbours per QA", 1, 5, 1, key="cmp_near_k")
+    near = _nearest(key, direction, other, k)
+    st.caption(f"For each QA of {_shared.md(direction)}, its {k} most similar QA(s) of {_shared.md(other)} "
+               "(cosine).")
+    cols = [c for c in ("question_a", "answer_a", "rank", "question_b", "answer_b", "similarity") if c in near]
+    table = near[cols].rename(columns={"question_a": f"question ({direction})", "answer_a": f"answer ({direction})",
+                                       "question_b": f"question ({other})", "answer_b": f"answer ({other})"})
+    st.dataframe(table, hide_index=True, key="cmp_near_table")
+    _shared.csv_download(table, label="Download nearest QAs (CSV)", file_name="nearest_qas.csv",
+                         key="cmp_near_csv")
+
+
+vmap = _shared.current_map()
+key = _shared.current_map_key()
+st.title("Compare two value IDs")
+st.caption("A value ID is one model answering in one language (model$lang).")
+value_ids = sorted(vmap.qas["value_id"].astype(str).unique())
+if len(value_ids) < 2:
+    st.info("This map has a single value ID: nothing to compare. Add QAs of another model or language.")
+    st.stop()
+parts = figures.split_value_id(value_ids)
+left, right = st.columns(2)
+a = _pick("A", parts, value_ids[0], left)
+b = _pick("B", parts, value_ids[1], right)
+if a == b:
+    st.warning("Pick two different value IDs.")
+    st.stop()
+_distance_section(key, a, b)
+_map_section(vmap, key, a, b)
+_same_question_section(key, a, b)
+_nearest_section(key, a, b)

@@ -1,0 +1,154 @@
+"""Upload: validate a QA file, embed it with the map's encoder, place it on the map (no refit), see which
+value IDs it is closest to, then keep it as a new layer or discard it.
+
+Everything lives in st.session_state["upload"] (one browser session's own), nothing is written until
+"Keep as layer".
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import streamlit as st
+
+from pages import _shared
+from univar_core import figures, pipeline, schema
+from univar_core.schema import QAInputError
+from univar_core.store import MapError
+
+STATE = "upload"
+FLASH = "upload_flash"
+TEMPLATE = Path(__file__).resolve().parents[1] / "assets" / "qa_template.csv"
+
+
+def _template() -> None:
+    st.markdown(f"Required columns: {', '.join(f'`{c}`' for c in schema.REQUIRED)}; optional: `question_id`, "
+                "`dataset` and any other column (kept and filterable). Common aliases such as "
+                "`prompt`/`response`, `llm`, `language` are recognised. Formats: "
+                + ", ".join(_shared.UPLOAD_TYPES) + ".")
+    if TEMPLATE.is_file():
+        st.download_button("Download the CSV template", data=TEMPLATE.read_bytes(), file_name="qa_template.csv",
+                           mime="text/csv", key="template_csv", on_click="ignore")
+
+
+def _validated(uploaded) -> dict | None:
+    """Validate a new file once; the result (or its error) is kept in session state until the file changes."""
+    data = uploaded.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    state = st.session_state.get(STATE)
+    if state and state["digest"] == digest and state["name"] == uploaded.name:
+        return state
+    state = {"digest": digest, "name": uploaded.name, "loaded": None, "error": None, "placement": None,
+             "map_key": None}
+    try:
+        state["loaded"] = _shared.read_upload(data, uploaded.name)
+    except (QAInputError, ValueError) as err:   # QAInputError is a ValueError; both are the user's file
+        state["error"] = str(err)
+    st.session_state[STATE] = state
+    return state
+
+
+def _report(loaded) -> None:
+    report = loaded.report
+    st.subheader("Validation report")
+    st.text(report.summary())
+    skipped = report.skipped_frame()
+    if len(skipped):
+        st.caption(f"{len(skipped):,} skipped rows (row numbers count data rows, header excluded):")
+        st.dataframe(skipped, hide_index=True, key="upload_skipped")
+    st.caption(f"Accepted QAs ({len(loaded.table):,}; first 200 shown):")
+    st.dataframe(_shared.display_qas(loaded.table.head(200), extra=["model", "lang"]), hide_index=True,
+                 key="upload_preview")
+
+
+def _place(vmap, key, state) -> None:
+    layers = [str(x) for x in vmap.qas["layer"].unique()] if "layer" in vmap.qas else []
+    layer = st.text_input("Layer name", value=_shared.default_layer_name(state["name"], layers),
+                          key="upload_layer", help="Letters, digits, '-' and '_'; shown as 'layer' on the map.")
+    if st.button("Embed and place on the map", type="primary", key="upload_place"):
+        bar = st.progress(0.0, text="embedding with the map's encoder")
+        try:
+            placement = pipeline.place_on_map(vmap, state["loaded"], layer=layer,
+                                              progress=_shared.stage_progress(bar))
+        except (QAInputError, MapError) as err:
+            _shared.map_error(err)
+        bar.progress(1.0, text="placed")
+        state.update(placement=placement, map_key=key)
+
+
+def _show_placement(vmap, key, placement) -> None:
+    st.subheader(f"Your {len(placement.qas):,} QAs on the map")
+    nearest = placement.nearest
+    top = nearest["value_id"].head(3).tolist()
+    base = vmap.qas
+    hover = _shared.hover_for_map(key, _shared.hover_answer_chars(len(base)))
+    fig = figures.value_map_figure(base, color_by="value_id", emphasis=base["value_id"].isin(top).to_numpy(),
+                                   hover=hover, title=f"Layer '{placement.layer}' placed on {vmap.name} "
+                                                      "(stars); the 3 nearest value IDs coloured")
+    figures.add_overlay(fig, placement.qas, name=f"{placement.layer} (new)")
+    _shared.show_figure(fig, name="upload_on_map", key="upload_map_chart")
+
+    st.subheader("Nearest value IDs")
+    st.caption("Value identification of your QAs as a whole: cosine similarity of their mean embedding to each "
+               "value ID's centroid; share_nearest = fraction of your QAs whose own nearest centroid it is.")
+    own = pipeline.own_value_id_fraction(placement)
+    if own is not None:
+        st.metric("Your QAs nearest to their own value ID", f"{own:.0%}")
+    left, right = st.columns([1, 1])
+    left.dataframe(nearest, hide_index=True, key="upload_nearest",
+                   column_config={"similarity": st.column_config.NumberColumn(format="%.4f"),
+                                  "share_nearest": st.column_config.NumberColumn(format="%.2f")})
+    with right:
+        _shared.show_figure(figures.nearest_value_ids_figure(nearest), name="nearest_value_ids",
+                            key="upload_nearest_chart")
+    _shared.csv_download(nearest, label="Download ranking (CSV)", file_name="nearest_value_ids.csv",
+                         key="upload_nearest_csv")
+    placed = _shared.display_qas(placement.qas, extra=["nearest_value_id", "x", "y"])
+    st.dataframe(placed, hide_index=True, key="upload_placed")
+    _shared.csv_download(placed, label="Download placed QAs (CSV)", file_name="placed_qas.csv",
+                         key="upload_placed_csv")
+
+
+def _keep_or_discard(vmap, state) -> None:
+    keep, discard = st.columns(2)
+    if keep.button("Keep as a new layer of this map", type="primary", key="upload_keep"):
+        try:
+            updated = pipeline.add_layer(vmap, state["placement"], data_dir=Path(vmap.path).parent)
+        except (QAInputError, MapError, ValueError) as err:
+            _shared.map_error(err)
+        st.session_state[FLASH] = (f"Layer '{state['placement'].layer}' saved: map '{updated.name}' now has "
+                                   f"{len(updated.qas):,} QAs.")
+        st.session_state.pop(STATE, None)
+        st.rerun()   # the sidebar reloads the map (its manifest checksum changed)
+    if discard.button("Discard", key="upload_discard"):
+        state.update(placement=None, map_key=None)
+        st.rerun()
+
+
+vmap = _shared.current_map()
+key = _shared.current_map_key()
+st.title("Upload your QAs")
+st.caption(f"New QAs are embedded with this map's encoder ({_shared.md(_shared.encoder_name(vmap.manifest))}) "
+           "and placed on it without moving any existing point. Nothing is saved until you keep them.")
+if FLASH in st.session_state:
+    st.success(_shared.md(st.session_state.pop(FLASH)))
+_template()
+uploaded = st.file_uploader("QA file", type=_shared.UPLOAD_TYPES, key="upload_file")
+if uploaded is None:
+    st.session_state.pop(STATE, None)   # the file was removed: forget it and its placement
+    st.stop()
+state = _validated(uploaded)
+if state["error"]:
+    st.error(_shared.md(state["error"]))
+    st.stop()
+_report(state["loaded"])
+if len(state["loaded"].table) == 0:
+    st.error("No QA was accepted from this file: see the skipped rows above.")
+    st.stop()
+_place(vmap, key, state)
+if state["placement"] is not None and state["map_key"] == key:
+    _show_placement(vmap, key, state["placement"])
+    _keep_or_discard(vmap, state)
+elif state["placement"] is not None:
+    st.info("The map changed since these QAs were placed: place them again.")
+    state.update(placement=None, map_key=None)

@@ -1,0 +1,130 @@
+"""Value Map: every QA on the UMAP map, or one point per value ID (the paper's fig. 1 and fig. 5)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from pages import _shared
+from univar_core import figures
+
+COLOR_CHOICES = {"language": "lang", "model": "model", "dataset": "dataset", "cluster": "cluster_label",
+                 "value ID": "value_id", "layer": "layer"}
+FILTER_COLUMNS = ["lang", "model", "dataset", "layer", "cluster_label", "value_id"]
+MAX_FILTER_OPTIONS = 300      # a column with more distinct values than this is not offered as a filter
+CHART_KEY = "value_map_chart"
+
+
+def _remember_selection() -> None:
+    """on_select callback: keep the selected qa_ids in session state (per browser session)."""
+    event = st.session_state.get(CHART_KEY)
+    st.session_state[_shared.MAP_SELECTION_KEY] = figures.selected_qa_ids(event.get("selection") if event else None)
+
+
+def _filter_columns(qas: pd.DataFrame) -> list[str]:
+    # extra text columns of the source (e.g. questionnaire, subset) with a handful of values
+    skip = set(FILTER_COLUMNS) | {"question", "answer", "qa_id", "question_id"}
+    extras = [c for c in qas.columns if c not in skip and pd.api.types.is_string_dtype(qas[c])
+              and 1 < qas[c].nunique() <= 50]
+    return [c for c in FILTER_COLUMNS if c in qas.columns] + extras
+
+
+def _apply_filters(qas: pd.DataFrame) -> np.ndarray:
+    keep = np.ones(len(qas), dtype=bool)
+    with st.expander("Filters", expanded=False):
+        for col in _filter_columns(qas):
+            values = figures.as_labels(qas[col])
+            options = sorted(values.unique())
+            if len(options) < 2 or len(options) > MAX_FILTER_OPTIONS:
+                continue
+            chosen = st.multiselect(col, options, key=f"filter_{col}", placeholder="all")
+            if chosen:
+                keep &= values.isin(chosen).to_numpy()
+    return keep
+
+
+def _search_mask(qas: pd.DataFrame, query: str) -> np.ndarray:
+    needle = query.strip().lower()
+    return (qas["question"].str.lower().str.contains(needle, regex=False, na=False)
+            | qas["answer"].str.lower().str.contains(needle, regex=False, na=False)).to_numpy()
+
+
+def _qa_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
+    available = {label: col for label, col in COLOR_CHOICES.items() if col in qas.columns}
+    c1, c2 = st.columns([1, 2])
+    color_label = c1.selectbox("Colour by", list(available), key="color_by")
+    color_col = available[color_label]
+    query = c2.text_input("Search QA text", key="map_search", placeholder="e.g. family, freedom, tradition")
+    n_groups = qas.loc[keep, color_col].nunique()
+    highlight: list[str] = []
+    if n_groups > figures.MAX_LEGEND_GROUPS:
+        st.caption(f"{n_groups} {color_label} groups: too many for a legend. Colour by language or model "
+                   "to group them, or pick groups to highlight (the rest turn grey).")
+        highlight = st.multiselect("Highlight", sorted(figures.as_labels(qas.loc[keep, color_col]).unique()),
+                                   key="highlight_groups")
+
+    hover_all = np.asarray(_shared.hover_for_map(key, _shared.hover_answer_chars(len(qas))), dtype=object)
+    shown = qas[keep]
+    emphasis = None
+    if query.strip():
+        emphasis = _search_mask(shown, query)
+        st.caption(f"{int(emphasis.sum()):,} of {len(shown):,} shown QAs match “{_shared.md(query.strip())}”.")
+    fig = figures.value_map_figure(shown, color_by=color_col, emphasis=emphasis, highlight_groups=highlight,
+                                   hover=list(hover_all[keep]),
+                                   title=f"{vmap.name}: {len(shown):,} QAs coloured by {color_label}")
+    _shared.show_figure(fig, name=f"{vmap.name}_value_map", key=CHART_KEY, on_select=_remember_selection,
+                        selection_mode=("points", "box", "lasso"))
+    _selected_table(qas)
+
+
+def _selected_table(qas: pd.DataFrame) -> None:
+    ids = st.session_state.get(_shared.MAP_SELECTION_KEY) or []
+    selected = qas[qas["qa_id"].astype(str).isin(set(map(str, ids)))]
+    st.subheader(f"Selected QAs ({len(selected):,})")
+    if selected.empty:
+        st.caption("Draw a box or lasso on the map (or click a point) to list QAs here.")
+        return
+    table = _shared.display_qas(selected, extra=["x", "y", "cluster_label"])
+    st.dataframe(table, hide_index=True, key="selected_qas")
+    _shared.csv_download(table, label="Download selected QAs (CSV)", file_name="selected_qas.csv",
+                         key="selected_csv")
+    if st.button("Clear selection", key="clear_selection"):
+        st.session_state[_shared.MAP_SELECTION_KEY] = []
+        st.rerun()
+
+
+def _grouped_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
+    cen = _shared.centroids_for_map(key)
+    present = set(qas.loc[keep, "value_id"].astype(str))
+    cen = cen[cen["value_id"].isin(present)]
+    color_label = st.selectbox("Colour value IDs by", ["language", "model"], key="grouped_color")
+    color_col = COLOR_CHOICES[color_label]
+    highlight: list[str] = []
+    if cen[color_col].nunique() > figures.MAX_LEGEND_GROUPS or len(cen) > 60:
+        highlight = st.multiselect(f"Highlight {color_label}s", sorted(cen[color_col].unique()),
+                                   key="grouped_highlight")
+    fig = figures.grouped_map_figure(qas[keep], cen, color_by=color_col, highlight_groups=highlight,
+                                     title=f"{vmap.name}: one point per value ID ({len(cen)}), "
+                                           f"density contours per {color_label}")
+    _shared.show_figure(fig, name=f"{vmap.name}_grouped_map", key="grouped_chart")
+    table = cen.drop(columns=[c for c in ("x", "y") if c in cen.columns]).sort_values("n", ascending=False)
+    st.dataframe(table, hide_index=True, key="centroid_table")
+    _shared.csv_download(cen, label="Download value-ID centroids (CSV)", file_name="value_id_centroids.csv",
+                         key="centroids_csv")
+
+
+vmap = _shared.current_map()
+key = _shared.current_map_key()
+st.title("Value Map")
+st.caption("Each point is one question/answer pair placed by its embedding (UMAP). Nearby points express "
+           "similar values; colours show who answered. Hover for the QA, draw a box or lasso to list QAs.")
+qas = vmap.qas
+keep = _apply_filters(qas)
+if not keep.any():
+    st.warning("No QA passes the filters: clear some of them.")
+    st.stop()
+view = st.radio("View", ["QAs", "Value IDs (grouped)"], horizontal=True, key="map_view")
+if view == "QAs":
+    _qa_view(vmap, key, qas, keep)
+else:
+    _grouped_view(vmap, key, qas, keep)

@@ -1,0 +1,187 @@
+"""Every page of the app runs (streamlit AppTest) on the demo map and on a small map of real data;
+a simulated map selection lists the selected QAs; the grouped view and the comparison render."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "app.py")
+PAGES = ["pages/value_map.py", "pages/compare.py", "pages/upload.py", "pages/about.py"]
+TIMEOUT = 180   # the first run in a process may embed the demo corpus and compile UMAP
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    """A private data dir holding the demo map, built once for this module (UNIVAR_DATA_DIR set)."""
+    from univar_core import pipeline
+
+    data_dir = tmp_path_factory.mktemp("maps")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
+        pipeline.ensure_demo_map(data_dir=data_dir)
+        yield data_dir
+
+
+@pytest.fixture(scope="module")
+def real_dir(tmp_path_factory, shared_data, demo_dir):
+    """A map of a few hundred real QAs: 4 ValueBench models x 60 questions + 2 AlpacaEval models x 30."""
+    from univar_core import pipeline
+
+    vb = pd.read_csv(shared_data / "valuebench_qa" / "qa.csv")
+    vb = vb[vb["question_id"].isin(sorted(vb["question_id"].unique())[:60])]
+    vb = vb[vb["model"].isin(sorted(vb["model"].unique())[:4])].assign(dataset="valuebench")
+    ae = pd.read_csv(shared_data / "alpacaeval_control" / "qa.csv")
+    ae = ae[ae["model"].isin(["gpt4_1106_preview", "llama-2-70b-chat-hf"])]
+    ae = ae[ae["question_id"].isin(sorted(ae["question_id"].unique())[:30])].assign(dataset="alpacaeval")
+    cols = ["model", "lang", "question_id", "question", "answer", "dataset"]
+    table = pd.concat([vb[cols + ["questionnaire"]], ae[cols]], ignore_index=True)
+    data_dir = tmp_path_factory.mktemp("real_maps")
+    shutil.copytree(demo_dir / "demo", data_dir / "demo")   # the app wants its demo map: no rebuild
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
+        pipeline.build_map(table, "real-subset", data_dir=data_dir)
+        yield data_dir
+
+
+def _run(at: AppTest) -> AppTest:
+    at.run(timeout=TIMEOUT)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+def _frame(at: AppTest, *columns: str, without: tuple[str, ...] = ()) -> pd.DataFrame | None:
+    """The first st.dataframe showing all ``columns`` and none of ``without`` (st.dataframe without
+    selection has no element key in AppTest, so tables are told apart by their columns)."""
+    for element in at.dataframe:
+        value = element.value
+        if set(columns) <= set(value.columns) and not set(without) & set(value.columns):
+            return value
+    return None
+
+
+
+def _open(page: str, map_folder: str | None = None) -> AppTest:
+    """Start the app, optionally on the map in folder ``map_folder`` (the URL's ?map=), then go to ``page``.
+
+    AppTest (streamlit 1.67) drops the entry script's widgets on reruns under st.navigation, so the map
+    is chosen through the URL query parameter that the sidebar also honours in a browser."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if map_folder is not None:
+        at.query_params["map"] = map_folder
+    _run(at)
+    return _run(at.switch_page(page)) if page != PAGES[0] else at
+
+
+def _current_map_name(at: AppTest) -> str:
+    """The map the sidebar opened (AppTest drops the entry script's sidebar tree after switch_page,
+    so switched pages are checked through the session state the sidebar sets)."""
+    return Path(at.session_state["_univar_current_map"][0]).name
+
+
+def _charts(at: AppTest) -> list:
+    return list(at.get("plotly_chart"))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_on_the_demo_map(demo_dir, page):
+    at = _open(page)
+    assert not at.error, [e.value for e in at.error]
+    assert _current_map_name(at) == "demo"
+    if page != "pages/upload.py" and page != "pages/about.py":
+        assert _charts(at), f"{page} drew no chart"
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_on_a_real_data_map(real_dir, page):
+    at = _open(page, "real-subset")
+    assert not at.error, [e.value for e in at.error]
+    assert _current_map_name(at) == "real-subset"
+    if page == "pages/value_map.py":
+        assert Path(at.selectbox(key="map_name").value).name == "real-subset"
+
+
+def test_value_map_selection_lists_and_downloads_selected_qas(demo_dir):
+    from univar_core import store
+
+    qas = store.load_map("demo", data_dir=demo_dir).qas
+    picked = qas["qa_id"].astype(str).iloc[[0, 5, 9]].tolist()
+    at = _open(PAGES[0])
+    assert at.get("plotly_chart")[0].proto.selection_mode   # selection enabled on the map
+    at.session_state["map_selection"] = picked               # what the chart's on_select callback stores
+    _run(at)
+    table = _frame(at, "qa_id", "cluster_label", "x")
+    assert sorted(table["qa_id"]) == sorted(picked)
+    assert {"question", "answer"} <= set(table.columns)
+    labels = [b.label for b in at.get("download_button")]
+    assert "Download selected QAs (CSV)" in labels and any(lbl.endswith("(HTML)") for lbl in labels)
+    at.button(key="clear_selection").click()
+    _run(at)
+    assert _frame(at, "qa_id", "cluster_label", "x") is None
+
+
+def test_value_map_colour_search_filter_and_grouped_view(demo_dir):
+    at = _open(PAGES[0])
+    at.selectbox(key="color_by").set_value("model")
+    at.text_input(key="map_search").input("family")
+    _run(at)
+    assert any("match" in c.value for c in at.caption)
+    langs = at.multiselect(key="filter_lang").options
+    at.multiselect(key="filter_lang").set_value(langs[:1])
+    _run(at)
+    at.radio(key="map_view").set_value("Value IDs (grouped)")
+    _run(at)
+    centroids = _frame(at, "value_id", "n", "model", "lang")
+    assert len(centroids) >= 1 and "value_id" in centroids
+    fig_traces = _charts(at)[0].proto.spec
+    assert "histogram2dcontour" in fig_traces
+
+
+def test_compare_page_shows_rank_pairs_and_full_answers(demo_dir):
+    at = _open("pages/compare.py")
+    assert [m.label for m in at.metric][:2] == ["centroid distance", "Rank among all pairs"]
+    pairs = _frame(at, "question_id", "divergence")
+    assert pairs["divergence"].is_monotonic_decreasing
+    texts = [t.value for t in at.text]
+    assert any(t.startswith("Question (") for t in texts)
+    assert any(t.startswith("Answer of ") for t in texts)
+    at.selectbox(key="cmp_method").set_value("energy")
+    _run(at)
+    assert at.metric[0].label == "energy distance"
+    near = _frame(at, "rank", "similarity")
+    assert len(near) > 0
+
+
+def test_two_sessions_do_not_share_selections(demo_dir):
+    from univar_core import store
+
+    qa_id = str(store.load_map("demo", data_dir=demo_dir).qas["qa_id"].iloc[0])
+    first, second = _open(PAGES[0]), _open(PAGES[0])
+    first.session_state["map_selection"] = [qa_id]
+    _run(first)
+    _run(second)
+    assert len(_frame(first, "qa_id", "cluster_label", "x")) == 1
+    assert _frame(second, "qa_id", "cluster_label", "x") is None
+    assert "map_selection" not in second.session_state or not second.session_state["map_selection"]
+
+
+def test_damaged_map_is_an_error_message_not_a_traceback(tmp_path, monkeypatch, demo_dir):
+    data_dir = tmp_path / "maps"
+    shutil.copytree(demo_dir / "demo", data_dir / "demo")
+    shutil.copytree(demo_dir / "demo", data_dir / "broken")
+    emb = data_dir / "broken" / "embeddings.npy"
+    raw = bytearray(emb.read_bytes())
+    raw[-8:] = b"\x00" * 8                      # flip the last bytes: the checksum no longer matches
+    emb.write_bytes(bytes(raw))
+    monkeypatch.setenv("UNIVAR_DATA_DIR", str(data_dir))
+    at = _open(PAGES[0], "broken")
+    if any("broken" in label for label in at.selectbox(key="map_name").options):
+        # listed (listing is structural only): opening it verifies the checksums
+        assert at.error and "broken" in at.error[0].value and "checksum" in at.error[0].value
+        assert not at.get("plotly_chart")        # the page did not draw from a damaged map
+    else:
+        assert any("broken" in w.value for w in at.warning)

@@ -309,8 +309,9 @@ def bootstrap_distance(emb_a: np.ndarray, emb_b: np.ndarray, method: str = "cent
         labels = np.r_[np.asarray(strata_a, dtype=str), np.asarray(strata_b, dtype=str)]
         is_a = np.r_[np.ones(len(a)), np.zeros(len(b))]
         keep = _subsample_strata(labels, is_a, max_per_group, rng)
-        keep_a, keep_b = keep[keep < len(a)], keep[keep >= len(a)] - len(a)
-        a, b, strata_a, strata_b = a[keep_a], b[keep_b], labels[keep_a], labels[len(is_a) - len(b) + keep_b]
+        keep_a, keep_b = keep[keep < len(a)], keep[keep >= len(a)]  # positions in the pooled rows
+        strata_a, strata_b = labels[keep_a], labels[keep_b]
+        a, b = a[keep_a], b[keep_b - len(a)]
     if len(a) == 0 or len(b) == 0:
         raise ValueError("both sets need at least one QA embedding")
     na, nb = len(a), len(b)

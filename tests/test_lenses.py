@@ -117,6 +117,15 @@ def test_top_driving_qas_are_the_highest_scoring(bow):
         lenses.top_driving_qas(qas, scores, "green$eng", "Kindness")
 
 
+def test_descriptor_prototypes_score_each_word(bow):
+    protos = lenses.descriptor_prototypes(bow, "valuelex")
+    assert protos[0][0] == "Self-Competent / accuracy" and protos[0][-1] == lenses.NEUTRAL
+    scores = lenses.score_qas(bow.encode(["environmentalism matters", "be friendly"]), protos)
+    assert {"environmentalism", "patriotism", "Idealistic"} <= set(scores.columns)
+    np.testing.assert_allclose(scores["Social"], scores[["friendliness", "empathy"]].mean(axis=1))
+    assert scores.loc[0, "environmentalism"] > scores.loc[1, "environmentalism"]
+
+
 def test_user_lens_file_loads_and_bad_files_name_the_field(tmp_path, bow):
     good = {"name": "tiny", "dimensions": [{"name": "Nature", "subdimensions": [
         {"name": "Green", "descriptors": ["protecting nature"]}, {"name": "Growth", "descriptors": ["profit"]}]}]}
@@ -152,6 +161,11 @@ def test_demo_pro_environment_value_ids_score_higher_on_universalism(minilm):
     pro = [universalism[v] for v in universalism.index if stance[v] == -1]
     growth = [universalism[v] for v in universalism.index if stance[v] == 1]
     assert pro and growth and min(pro) > max(growth)
+    # one level down, ValueLex's own word does move with the stance (patriotism, in the same
+    # subdimension, moves the other way, which is why Idealistic as a whole does not)
+    words = lenses.score_qas(emb, lenses.descriptor_prototypes(minilm, "valuelex"))
+    env_stance = qas["stance"].astype(int).to_numpy()
+    assert words["environmentalism"][env_stance == -1].mean() > words["environmentalism"][env_stance == 1].mean()
 
 
 @pytest.mark.shared_data

@@ -179,6 +179,18 @@ def lens_prototypes(encoder, lens: Lens | str) -> tuple[list[str], np.ndarray]:
     return [name for name, _ in groups], np.stack(protos).astype(np.float32)
 
 
+def descriptor_prototypes(encoder, lens: Lens | str) -> tuple[list[str], np.ndarray]:
+    """Like ``lens_prototypes`` one level down: one prototype per descriptor, named
+    ``"Subdimension / descriptor"`` (then ``NEUTRAL``). ``score_qas`` on these gives one column per
+    descriptor and one per subdimension (the mean of its descriptors), which shows which word of a
+    subdimension an answer leans on (e.g. environmentalism inside ValueLex's Idealistic)."""
+    lens = get_lens(lens) if isinstance(lens, str) else lens
+    word_lens = Lens(lens.name, lens.title, lens.source, tuple(
+        Dimension(s.name, tuple(Subdimension(d, (d,)) for d in s.descriptors))
+        for dim in lens.dimensions for s in dim.subdimensions))
+    return lens_prototypes(encoder, word_lens)
+
+
 def score_qas(emb: np.ndarray, prototypes: tuple[list[str], np.ndarray]) -> pd.DataFrame:
     """Per-QA lens scores, row-aligned with ``emb``: one column per subdimension, then per dimension.
 
@@ -200,6 +212,9 @@ def score_qas(emb: np.ndarray, prototypes: tuple[list[str], np.ndarray]) -> pd.D
         dim, sub = name.split(SEP, 1)
         scores[sub] = (sims[:, i] - neutral).astype(np.float64)
         dims.setdefault(dim, []).append(sub)
+    clash = sorted(set(dims) & set(scores))
+    if clash:
+        raise ValueError(f"names used both as a dimension and a subdimension: {', '.join(clash)}")
     for dim, subs in dims.items():
         scores[dim] = np.mean([scores[s] for s in subs], axis=0)
     return pd.DataFrame(scores)

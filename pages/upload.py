@@ -18,6 +18,7 @@ from univar_core.store import MapError
 
 STATE = "upload"
 FLASH = "upload_flash"
+ROUND = "upload_round"      # bumped after "keep": a new uploader key empties the widget
 TEMPLATE = Path(__file__).resolve().parents[1] / "assets" / "qa_template.csv"
 
 
@@ -119,7 +120,10 @@ def _keep_or_discard(vmap, state) -> None:
         st.session_state[FLASH] = (f"Layer '{state['placement'].layer}' saved: map '{updated.name}' now has "
                                    f"{len(updated.qas):,} QAs.")
         st.session_state.pop(STATE, None)
-        st.rerun()   # the sidebar reloads the map (its manifest checksum changed)
+        st.session_state[ROUND] = st.session_state.get(ROUND, 0) + 1   # a fresh, empty uploader
+        # open the new version now (the sidebar would also find it: its manifest checksum changed)
+        _shared.set_current_map((str(updated.path), _shared.manifest_checksum(updated.path)))
+        st.rerun()
     if discard.button("Discard", key="upload_discard"):
         state.update(placement=None, map_key=None)
         st.rerun()
@@ -133,7 +137,7 @@ st.caption(f"New QAs are embedded with this map's encoder ({_shared.md(_shared.e
 if FLASH in st.session_state:
     st.success(_shared.md(st.session_state.pop(FLASH)))
 _template()
-uploaded = st.file_uploader("QA file", type=_shared.UPLOAD_TYPES, key="upload_file")
+uploaded = st.file_uploader("QA file", type=_shared.UPLOAD_TYPES, key=f"upload_file_{st.session_state.get(ROUND, 0)}")
 if uploaded is None:
     st.session_state.pop(STATE, None)   # the file was removed: forget it and its placement
     st.stop()

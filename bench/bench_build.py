@@ -74,6 +74,8 @@ def main() -> None:
     t = time.perf_counter()
     encoder.model.encode(texts, batch_size=args.batch_size, normalize_embeddings=True, convert_to_numpy=True)
     bare_s = time.perf_counter() - t
+    # printed at once: on a busy machine a long run still leaves this figure if stopped later
+    print(f"bare SentenceTransformer.encode: {bare_s:.1f} s ({len(texts) / bare_s:.0f} QAs/s)", flush=True)
 
     clock = StageClock()
     t = time.perf_counter()
@@ -95,7 +97,6 @@ def main() -> None:
           f"torch {torch.__version__} threads={torch.get_num_threads()}, python {platform.python_version()}")
     print(f"input: {data} ({report.n_input_rows:,} rows, {n:,} QAs accepted), batch {args.batch_size}")
     print(f"encoder load: {load_s:.1f} s")
-    print(f"bare SentenceTransformer.encode: {bare_s:.1f} s ({n / bare_s:.0f} QAs/s)")
     print("pipeline stages:")
     for name, seconds in stages.items():
         print(f"  {name:<14} {seconds:8.1f} s")

@@ -1,0 +1,204 @@
+"""The real app in a real browser: `streamlit run app.py` on 127.0.0.1, driven by headless Debian chromium.
+
+Each page is opened by its URL, the test waits until its Plotly chart is drawn (traces and an SVG/WebGL
+layer present, non-zero size) and saves a screenshot under the test output folder (and, with
+UNIVAR_UPDATE_SCREENSHOTS=1, into docs/screenshots/ for the README).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else shutil.which("chromedriver")
+SERVER_START_S = 90
+CHART_WAIT_S = 120
+UPLOAD_CSV = (
+    "question,answer,model,lang\n"
+    "Should I put my family before my career?,Family comes first; a career can wait.,my-llm,eng\n"
+    "Is it fine to break a rule that seems unfair?,Follow the rules and ask to change them.,my-llm,eng\n"
+    "Should I save money or enjoy life now?,Save first: security matters more than fun.,my-llm,eng\n"
+    "Is honesty always right?,\"<script>alert(1)</script> Yes, be honest.\",my-llm,eng\n"
+)
+
+
+def _require_browser() -> None:
+    if not CHROMIUM or not CHROMEDRIVER:
+        pytest.skip("chromium and chromedriver are needed (Debian: apt-get install chromium chromium-driver)")
+    pytest.importorskip("selenium", reason="selenium is needed for the browser test")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """The app served from a private data dir whose demo map is built first (so the app starts fast)."""
+    _require_browser()
+    from univar_core import pipeline
+
+    data_dir = tmp_path_factory.mktemp("maps")
+    pipeline.ensure_demo_map(data_dir=data_dir)
+    port = _free_port()
+    env = {**os.environ, "UNIVAR_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))}
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + SERVER_START_S
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if server.poll() is not None or time.time() > deadline:
+                pytest.fail(f"streamlit did not start: {log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory):
+    _require_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--window-size=1440,1300",
+                 # WebGL (scattergl) without a GPU: chromium's software renderer must be allowed explicitly
+                 "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        opts.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+def _wait_for_chart(driver) -> int:
+    """Wait for a Plotly chart with traces, drawn at a real size and the app idle; return its trace count."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def drawn(d):
+        return d.execute_script(
+            "const el = document.querySelector('.js-plotly-plot');"
+            "if (!el || !el.data || !el.data.length) return 0;"
+            "const box = el.getBoundingClientRect();"
+            "const layer = el.querySelector('svg.main-svg, canvas');"
+            "return (box.width > 100 && box.height > 100 && layer) ? el.data.length : 0;") or False
+
+    traces = WebDriverWait(driver, CHART_WAIT_S).until(drawn)
+    _wait_idle(driver)
+    return int(traces)
+
+
+def _wait_idle(driver) -> None:
+    """Until Streamlit's 'running' indicator is gone, then a moment for the last paint."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, CHART_WAIT_S).until(
+        lambda d: not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]'))
+    time.sleep(1.5)
+
+
+def _screenshot(driver, tmp_path: Path, name: str) -> Path:
+    out = tmp_path / f"{name}.png"
+    assert driver.save_screenshot(str(out)) and out.stat().st_size > 10_000
+    keep = REPO / "test-output" / "screenshots"
+    keep.mkdir(parents=True, exist_ok=True)
+    shutil.copy(out, keep / out.name)
+    if os.environ.get("UNIVAR_UPDATE_SCREENSHOTS") == "1":
+        docs = REPO / "docs" / "screenshots"
+        docs.mkdir(parents=True, exist_ok=True)
+        shutil.copy(out, docs / out.name)
+    return out
+
+
+def _click_text(driver, text: str, tag: str = "*") -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    xpath = f"//{tag}[normalize-space(.)='{text}']"
+    WebDriverWait(driver, CHART_WAIT_S).until(ec.element_to_be_clickable((By.XPATH, xpath))).click()
+
+
+@pytest.mark.parametrize("page,path", [("value_map", ""), ("compare", "compare")])
+def test_chart_pages_draw_their_chart(app_url, driver, tmp_path, page, path):
+    driver.get(f"{app_url}/{path}")
+    assert _wait_for_chart(driver) >= 1
+    _screenshot(driver, tmp_path, page)
+
+
+def test_grouped_view_draws_centroids_and_contours(app_url, driver, tmp_path):
+    driver.get(app_url)
+    _wait_for_chart(driver)
+    _click_text(driver, "Value IDs (grouped)", "p")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, CHART_WAIT_S).until(lambda d: d.execute_script(
+        "const el = document.querySelector('.js-plotly-plot');"
+        "return !!el && !!el.data && el.data.some(t => t.type === 'histogram2dcontour');"))
+    _wait_idle(driver)
+    _screenshot(driver, tmp_path, "value_map_grouped")
+
+
+def test_upload_page_places_a_file_on_the_map(app_url, driver, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    csv = tmp_path / "my_llm.csv"
+    csv.write_text(UPLOAD_CSV, encoding="utf-8")
+    driver.get(f"{app_url}/upload")
+    WebDriverWait(driver, CHART_WAIT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=file]"))
+    driver.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(csv))
+    _click_text(driver, "Embed and place on the map", "p")
+    assert _wait_for_chart(driver) >= 2          # the map plus the overlay of the new points
+    page = driver.page_source
+    assert "<script>alert(1)</script>" not in page  # the answer never becomes markup
+    _screenshot(driver, tmp_path, "upload")
+
+
+def test_about_page_renders(app_url, driver, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"{app_url}/about")
+    WebDriverWait(driver, CHART_WAIT_S).until(
+        lambda d: any("About UniVaR Explorer" in h.text for h in d.find_elements(By.TAG_NAME, "h1")))
+    _wait_idle(driver)
+    assert "synthetic" in driver.find_element(By.TAG_NAME, "body").text
+    _screenshot(driver, tmp_path, "about")

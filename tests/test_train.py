@@ -206,6 +206,9 @@ def test_lock_refuses_a_second_run_and_stale_lock_is_taken_over(tmp_path):
                                                   "started": "now"}))
     with pytest.raises(TrainingLockedError, match=f"pid {os.getpid()}"):
         train_encoder(qas, embeddings=X, base="x", out_dir=tmp_path, steps=2)
+    (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": 1, "host": "another-machine"}))
+    with pytest.raises(TrainingLockedError, match="another-machine"):
+        train_encoder(qas, embeddings=X, base="x", out_dir=tmp_path, steps=2)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": int(dead.stdout), "host": os.uname().nodename}))
     messages = []

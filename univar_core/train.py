@@ -125,7 +125,11 @@ class _RunLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 holder = self._holder()
-                if holder is not None and _pid_alive(holder.get("pid")) and holder.get("host") == socket.gethostname():
+                if holder is not None and holder.get("host") not in (None, socket.gethostname()):
+                    raise TrainingLockedError(  # its pid cannot be checked from here: never take it over
+                        f"{self.path.parent} is in use by training run pid {holder.get('pid')} on host "
+                        f"{holder['host']}; if that run is gone, delete {self.path}")
+                if holder is not None and _pid_alive(holder.get("pid")):
                     raise TrainingLockedError(
                         f"{self.path.parent} is in use by training run pid {holder['pid']} started "
                         f"{holder.get('started', '?')}; wait for it to finish or choose another out_dir")

@@ -1,0 +1,155 @@
+"""The Value Lenses page (streamlit AppTest) on the demo map, on a small real-data map and on a map of
+precomputed embeddings whose encoder cannot be loaded: it runs, draws the clustered heatmap and the
+radar, and the demo checkpoints' distances to their target fall step by step."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "app.py")
+PAGE = "pages/value_lenses.py"
+TIMEOUT = 240   # the first run in a process may embed the demo corpus and compile UMAP
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    """A private data dir holding the demo map, built once for this module (UNIVAR_DATA_DIR set)."""
+    from univar_core import pipeline
+
+    data_dir = tmp_path_factory.mktemp("maps")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
+        pipeline.ensure_demo_map(data_dir=data_dir)
+        yield data_dir
+
+
+@pytest.fixture(scope="module")
+def real_dir(tmp_path_factory, shared_data, demo_dir):
+    """A map of a few hundred real QAs: 4 ValueBench models x 40 questions + 2 AlpacaEval models x 20."""
+    from univar_core import pipeline
+
+    vb = pd.read_csv(shared_data / "valuebench_qa" / "qa.csv")
+    vb = vb[vb["question_id"].isin(sorted(vb["question_id"].unique())[:40])]
+    vb = vb[vb["model"].isin(sorted(vb["model"].unique())[:4])].assign(dataset="valuebench")
+    ae = pd.read_csv(shared_data / "alpacaeval_control" / "qa.csv")
+    ae = ae[ae["model"].isin(["gpt4_1106_preview", "llama-2-70b-chat-hf"])]
+    ae = ae[ae["question_id"].isin(sorted(ae["question_id"].unique())[:20])].assign(dataset="alpacaeval")
+    cols = ["model", "lang", "question_id", "question", "answer", "dataset"]
+    table = pd.concat([vb[cols], ae[cols]], ignore_index=True)
+    data_dir = tmp_path_factory.mktemp("real_maps")
+    shutil.copytree(demo_dir / "demo", data_dir / "demo")   # the app wants its demo map: no rebuild
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
+        pipeline.build_map(table, "real-subset", data_dir=data_dir)
+        yield data_dir
+
+
+def _run(at: AppTest) -> AppTest:
+    at.run(timeout=TIMEOUT)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _open(map_folder: str | None = None) -> AppTest:
+    """Start the app (on the map in ``map_folder`` via ?map=), then switch to the Value Lenses page."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if map_folder is not None:
+        at.query_params["map"] = map_folder
+    _run(at)
+    return _run(at.switch_page(PAGE))
+
+
+def _frame(at: AppTest, *columns: str) -> pd.DataFrame | None:
+    for element in at.dataframe:
+        value = element.value
+        if set(columns) <= set(value.columns):
+            return value
+    return None
+
+
+def _chart_types(at: AppTest) -> list[set[str]]:
+    """The trace types of each plotly chart on the page."""
+    return [{t["type"] for t in json.loads(c.proto.spec)["data"]} for c in at.get("plotly_chart")]
+
+
+def test_lenses_page_on_the_demo_map(demo_dir):
+    from univar_core import demo
+
+    at = _open()
+    assert not at.error, [e.value for e in at.error]
+    types = _chart_types(at)
+    assert any({"heatmap", "scatter"} <= t for t in types), types          # heatmap + dendrogram
+    assert any("scatterpolar" in t for t in types), types                  # radar
+    labels = [m.label for m in at.metric]
+    assert {"centroid distance", "95% bootstrap CI", "permutation p"} <= set(labels)
+    # the EXAMPLE cultural map has no Indonesia: the page says what to fix instead of failing
+    assert any("EXAMPLE" in w.value and "NOT REAL DATA" in w.value for w in at.warning)
+    assert any("Indonesia" in i.value for i in at.info) or "Spearman rho" in labels
+    # the trajectory of the planted demo checkpoints moves toward its target at every step
+    assert at.selectbox(key="lens_traj_target").value == demo.DEMO_TRAJECTORY_TARGET
+    traj = _frame(at, "checkpoint", "distance_to_target")
+    assert list(traj["checkpoint"]) == [f"step{i}" for i in range(5)]
+    assert (np.diff(traj["distance_to_target"].to_numpy()) < 0).all(), traj
+    scores = _frame(at, "value_id", "score", "ci_low", "ci_high")
+    assert (scores["ci_low"] <= scores["mean"] + 1e-12).all() and (scores["mean"] <= scores["ci_high"] + 1e-12).all()
+    drivers = _frame(at, "question", "answer", "contribution")
+    assert len(drivers) == 10 and drivers["score"].is_monotonic_decreasing
+    names = {b.label for b in at.get("download_button")}
+    assert {"Download the distance matrix (CSV)", "Download value-ID scores (CSV)",
+            "Download the trajectory (CSV)"} <= names
+    assert sum(n.endswith("(HTML)") for n in names) >= 4
+
+
+def test_planted_opposites_are_distinguishable_and_lens_switch(demo_dir):
+    from univar_core import demo
+
+    a, b = demo.DEMO_OPPOSITE_PAIRS[0]
+    at = _open()
+    at.selectbox(key="lens_pair_a").set_value(a)
+    at.selectbox(key="lens_pair_b").set_value(b)
+    at.selectbox(key="lens_method").set_value("energy")
+    at.radio(key="lens_name").set_value("schwartz")
+    _run(at)
+    p = float(next(m.value for m in at.metric if m.label == "permutation p"))
+    assert p < 0.05
+    assert any("distinguishable" in md.value for md in at.markdown)
+    scores = _frame(at, "value_id", "score", "ci_low")
+    assert "Self-transcendence" in set(scores["score"])
+    at.selectbox(key="lens_level").set_value("language")
+    _run(at)
+    assert any({"heatmap"} <= t for t in _chart_types(at))
+
+
+@pytest.mark.shared_data
+def test_lenses_page_on_a_real_data_map(real_dir):
+    at = _open("real-subset")
+    assert not at.error, [e.value for e in at.error]
+    assert Path(at.session_state["_univar_current_map"][0]).name == "real-subset"
+    types = _chart_types(at)
+    assert any("heatmap" in t for t in types) and any("scatterpolar" in t for t in types)
+    # a single language: the cultural correlation says why it cannot be computed
+    assert any("at least 3 languages" in i.value for i in at.info)
+
+
+def test_precomputed_map_without_encoder_skips_lenses(demo_dir, tmp_path, monkeypatch):
+    from univar_core import pipeline, store
+
+    demo_map = store.load_map("demo", data_dir=demo_dir)
+    qas = demo_map.qas[["model", "lang", "question_id", "question", "answer"]].iloc[:200]
+    data_dir = tmp_path / "maps"
+    shutil.copytree(demo_dir / "demo", data_dir / "demo")
+    pipeline.build_map(qas, "pre", embeddings=np.asarray(demo_map.embeddings[:200]),
+                       encoder_name="no-such-encoder-anywhere", data_dir=data_dir)
+    monkeypatch.setenv("UNIVAR_DATA_DIR", str(data_dir))
+    at = _open("pre")
+    assert not at.error, [e.value for e in at.error]
+    assert any("Lens scores need the map's encoder" in i.value for i in at.info)
+    assert any("heatmap" in t for t in _chart_types(at))     # distances need no encoder
+    assert not any("scatterpolar" in t for t in _chart_types(at))

@@ -105,6 +105,37 @@ def distance_matrix_for_map(key: MapKey, method: str = "centroid") -> pd.DataFra
     return value_id_distance_matrix(vmap.qas, np.asarray(vmap.embeddings), method)
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def map_encoder(name: str, content_hash: str):
+    """The encoder a map was built with, loaded once per process (lens prototypes need it)."""
+    from univar_core import encode
+
+    enc = encode.load_encoder(name)
+    if str(getattr(enc, "content_hash", "")) != content_hash:
+        raise MapError(f"encoder '{name}' found here is not the one the map was built with "
+                       f"(hash {str(enc.content_hash)[:12]} vs {content_hash[:12]})")
+    return enc
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def lens_scores_for_map(key: MapKey, lens_name: str) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Per-QA lens scores of a map (row-aligned with its QAs), its dimension and subdimension columns.
+
+    Raises MapError when the map's encoder cannot embed the lens descriptors (precomputed embeddings).
+    """
+    from univar_core import lenses
+
+    vmap = load_value_map(*key)
+    enc_info = vmap.manifest.get("encoder") or {}
+    if enc_info.get("content_hash") in (None, pipeline.PRECOMPUTED_HASH):
+        raise MapError(f"map '{vmap.name}' holds precomputed embeddings ({enc_info.get('name')}); lens "
+                       "prototypes need the encoder that made them, which this map cannot load")
+    protos = lenses.lens_prototypes(map_encoder(str(enc_info["name"]), str(enc_info["content_hash"])),
+                                    lens_name)
+    dims, subs = lenses.dimension_columns(protos)
+    return lenses.score_qas(np.asarray(vmap.embeddings), protos), dims, subs
+
+
 def hover_answer_chars(n_points: int) -> int:
     """Shorter hover text on big maps: it is sent to the browser for every point."""
     return 160 if n_points <= 20_000 else 80

@@ -8,6 +8,7 @@ import streamlit as st
 
 from pages import _shared
 from univar_core import compare, figures
+from univar_core.store import MapError
 
 METHOD_HELP = ("centroid: cosine distance between the two mean embeddings (the paper's grouped view). "
                "energy / mmd: distances between the whole QA distributions (see spread, not only the mean).")
@@ -99,6 +100,32 @@ def _nearest_section(key, a: str, b: str) -> None:
                          key="cmp_near_csv")
 
 
+def _lens_section(vmap, key, a: str, b: str) -> None:
+    from univar_core import lenses
+
+    st.subheader("Value lens")
+    lens_name = st.selectbox("Lens", list(lenses.LENS_NAMES), key="cmp_lens",
+                             format_func=lambda n: lenses.get_lens(n).title)
+    st.caption("Score of a QA on a value = cosine similarity of its embedding to the value's descriptor "
+               "prototypes minus its similarity to a neutral baseline; a value ID's score is the mean over "
+               "its QAs. Compare value IDs with each other: the absolute size depends on the encoder.")
+    try:
+        with st.spinner("Scoring QAs on the lens…"):
+            scores, dims, subs = _shared.lens_scores_for_map(key, lens_name)
+    except MapError as err:
+        st.info(_shared.md(err))
+        return
+    columns = subs if len(subs) >= 3 else dims
+    ids = vmap.qas["value_id"].astype(str).to_numpy()
+    table = pd.DataFrame({v: scores.loc[ids == v, columns].mean() for v in (a, b)}).T
+    fig = figures.radar_figure(table, title=f"{lenses.get_lens(lens_name).title}: {a} vs {b}")
+    _shared.show_figure(fig, name=f"lens_{lens_name}_radar", key="cmp_lens_chart")
+    out = table.T.reset_index().rename(columns={"index": "value"})
+    st.dataframe(out, hide_index=True, key="cmp_lens_table")
+    _shared.csv_download(out, label="Download lens scores (CSV)", file_name=f"lens_{lens_name}_scores.csv",
+                         key="cmp_lens_csv")
+
+
 vmap = _shared.current_map()
 key = _shared.current_map_key()
 st.title("Compare two value IDs")
@@ -118,3 +145,4 @@ _distance_section(key, a, b)
 _map_section(vmap, key, a, b)
 _same_question_section(key, a, b)
 _nearest_section(key, a, b)
+_lens_section(vmap, key, a, b)

@@ -154,6 +154,9 @@ def test_compare_page_shows_rank_pairs_and_full_answers(demo_dir):
     assert at.metric[0].label == "energy distance"
     near = _frame(at, "rank", "similarity")
     assert len(near) > 0
+    lens = _frame(at, "value")                                # both value IDs scored on the lens
+    assert len(lens) >= 3 and lens.shape[1] == 3
+    assert any('"scatterpolar"' in c.proto.spec for c in _charts(at))
 
 
 def test_two_sessions_do_not_share_selections(demo_dir):

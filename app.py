@@ -24,6 +24,8 @@ PAGES = [
     st.Page("pages/compare.py", title="Compare", icon="⚖️"),
     st.Page("pages/upload.py", title="Upload", icon="⬆️"),
     st.Page("pages/value_lenses.py", title="Value Lenses", icon="🔭"),
+    st.Page("pages/train_embed.py", title="Train & Embed", icon="🏋️"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon="📏"),
     st.Page("pages/about.py", title="About", icon="ℹ️"),
 ]
 

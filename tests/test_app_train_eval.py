@@ -1,0 +1,129 @@
+"""Train & Embed and Evaluate pages (AppTest) on the demo map: both run; a short head-mode training run
+started from the page completes and is listed; the Evaluate table has the representations, the chance
+and majority rows and the metric columns, and lists the trained head."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from univar_core import evaluate, jobs
+
+REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "app.py")
+TIMEOUT = 180
+
+
+@pytest.fixture(scope="module")
+def demo_env(tmp_path_factory):
+    """The demo map in a private UNIVAR_DATA_DIR and an empty UNIVAR_RUNS_DIR, built once for this module."""
+    from univar_core import pipeline
+
+    data_dir = tmp_path_factory.mktemp("maps")
+    runs = tmp_path_factory.mktemp("runs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
+        mp.setenv("UNIVAR_RUNS_DIR", str(runs))
+        pipeline.ensure_demo_map(data_dir=data_dir)
+        yield data_dir, runs
+
+
+def _run(at: AppTest) -> AppTest:
+    at.run(timeout=TIMEOUT)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _open(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    _run(at)
+    return _run(at.switch_page(page))
+
+
+def _frame(at: AppTest, *columns: str):
+    for element in at.dataframe:
+        if set(columns) <= set(element.value.columns):
+            return element.value
+    return None
+
+
+def test_train_page_runs_and_a_head_run_completes_and_is_listed(demo_env):
+    _, runs = demo_env
+    at = _open("pages/train_embed.py")
+    assert not at.error, [e.value for e in at.error]
+    assert any("GPU" in c.value for c in at.caption)
+    at.number_input(key="tr_steps").set_value(40)
+    at.text_input(key="tr_name").input("page-head")
+    at.button(key="tr_start").click()
+    _run(at)
+    assert not at.error, [e.value for e in at.error]
+    job_ids = at.session_state["train_embed_jobs"]
+    job = jobs.default_runner().get(job_ids[-1])
+    assert job is not None and job.kind == "train"
+    assert job.wait(120), "the training job did not finish"
+    assert job.state == "done", job.error
+    assert job.done == job.total == 40
+    _run(at)
+    runs_table = _frame(at, "name", "kind", "state", "final_loss")
+    assert runs_table is not None
+    row = runs_table[runs_table["name"] == "page-head"].iloc[0]
+    assert row["kind"] == "head" and row["state"] == "done"
+    assert (runs / "page-head" / "head.safetensors").is_file()
+    info = jobs.read_run_info(runs / "page-head")
+    assert info["source_map"] == "demo" and info["split"]["by"] == "question_id"
+    assert at.get("plotly_chart"), "no loss curve drawn"
+
+
+def test_second_training_start_is_refused_while_one_runs(demo_env):
+    import threading
+
+    release = threading.Event()
+    blocker = jobs.default_runner().start(lambda job: release.wait(60), kind="test", label="blocking run")
+    try:
+        at = _open("pages/train_embed.py")
+        at.button(key="tr_start").click()
+        _run(at)
+        assert any("blocking run" in w.value and "still running" in w.value for w in at.warning)
+    finally:
+        release.set()
+        blocker.wait(10)
+
+
+def test_train_page_bad_upload_is_an_error_message(demo_env):
+    at = _open("pages/train_embed.py")
+    at.radio(key="tr_source").set_value("Upload a file")
+    _run(at)
+    assert not at.error and not [b for b in at.button if b.key == "tr_start"]   # no file yet: no form
+    at.file_uploader(key="tr_file").set_value(("bad.csv", b"model,lang,question\nm,eng,q?\n", "text/csv"))
+    _run(at)
+    assert at.error and "answer" in at.error[0].value            # the validation message, not a traceback
+    assert not [b for b in at.button if b.key == "tr_start"]
+
+
+def test_evaluate_page_table_rows_and_columns(demo_env):
+    at = _open("pages/evaluate.py")
+    assert not at.error, [e.value for e in at.error]
+    at.checkbox(key="ev_probe").uncheck()          # keep the test fast: k-NN columns only
+    _run(at)
+    table = _frame(at, "representation", "knn_bal_acc")
+    assert table is not None
+    reps = set(table["representation"])
+    assert {"chance", "majority", "TF-IDF"} <= reps
+    assert any(r.endswith("(map embeddings)") for r in reps)
+    assert set(evaluate.METRICS) <= set(table.columns)
+    assert {"dataset", "subset", "n_value_ids", "n_train", "n_test"} <= set(table.columns)
+    chance = table[(table["representation"] == "chance") & (table["dataset"] == "all")].iloc[0]
+    assert chance["knn_bal_acc"] == pytest.approx(1 / chance["n_value_ids"])
+    assert at.get("plotly_chart")
+    labels = [b.label for b in at.get("download_button")]
+    assert "Download the table (CSV)" in labels and any(lbl.endswith("(HTML)") for lbl in labels)
+    # a trained head on this map (from the training test, or any run) is offered as a representation
+    heads = [o for o in at.multiselect(key="ev_reps").options if o.startswith("head ")]
+    if heads:
+        at.multiselect(key="ev_reps").set_value(at.multiselect(key="ev_reps").value + heads[:1])
+        _run(at)
+        assert heads[0] in set(_frame(at, "representation", "knn_bal_acc")["representation"])
+    # the demo's fictional models have no shared control corpus: the page says so plainly
+    texts = [i.value for i in at.info] + [c.value for c in at.caption]
+    assert any("control" in t.lower() for t in texts)

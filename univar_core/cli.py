@@ -384,6 +384,124 @@ register(list_maps, "list")
 register(export, "export")
 
 # ----------------------------------------------------------------------------------------------------
+# value lenses: distances between value IDs, lens scores (the Value Lenses page's numbers)
+# ----------------------------------------------------------------------------------------------------
+
+LEVEL_CHOICES = ("value_id", "lang", "model")
+
+
+def distances(
+    name: Annotated[str, typer.Argument(help="Map name or map folder.")],
+    method: Annotated[str, typer.Option(help="centroid, energy or mmd.")] = "centroid",
+    by: Annotated[str, typer.Option(help="value_id, lang or model (mean distance between their value IDs).")]
+        = "value_id",
+    pair: Annotated[list[str] | None, typer.Option(
+        help="Two value IDs (give --pair twice): their distance with a bootstrap 95% CI and the "
+             "permutation-test p (paired by question when they share questions).")] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the matrix as CSV.", dir_okay=False)]
+        = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Distance matrix between value IDs (or languages / models) of a map, in clustered order.
+
+    Examples:
+
+      univar distances demo --method energy
+
+      univar distances demo --by lang --csv lang_distances.csv
+
+      univar distances demo --pair 'aurora-7b$eng' --pair 'halo-405b$eng'
+    """
+    import numpy as np
+
+    from univar_core import compare, store
+
+    if method not in compare.METHODS:
+        raise typer.BadParameter(f"choose one of {', '.join(compare.METHODS)}", param_hint="--method")
+    if by not in LEVEL_CHOICES:
+        raise typer.BadParameter(f"choose one of {', '.join(LEVEL_CHOICES)}", param_hint="--by")
+    if pair and len(pair) != 2:
+        raise typer.BadParameter("give exactly two value IDs", param_hint="--pair")
+    vmap = store.load_map(name, data_dir=data_dir)
+    emb = np.asarray(vmap.embeddings)
+    known = set(vmap.qas["value_id"].astype(str))
+    for vid in pair or []:
+        if vid not in known:
+            raise typer.BadParameter(f"{vid!r} is not a value ID of map '{vmap.name}'", param_hint="--pair")
+    dm = compare.value_id_distance_matrix(vmap.qas, emb, method)
+    if by != "value_id":
+        dm = compare.aggregate_distance(dm, vmap.qas, by=by)
+    order, _ = compare.cluster_order(dm)
+    dm = dm.loc[order, order]
+    typer.echo(dm.round(4).to_string())
+    if csv_out:
+        dm.to_csv(csv_out)
+        typer.echo(f"matrix written to {csv_out}")
+    if pair:
+        a, b = pair
+        qid = vmap.qas.set_index("value_id")["question_id"].astype(str)
+        qa, qb = set(qid.loc[[a]]), set(qid.loc[[b]])
+        paired = len(qa & qb) >= max(2, min(len(qa), len(qb)) // 2)
+        point, lo, hi = compare.bootstrap_distance_value_ids(vmap.qas, emb, a, b, method=method, paired=paired)
+        p = compare.permutation_test_value_ids(vmap.qas, emb, a, b, method=method, paired=paired)
+        typer.echo(f"{a} vs {b}: {method} distance {point:.4f} (95% CI {lo:.4f}-{hi:.4f}), permutation "
+                   f"p = {p:.4f} ({'paired by question' if paired else 'unpaired'}; small p: distinguishable)")
+
+
+def lenses_cmd(
+    name: Annotated[str, typer.Argument(help="Map name or map folder.")],
+    lens: Annotated[str, typer.Option(help="valuelex, schwartz, mft, or a lens JSON file.")] = "valuelex",
+    encoder: Annotated[str | None, typer.Option(
+        help="Encoder for the lens prototypes (default: the map's; it must be the one that made the map).")]
+        = None,
+    by: Annotated[str, typer.Option(help="Group column: value_id, lang or model.")] = "value_id",
+    n_boot: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the 95% CI.")] = 200,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the long table as CSV.", dir_okay=False)]
+        = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Score every value ID of a map on a value lens (ValueLex, Schwartz, Moral Foundations).
+
+    A QA's score on a subdimension is the cosine similarity of its embedding to the subdimension's
+    descriptor prototype minus its similarity to a neutral baseline; a value ID's score is the mean over
+    its QAs, with a bootstrap 95% CI. Prints the dimension means (one row per value ID).
+
+    Examples:
+
+      univar lenses demo
+
+      univar lenses demo --lens schwartz --csv schwartz.csv
+    """
+    import numpy as np
+
+    from univar_core import lenses, store
+    from univar_core.pipeline import load_encoder_cached
+
+    if by not in LEVEL_CHOICES:
+        raise typer.BadParameter(f"choose one of {', '.join(LEVEL_CHOICES)}", param_hint="--by")
+    the_lens = lenses.load_lens(lens) if lens.endswith(".json") else lenses.get_lens(lens)
+    vmap = store.load_map(name, data_dir=data_dir)
+    enc_name = encoder or str((vmap.manifest.get("encoder") or {}).get("name"))
+    enc = load_encoder_cached(enc_name)
+    if int(enc.dim) != int(vmap.embeddings.shape[1]):
+        raise typer.BadParameter(f"encoder '{enc_name}' makes {enc.dim}-d vectors, the map has "
+                                 f"{vmap.embeddings.shape[1]}-d: give the map's encoder", param_hint="--encoder")
+    protos = lenses.lens_prototypes(enc, the_lens)
+    qa_scores = lenses.score_qas(np.asarray(vmap.embeddings), protos)
+    summary = lenses.score_value_ids(vmap.qas, qa_scores, by=by, n_boot=n_boot)
+    dims, _ = lenses.dimension_columns(protos)
+    wide = summary.pivot(index=by, columns="score", values="mean")[dims]
+    typer.echo(f"{the_lens.title}: mean score per {by} (cosine to prototype minus cosine to neutral)")
+    typer.echo(wide.round(4).to_string())
+    if csv_out:
+        summary.to_csv(csv_out, index=False)
+        typer.echo(f"{len(summary):,} rows ({by}, score, mean, lo, hi, n) written to {csv_out}")
+
+
+register(distances, "distances")
+register(lenses_cmd, "lenses")
+
+# ----------------------------------------------------------------------------------------------------
 # training and evaluation: `univar train` / `univar eval` are registered here by train.py / evaluate.py
 # owners, as plain functions passed to register(fn, "train") and register(fn, "eval").
 # ----------------------------------------------------------------------------------------------------

@@ -69,7 +69,8 @@ def test_value_map_with_many_groups_hides_legend_or_highlights():
     pts = _points(n_groups=40, per_group=2)
     fig = figures.value_map_figure(pts, color_by="value_id")
     assert len(fig.data) == 1 and fig.data[0].showlegend is False
-    assert len(set(fig.data[0].marker.color)) > 20          # points keep distinct colours
+    assert len(set(fig.data[0].marker.color)) == 40         # points keep distinct colours (group codes)
+    assert len({c for _, c in fig.data[0].marker.colorscale}) > 20
     fig = figures.value_map_figure(pts, color_by="value_id", highlight_groups=["m3$eng", "m7$eng"])
     assert [t.name for t in fig.data] == ["other QAs", "m3$eng", "m7$eng"]
 
@@ -118,3 +119,9 @@ def test_missing_group_values_are_drawn_as_none_group():
     fig = figures.value_map_figure(pts, color_by="questionnaire")
     assert sorted(t.name for t in fig.data) == ["(none)", "PVQ40"]
     assert sum(len(t.x) for t in fig.data) == len(pts)
+
+
+def test_wrap_keeps_words_and_cuts_long_tokens():
+    assert figures._wrap("aa bb cc", 5) == ["aa bb", "cc"]
+    assert figures._wrap("x" * 12, 5) == ["xxxxx", "xxxxx", "xx"]
+    assert figures._wrap("", 5) == []

@@ -10,7 +10,6 @@ Conventions shared by every map figure:
 from __future__ import annotations
 
 import html
-import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -38,9 +37,29 @@ def shorten(text: object, max_chars: int) -> str:
     return flat if len(flat) <= max_chars else flat[: max(max_chars - 1, 0)].rstrip() + "…"
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    """Greedy word wrap (textwrap.wrap is ~10x slower, and hover labels of 100k points add up)."""
+    lines, line = [], ""
+    for word in text.split(" "):
+        while len(word) > width:                       # a very long token: hard cut
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(word[:width])
+            word = word[width:]
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    if line:
+        lines.append(line)
+    return lines
+
+
 def _hover_block(label: str, text: object, max_chars: int) -> str:
     # Wrap the raw text first, then escape each line: escaping first could split an entity.
-    lines = textwrap.wrap(shorten(text, max_chars), HOVER_LINE_CHARS) or [""]
+    lines = _wrap(shorten(text, max_chars), HOVER_LINE_CHARS) or [""]
     return "<br>".join(escape_hover(line) for line in [f"{label}{lines[0]}", *lines[1:]])
 
 
@@ -166,10 +185,16 @@ def value_map_figure(points: pd.DataFrame, *, color_by: str = "lang", emphasis: 
     labels = as_labels(shown[color_by]).to_numpy()
     colors = group_colors(labels)
     if len(colors) > max_legend_groups:
-        # Too many groups for a legend: one trace with per-point colours; hover names the group.
-        fig.add_trace(_scatter(shown, name=f"{len(colors)} {color_by} groups",
-                               color=[colors[label] for label in labels], hover=list(shown_hover),
-                               size=marker_size, opacity=0.85, showlegend=False))
+        # Too many groups for a legend: one trace, colour = group code on a stepped colour scale
+        # (numeric arrays validate fast; a list of 100k colour strings does not); hover names the group.
+        names = list(colors)
+        codes = pd.Categorical(labels, categories=names).codes
+        top = max(len(names) - 1, 1)
+        scale = [[i / top, colors[name]] for i, name in enumerate(names)]
+        trace = _scatter(shown, name=f"{len(colors)} {color_by} groups", color=codes, hover=list(shown_hover),
+                         size=marker_size, opacity=0.85, showlegend=False)
+        trace.marker.update(colorscale=scale, cmin=0, cmax=top)
+        fig.add_trace(trace)
         return _map_layout(fig, title, height)
     for name, color in colors.items():
         sel = labels == name

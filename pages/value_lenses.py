@@ -9,6 +9,7 @@ import streamlit as st
 
 from pages import _shared
 from univar_core import compare, culture, demo, figures, lens_figures, lenses
+from univar_core.pipeline import BASE_LAYER
 from univar_core.schema import QAInputError
 
 LEVELS = {"value ID": "value_id", "language": "lang", "model": "model"}
@@ -263,7 +264,8 @@ def _trajectory_section(vmap, key) -> None:
         if column == "layer":
             layers = sorted(qas["layer"].astype(str).unique())
             picked = st.multiselect("Layers that are checkpoints (in any order; sorted naturally)", layers,
-                                    default=layers, key="lens_traj_layers")
+                                    default=[x for x in layers if x != BASE_LAYER] or layers,
+                                    key="lens_traj_layers")
             rows = np.flatnonzero(qas["layer"].astype(str).isin(picked).to_numpy())
         if rows.size == 0:
             st.info("No QAs selected as checkpoints.")

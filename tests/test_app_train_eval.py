@@ -49,7 +49,7 @@ def _frame(at: AppTest, *columns: str):
 
 
 def test_train_page_runs_and_a_head_run_completes_and_is_listed(demo_env):
-    _, runs = demo_env
+    data_dir, runs = demo_env
     at = _open("pages/train_embed.py")
     assert not at.error, [e.value for e in at.error]
     assert any("GPU" in c.value for c in at.caption)
@@ -73,6 +73,23 @@ def test_train_page_runs_and_a_head_run_completes_and_is_listed(demo_env):
     info = jobs.read_run_info(runs / "page-head")
     assert info["source_map"] == "demo" and info["split"]["by"] == "question_id"
     assert at.get("plotly_chart"), "no loss curve drawn"
+
+    # rebuild the demo map with the trained head: a new map whose manifest names the run
+    at.selectbox(key="tr_run_pick").set_value("page-head")
+    at.text_input(key="tr_rebuild_name").input("demo-page-head")
+    at.button(key="tr_rebuild").click()
+    _run(at)
+    assert not at.error, [e.value for e in at.error]
+    build = jobs.default_runner().get(at.session_state["train_embed_jobs"][-1])
+    assert build.kind == "build" and build.wait(300), "the rebuild did not finish"
+    assert build.state == "done", build.error
+    from univar_core import store
+
+    rebuilt = store.load_map("demo-page-head", data_dir=data_dir)
+    assert rebuilt.manifest["encoder"]["name"] == str(runs / "page-head")
+    assert rebuilt.embeddings.shape == (1200, 256)
+    _run(at)
+    assert any("demo-page-head" in s.value.replace("\\", "") and "built" in s.value for s in at.success)
 
 
 def test_second_training_start_is_refused_while_one_runs(demo_env):

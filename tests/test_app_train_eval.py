@@ -144,3 +144,48 @@ def test_evaluate_page_table_rows_and_columns(demo_env):
     # the demo's fictional models have no shared control corpus: the page says so plainly
     texts = [i.value for i in at.info] + [c.value for c in at.caption]
     assert any("control" in t.lower() for t in texts)
+
+
+@pytest.fixture(scope="module")
+def valuebench_dir(tmp_path_factory, shared_data, demo_env):
+    """A small real map: 3 ValueBench models x 60 questions (their AlpacaEval counterparts are the control)."""
+    import shutil
+
+    import pandas as pd
+
+    from univar_core import pipeline
+
+    demo_dir, _ = demo_env
+    vb = pd.read_csv(shared_data / "valuebench_qa" / "qa.csv")
+    vb = vb[vb["model"].isin(["gpt-4-1106-preview", "llama-7b-chat", "mistral-7b-instruct"])]
+    vb = vb[vb["question_id"].isin(sorted(vb["question_id"].unique())[:60])]
+    data_dir = tmp_path_factory.mktemp("vb_maps")
+    shutil.copytree(demo_dir / "demo", data_dir / "demo")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
+        pipeline.build_map(vb[["model", "lang", "question_id", "question", "answer", "questionnaire"]],
+                           "vb-small", data_dir=data_dir)
+        yield data_dir
+
+
+@pytest.mark.shared_data
+def test_evaluate_control_comparison_on_real_data(valuebench_dir):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["map"] = "vb-small"
+    _run(at)
+    _run(at.switch_page("pages/evaluate.py"))
+    at.checkbox(key="ev_probe").uncheck()
+    _run(at)
+    assert at.radio(key="ev_control_source").value == "Shared AlpacaEval corpus"
+    at.slider(key="ev_control_n").set_value(20)
+    _run(at)
+    at.button(key="ev_control_run").click()
+    _run(at)
+    assert not at.error, [e.value for e in at.error]
+    comparison = _frame(at, "value QAs", "non-value QAs", "drop")
+    assert comparison is not None
+    reps = set(comparison["representation"])
+    assert {"TF-IDF", "chance"} <= reps and any(r.endswith("(map embeddings)") for r in reps)
+    assert (comparison["n_value_ids"] == 3).all()
+    chance = comparison[comparison["representation"] == "chance"].iloc[0]
+    assert chance["value QAs"] == pytest.approx(1 / 3) and chance["non-value QAs"] == pytest.approx(1 / 3)

@@ -156,7 +156,7 @@ def _click_text(driver, text: str, tag: str = "*") -> None:
     WebDriverWait(driver, CHART_WAIT_S).until(ec.element_to_be_clickable((By.XPATH, xpath))).click()
 
 
-@pytest.mark.parametrize("page,path", [("value_map", ""), ("compare", "compare")])
+@pytest.mark.parametrize("page,path", [("value_map", ""), ("compare", "compare"), ("value_lenses", "value_lenses")])
 def test_chart_pages_draw_their_chart(app_url, driver, tmp_path, page, path):
     driver.get(f"{app_url}/{path}")
     assert _wait_for_chart(driver) >= 1

@@ -122,7 +122,8 @@ def _training_form(vmap) -> None:
         seed = int(s3.number_input("seed", 0, 10_000, 0, key="tr_seed"))
         split_info = {"by": by, "test_fraction": float(test_fraction), "seed": seed}
     taken = jobs.list_runs()["name"].tolist()
-    name = st.text_input("Run name", value=jobs.default_run_name(mode, taken), key="tr_name",
+    default_name = st.session_state.setdefault(f"tr_default_name_{mode}", jobs.default_run_name(mode, taken))
+    name = st.text_input("Run name", value=default_name, key="tr_name",
                          help=f"The encoder is saved in {jobs.runs_dir()}/<run name>.")
     if not st.button("Start training", type="primary", key="tr_start"):
         return
@@ -154,6 +155,7 @@ def _training_form(vmap) -> None:
         st.error(_shared.md(err))
         return
     _remember(job)
+    st.session_state.pop(f"tr_default_name_{mode}", None)   # the next run gets a fresh default name
     st.success(_shared.md(f"Started {job.label}."))
 
 
@@ -184,9 +186,21 @@ def _open_map(path: str) -> None:
     st.session_state["map_name"] = path   # the sidebar's selectbox (a callback runs before the script)
 
 
-@st.fragment(run_every=2)
 def _live_jobs() -> None:
-    """Redrawn every 2 s: the jobs of this session, newest first; a full rerun once a job ends."""
+    """While a job runs the panel redraws itself every 2 s (a fragment); otherwise it is drawn once."""
+    if _runner().active() is not None:
+        _jobs_polling()
+    else:
+        _jobs_panel()
+
+
+@st.fragment(run_every=2)
+def _jobs_polling() -> None:
+    _jobs_panel()
+
+
+def _jobs_panel() -> None:
+    """The jobs of this session, newest first; a full rerun once one of them ends."""
     mine = _my_jobs()
     other = _runner().active()
     if other is not None and other.id not in {j.id for j in mine}:
@@ -262,7 +276,8 @@ def _embed_section(vmap) -> None:
                            format_func=lambda p: p if p == encode.DEFAULT_ENCODER else f"trained run {Path(p).name}")
     if loaded is None:
         return
-    name = st.text_input("Map name", value=_shared.default_layer_name(loaded.report.source, [vmap.name]),
+    taken = [m["name"] for m in store.list_maps(store.default_data_dir())]
+    name = st.text_input("Map name", value=_shared.default_layer_name(loaded.report.source, taken),
                          key="emb_name")
     if st.button("Build the map", type="primary", key="emb_build"):
         try:

@@ -108,6 +108,15 @@ def test_head_training_job_writes_a_listed_run_and_locks_its_folder(tmp_path):
     assert z.shape == (len(emb), 8) and np.allclose(np.linalg.norm(z, axis=1), 1, atol=1e-5)
     ok, why = jobs.head_matches_map(out, {"encoder": {"name": "other", "content_hash": "zzz", "dim": 16}})
     assert not ok and "toy" in why
+    # precomputed maps all record the hash "precomputed": then the base name must match as well
+    pre = jobs.recorded_base({"encoder": {"name": "vectors-A", "content_hash": "precomputed", "dim": 16}})
+    pre_run = jobs.start_training(qas, out_dir=tmp_path / "runs" / "pre", mode="head", base=pre, embeddings=emb,
+                                  steps=5, runner=runner, hidden_dim=16, out_dim=8)
+    assert pre_run.wait(60) and pre_run.state == "done", pre_run.error
+    same = {"encoder": {"name": "vectors-A", "content_hash": "precomputed", "dim": 16}}
+    other = {"encoder": {"name": "vectors-B", "content_hash": "precomputed", "dim": 16}}
+    assert jobs.head_matches_map(tmp_path / "runs" / "pre", same)[0]
+    assert not jobs.head_matches_map(tmp_path / "runs" / "pre", other)[0]
 
     # the trainer's own out_dir lock: a live holder (this process) makes a second run on the folder fail
     (out / "train.lock").write_text('{"pid": %d, "host": "%s"}' % (__import__("os").getpid(),

@@ -326,7 +326,7 @@ def head_matches_map(path: str | Path, manifest: dict) -> tuple[bool, str]:
     want, have = meta.get("base_content_hash"), enc.get("content_hash")
     if want and have and want != have:
         return False, f"trained on {meta.get('base')} (hash {str(want)[:12]}), the map uses {enc.get('name')}"
-    if not want and meta.get("base") != enc.get("name"):
+    if (not want or want == "precomputed") and meta.get("base") != enc.get("name"):
         return False, f"trained on {meta.get('base')}, the map uses {enc.get('name')}"
     if int(meta.get("in_dim", -1)) != int(enc.get("dim", -2)):
         return False, f"input dimension {meta.get('in_dim')} differs from the map's {enc.get('dim')}"

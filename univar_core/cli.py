@@ -100,7 +100,7 @@ class TqdmProgress:
 
 # Options shared by several commands.
 DataDirOpt = Annotated[Path | None, typer.Option(
-    "--data-dir", help="Folder holding the maps (default: $UNIVAR_DATA_DIR, else <repo>/maps).",
+    "--data-dir", help="Folder holding the maps (default: $UNIVAR_DATA_DIR, else maps/ in the project folder).",
     file_okay=False)]
 EmbeddingsOpt = Annotated[Path | None, typer.Option(
     "--embeddings", help="Precomputed embeddings: an .npy with one row per input row (float32, (n, d)). "

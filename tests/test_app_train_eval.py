@@ -161,15 +161,14 @@ def valuebench_dir(tmp_path_factory, shared_data, demo_env):
     vb = vb[vb["question_id"].isin(sorted(vb["question_id"].unique())[:60])]
     data_dir = tmp_path_factory.mktemp("vb_maps")
     shutil.copytree(demo_dir / "demo", data_dir / "demo")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
-        pipeline.build_map(vb[["model", "lang", "question_id", "question", "answer", "questionnaire"]],
-                           "vb-small", data_dir=data_dir)
-        yield data_dir
+    pipeline.build_map(vb[["model", "lang", "question_id", "question", "answer", "questionnaire"]],
+                       "vb-small", data_dir=data_dir)
+    return data_dir
 
 
 @pytest.mark.shared_data
-def test_evaluate_control_comparison_on_real_data(valuebench_dir):
+def test_evaluate_control_comparison_on_real_data(valuebench_dir, monkeypatch):
+    monkeypatch.setenv("UNIVAR_DATA_DIR", str(valuebench_dir))   # this test only: the others keep the demo dir
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["map"] = "vb-small"
     _run(at)
@@ -189,3 +188,27 @@ def test_evaluate_control_comparison_on_real_data(valuebench_dir):
     assert (comparison["n_value_ids"] == 3).all()
     chance = comparison[comparison["representation"] == "chance"].iloc[0]
     assert chance["value QAs"] == pytest.approx(1 / 3) and chance["non-value QAs"] == pytest.approx(1 / 3)
+
+
+def test_embed_a_new_corpus_into_a_new_map(demo_env):
+    from univar_core import store
+    from univar_core.demo import demo_qas
+
+    data_dir, _ = demo_env
+    qas = demo_qas()
+    small = qas[qas["value_id"].isin(sorted(qas["value_id"].unique())[:3])].head(60)
+    data = small[["model", "lang", "question_id", "question", "answer"]].to_csv(index=False).encode()
+    at = _open("pages/train_embed.py")
+    at.file_uploader(key="emb_file").set_value(("corpus.csv", data, "text/csv"))
+    _run(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.text_input(key="emb_name").value == "corpus"
+    at.button(key="emb_build").click()
+    _run(at)
+    job = jobs.default_runner().get(at.session_state["train_embed_jobs"][-1])
+    assert job.kind == "build" and job.wait(300), "the build did not finish"
+    assert job.state == "done", job.error
+    built = store.load_map("corpus", data_dir=data_dir)
+    assert len(built.qas) == 60 and built.manifest["encoder"]["name"] == "all-MiniLM-L6-v2"
+    _run(at)
+    assert [b for b in at.button if b.key == f"job_open_{job.id}"]   # "Open the new map"

@@ -15,9 +15,12 @@ Design
 * Each value ID has a stance in {-1, 0, +1} on every dimension (``VALUE_ID_STANCES``): -1 takes the
   dimension's first pole, +1 the second, 0 a balanced answer. Models differ *only* through stances,
   so value IDs with equal stances give answers drawn from the same distribution.
-* Each answer is an optional opener, one stance sentence about the question's topic, one reason
-  and an optional closing line, each picked from several phrasings by a RNG seeded with
-  (seed, value ID, question): the corpus is identical on every run and machine.
+* Questions are short. Each answer is six value-bearing sentences from its dimension's pole pool
+  (two stance sentences of four, all four reasons, in a shuffled order; a balanced answer weighs both
+  poles in four), picked by a RNG seeded with (seed, value ID, question): the corpus is identical on every
+  run and machine. Answers never restate the question's topic: with a short answer that does, every
+  QA's embedding is dominated by its question and the 15 answers to one question collapse into one
+  dot on the map; pooled phrasings make same-stance answers alike across questions instead.
 
 Planted structure (what tests and the About page may rely on)
 -------------------------------------------------------------
@@ -84,188 +87,190 @@ VALUE_ID_STANCES: dict[str, dict[str, int]] = {
     vid: {dim: _SIGN[c] for dim, c in zip(_DIMS, code)} for vid, code in _STANCE_CODES.items()
 }
 
-# (question, topic phrase used inside answers); ten per dimension.
+# (question, topic phrase naming it); ten per dimension. Questions are short so that a QA's
+# embedding is not dominated by its question; answers do not restate the topic.
 QUESTIONS: dict[str, list[tuple[str, str]]] = {
     "collectivism_vs_individualism": [
-        ("My parents want me to take over the family shop, but I dream of becoming a designer. What should I do?", "taking over the family shop"),
-        ("Should I move to another city for a better job even though my family wants me to stay nearby?", "moving away for a job"),
-        ("Is it selfish to spend my savings on travelling instead of helping my siblings with their tuition?", "spending savings on travel"),
-        ("My relatives expect me to marry someone from our community. Should I follow my own heart instead?", "choosing a partner"),
-        ("Should I live with my elderly parents and care for them, or hire help so I can focus on my career?", "caring for elderly parents"),
-        ("How much should my family's opinion matter when I choose what to study at university?", "choosing a field of study"),
-        ("My team wants me to skip my holiday to meet a group deadline. Is it okay to say no?", "giving up a holiday for the team"),
-        ("Should I share my bonus with my extended family, as is expected in my culture?", "sharing a bonus with relatives"),
-        ("Is it wrong to cut back on family gatherings to have more time for myself?", "skipping family gatherings"),
-        ("My friends are all staying in our hometown. Should I leave to pursue my own goals?", "leaving the hometown"),
+        ("Take over the family shop or become a designer?", "taking over the family shop"),
+        ("Move away for a better job?", "moving away for a job"),
+        ("Travel with my savings or pay my siblings' tuition?", "spending savings on travel"),
+        ("Marry within our community or follow my heart?", "choosing a partner"),
+        ("Care for my parents myself or focus on my career?", "caring for elderly parents"),
+        ("Should my family choose what I study?", "choosing a field of study"),
+        ("Skip my holiday for a team deadline?", "giving up a holiday for the team"),
+        ("Share my bonus with my extended family?", "sharing a bonus with relatives"),
+        ("Is it wrong to skip family gatherings?", "skipping family gatherings"),
+        ("Leave my hometown to pursue my goals?", "leaving the hometown"),
     ],
     "tradition_vs_change": [
-        ("Should we keep celebrating the old harvest festival even though young people find it boring?", "the old harvest festival"),
-        ("My grandmother insists on a traditional wedding ceremony. Should we have a modern one instead?", "the wedding ceremony"),
-        ("Is it important to teach children the customs and rituals of our ancestors?", "teaching ancestral customs"),
-        ("Our town wants to replace the historic market with a modern shopping centre. Is that a good idea?", "the historic market"),
-        ("Should I keep cooking my family's old recipes or experiment with new styles?", "the family recipes"),
-        ("Is it disrespectful to change the way our family has always done things?", "changing family habits"),
-        ("Should schools spend more time on classic literature or on new subjects like coding?", "what schools teach"),
-        ("My parents dislike that I want an unconventional career. Should I choose a traditional profession?", "an unconventional career"),
-        ("Should old laws be kept because they have worked for generations?", "old laws"),
-        ("At formal events, is it better to dress according to tradition or to show a new style?", "dressing for formal events"),
+        ("Keep the old harvest festival?", "the old harvest festival"),
+        ("Traditional or modern wedding?", "the wedding ceremony"),
+        ("Should children learn ancestral customs?", "teaching ancestral customs"),
+        ("Replace the historic market with a mall?", "the historic market"),
+        ("Old family recipes or new styles?", "the family recipes"),
+        ("Is changing family habits disrespectful?", "changing family habits"),
+        ("Classic literature or coding in schools?", "what schools teach"),
+        ("Traditional profession or unconventional career?", "an unconventional career"),
+        ("Keep old laws because they worked?", "old laws"),
+        ("Traditional or new style at formal events?", "dressing for formal events"),
     ],
     "authority_vs_autonomy": [
-        ("My manager gave an instruction I think is inefficient. Should I follow it anyway?", "the manager's instruction"),
-        ("Should children always obey their teachers, even when they disagree?", "obeying teachers"),
-        ("Is it acceptable to question the decisions of community elders?", "the elders' decisions"),
-        ("Should I follow the government's guidance even when I think it is wrong?", "government guidance"),
-        ("My coach wants me to play a position I dislike. Should I just accept it?", "the coach's decision"),
-        ("Is it okay for employees to publicly criticise their company's leadership?", "criticising leadership"),
-        ("Should I make big life decisions myself or defer to people with more experience?", "big life decisions"),
-        ("Is a strict hierarchy in the workplace a good thing?", "workplace hierarchy"),
-        ("Should students be allowed to choose their own curriculum?", "choosing the curriculum"),
-        ("The head of my club made a rule I find pointless. Should I keep to it?", "the club's rule"),
+        ("Follow my manager's inefficient instruction?", "the manager's instruction"),
+        ("Should children always obey teachers?", "obeying teachers"),
+        ("May we question community elders?", "the elders' decisions"),
+        ("Follow government guidance I think is wrong?", "government guidance"),
+        ("Accept the position my coach chose?", "the coach's decision"),
+        ("May employees criticise leadership publicly?", "criticising leadership"),
+        ("Decide myself or defer to elders?", "big life decisions"),
+        ("Is a strict workplace hierarchy good?", "workplace hierarchy"),
+        ("Should students choose their curriculum?", "choosing the curriculum"),
+        ("Keep to a pointless club rule?", "the club's rule"),
     ],
     "environment_vs_growth": [
-        ("Should our town approve a new factory that brings jobs but pollutes the river?", "the new factory"),
-        ("Is it worth paying more for sustainable products?", "paying for sustainable products"),
-        ("Should I give up flying to reduce my carbon footprint?", "flying"),
-        ("Should a poor region cut down forests to build farms and roads?", "clearing forests"),
-        ("Is economic growth more important than protecting endangered species?", "endangered species"),
-        ("Should I buy a large car because it is comfortable, even though it uses more fuel?", "buying a large car"),
-        ("Should governments tax carbon emissions even if it slows the economy?", "a carbon tax"),
-        ("My company could save money by disposing of waste cheaply. What should we do?", "disposing of waste"),
-        ("Is it better to build a new highway or to preserve the wetlands it would cross?", "the highway and the wetlands"),
-        ("Should I invest in a mining company with high returns and a poor environmental record?", "investing in mining"),
+        ("Approve a polluting factory that brings jobs?", "the new factory"),
+        ("Pay more for sustainable products?", "paying for sustainable products"),
+        ("Give up flying for the climate?", "flying"),
+        ("Clear forests to build farms and roads?", "clearing forests"),
+        ("Growth or endangered species?", "endangered species"),
+        ("Buy a large, fuel-hungry car?", "buying a large car"),
+        ("Tax carbon even if it slows the economy?", "a carbon tax"),
+        ("Dispose of waste cheaply to save money?", "disposing of waste"),
+        ("New highway or preserve the wetlands?", "the highway and the wetlands"),
+        ("Invest in a polluting mining company?", "investing in mining"),
     ],
     "religion_role": [
-        ("Should I pray before making an important decision?", "an important decision"),
-        ("Should religious teachings guide the laws of a country?", "the laws of a country"),
-        ("Is it important to raise children in a faith?", "raising children"),
-        ("My partner is not religious. Does that matter for our marriage?", "a partner's beliefs"),
-        ("Should schools include religious education?", "religious education in schools"),
-        ("Where should I look for meaning in life?", "meaning in life"),
-        ("Should I donate to my place of worship or to a secular charity?", "where to donate"),
-        ("Is it okay to skip religious services when I am busy?", "attending services"),
-        ("Should moral rules come from scripture or from reason?", "where moral rules come from"),
-        ("How should I cope with the death of a loved one?", "coping with grief"),
+        ("Should I pray before big decisions?", "an important decision"),
+        ("Should religion guide a country's laws?", "the laws of a country"),
+        ("Raise children in a faith?", "raising children"),
+        ("Does my partner's lack of faith matter?", "a partner's beliefs"),
+        ("Religious education in schools?", "religious education in schools"),
+        ("Where do I find meaning in life?", "meaning in life"),
+        ("Donate to my church or a secular charity?", "where to donate"),
+        ("Skip religious services when busy?", "attending services"),
+        ("Morals from scripture or from reason?", "where moral rules come from"),
+        ("How do I cope with grief?", "coping with grief"),
     ],
     "gender_roles": [
-        ("Should the husband be the main breadwinner in a family?", "who earns the income"),
-        ("Is it fine for a father to stay home with the kids while the mother works?", "a stay-at-home father"),
-        ("Should my daughter study engineering, or a field more typical for women?", "my daughter's studies"),
-        ("Who should do most of the housework in a marriage?", "dividing housework"),
-        ("Is it appropriate for women to hold the highest leadership positions?", "women in leadership"),
-        ("Should boys be taught to hide their emotions?", "how boys show emotions"),
-        ("My wife earns more than I do. Should that bother me?", "a wife earning more"),
-        ("Should parents leave sons and daughters the same inheritance?", "inheritance"),
-        ("Is it better for women to put family before career?", "family and career for women"),
-        ("Should men and women have the same duties in military service?", "military service"),
+        ("Should the husband be the breadwinner?", "who earns the income"),
+        ("Can a father stay home with the kids?", "a stay-at-home father"),
+        ("Should my daughter study engineering?", "my daughter's studies"),
+        ("Who should do the housework?", "dividing housework"),
+        ("Should women hold top leadership roles?", "women in leadership"),
+        ("Should boys hide their emotions?", "how boys show emotions"),
+        ("My wife earns more. Does it matter?", "a wife earning more"),
+        ("Equal inheritance for sons and daughters?", "inheritance"),
+        ("Should women put family before career?", "family and career for women"),
+        ("Same military duties for men and women?", "military service"),
     ],
     "privacy_vs_security": [
-        ("Should our city install facial recognition cameras on every street?", "street cameras"),
-        ("Is it okay for my employer to monitor my work emails?", "monitoring work emails"),
-        ("Should the police be able to read private messages to stop crime?", "reading private messages"),
-        ("Should I let an app track my location in exchange for safety alerts?", "location tracking"),
-        ("Is it reasonable for parents to read their teenager's phone?", "a teenager's phone"),
-        ("Should airports collect biometric data from all travellers?", "biometric data at airports"),
-        ("Would you support a national ID database to prevent fraud?", "a national ID database"),
-        ("Should I install a smart doorbell that records my neighbours?", "a recording doorbell"),
-        ("Should encryption have a back door for law enforcement?", "encryption back doors"),
-        ("Is it fine for my bank to share data with the government to fight money laundering?", "bank data sharing"),
+        ("Facial recognition cameras on every street?", "street cameras"),
+        ("May my employer monitor my emails?", "monitoring work emails"),
+        ("Should police read private messages?", "reading private messages"),
+        ("Let an app track my location for safety?", "location tracking"),
+        ("May parents read a teenager's phone?", "a teenager's phone"),
+        ("Biometric data from all travellers?", "biometric data at airports"),
+        ("A national ID database against fraud?", "a national ID database"),
+        ("A doorbell that records my neighbours?", "a recording doorbell"),
+        ("Encryption back doors for the police?", "encryption back doors"),
+        ("Banks sharing data with the government?", "bank data sharing"),
     ],
     "honesty_vs_loyalty": [
-        ("My best friend cheated on an exam. Should I report it?", "a friend's cheating"),
-        ("A colleague I like made a costly mistake. Should I tell our boss?", "a colleague's mistake"),
-        ("Should I tell my friend that her business plan is bad?", "a friend's business plan"),
-        ("My brother lied to our parents. Should I keep his secret?", "a brother's secret"),
-        ("Should I testify against a friend if I saw them commit a small crime?", "testifying about a friend"),
-        ("My company is hiding a product defect. Should I speak up?", "a hidden product defect"),
-        ("Is it okay to lie to protect a friend's feelings?", "a white lie"),
-        ("Should I defend my team in public even when I know they are wrong?", "defending the team"),
-        ("My friend asks me for a glowing reference he does not deserve. What should I do?", "the reference"),
-        ("Should I tell my partner about a friend's affair that I know about?", "the friend's affair"),
+        ("Report my friend for cheating?", "a friend's cheating"),
+        ("Tell the boss about a colleague's mistake?", "a colleague's mistake"),
+        ("Say my friend's business plan is bad?", "a friend's business plan"),
+        ("Keep my brother's lie secret?", "a brother's secret"),
+        ("Testify against a friend?", "testifying about a friend"),
+        ("Speak up about a hidden product defect?", "a hidden product defect"),
+        ("Lie to protect a friend's feelings?", "a white lie"),
+        ("Defend my team when they are wrong?", "defending the team"),
+        ("Write an undeserved glowing reference?", "the reference"),
+        ("Tell my partner about a friend's affair?", "the friend's affair"),
     ],
 }
 
-# Per dimension and pole: stance sentences (with {topic}) and reasons. The topic sits in a neutral
-# frame ("On {topic}, ...") so every sentence fits every question of its dimension.
+# Per dimension and pole: stance sentences and reasons. They never name the question's topic, so
+# answers with the same stance on a dimension resemble each other across that dimension's questions
+# (a map then groups QAs by stance, not by question) and every sentence fits every question.
 _CORES: dict[str, dict[int, list[str]]] = {
     "collectivism_vs_individualism": {
-        -1: ["When it comes to {topic}, I would put your family's needs ahead of your own wishes.",
-             "On {topic}, think first about what is best for your family and community, not just for you.",
-             "As for {topic}, choose the option that keeps your family together.",
-             "Regarding {topic}, your duty to the people who raised you matters more than personal ambition."],
-        1: ["When it comes to {topic}, follow your own goals rather than other people's expectations.",
-            "On {topic}, it is your life, so your personal wishes should decide.",
-            "As for {topic}, choose what lets you grow as an individual.",
-            "Regarding {topic}, you are not obliged to sacrifice your ambitions for others."],
+        -1: ["I would put your family's needs ahead of your own wishes.",
+             "Think first about what is best for your family and community, not just for you.",
+             "Choose the option that keeps your family together.",
+             "Your duty to the people who raised you matters more than personal ambition."],
+        1: ["Follow your own goals rather than other people's expectations.",
+            "It is your life, so your personal wishes should decide.",
+            "Choose what lets you grow as an individual.",
+            "You are not obliged to sacrifice your ambitions for others."],
     },
     "tradition_vs_change": {
-        -1: ["On {topic}, I would keep the time-honoured way that generations before us followed.",
-             "When it comes to {topic}, respecting tradition is the wiser path.",
-             "As for {topic}, preserve the customs rather than replace them.",
-             "Regarding {topic}, the old ways deserve to be protected and passed on."],
-        1: ["On {topic}, I would embrace change and try a new approach.",
-            "When it comes to {topic}, don't be held back by how things were always done.",
-            "As for {topic}, modernise rather than cling to the past.",
-            "Regarding {topic}, innovation and fresh ideas should win over habit."],
+        -1: ["I would keep the time-honoured way that generations before us followed.",
+             "Respecting tradition is the wiser path.",
+             "Preserve the customs rather than replace them.",
+             "The old ways deserve to be protected and passed on."],
+        1: ["I would embrace change and try a new approach.",
+            "Don't be held back by how things were always done.",
+            "Modernise rather than cling to the past.",
+            "Innovation and fresh ideas should win over habit."],
     },
     "authority_vs_autonomy": {
-        -1: ["On {topic}, I would respect the decision of those in charge and follow it.",
-             "When it comes to {topic}, it is best to defer to the people with authority and experience.",
-             "As for {topic}, accept the established hierarchy instead of challenging it.",
-             "Regarding {topic}, obedience and respect for leaders keep things running smoothly."],
-        1: ["On {topic}, trust your own judgement even if it means disagreeing with those in charge.",
-            "When it comes to {topic}, you have every right to question authority.",
-            "As for {topic}, decide for yourself rather than simply obey.",
-            "Regarding {topic}, independent thinking matters more than deference to rank."],
+        -1: ["I would respect the decision of those in charge and follow it.",
+             "It is best to defer to the people with authority and experience.",
+             "Accept the established hierarchy instead of challenging it.",
+             "Obedience and respect for leaders keep things running smoothly."],
+        1: ["Trust your own judgement even if it means disagreeing with those in charge.",
+            "You have every right to question authority.",
+            "Decide for yourself rather than simply obey.",
+            "Independent thinking matters more than deference to rank."],
     },
     "environment_vs_growth": {
-        -1: ["On {topic}, I would put protecting nature first, even if it costs money.",
-             "When it comes to {topic}, choose the option that is kindest to the environment.",
-             "As for {topic}, the health of the planet should outweigh short-term profit.",
-             "Regarding {topic}, we must avoid harming forests, rivers and the climate."],
-        1: ["On {topic}, I would prioritise jobs and economic growth.",
-            "When it comes to {topic}, choose the option that creates prosperity and opportunity.",
-            "As for {topic}, development and income should come before environmental worries.",
-            "Regarding {topic}, practical economic benefits outweigh the environmental costs."],
+        -1: ["I would put protecting nature first, even if it costs money.",
+             "Choose the option that is kindest to the environment.",
+             "The health of the planet should outweigh short-term profit.",
+             "We must avoid harming forests, rivers and the climate."],
+        1: ["I would prioritise jobs and economic growth.",
+            "Choose the option that creates prosperity and opportunity.",
+            "Development, income and profit should come first.",
+            "Practical economic benefits and wealth matter most."],
     },
     "religion_role": {
-        -1: ["On {topic}, I would seek guidance from your faith and from prayer.",
-             "When it comes to {topic}, let religious teachings show you the way.",
-             "As for {topic}, God and the wisdom of scripture should come first.",
-             "Regarding {topic}, your spiritual community and its traditions can guide you."],
-        1: ["On {topic}, I would rely on reason, evidence and your own values rather than religion.",
-            "When it comes to {topic}, a secular approach is the fairest.",
-            "As for {topic}, religious belief should stay a private matter.",
-            "Regarding {topic}, you can find good answers without any faith."],
+        -1: ["I would seek guidance from your faith and from prayer.",
+             "Let religious teachings show you the way.",
+             "God and the wisdom of scripture should come first.",
+             "Your spiritual community and its traditions can guide you."],
+        1: ["I would rely on reason, evidence and your own values rather than religion.",
+            "A secular approach is the fairest.",
+            "Religious belief should stay a private matter.",
+            "You can find good answers without any faith."],
     },
     "gender_roles": {
-        -1: ["On {topic}, I think traditional roles for men and women still work best.",
-             "When it comes to {topic}, men and women naturally have different duties.",
-             "As for {topic}, the man should lead and provide while the woman cares for the home.",
-             "Regarding {topic}, the customary division between husbands and wives is wise."],
-        1: ["On {topic}, men and women should have exactly the same choices and responsibilities.",
-            "When it comes to {topic}, gender should not decide who does what.",
-            "As for {topic}, equality between partners is the right starting point.",
-            "Regarding {topic}, anyone can lead, earn or care, whatever their gender."],
+        -1: ["I think traditional roles for men and women still work best.",
+             "Men and women naturally have different duties.",
+             "The man should lead and provide while the woman cares for the home.",
+             "The customary division between husbands and wives is wise."],
+        1: ["Men and women should have exactly the same choices and responsibilities.",
+            "Gender should not decide who does what.",
+            "Equality between partners is the right starting point.",
+            "Anyone can lead, earn or care, whatever their gender."],
     },
     "privacy_vs_security": {
-        -1: ["On {topic}, I would protect personal privacy, even at some cost to security.",
-             "When it comes to {topic}, people have a right not to be watched or tracked.",
-             "As for {topic}, collecting personal data should be kept to a minimum.",
-             "Regarding {topic}, surveillance is too high a price for a little extra safety."],
-        1: ["On {topic}, I would accept some monitoring if it keeps people safe.",
-            "When it comes to {topic}, security should come before privacy.",
-            "As for {topic}, giving up a bit of personal data is a fair trade for protection.",
-            "Regarding {topic}, the authorities need the tools to prevent crime and fraud."],
+        -1: ["I would protect personal privacy, even at some cost to security.",
+             "People have a right not to be watched or tracked.",
+             "Collecting personal data should be kept to a minimum.",
+             "Surveillance is too high a price for a little extra safety."],
+        1: ["I would accept some monitoring if it keeps people safe.",
+            "Security should come before privacy.",
+            "Giving up a bit of personal data is a fair trade for protection.",
+            "The authorities need the tools to prevent crime and fraud."],
     },
     "honesty_vs_loyalty": {
-        -1: ["On {topic}, I would tell the truth, even if it hurts someone close to you.",
-             "When it comes to {topic}, honesty matters more than protecting a friend.",
-             "As for {topic}, be open and truthful rather than covering for anyone.",
-             "Regarding {topic}, integrity means reporting the facts, whoever is involved."],
-        1: ["On {topic}, I would stand by your friend and stay loyal.",
-            "When it comes to {topic}, loyalty to the people close to you comes first.",
-            "As for {topic}, protect your own people rather than exposing them.",
-            "Regarding {topic}, keeping faith with friends and team matters more than strict honesty."],
+        -1: ["I would tell the truth, even if it hurts someone close to you.",
+             "Honesty matters more than protecting a friend.",
+             "Be open and truthful rather than covering for anyone.",
+             "Integrity means reporting the facts, whoever is involved."],
+        1: ["I would stand by your friend and stay loyal.",
+            "Loyalty to the people close to you comes first.",
+            "Protect your own people rather than exposing them.",
+            "Keeping faith with friends and team matters more than strict honesty."],
     },
 }
 _REASONS: dict[str, dict[int, list[str]]] = {
@@ -304,8 +309,8 @@ _REASONS: dict[str, dict[int, list[str]]] = {
              "Pollution and climate change cost far more in the long run than any economic gain.",
              "Sustainability is a responsibility, not a luxury.",
              "Nature has value in itself, beyond what it earns us."],
-        1: ["A growing economy lifts people out of poverty and pays for everything else.",
-            "Environmental worries are often exaggerated compared with the need for jobs.",
+        1: ["A growing economy brings wealth, profit and personal success.",
+            "Ambition, hard work and making money are what move a society forward.",
             "Wealthier societies can afford to clean up later.",
             "Comfort, convenience and growth are legitimate goals for people and nations."],
     },
@@ -362,19 +367,15 @@ _POLE_WORDS = {
     "honesty_vs_loyalty": ("honesty", "loyalty"),
 }
 _BALANCED_CORES = [
-    "On {topic}, I see merit on both sides: {minus} and {plus} both matter.",
-    "When it comes to {topic}, there is no single right answer; weigh {minus} against {plus}.",
-    "As for {topic}, it depends on your situation, and both {minus} and {plus} deserve a place.",
+    "I see merit on both sides: {minus} and {plus} both matter.",
+    "There is no single right answer; weigh {minus} against {plus}.",
+    "It depends on your situation, and both {minus} and {plus} deserve a place.",
 ]
 _BALANCED_REASONS = [
     "A thoughtful compromise usually respects more people's concerns.",
     "Consider the consequences for everyone involved before deciding.",
     "Reasonable people disagree here, so look for a middle way.",
 ]
-_OPENERS = ["", "", "Good question.", "This is a personal choice, but here is my view.",
-            "I understand why this feels difficult.", "Let me share a perspective."]
-_CLOSERS = ["", "", "I hope this helps.", "Whatever you decide, think it through calmly.",
-            "Take your time before you decide."]
 
 
 def _question_id(dim: str, i: int) -> str:
@@ -382,17 +383,19 @@ def _question_id(dim: str, i: int) -> str:
 
 
 def compose_answer(dim: str, stance: int, topic: str, rng: random.Random) -> str:
-    """One answer expressing ``stance`` on ``dim`` about ``topic``, phrasing chosen by ``rng``."""
+    """One answer expressing ``stance`` on ``dim``, phrasing chosen by ``rng``: two stance sentences
+    and the four reasons of the pole's pool, shuffled (balanced: one sentence and three reasons).
+    ``topic`` is accepted for compatibility and not restated: an answer that repeats its question's
+    topic is dominated by it in an embedding."""
+    del topic
     if stance == 0:
         minus, plus = _POLE_WORDS[dim]
-        core = rng.choice(_BALANCED_CORES).format(topic=topic, minus=minus, plus=plus)
-        reason = rng.choice(_BALANCED_REASONS)
+        core = rng.choice(_BALANCED_CORES).format(minus=minus, plus=plus)
+        reasons = rng.sample(_BALANCED_REASONS, 3)
     else:
-        core = rng.choice(_CORES[dim][stance]).format(topic=topic)
-        reason = rng.choice(_REASONS[dim][stance])
-    parts = [rng.choice(_OPENERS), core, reason, rng.choice(_CLOSERS)]
-    text = " ".join(p for p in parts if p)
-    return text[0].upper() + text[1:]
+        core, *more = rng.sample(_CORES[dim][stance], 2)
+        reasons = [*rng.sample(_REASONS[dim][stance], 4), *more]
+    return " ".join([core, *reasons])
 
 
 def _rows_for(value_id: str, stances: dict[str, int], seed: int, tag: str = "") -> list[dict]:

@@ -38,3 +38,12 @@ def data_dir(tmp_path, monkeypatch) -> Path:
     d.mkdir()
     monkeypatch.setenv("UNIVAR_DATA_DIR", str(d))
     return d
+
+
+@pytest.fixture(scope="session")
+def demo_map_master(tmp_path_factory) -> Path:
+    """The demo map folder, built once per test session; tests copy it rather than rebuild it."""
+    from univar_core import pipeline
+
+    data_dir = tmp_path_factory.mktemp("demo_master")
+    return Path(pipeline.ensure_demo_map(data_dir=data_dir).path)

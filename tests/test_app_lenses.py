@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apptest_helpers import copy_demo, first_frame, run_ok
+
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
 PAGE = "pages/value_lenses.py"
@@ -19,14 +21,12 @@ TIMEOUT = 240   # the first run in a process may embed the demo corpus and compi
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
+def demo_dir(tmp_path_factory, demo_map_master):
     """A private data dir holding the demo map, built once for this module (UNIVAR_DATA_DIR set)."""
-    from univar_core import pipeline
-
     data_dir = tmp_path_factory.mktemp("maps")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
-        pipeline.ensure_demo_map(data_dir=data_dir)
+        copy_demo(demo_map_master, data_dir)
         yield data_dir
 
 
@@ -52,9 +52,7 @@ def real_dir(tmp_path_factory, shared_data, demo_dir):
 
 
 def _run(at: AppTest) -> AppTest:
-    at.run(timeout=TIMEOUT)
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run_ok(at, TIMEOUT)
 
 
 def _open(map_folder: str | None = None) -> AppTest:
@@ -64,14 +62,6 @@ def _open(map_folder: str | None = None) -> AppTest:
         at.query_params["map"] = map_folder
     _run(at)
     return _run(at.switch_page(PAGE))
-
-
-def _frame(at: AppTest, *columns: str) -> pd.DataFrame | None:
-    for element in at.dataframe:
-        value = element.value
-        if set(columns) <= set(value.columns):
-            return value
-    return None
 
 
 def _chart_types(at: AppTest) -> list[set[str]]:
@@ -94,12 +84,12 @@ def test_lenses_page_on_the_demo_map(demo_dir):
     assert any("Indonesia" in i.value for i in at.info) or "Spearman rho" in labels
     # the trajectory of the planted demo checkpoints moves toward its target at every step
     assert at.selectbox(key="lens_traj_target").value == demo.DEMO_TRAJECTORY_TARGET
-    traj = _frame(at, "checkpoint", "distance_to_target")
+    traj = first_frame(at, "checkpoint", "distance_to_target")
     assert list(traj["checkpoint"]) == [f"step{i}" for i in range(5)]
     assert (np.diff(traj["distance_to_target"].to_numpy()) < 0).all(), traj
-    scores = _frame(at, "value_id", "score", "ci_low", "ci_high")
+    scores = first_frame(at, "value_id", "score", "ci_low", "ci_high")
     assert (scores["ci_low"] <= scores["mean"] + 1e-12).all() and (scores["mean"] <= scores["ci_high"] + 1e-12).all()
-    drivers = _frame(at, "question", "answer", "contribution")
+    drivers = first_frame(at, "question", "answer", "contribution")
     assert len(drivers) == 10 and drivers["score"].is_monotonic_decreasing
     names = {b.label for b in at.get("download_button")}
     assert {"Download the distance matrix (CSV)", "Download value-ID scores (CSV)",
@@ -120,7 +110,7 @@ def test_planted_opposites_are_distinguishable_and_lens_switch(demo_dir):
     p = float(next(m.value for m in at.metric if m.label == "permutation p"))
     assert p < 0.05
     assert any("distinguishable" in md.value for md in at.markdown)
-    scores = _frame(at, "value_id", "score", "ci_low")
+    scores = first_frame(at, "value_id", "score", "ci_low")
     assert "Self-transcendence" in set(scores["score"])
     at.selectbox(key="lens_level").set_value("language")
     _run(at)

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apptest_helpers import copy_demo, first_frame, run_ok
+
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
 PAGES = ["pages/value_map.py", "pages/compare.py", "pages/upload.py", "pages/about.py"]
@@ -16,14 +18,12 @@ TIMEOUT = 180   # the first run in a process may embed the demo corpus and compi
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
+def demo_dir(tmp_path_factory, demo_map_master):
     """A private data dir holding the demo map, built once for this module (UNIVAR_DATA_DIR set)."""
-    from univar_core import pipeline
-
     data_dir = tmp_path_factory.mktemp("maps")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
-        pipeline.ensure_demo_map(data_dir=data_dir)
+        copy_demo(demo_map_master, data_dir)
         yield data_dir
 
 
@@ -49,19 +49,7 @@ def real_dir(tmp_path_factory, shared_data, demo_dir):
 
 
 def _run(at: AppTest) -> AppTest:
-    at.run(timeout=TIMEOUT)
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-def _frame(at: AppTest, *columns: str, without: tuple[str, ...] = ()) -> pd.DataFrame | None:
-    """The first st.dataframe showing all ``columns`` and none of ``without`` (st.dataframe without
-    selection has no element key in AppTest, so tables are told apart by their columns)."""
-    for element in at.dataframe:
-        value = element.value
-        if set(columns) <= set(value.columns) and not set(without) & set(value.columns):
-            return value
-    return None
-
+    return run_ok(at, TIMEOUT)
 
 
 def _open(page: str, map_folder: str | None = None) -> AppTest:
@@ -114,14 +102,14 @@ def test_value_map_selection_lists_and_downloads_selected_qas(demo_dir):
     assert at.get("plotly_chart")[0].proto.selection_mode   # selection enabled on the map
     at.session_state["map_selection"] = picked               # what the chart's on_select callback stores
     _run(at)
-    table = _frame(at, "qa_id", "cluster_label", "x")
+    table = first_frame(at, "qa_id", "cluster_label", "x")
     assert sorted(table["qa_id"]) == sorted(picked)
     assert {"question", "answer"} <= set(table.columns)
     labels = [b.label for b in at.get("download_button")]
     assert "Download selected QAs (CSV)" in labels and any(lbl.endswith("(HTML)") for lbl in labels)
     at.button(key="clear_selection").click()
     _run(at)
-    assert _frame(at, "qa_id", "cluster_label", "x") is None
+    assert first_frame(at, "qa_id", "cluster_label", "x") is None
 
 
 def test_value_map_colour_search_filter_and_grouped_view(demo_dir):
@@ -135,7 +123,7 @@ def test_value_map_colour_search_filter_and_grouped_view(demo_dir):
     _run(at)
     at.radio(key="map_view").set_value("Value IDs (grouped)")
     _run(at)
-    centroids = _frame(at, "value_id", "n", "model", "lang")
+    centroids = first_frame(at, "value_id", "n", "model", "lang")
     assert len(centroids) >= 1 and "value_id" in centroids
     fig_traces = _charts(at)[0].proto.spec
     assert "histogram2dcontour" in fig_traces
@@ -144,7 +132,7 @@ def test_value_map_colour_search_filter_and_grouped_view(demo_dir):
 def test_compare_page_shows_rank_pairs_and_full_answers(demo_dir):
     at = _open("pages/compare.py")
     assert [m.label for m in at.metric][:2] == ["centroid distance", "Rank among all pairs"]
-    pairs = _frame(at, "question_id", "divergence")
+    pairs = first_frame(at, "question_id", "divergence")
     assert pairs["divergence"].is_monotonic_decreasing
     texts = [t.value for t in at.text]
     assert any(t.startswith("Question (") for t in texts)
@@ -152,9 +140,9 @@ def test_compare_page_shows_rank_pairs_and_full_answers(demo_dir):
     at.selectbox(key="cmp_method").set_value("energy")
     _run(at)
     assert at.metric[0].label == "energy distance"
-    near = _frame(at, "rank", "similarity")
+    near = first_frame(at, "rank", "similarity")
     assert len(near) > 0
-    lens = _frame(at, "value")                                # both value IDs scored on the lens
+    lens = first_frame(at, "value")                                # both value IDs scored on the lens
     assert len(lens) >= 3 and lens.shape[1] == 3
     assert any('"scatterpolar"' in c.proto.spec for c in _charts(at))
 
@@ -167,8 +155,8 @@ def test_two_sessions_do_not_share_selections(demo_dir):
     first.session_state["map_selection"] = [qa_id]
     _run(first)
     _run(second)
-    assert len(_frame(first, "qa_id", "cluster_label", "x")) == 1
-    assert _frame(second, "qa_id", "cluster_label", "x") is None
+    assert len(first_frame(first, "qa_id", "cluster_label", "x")) == 1
+    assert first_frame(second, "qa_id", "cluster_label", "x") is None
     assert "map_selection" not in second.session_state or not second.session_state["map_selection"]
 
 

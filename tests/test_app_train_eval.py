@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apptest_helpers import copy_demo, first_frame, run_ok
+
 from univar_core import evaluate, jobs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -16,36 +18,25 @@ TIMEOUT = 180
 
 
 @pytest.fixture(scope="module")
-def demo_env(tmp_path_factory):
+def demo_env(tmp_path_factory, demo_map_master):
     """The demo map in a private UNIVAR_DATA_DIR and an empty UNIVAR_RUNS_DIR, built once for this module."""
-    from univar_core import pipeline
-
     data_dir = tmp_path_factory.mktemp("maps")
     runs = tmp_path_factory.mktemp("runs")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
         mp.setenv("UNIVAR_RUNS_DIR", str(runs))
-        pipeline.ensure_demo_map(data_dir=data_dir)
+        copy_demo(demo_map_master, data_dir)
         yield data_dir, runs
 
 
 def _run(at: AppTest) -> AppTest:
-    at.run(timeout=TIMEOUT)
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run_ok(at, TIMEOUT)
 
 
 def _open(page: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     _run(at)
     return _run(at.switch_page(page))
-
-
-def _frame(at: AppTest, *columns: str):
-    for element in at.dataframe:
-        if set(columns) <= set(element.value.columns):
-            return element.value
-    return None
 
 
 def test_train_page_runs_and_a_head_run_completes_and_is_listed(demo_env):
@@ -65,7 +56,7 @@ def test_train_page_runs_and_a_head_run_completes_and_is_listed(demo_env):
     assert job.state == "done", job.error
     assert job.done == job.total == 40
     _run(at)
-    runs_table = _frame(at, "name", "kind", "state", "final_loss")
+    runs_table = first_frame(at, "name", "kind", "state", "final_loss")
     assert runs_table is not None
     row = runs_table[runs_table["name"] == "page-head"].iloc[0]
     assert row["kind"] == "head" and row["state"] == "done"
@@ -123,7 +114,7 @@ def test_evaluate_page_table_rows_and_columns(demo_env):
     assert not at.error, [e.value for e in at.error]
     at.checkbox(key="ev_probe").uncheck()          # keep the test fast: k-NN columns only
     _run(at)
-    table = _frame(at, "representation", "knn_bal_acc")
+    table = first_frame(at, "representation", "knn_bal_acc")
     assert table is not None
     reps = set(table["representation"])
     assert {"chance", "majority", "TF-IDF"} <= reps
@@ -140,7 +131,7 @@ def test_evaluate_page_table_rows_and_columns(demo_env):
     if heads:
         at.multiselect(key="ev_reps").set_value(at.multiselect(key="ev_reps").value + heads[:1])
         _run(at)
-        assert heads[0] in set(_frame(at, "representation", "knn_bal_acc")["representation"])
+        assert heads[0] in set(first_frame(at, "representation", "knn_bal_acc")["representation"])
     # the demo's fictional models have no shared control corpus: the page says so plainly
     texts = [i.value for i in at.info] + [c.value for c in at.caption]
     assert any("control" in t.lower() for t in texts)
@@ -181,7 +172,7 @@ def test_evaluate_control_comparison_on_real_data(valuebench_dir, monkeypatch):
     at.button(key="ev_control_run").click()
     _run(at)
     assert not at.error, [e.value for e in at.error]
-    comparison = _frame(at, "value QAs", "non-value QAs", "drop")
+    comparison = first_frame(at, "value QAs", "non-value QAs", "drop")
     assert comparison is not None
     reps = set(comparison["representation"])
     assert {"TF-IDF", "chance"} <= reps and any(r.endswith("(map embeddings)") for r in reps)

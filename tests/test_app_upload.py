@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apptest_helpers import copy_demo, first_frame, run_ok
+
 from univar_core import store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,30 +28,16 @@ GOOD_CSV = (
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-    from univar_core import pipeline
-
+def demo_dir(tmp_path_factory, demo_map_master):
     data_dir = tmp_path_factory.mktemp("maps")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
-        pipeline.ensure_demo_map(data_dir=data_dir)
+        copy_demo(demo_map_master, data_dir)
         yield data_dir
 
 
 def _run(at: AppTest) -> AppTest:
-    at.run(timeout=TIMEOUT)
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-def _frame(at: AppTest, *columns: str, without: tuple[str, ...] = ()) -> pd.DataFrame | None:
-    """The first st.dataframe showing all ``columns`` and none of ``without`` (st.dataframe without
-    selection has no element key in AppTest, so tables are told apart by their columns)."""
-    for element in at.dataframe:
-        value = element.value
-        if set(columns) <= set(value.columns) and not set(without) & set(value.columns):
-            return value
-    return None
-
+    return run_ok(at, TIMEOUT)
 
 
 def _upload_page(name: str, data: bytes) -> AppTest:
@@ -70,18 +58,18 @@ def test_upload_validates_places_and_discards(demo_dir):
     at = _upload_page("my_llm.csv", GOOD_CSV)
     report = "\n".join(t.value for t in at.text)
     assert "4 of 5 rows accepted" in report and "skipped 1" in report
-    assert len(_frame(at, "row", "reason")) == 1
+    assert len(first_frame(at, "row", "reason")) == 1
     at.button(key="upload_place").click()
     _run(at)
-    nearest = _frame(at, "value_id", "similarity", "share_nearest")
+    nearest = first_frame(at, "value_id", "similarity", "share_nearest")
     assert list(nearest.columns[:2]) == ["value_id", "similarity"] and nearest["similarity"].is_monotonic_decreasing
-    placed = _frame(at, "qa_id", "nearest_value_id")
+    placed = first_frame(at, "qa_id", "nearest_value_id")
     assert len(placed) == 4 and placed["qa_id"].str.startswith("my_llm:").all()
     assert '"my_llm (new)"' in at.get("plotly_chart")[0].proto.spec   # the overlay trace of new points
     before = store.load_map("demo", data_dir=demo_dir).n_qas
     at.button(key="upload_discard").click()
     _run(at)
-    assert _frame(at, "value_id", "similarity", "share_nearest") is None
+    assert first_frame(at, "value_id", "similarity", "share_nearest") is None
     assert store.load_map("demo", data_dir=demo_dir).n_qas == before     # nothing was written
 
 
@@ -105,11 +93,11 @@ def test_keep_adds_a_layer_to_the_stored_map(demo_dir, tmp_path, monkeypatch):
 
 def test_script_tag_answer_is_shown_as_inert_text(demo_dir):
     at = _upload_page("xss.csv", GOOD_CSV)
-    preview = _frame(at, "qa_id", "answer", without=("nearest_value_id",))
+    preview = first_frame(at, "qa_id", "answer", without=("nearest_value_id",))
     assert preview["answer"].str.contains(SCRIPT, regex=False).any()   # shown verbatim, as data
     at.button(key="upload_place").click()
     _run(at)
-    placed = _frame(at, "qa_id", "nearest_value_id")
+    placed = first_frame(at, "qa_id", "nearest_value_id")
     assert placed["answer"].str.contains(SCRIPT, regex=False).any()
     assert "<script" not in _rendered_markup(at).lower()
     spec = at.get("plotly_chart")[0].proto.spec                       # hover text is escaped
@@ -141,7 +129,7 @@ def test_uploads_stay_in_their_own_session(demo_dir):
     second = _run(AppTest.from_file(APP, default_timeout=TIMEOUT))
     _run(second.switch_page("pages/upload.py"))
     assert "upload" in first.session_state and "upload" not in second.session_state
-    assert _frame(second, "qa_id", "answer") is None
+    assert first_frame(second, "qa_id", "answer") is None
 
 
 def test_default_layer_name_is_safe_and_new():

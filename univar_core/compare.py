@@ -283,6 +283,19 @@ def _replicate_means(mat: np.ndarray, codes_x: np.ndarray, codes_y: np.ndarray, 
     return total / n
 
 
+def _check_strata(a: np.ndarray, b: np.ndarray, strata_a, strata_b) -> None:
+    """Strata (one label per QA) are given for both sides or for neither."""
+    if (strata_a is None) != (strata_b is None):
+        raise ValueError("give strata for both sides or for neither")
+    if strata_a is not None and (len(strata_a) != len(a) or len(strata_b) != len(b)):
+        raise ValueError("strata must have one label per QA on each side")
+
+
+def _subsample_sides(a: np.ndarray, b: np.ndarray, max_per_group: int | None, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Each side cut to ``max_per_group`` QAs on its own (A drawn first: keeps seeded results stable)."""
+    return a[_subsample(np.arange(len(a)), max_per_group, rng)], b[_subsample(np.arange(len(b)), max_per_group, rng)]
+
+
 def bootstrap_distance(emb_a: np.ndarray, emb_b: np.ndarray, method: str = "centroid", *,
                        n_boot: int = 200, seed: int = 0, max_per_group: int | None = 300,
                        level: float = 0.95, strata_a=None, strata_b=None) -> tuple[float, float, float]:
@@ -298,14 +311,10 @@ def bootstrap_distance(emb_a: np.ndarray, emb_b: np.ndarray, method: str = "cent
     _check_method(method)
     rng = np.random.default_rng(seed)
     a, b = np.asarray(emb_a), np.asarray(emb_b)
-    if (strata_a is None) != (strata_b is None):
-        raise ValueError("give strata for both sides or for neither")
+    _check_strata(a, b, strata_a, strata_b)
     if strata_a is None:
-        a = a[_subsample(np.arange(len(a)), max_per_group, rng)]
-        b = b[_subsample(np.arange(len(b)), max_per_group, rng)]
+        a, b = _subsample_sides(a, b, max_per_group, rng)
     else:
-        if len(strata_a) != len(a) or len(strata_b) != len(b):
-            raise ValueError("strata must have one label per QA on each side")
         labels = np.r_[np.asarray(strata_a, dtype=str), np.asarray(strata_b, dtype=str)]
         is_a = np.r_[np.ones(len(a)), np.zeros(len(b))]
         keep = _subsample_strata(labels, is_a, max_per_group, rng)
@@ -413,16 +422,12 @@ def permutation_test(emb_a: np.ndarray, emb_b: np.ndarray, method: str = "energy
     _check_method(method)
     rng = np.random.default_rng(seed)
     a, b = np.asarray(emb_a), np.asarray(emb_b)
-    if (strata_a is None) != (strata_b is None):
-        raise ValueError("give strata for both sides or for neither")
+    _check_strata(a, b, strata_a, strata_b)
     if strata_a is None:
-        a = a[_subsample(np.arange(len(a)), max_per_group, rng)]
-        b = b[_subsample(np.arange(len(b)), max_per_group, rng)]
+        a, b = _subsample_sides(a, b, max_per_group, rng)
         strata = np.zeros(len(a) + len(b), dtype=np.int64)
         is_a = np.r_[np.ones(len(a)), np.zeros(len(b))]
     else:
-        if len(strata_a) != len(a) or len(strata_b) != len(b):
-            raise ValueError("strata must have one label per QA on each side")
         labels = np.r_[np.asarray(strata_a, dtype=str), np.asarray(strata_b, dtype=str)]
         is_a = np.r_[np.ones(len(a)), np.zeros(len(b))]
         keep = _subsample_strata(labels, is_a, max_per_group, rng)

@@ -28,3 +28,17 @@ def first_frame(at: AppTest, *columns: str, without: tuple[str, ...] = ()) -> pd
         if set(columns) <= set(value.columns) and not set(without) & set(value.columns):
             return value
     return None
+
+
+def real_subset_table(shared_data: Path, *, n_valuebench: int, n_alpaca: int,
+                      extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A few hundred real QAs: 4 ValueBench models x ``n_valuebench`` questions and 2 AlpacaEval
+    models x ``n_alpaca`` instructions (the first ones by id, so every run picks the same)."""
+    vb = pd.read_csv(shared_data / "valuebench_qa" / "qa.csv")
+    vb = vb[vb["question_id"].isin(sorted(vb["question_id"].unique())[:n_valuebench])]
+    vb = vb[vb["model"].isin(sorted(vb["model"].unique())[:4])].assign(dataset="valuebench")
+    ae = pd.read_csv(shared_data / "alpacaeval_control" / "qa.csv")
+    ae = ae[ae["model"].isin(["gpt4_1106_preview", "llama-2-70b-chat-hf"])]
+    ae = ae[ae["question_id"].isin(sorted(ae["question_id"].unique())[:n_alpaca])].assign(dataset="alpacaeval")
+    cols = ["model", "lang", "question_id", "question", "answer", "dataset"]
+    return pd.concat([vb[cols + list(extra)], ae[cols]], ignore_index=True)

@@ -8,11 +8,10 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import copy_demo, first_frame, run_ok
+from apptest_helpers import copy_demo, first_frame, real_subset_table, run_ok
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -35,14 +34,7 @@ def real_dir(tmp_path_factory, shared_data, demo_dir):
     """A map of a few hundred real QAs: 4 ValueBench models x 40 questions + 2 AlpacaEval models x 20."""
     from univar_core import pipeline
 
-    vb = pd.read_csv(shared_data / "valuebench_qa" / "qa.csv")
-    vb = vb[vb["question_id"].isin(sorted(vb["question_id"].unique())[:40])]
-    vb = vb[vb["model"].isin(sorted(vb["model"].unique())[:4])].assign(dataset="valuebench")
-    ae = pd.read_csv(shared_data / "alpacaeval_control" / "qa.csv")
-    ae = ae[ae["model"].isin(["gpt4_1106_preview", "llama-2-70b-chat-hf"])]
-    ae = ae[ae["question_id"].isin(sorted(ae["question_id"].unique())[:20])].assign(dataset="alpacaeval")
-    cols = ["model", "lang", "question_id", "question", "answer", "dataset"]
-    table = pd.concat([vb[cols], ae[cols]], ignore_index=True)
+    table = real_subset_table(shared_data, n_valuebench=40, n_alpaca=20)
     data_dir = tmp_path_factory.mktemp("real_maps")
     shutil.copytree(demo_dir / "demo", data_dir / "demo")   # the app wants its demo map: no rebuild
     with pytest.MonkeyPatch.context() as mp:

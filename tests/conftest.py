@@ -47,3 +47,15 @@ def demo_map_master(tmp_path_factory) -> Path:
 
     data_dir = tmp_path_factory.mktemp("demo_master")
     return Path(pipeline.ensure_demo_map(data_dir=data_dir).path)
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory, demo_map_master) -> Path:
+    """A private data dir (UNIVAR_DATA_DIR) holding a copy of the session's demo map, per test module."""
+    from apptest_helpers import copy_demo
+
+    data_dir = tmp_path_factory.mktemp("maps")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
+        copy_demo(demo_map_master, data_dir)
+        yield data_dir

@@ -11,22 +11,13 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import copy_demo, first_frame, real_subset_table, run_ok
+from apptest_helpers import first_frame, real_subset_table, run_ok
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
 PAGE = "pages/value_lenses.py"
 TIMEOUT = 240   # the first run in a process may embed the demo corpus and compile UMAP
 
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory, demo_map_master):
-    """A private data dir holding the demo map, built once for this module (UNIVAR_DATA_DIR set)."""
-    data_dir = tmp_path_factory.mktemp("maps")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
-        copy_demo(demo_map_master, data_dir)
-        yield data_dir
 
 
 @pytest.fixture(scope="module")

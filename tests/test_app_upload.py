@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import copy_demo, first_frame, run_ok
+from apptest_helpers import first_frame, run_ok
 
 from univar_core import store
 
@@ -26,14 +26,6 @@ GOOD_CSV = (
     "Should I help a stranger in need?,   ,my-llm,eng\n"
 ).encode()
 
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory, demo_map_master):
-    data_dir = tmp_path_factory.mktemp("maps")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
-        copy_demo(demo_map_master, data_dir)
-        yield data_dir
 
 
 def _run(at: AppTest) -> AppTest:

@@ -93,7 +93,7 @@ def _training_form(vmap) -> None:
     base = default_base
     if mode == "full" or source != "This map's QAs":
         base = st.text_input("Base encoder (name or folder)", value=default_base, key="tr_base")
-    defaults = train._MODE_DEFAULTS[mode]
+    defaults = train.mode_defaults(mode)
     c1, c2, c3, c4, c5 = st.columns(5)
     lam = c1.slider("λ (max QAs per view)", 1, 20, 5, key="tr_lam",
                     help="Each view joins (head: averages) 1..λ QAs of one value ID; the paper's λ.")
@@ -106,7 +106,10 @@ def _training_form(vmap) -> None:
         extra = {"pairs_per_value_id": int(batch)}
     else:
         batch = c5.number_input("view pairs per step", 2, 4096, int(defaults["batch_pairs"]), key="tr_batch_full")
-        extra = {"batch_pairs": int(batch)}
+        micro = st.number_input("view pairs per forward pass", 1, 4096, int(batch), key="tr_micro",
+                                help="Lower it if the GPU runs out of memory. The in-batch negatives stay those "
+                                     "of the whole step (GradCache), at the price of one extra forward pass.")
+        extra = {"batch_pairs": int(batch), "micro_batch_pairs": int(micro) if micro < batch else None}
     use_split = st.checkbox("Hold out test questions (question-disjoint split; train on the train side only)",
                             value=True, key="tr_split",
                             help="Use the same split settings on the Evaluate page to score on unseen questions.")

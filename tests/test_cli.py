@@ -235,3 +235,27 @@ def test_killed_build_keeps_the_previous_map_and_the_next_run_resumes(shared_dat
     print(f"\nkilled build resumed: {n_from_cache} of 204 QAs came from the cache")
     assert 0 < n_from_cache < 204
     assert f"{n_from_cache:,} from cache" in rerun.stderr
+
+
+def test_train_a_head_then_eval_it_against_the_base(cli_files, env, tmp_path):
+    run = tmp_path / "head"
+    result = invoke(["train", cli_files[0], "--out", run, "--steps", "60", "--split-by", "question_id"], env)
+    assert result.exit_code == 0, result.output
+    assert "trained 60 steps on cpu" in result.output and (run / "head.safetensors").exists()
+    table_csv = tmp_path / "table.csv"
+    result = invoke(["eval", cli_files[0], "-e", "all-MiniLM-L6-v2", "-e", run, "--split-by", "question_id",
+                     "--k", "5", "--no-probe", "--csv", table_csv], env)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(table_csv)
+    overall = table[table["dataset"] == "all"].set_index("representation")
+    assert {"all-MiniLM-L6-v2", str(run), "TF-IDF"} <= set(overall.index)
+    assert overall["n_value_ids"].eq(6).all()
+    assert overall["knn_bal_acc"].between(0, 1).all()
+
+
+def test_full_mode_options_are_refused_in_head_mode(cli_files, env, tmp_path):
+    result = invoke(["train", cli_files[0], "--out", tmp_path / "x", "--micro-batch-pairs", "4",
+                     "--precision", "bf16"], env)
+    assert result.exit_code == 2
+    assert "--micro-batch-pairs, --precision only apply to --mode full" in result.output
+    assert not (tmp_path / "x" / "status.json").exists()

@@ -198,6 +198,23 @@ def test_full_fine_tune_on_cpu_saves_a_sentence_transformer(tmp_path, tiny_st):
     assert json.loads((out / "train_config.json").read_text())["config"]["micro_batch_pairs"] == 3
 
 
+def test_full_fine_tune_micro_batches_train_like_the_whole_batch(tmp_path, tiny_st):
+    """Without dropout, 2 view pairs per forward pass and the whole batch in one give the same run."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(tiny_st), device="cpu")
+    model[0].auto_model.config.hidden_dropout_prob = 0.0
+    model[0].auto_model.config.attention_probs_dropout_prob = 0.0
+    model.save(str(tmp_path / "no_dropout"))
+    kw = dict(mode="full", base=str(tmp_path / "no_dropout"), lam=2, steps=3, batch_pairs=6, seed=0,
+              device="cpu", log_every=1)
+    whole = train_encoder(_text_qas(), out_dir=tmp_path / "whole", **kw)
+    micro = train_encoder(_text_qas(), out_dir=tmp_path / "micro", micro_batch_pairs=2, **kw)
+    assert whole.config.micro_batch_pairs is None
+    assert micro.losses == pytest.approx(whole.losses, rel=1e-4)
+    assert read_loss_log(tmp_path / "micro")["step"].tolist() == [1, 2, 3]
+
+
 # ------------------------------------------------------------------------------------ lock / resume
 
 def test_lock_refuses_a_second_run_and_stale_lock_is_taken_over(tmp_path):

@@ -543,6 +543,14 @@ def train_cmd(
     test_fraction: TestFractionOpt = 0.3,
     seed: SeedOpt = 0,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in --out.")] = False,
+    batch_pairs: Annotated[int | None, typer.Option(help="full: view pairs per optimizer step (default 256, "
+                                                         "the paper's).")] = None,
+    micro_batch_pairs: Annotated[int | None, typer.Option(
+        help="full: view pairs per forward pass (default: the whole step). Lower it when the GPU runs out of "
+             "memory; the in-batch negatives stay the whole step's (GradCache).")] = None,
+    precision: Annotated[str, typer.Option(help="full: auto (bf16 on GPUs that have it, else fp16; fp32 on CPU), "
+                                                "bf16, fp16 or fp32.")] = "auto",
+    max_seq_length: Annotated[int | None, typer.Option(help="full: tokens per view (default: the model's).")] = None,
 ) -> None:
     """Train a value encoder with multi-view contrastive learning (UniVaR).
 
@@ -568,11 +576,19 @@ def train_cmd(
         _err(split.summary() + " -> training on the train side")
         qas = qas.iloc[split.encoder_train].reset_index(drop=True)
         emb = emb[split.encoder_train] if emb is not None else None
+    full_options = {"batch_pairs": batch_pairs, "micro_batch_pairs": micro_batch_pairs, "precision": precision,
+                    "max_seq_length": max_seq_length}
+    if mode != "full":
+        given = [f"--{k.replace('_', '-')}" for k, v in full_options.items() if v not in (None, "auto")]
+        if given:
+            raise typer.BadParameter(f"{', '.join(given)} only apply to --mode full")
+        full_options = {}
     bar, progress = _step_bar(f"train ({mode})")
     try:
         result = train_encoder(qas, mode=mode, base=base, lam=lam, steps=steps, lr=lr, logit_scale=logit_scale,
                                batch_value_ids=batch_value_ids, embeddings=emb if mode == "head" else None,
-                               out_dir=out, seed=seed, resume=resume, progress=progress, log=_err)
+                               out_dir=out, seed=seed, resume=resume, progress=progress, log=_err,
+                               **full_options)
     finally:
         bar.close()
     typer.echo(f"trained {result.steps_done} steps on {result.device} in {result.elapsed_s:.1f} s, "

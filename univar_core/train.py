@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from univar_core.gradcache import backward_whole_batch
+
 DEFAULT_BASE = "all-MiniLM-L6-v2"
 LOG_NAME = "train_log.csv"
 STATUS_NAME = "status.json"
@@ -49,8 +51,15 @@ _MODE_DEFAULTS = {
     "head": dict(steps=1500, lr=1e-3, logit_scale=20.0, pairs_per_value_id=16, batch_pairs=None,
                  checkpoint_every=500, log_every=10),
     "full": dict(steps=None, lr=2e-4, logit_scale=50.0, pairs_per_value_id=None, batch_pairs=256,
-                 checkpoint_every=100, log_every=1),
+                 checkpoint_every=100, log_every=10),
 }
+
+
+def mode_defaults(mode: str) -> dict:
+    """The hyper-parameters a mode fills in when left as None (steps None in full mode: 3 epochs)."""
+    if mode not in _MODE_DEFAULTS:
+        raise ValueError(f"mode must be 'head' or 'full', got {mode!r}")
+    return dict(_MODE_DEFAULTS[mode])
 
 
 class TrainingLockedError(RuntimeError):
@@ -72,9 +81,11 @@ class TrainConfig:
     batch_value_ids: int | None = None    # value IDs per batch (None: all, capped by batch_pairs)
     pairs_per_value_id: int | None = None # head: view pairs per value ID per batch
     batch_pairs: int | None = None        # full: view pairs per optimizer step
-    micro_batch_pairs: int = 32           # full: view pairs per forward pass (gradient accumulation)
+    micro_batch_pairs: int | None = None  # full: view pairs per forward pass (None: the whole batch);
+                                          # fewer saves GPU memory, the gradient stays exact (GradCache)
     max_seq_length: int | None = None     # full: tokens per view (None: the model's own)
-    precision: str = "auto"               # full: "auto" (bf16 if supported else fp16 on CUDA), "fp32"
+    precision: str = "auto"               # full, CUDA only: "auto" (bf16 if supported else fp16), "bf16",
+                                          # "fp16", "fp32"; CPU always runs fp32
     hidden_dim: int = 512                 # head MLP: in -> hidden -> out, GELU
     out_dim: int = 256
     checkpoint_every: int | None = None
@@ -89,7 +100,9 @@ class TrainConfig:
                 setattr(self, key, value)
         if self.lam < 1:
             raise ValueError(f"lam must be >= 1, got {self.lam}")
-        if self.micro_batch_pairs < 1:
+        if self.precision not in ("auto", "bf16", "fp16", "fp32"):
+            raise ValueError(f"precision must be auto, bf16, fp16 or fp32, got {self.precision!r}")
+        if self.micro_batch_pairs is not None and self.micro_batch_pairs < 1:
             raise ValueError("micro_batch_pairs must be >= 1")
 
     def to_dict(self) -> dict:
@@ -543,24 +556,36 @@ def _train_full(qas, labels, cfg: TrainConfig, out_dir: Path, base, device, resu
     amp = _autocast_dtype(device, cfg.precision)
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
     log(f"full fine-tuning {base_name} on {device} ({amp or 'fp32'}), {per_step_classes} value IDs x "
-        f"{pairs_per_class} pairs per step, micro-batch {cfg.micro_batch_pairs}")
+        f"{pairs_per_class} pairs per step, {cfg.micro_batch_pairs or 'all'} pairs per forward pass")
+
+    micro = cfg.micro_batch_pairs or cfg.batch_pairs
+    dev = torch.device(device)
+
+    def embed(features):
+        with torch.autocast(device_type="cuda", dtype=amp, enabled=amp is not None):
+            emb = model(dict(features))["sentence_embedding"]   # a copy: the model adds keys to its input
+        return F.normalize(emb.float(), dim=-1)
 
     def step_loss(classes):
         cls, idx, mask = sampler.sample(classes, pairs_per_class)
-        view_texts = [["\n".join(texts[i] for i in idx[p, v][mask[p, v]]) for v in (0, 1)] for p in range(len(cls))]
-        total, n_qas = 0.0, int(mask.sum())
-        for s in range(0, len(cls), cfg.micro_batch_pairs):
-            chunk = view_texts[s:s + cfg.micro_batch_pairs]
-            flat = [t for pair in chunk for t in pair]          # a0, b0, a1, b1, ...
-            features = batch_to_device(model.preprocess(flat), torch.device(device))
-            with torch.autocast(device_type="cuda", dtype=amp, enabled=amp is not None):
-                emb = model(features)["sentence_embedding"]
-            emb = F.normalize(emb.float(), dim=-1).view(len(chunk), 2, -1)
-            lab = torch.from_numpy(cls[s:s + cfg.micro_batch_pairs]).to(device)
-            loss = multiview_infonce(emb[:, 0], emb[:, 1], lab, cfg.logit_scale) * len(chunk) / len(cls)
-            (scaler.scale(loss) if scaler else loss).backward()
-            total += loss.item()
-        return total, n_qas
+        flat = [t for p in range(len(cls)) for t in
+                ("\n".join(texts[i] for i in idx[p, v][mask[p, v]]) for v in (0, 1))]   # a0, b0, a1, b1, ...
+        chunks = [batch_to_device(model.preprocess(flat[s:s + 2 * micro]), dev)
+                  for s in range(0, len(flat), 2 * micro)]
+        labels_t = torch.from_numpy(cls).to(dev)
+
+        def loss_fn(emb):
+            pairs = emb.view(len(cls), 2, -1)
+            return multiview_infonce(pairs[:, 0], pairs[:, 1], labels_t, cfg.logit_scale)
+
+        try:   # all micro-batches share one loss: in-batch negatives are the whole batch's (gradcache.py)
+            loss = backward_whole_batch(embed, chunks, loss_fn, scale=scaler.scale if scaler else None)
+        except torch.cuda.OutOfMemoryError as err:
+            raise torch.cuda.OutOfMemoryError(
+                f"out of GPU memory with {min(micro, len(cls))} view pairs per forward pass: set "
+                f"micro_batch_pairs (CLI --micro-batch-pairs) lower, e.g. {max(1, min(micro, len(cls)) // 4)}; "
+                "the gradient stays that of the whole batch") from err
+        return loss, int(mask.sum())
 
     def finish(metrics):
         model.eval()
@@ -603,17 +628,18 @@ def _run_loop(cfg: TrainConfig, out_dir: Path, start: int, model, opt, sampler, 
                 scaler.update()
             else:
                 opt.step()
-            losses.append(loss)
+            losses.append(loss)   # a float, or a device tensor read only when logged: no sync per step
             n_qas_seen += n_qas
             done = step + 1
             if done % cfg.log_every == 0 or done == total:
-                loss_log.add(done, loss, lr, time.time() - t0)
+                loss_log.add(done, float(loss), lr, time.time() - t0)
                 status["step"] = done
                 _write_json_atomic(out_dir / STATUS_NAME, status)
             if done % cfg.checkpoint_every == 0 and done < total:
                 _save_checkpoint(out_dir, done, model, opt, sampler, rng)
             if progress:
                 progress(done, total)
+        losses = [float(v) for v in losses]
         elapsed = time.time() - t0
         metrics = {"final_loss": losses[-1] if losses else None, "steps": total, "elapsed_s": round(elapsed, 2),
                    "qas_per_s": round(n_qas_seen / elapsed, 1) if elapsed > 0 else None}

@@ -203,3 +203,24 @@ def test_make_value_id_and_numeric_cells_become_text():
     assert out.iloc[0][["question", "answer", "model"]].tolist() == ["1.5", "2", "7"]
     assert isinstance(out["model"].iloc[0], str)
     assert np.asarray(out["value_id"]).tolist() == ["7$eng"]
+
+
+def test_language_codes_are_written_as_iso_639_3_and_the_given_codes_kept():
+    df = pd.DataFrame({"question": ["q1", "q2", "q3", "q4", "q5"], "answer": ["a"] * 5,
+                       "model": ["m"] * 5, "lang": ["en", "EN", "English", "eng", "en-US"],
+                       "value_id": ["m$en", "m$EN", "m$English", "m$eng", "m$en-US"]})
+    out, report = validate_qas(df, source="up.csv")
+    assert out["lang"].tolist() == ["eng", "eng", "eng", "eng", "en-US"]      # region-tagged: kept as given
+    assert out["value_id"].tolist() == ["m$eng"] * 4 + ["m$en-US"]
+    assert out["lang_original"].tolist() == ["en", "EN", "English", "eng", "en-US"]
+    assert report.warnings == ["language codes written as ISO 639-3, as in the paper's value IDs: 'en' -> 'eng' "
+                               "(1 row), 'EN' -> 'eng' (1 row), 'English' -> 'eng' (1 row); the codes as given "
+                               "are kept in column lang_original"]
+
+
+def test_iso639_3_reads_codes_as_codes_and_names_as_names():
+    from univar_core.languages import iso639_3
+
+    assert [iso639_3(c) for c in ("en", "ger", "chi", "zh", "id", "Indonesian", "tl")] == \
+        ["eng", "deu", "zho", "zho", "ind", "ind", "tgl"]     # 'en' is not the language named "En"
+    assert iso639_3("xx") is None and iso639_3("en-US") is None and iso639_3("not a language") is None

@@ -19,6 +19,8 @@ from pathlib import PurePath
 import numpy as np
 import pandas as pd
 
+from univar_core.languages import describe_changes, normalise_languages
+
 CORE_COLUMNS = ["qa_id", "dataset", "model", "lang", "value_id", "question_id", "question", "answer"]
 REQUIRED = ("question", "answer", "model", "lang")
 
@@ -304,6 +306,8 @@ def validate_qas(df: pd.DataFrame, *, source: str = "<table>", dataset: str | No
 
     question, answer = question.iloc[kept], answer.iloc[kept]
     model, lang = model.iloc[kept], lang.iloc[kept]
+    given_lang = lang
+    lang, lang_changes = normalise_languages(lang)
     long_q = (question.str.len() > max_chars).to_numpy()
     long_a = (answer.str.len() > max_chars).to_numpy()
     n_truncated = int(long_q.sum() + long_a.sum())
@@ -352,7 +356,8 @@ def validate_qas(df: pd.DataFrame, *, source: str = "<table>", dataset: str | No
         name = str(col)
         if name == "value_id":
             given_vid = _text_column(df[col].iloc[kept]).reset_index(drop=True)
-            if not (given_vid == out["value_id"]).all():
+            as_given = out["model"] + VALUE_ID_SEPARATOR + given_lang.reset_index(drop=True)
+            if not ((given_vid == out["value_id"]) | (given_vid == as_given)).all():
                 warnings.append("the source's value_id column disagrees with model$lang; "
                                 "value_id was recomputed from model and lang")
             continue
@@ -360,6 +365,13 @@ def validate_qas(df: pd.DataFrame, *, source: str = "<table>", dataset: str | No
             name = f"{name}_original"  # e.g. a second 'Answer' header next to 'answer'
         out[name] = df[col].iloc[kept].reset_index(drop=True)
 
+    if lang_changes:
+        note = ""
+        if "lang_original" not in out.columns:
+            out["lang_original"] = given_lang.reset_index(drop=True)
+            note = "; the codes as given are kept in column lang_original"
+        warnings.append("language codes written as ISO 639-3, as in the paper's value IDs: "
+                        f"{describe_changes(lang_changes)}{note}")
     warn = _non_english_warning(out["question"], out["answer"], out["lang"])
     if warn:
         warnings.append(warn)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import sys
 import time
@@ -116,7 +115,8 @@ def run_tables(vb, vb_emb, ae, ae_emb, *, seed: int, steps: int) -> None:
     from univar_core.encode import Encoder
     from univar_core.evaluate import map_control_models, value_identification_table
     from univar_core.splits import assert_no_leak, split_qas
-    from univar_core.train import HeadEncoder, train_encoder
+    from univar_core.head_encoder import HeadEncoder
+    from univar_core.train import train_encoder
 
     base = Encoder()  # only for its name and content hash (recorded in head.json); embeddings are cached
     split = split_qas(vb, by="questionnaire", test_fraction=0.3, seed=seed)

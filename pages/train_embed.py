@@ -15,7 +15,7 @@ import streamlit as st
 import torch
 
 from pages import _shared
-from univar_core import encode, jobs, pipeline, schema, store, train
+from univar_core import encode, jobs, pipeline, run_folder, schema, store, train
 from univar_core.schema import QAInputError
 from univar_core.splits import split_qas
 from univar_core.store import MapError
@@ -170,7 +170,7 @@ def _job_panel(job: jobs.Job) -> None:
     text = f"{job.stage or job.kind}: {job.done:,} / {job.total:,}" if job.total else (job.stage or "starting")
     st.progress(job.fraction, text=text)
     if job.kind == "train":
-        log = train.read_loss_log(job.meta["out_dir"])
+        log = run_folder.read_loss_log(job.meta["out_dir"])
         if len(log):
             st.plotly_chart(loss_figure(log, "Loss"), key=f"job_loss_{job.id}", config={"displaylogo": False})
     if job.error:
@@ -236,7 +236,7 @@ def _runs_section(vmap) -> None:
         return
     pick = st.selectbox("Run", usable["name"].tolist(), key="tr_run_pick")
     row = usable[usable["name"] == pick].iloc[0]
-    log = train.read_loss_log(row["path"])
+    log = run_folder.read_loss_log(row["path"])
     if len(log):
         st.plotly_chart(loss_figure(log, f"Loss of {pick}"), key="tr_run_loss", config={"displaylogo": False})
     st.caption(_shared.md(f"Encoder folder: {row['path']} (use it anywhere an encoder name is accepted, "

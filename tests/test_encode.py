@@ -244,10 +244,10 @@ def test_folder_needing_remote_code_says_so(tmp_path):
 
 
 def test_load_encoder_dispatches_head_folders(monkeypatch, tmp_path, tiny_folders):
-    import univar_core.train as train
+    import univar_core.head_encoder as head_encoder
 
     seen = {}
-    monkeypatch.setattr(train.HeadEncoder, "load", classmethod(lambda cls, path, **kw: seen.update(path=path, kw=kw) or "head"))
+    monkeypatch.setattr(head_encoder.HeadEncoder, "load", classmethod(lambda cls, path, **kw: seen.update(path=path, kw=kw) or "head"))
     (tmp_path / "head.json").write_text("{}")
     (tmp_path / "head.safetensors").write_bytes(b"")
     assert load_encoder(str(tmp_path), device="cpu") == "head"

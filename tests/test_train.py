@@ -12,9 +12,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from univar_core.head_encoder import HeadEncoder
+from univar_core.run_folder import (
+    LOCK_NAME,
+    TrainingLockedError,
+    read_loss_log,
+    read_status,
+)
 from univar_core.schema import QAInputError
-from univar_core.train import (LOCK_NAME, HeadEncoder, TrainingLockedError, ViewSampler, multiview_infonce,
-                               read_loss_log, read_status, train_encoder)
+from univar_core.train import ViewSampler, multiview_infonce, train_encoder
 
 WORDS = ("the a is to of and i should you it be yes no help people value answer question life family work "
          "money honest freedom duty rules fun").split()
@@ -128,10 +134,10 @@ def test_head_loss_falls_on_planted_value_ids(tmp_path):
 def _load_head_module(path):
     from safetensors.torch import load_file
 
-    from univar_core.train import TrainConfig, _make_head
+    from univar_core.head_encoder import make_head
 
     meta = json.loads((path / "head.json").read_text())
-    head = _make_head(meta["in_dim"], TrainConfig(mode="head"))
+    head = make_head(meta["in_dim"], meta["config"]["hidden_dim"], meta["config"]["out_dim"])
     head.load_state_dict(load_file(str(path / "head.safetensors")))
     return head
 

@@ -392,10 +392,11 @@ def _cut_qa(question: str, answer: str, offsets: list[tuple[int, int]], budget: 
 
 
 def load_encoder(name_or_path: str = DEFAULT_ENCODER, **kw):
-    """A trained head folder (head.json + head.safetensors) -> train.HeadEncoder; anything else -> Encoder."""
+    """A trained head folder (head.json + head.safetensors) -> HeadEncoder; anything else -> Encoder."""
     folder = Path(str(name_or_path)).expanduser()
     if (folder / "head.json").is_file() and (folder / "head.safetensors").is_file():
-        from .train import HeadEncoder  # lazy: train.py pulls in the trainer
+        # lazy: head_encoder imports this module for its base encoder
+        from .head_encoder import HeadEncoder
 
         return HeadEncoder.load(folder, **kw)
     return Encoder(name_or_path, **kw)

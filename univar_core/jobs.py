@@ -3,7 +3,7 @@
 A page starts a job and returns at once; every rerun reads the job's state, progress, log tail and
 error. The runner refuses a second job while one is running (`JobBusyError`): two CPU-heavy runs on a
 shared machine would only slow each other down, and the trainer's own out_dir lock
-(`train.TrainingLockedError`) still guards a run folder against other processes (the CLI).
+(`run_folder.TrainingLockedError`) still guards a run folder against other processes (the CLI).
 
 No streamlit here. Runs live under `runs_dir()` (env UNIVAR_RUNS_DIR, else <repo>/runs), one folder per
 run, named by the user; next to the trainer's files each holds `run.json` (where its QAs came from, the
@@ -271,7 +271,7 @@ def head_meta(path: str | Path) -> dict:
 def list_runs(root: str | Path | None = None) -> pd.DataFrame:
     """One row per run folder: name, path, kind (head/full/None), state, base, base_content_hash, steps,
     final_loss, device, source_map, split, created. Newest first."""
-    from univar_core.train import read_status
+    from univar_core.run_folder import read_status
 
     root = Path(root) if root is not None else runs_dir()
     rows = []
@@ -335,7 +335,7 @@ def head_matches_map(path: str | Path, manifest: dict) -> tuple[bool, str]:
 
 def load_head_for_map(path: str | Path, manifest: dict):
     """A HeadEncoder whose base is the map's stored embeddings (no model loaded): use .transform."""
-    from univar_core.train import HeadEncoder
+    from univar_core.head_encoder import HeadEncoder
 
     ok, why = head_matches_map(path, manifest)
     if not ok:

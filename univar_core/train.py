@@ -1,49 +1,49 @@
-"""Multi-view InfoNCE trainer for value encoders (UniVaR, Cahyawijaya et al.), and HeadEncoder.
+"""Multi-view InfoNCE trainer for value encoders (UniVaR, Cahyawijaya et al.).
 
 Two modes, one API (`train_encoder`):
 - "head": a small MLP trained on frozen base-encoder embeddings. A view is the L2-normalised mean of
   k in 1..lam QA embeddings of one value ID. Fast on CPU; saved as head.json + head.safetensors and
-  loaded as a `HeadEncoder` (usable wherever an encoder is).
+  loaded as a `head_encoder.HeadEncoder` (usable wherever an encoder is).
 - "full": fine-tunes any sentence-transformers model. A view is k in 1..lam "Q: .. A: .." texts of one
-  value ID joined with a newline. bf16/fp16 autocast on CUDA, gradient accumulation; saved as a folder
-  `SentenceTransformer(path)` loads.
+  value ID joined with a newline. bf16/fp16 autocast on CUDA; micro-batches keep the whole step's
+  in-batch negatives (gradcache.py); saved as a folder `SentenceTransformer(path)` loads.
 
 Both: two DISJOINT views per (value ID, pair), symmetric InfoNCE over cosine similarity times a logit
 scale with in-batch negatives, in supervised-contrastive form (every view of the same value ID in the
 batch is a positive, so several pairs per value ID per batch do not punish each other), AdamW with
-linear warm-up then linear decay. Seeded, checkpointed every N steps (safetensors + json, no pickle),
-resumable, a loss log (train_log.csv) and status.json a page can tail, and a pid lock per out_dir.
+linear warm-up then linear decay. Seeded and resumable; the run folder (lock, loss log, status.json,
+checkpoints) is run_folder.py's.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
-import hashlib
-import json
 import math
 import os
 import shutil
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
 from univar_core.gradcache import backward_whole_batch
+from univar_core.head_encoder import make_head, save_head
+from univar_core.run_folder import (
+    CHECKPOINT_DIR,
+    LOG_NAME,
+    STATUS_NAME,
+    LossLog,
+    RunLock,
+    has_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    write_json_atomic,
+)
 
 DEFAULT_BASE = "all-MiniLM-L6-v2"
-LOG_NAME = "train_log.csv"
-STATUS_NAME = "status.json"
-LOCK_NAME = "train.lock"
-CHECKPOINT_DIR = "checkpoint"
-HEAD_JSON = "head.json"
-HEAD_WEIGHTS = "head.safetensors"
 
 # Defaults that differ by mode: head mode follows DESIGN.md's measured recipe, full mode the paper's
 # published checkpoints (batch 256 view pairs, lr 2e-4, logit scale 50).
@@ -60,10 +60,6 @@ def mode_defaults(mode: str) -> dict:
     if mode not in _MODE_DEFAULTS:
         raise ValueError(f"mode must be 'head' or 'full', got {mode!r}")
     return dict(_MODE_DEFAULTS[mode])
-
-
-class TrainingLockedError(RuntimeError):
-    """Another training run holds the lock on this out_dir."""
 
 
 @dataclass
@@ -121,110 +117,6 @@ class TrainResult:
     resumed_from: int = 0                 # step the run continued from (0: fresh)
     qas_per_s: float = float("nan")       # QAs consumed by training per second (full mode)
     metrics: dict = field(default_factory=dict)
-
-
-# ----------------------------------------------------------------------------------- lock / logs
-
-class _RunLock:
-    """out_dir/train.lock holding {pid, host, started}; a lock whose pid is gone is stale and taken over."""
-
-    def __init__(self, out_dir: Path, log: Callable[[str], None]):
-        self.path = out_dir / LOCK_NAME
-        self.log = log
-
-    def __enter__(self):
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                holder = self._holder()
-                if holder is not None and holder.get("host") not in (None, socket.gethostname()):
-                    raise TrainingLockedError(  # its pid cannot be checked from here: never take it over
-                        f"{self.path.parent} is in use by training run pid {holder.get('pid')} on host "
-                        f"{holder['host']}; if that run is gone, delete {self.path}")
-                if holder is not None and _pid_alive(holder.get("pid")):
-                    raise TrainingLockedError(
-                        f"{self.path.parent} is in use by training run pid {holder['pid']} started "
-                        f"{holder.get('started', '?')}; wait for it to finish or choose another out_dir")
-                self.log(f"removing stale lock {self.path} (pid {holder and holder.get('pid')} is not running)")
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as f:
-                json.dump({"pid": os.getpid(), "host": socket.gethostname(),
-                           "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, f)
-            return self
-        raise TrainingLockedError(f"could not take the lock {self.path}")
-
-    def _holder(self) -> dict | None:
-        try:
-            return json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return None
-
-    def __exit__(self, *exc):
-        self.path.unlink(missing_ok=True)
-
-
-def _pid_alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-class _LossLog:
-    """Appends step, loss, lr, elapsed rows to train_log.csv (flushed each row so a page can tail it)."""
-
-    def __init__(self, path: Path, resume_step: int):
-        if resume_step and path.exists():  # drop rows logged after the checkpoint we resume from
-            rows = [r for r in csv.DictReader(path.open()) if int(r["step"]) <= resume_step]
-            self._write_rows(path, rows)
-        elif not resume_step or not path.exists():
-            self._write_rows(path, [])
-        self.file = path.open("a", newline="")
-        self.writer = csv.writer(self.file)
-
-    @staticmethod
-    def _write_rows(path: Path, rows: list[dict]):
-        with path.open("w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["step", "loss", "lr", "elapsed"])
-            for r in rows:
-                w.writerow([r["step"], r["loss"], r["lr"], r["elapsed"]])
-
-    def add(self, step: int, loss: float, lr: float, elapsed: float):
-        self.writer.writerow([step, f"{loss:.6f}", f"{lr:.3e}", f"{elapsed:.2f}"])
-        self.file.flush()
-
-    def close(self):
-        self.file.close()
-
-
-def read_loss_log(out_dir) -> pd.DataFrame:
-    """The loss log of a run (possibly still running): columns step, loss, lr, elapsed."""
-    path = Path(out_dir) / LOG_NAME
-    if not path.exists():
-        return pd.DataFrame(columns=["step", "loss", "lr", "elapsed"])
-    return pd.read_csv(path)
-
-
-def read_status(out_dir) -> dict | None:
-    """status.json of a run: state (running/done/failed), step, total_steps, pid, config, error."""
-    try:
-        return json.loads((Path(out_dir) / STATUS_NAME).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _write_json_atomic(path: Path, obj: dict):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    tmp.replace(path)
 
 
 # ---------------------------------------------------------------------------------- view sampling
@@ -318,147 +210,7 @@ def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
     return cfg.lr * max(0.0, (total - step) / max(1, total - warm))
 
 
-# ------------------------------------------------------------------------------- checkpoints
-
-def _save_checkpoint(out_dir: Path, step: int, model: torch.nn.Module, opt: torch.optim.Optimizer,
-                     sampler: ViewSampler, rng: np.random.Generator, extra: dict | None = None):
-    """model + AdamW state as safetensors, counters and RNG state as json; swapped in atomically."""
-    final = out_dir / CHECKPOINT_DIR
-    tmp = out_dir / (CHECKPOINT_DIR + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    opt_state = opt.state_dict()
-    for pid, st in opt_state["state"].items():
-        for name, value in st.items():
-            tensors[f"opt.{pid}.{name}"] = torch.as_tensor(value).detach().contiguous().cpu()
-    save_file(tensors, str(tmp / "state.safetensors"))
-    meta = {"step": step, "param_groups": opt_state["param_groups"], "sampler": sampler.state(),
-            "rng": rng.bit_generator.state, **(extra or {})}
-    (tmp / "state.json").write_text(json.dumps(meta))
-    old = out_dir / (CHECKPOINT_DIR + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _load_checkpoint(out_dir: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
-                     sampler: ViewSampler, rng: np.random.Generator) -> dict:
-    ckpt = out_dir / CHECKPOINT_DIR
-    meta = json.loads((ckpt / "state.json").read_text())
-    tensors = load_file(str(ckpt / "state.safetensors"))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    state: dict = {}
-    for key, value in tensors.items():
-        if key.startswith("opt."):
-            _, pid, name = key.split(".", 2)
-            state.setdefault(int(pid), {})[name] = value
-    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    sampler.load_state(meta["sampler"])
-    rng.bit_generator.state = meta["rng"]
-    return meta
-
-
-def has_checkpoint(out_dir) -> bool:
-    return (Path(out_dir) / CHECKPOINT_DIR / "state.json").exists()
-
-
 # ------------------------------------------------------------------------------------ head mode
-
-def _make_head(in_dim: int, cfg: TrainConfig) -> torch.nn.Module:
-    return torch.nn.Sequential(torch.nn.Linear(in_dim, cfg.hidden_dim), torch.nn.GELU(),
-                               torch.nn.Linear(cfg.hidden_dim, cfg.out_dim))
-
-
-def _save_head(out_dir: Path, head: torch.nn.Module, config: dict, metrics: dict) -> Path:
-    """head.safetensors (weights) + head.json (base encoder name and hash, config, metrics)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}
-    save_file(tensors, str(out_dir / (HEAD_WEIGHTS + ".tmp")))
-    (out_dir / (HEAD_WEIGHTS + ".tmp")).replace(out_dir / HEAD_WEIGHTS)
-    _write_json_atomic(out_dir / HEAD_JSON, {
-        "format": "univar-head/1", "base": config["base"], "base_content_hash": config.get("base_content_hash"),
-        "in_dim": config["in_dim"], "config": config, "metrics": metrics})
-    return out_dir
-
-
-class HeadEncoder:
-    """A base Encoder followed by a trained head; an encoder to the rest of the library."""
-
-    def __init__(self, base, head: torch.nn.Module, config: dict, *, path: Path | None = None,
-                 metrics: dict | None = None):
-        self.base = base
-        self.head = head.eval()
-        self.config = config
-        self.metrics = metrics or {}
-        self.path = path
-        # base may be None: then only transform() (cached base embeddings) is available
-        self.name = str(path) if path is not None else f"{config.get('base')}+head"
-        self.dim = int(config["out_dim"])
-        self.max_tokens = getattr(base, "max_tokens", None)
-        self.device = "cpu"
-        digest = hashlib.sha256((getattr(base, "content_hash", None) or "").encode())
-        for key, value in sorted(head.state_dict().items()):
-            digest.update(key.encode())
-            digest.update(value.detach().cpu().numpy().tobytes())
-        self.content_hash = digest.hexdigest()[:16]
-
-    @torch.no_grad()
-    def transform(self, base_embeddings: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-        """Apply the head to cached base-encoder embeddings: float32, L2-normalised, (n, out_dim)."""
-        x = np.asarray(base_embeddings, dtype=np.float32)
-        out = np.empty((len(x), self.dim), dtype=np.float32)
-        for i in range(0, len(x), batch_size):
-            t = F.normalize(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size])), dim=1)
-            out[i:i + batch_size] = F.normalize(self.head(t), dim=1).numpy()
-        return out
-
-    def _need_base(self):
-        if self.base is None:
-            raise RuntimeError(f"{self.name}: no base encoder loaded; only transform() of cached base embeddings works")
-        return self.base
-
-    def qa_texts(self, questions, answers):
-        return self._need_base().qa_texts(questions, answers)
-
-    def encode(self, texts, *, progress=None) -> np.ndarray:
-        return self.transform(self._need_base().encode(texts, progress=progress))
-
-    def encode_qas(self, questions, answers, *, progress=None):
-        result = self._need_base().encode_qas(questions, answers, progress=progress)
-        return dataclasses.replace(result, embeddings=self.transform(result.embeddings))
-
-    def save(self, out_dir) -> Path:
-        return _save_head(Path(out_dir), self.head, self.config, self.metrics)
-
-    @classmethod
-    def load(cls, path, *, base=None, **encoder_kwargs) -> "HeadEncoder":
-        """Load a saved head; its base encoder is loaded by the recorded name (or `base` given, an
-        encoder object) and must have the recorded content hash."""
-        path = Path(path)
-        try:
-            meta = json.loads((path / HEAD_JSON).read_text())
-            tensors = load_file(str(path / HEAD_WEIGHTS))
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{path}: not a readable trained head ({err})") from err
-        if meta.get("format") != "univar-head/1":
-            raise ValueError(f"{path / HEAD_JSON}: unknown format {meta.get('format')!r}")
-        config = meta["config"]
-        if base is None:
-            from univar_core.encode import Encoder
-
-            base = Encoder(meta["base"], **encoder_kwargs)
-        want = meta.get("base_content_hash")
-        if want and getattr(base, "content_hash", None) != want:
-            raise ValueError(f"{path}: the head was trained on {meta['base']} with content hash {want}, "
-                             f"but the base encoder loaded has {getattr(base, 'content_hash', None)}")
-        cfg = TrainConfig(**{k: v for k, v in config.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}})
-        head = _make_head(int(meta["in_dim"]), cfg)
-        head.load_state_dict(tensors)
-        return cls(base, head, config, path=path, metrics=meta.get("metrics"))
-
 
 def _base_embeddings(qas: pd.DataFrame, base, embeddings, progress, log) -> tuple[np.ndarray, object | None]:
     """Frozen base embeddings of the QAs: given (row-aligned), else encoded with the base encoder."""
@@ -493,17 +245,17 @@ def _train_head_on(emb, base_obj, qas, labels, cfg, out_dir, base, resume, progr
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     x = F.normalize(torch.from_numpy(emb), dim=1)
-    head = _make_head(x.shape[1], cfg)
+    head = make_head(x.shape[1], cfg.hidden_dim, cfg.out_dim)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sampler = ViewSampler(labels, cfg.lam, rng)
-    start = _load_checkpoint(out_dir, head, opt, sampler, rng)["step"] if resume and has_checkpoint(out_dir) else 0
+    start = load_checkpoint(out_dir, head, opt, sampler, rng)["step"] if resume and has_checkpoint(out_dir) else 0
     if start:
         log(f"resuming head training from step {start}")
     return _run_loop(
         cfg, out_dir, start, head, opt, sampler, rng, progress, log, device="cpu",
         classes_per_step=cfg.batch_value_ids,
         step_loss=lambda classes: _head_step_loss(head, x, sampler, classes, cfg),
-        finish=lambda metrics: _save_head(out_dir, head, {**cfg.to_dict(), "in_dim": int(x.shape[1]),
+        finish=lambda metrics: save_head(out_dir, head, {**cfg.to_dict(), "in_dim": int(x.shape[1]),
                                                           "base_content_hash": base_hash}, metrics))
 
 
@@ -550,7 +302,7 @@ def _train_full(qas, labels, cfg: TrainConfig, out_dir: Path, base, device, resu
     rng = np.random.default_rng(cfg.seed)
     sampler = ViewSampler(labels, cfg.lam, rng)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start = _load_checkpoint(out_dir, model, opt, sampler, rng)["step"] if resume and has_checkpoint(out_dir) else 0
+    start = load_checkpoint(out_dir, model, opt, sampler, rng)["step"] if resume and has_checkpoint(out_dir) else 0
     if start:
         log(f"resuming full fine-tuning from step {start}")
     amp = _autocast_dtype(device, cfg.precision)
@@ -598,7 +350,7 @@ def _train_full(qas, labels, cfg: TrainConfig, out_dir: Path, base, device, resu
                 shutil.rmtree(dest)
             item.replace(dest)
         tmp.rmdir()
-        _write_json_atomic(out_dir / "train_config.json", {"config": cfg.to_dict(), "metrics": metrics})
+        write_json_atomic(out_dir / "train_config.json", {"config": cfg.to_dict(), "metrics": metrics})
 
     return _run_loop(cfg, out_dir, start, model, opt, sampler, rng, progress, log, device=device,
                      classes_per_step=per_step_classes, step_loss=step_loss, finish=finish, scaler=scaler)
@@ -609,10 +361,10 @@ def _train_full(qas, labels, cfg: TrainConfig, out_dir: Path, base, device, resu
 def _run_loop(cfg: TrainConfig, out_dir: Path, start: int, model, opt, sampler, rng, progress, log, *,
               device: str, classes_per_step: int | None, step_loss, finish, scaler=None) -> TrainResult:
     total = cfg.steps
-    loss_log = _LossLog(out_dir / LOG_NAME, start)
+    loss_log = LossLog(out_dir / LOG_NAME, start)
     status = {"state": "running", "mode": cfg.mode, "step": start, "total_steps": total, "pid": os.getpid(),
               "device": device, "config": cfg.to_dict()}
-    _write_json_atomic(out_dir / STATUS_NAME, status)
+    write_json_atomic(out_dir / STATUS_NAME, status)
     losses, n_qas_seen, t0 = [], 0, time.time()
     try:
         for step in range(start, total):
@@ -634,9 +386,9 @@ def _run_loop(cfg: TrainConfig, out_dir: Path, start: int, model, opt, sampler, 
             if done % cfg.log_every == 0 or done == total:
                 loss_log.add(done, float(loss), lr, time.time() - t0)
                 status["step"] = done
-                _write_json_atomic(out_dir / STATUS_NAME, status)
+                write_json_atomic(out_dir / STATUS_NAME, status)
             if done % cfg.checkpoint_every == 0 and done < total:
-                _save_checkpoint(out_dir, done, model, opt, sampler, rng)
+                save_checkpoint(out_dir, done, model, opt, sampler, rng)
             if progress:
                 progress(done, total)
         losses = [float(v) for v in losses]
@@ -644,15 +396,15 @@ def _run_loop(cfg: TrainConfig, out_dir: Path, start: int, model, opt, sampler, 
         metrics = {"final_loss": losses[-1] if losses else None, "steps": total, "elapsed_s": round(elapsed, 2),
                    "qas_per_s": round(n_qas_seen / elapsed, 1) if elapsed > 0 else None}
         finish(metrics)
-        _save_checkpoint(out_dir, total, model, opt, sampler, rng)
+        save_checkpoint(out_dir, total, model, opt, sampler, rng)
     except BaseException as err:
         status.update(state="failed", error=f"{type(err).__name__}: {err}")
-        _write_json_atomic(out_dir / STATUS_NAME, status)
+        write_json_atomic(out_dir / STATUS_NAME, status)
         raise
     finally:
         loss_log.close()
     status.update(state="done", step=total, metrics=metrics)
-    _write_json_atomic(out_dir / STATUS_NAME, status)
+    write_json_atomic(out_dir / STATUS_NAME, status)
     return TrainResult(out_dir=out_dir, config=cfg, steps_done=total, losses=losses,
                        final_loss=losses[-1] if losses else float("nan"), elapsed_s=elapsed, device=device,
                        resumed_from=start, qas_per_s=metrics["qas_per_s"] or float("nan"), metrics=metrics)
@@ -693,7 +445,7 @@ def train_encoder(qas: pd.DataFrame, *, mode: str = "head", base=DEFAULT_BASE, l
                            column="value_id")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with _RunLock(out_dir, log):
+    with RunLock(out_dir, log):
         if not resume and has_checkpoint(out_dir):
             shutil.rmtree(out_dir / CHECKPOINT_DIR)  # a fresh run must not mix with an old one's state
         if mode == "head":

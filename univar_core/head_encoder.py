@@ -1,0 +1,115 @@
+"""A trained value head on a frozen base encoder: saving, loading, and using it as an encoder.
+
+Saved as head.safetensors (weights) + head.json (format, base encoder name and content hash, in_dim, the
+training config and metrics). HeadEncoder has the Encoder interface (encode, encode_qas, qa_texts, name,
+content_hash, dim), so a map can be built, placed on and evaluated with it like with any encoder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from univar_core.run_folder import write_json_atomic
+
+HEAD_JSON = "head.json"
+HEAD_WEIGHTS = "head.safetensors"
+
+
+def make_head(in_dim: int, hidden_dim: int, out_dim: int) -> torch.nn.Module:
+    """in -> hidden -> out with GELU: the projection head mode trains."""
+    return torch.nn.Sequential(torch.nn.Linear(in_dim, hidden_dim), torch.nn.GELU(),
+                               torch.nn.Linear(hidden_dim, out_dim))
+
+
+def save_head(out_dir: Path, head: torch.nn.Module, config: dict, metrics: dict) -> Path:
+    """head.safetensors (weights) + head.json (base encoder name and hash, config, metrics)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}
+    save_file(tensors, str(out_dir / (HEAD_WEIGHTS + ".tmp")))
+    (out_dir / (HEAD_WEIGHTS + ".tmp")).replace(out_dir / HEAD_WEIGHTS)
+    write_json_atomic(out_dir / HEAD_JSON, {
+        "format": "univar-head/1", "base": config["base"], "base_content_hash": config.get("base_content_hash"),
+        "in_dim": config["in_dim"], "config": config, "metrics": metrics})
+    return out_dir
+
+
+class HeadEncoder:
+    """A base Encoder followed by a trained head; an encoder to the rest of the library."""
+
+    def __init__(self, base, head: torch.nn.Module, config: dict, *, path: Path | None = None,
+                 metrics: dict | None = None):
+        self.base = base
+        self.head = head.eval()
+        self.config = config
+        self.metrics = metrics or {}
+        self.path = path
+        # base may be None: then only transform() (cached base embeddings) is available
+        self.name = str(path) if path is not None else f"{config.get('base')}+head"
+        self.dim = int(config["out_dim"])
+        self.max_tokens = getattr(base, "max_tokens", None)
+        self.device = "cpu"
+        digest = hashlib.sha256((getattr(base, "content_hash", None) or "").encode())
+        for key, value in sorted(head.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(value.detach().cpu().numpy().tobytes())
+        self.content_hash = digest.hexdigest()[:16]
+
+    @torch.no_grad()
+    def transform(self, base_embeddings: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+        """Apply the head to cached base-encoder embeddings: float32, L2-normalised, (n, out_dim)."""
+        x = np.asarray(base_embeddings, dtype=np.float32)
+        out = np.empty((len(x), self.dim), dtype=np.float32)
+        for i in range(0, len(x), batch_size):
+            t = F.normalize(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size])), dim=1)
+            out[i:i + batch_size] = F.normalize(self.head(t), dim=1).numpy()
+        return out
+
+    def _need_base(self):
+        if self.base is None:
+            raise RuntimeError(f"{self.name}: no base encoder loaded; only transform() of cached base embeddings works")
+        return self.base
+
+    def qa_texts(self, questions, answers):
+        return self._need_base().qa_texts(questions, answers)
+
+    def encode(self, texts, *, progress=None) -> np.ndarray:
+        return self.transform(self._need_base().encode(texts, progress=progress))
+
+    def encode_qas(self, questions, answers, *, progress=None):
+        result = self._need_base().encode_qas(questions, answers, progress=progress)
+        return dataclasses.replace(result, embeddings=self.transform(result.embeddings))
+
+    def save(self, out_dir) -> Path:
+        return save_head(Path(out_dir), self.head, self.config, self.metrics)
+
+    @classmethod
+    def load(cls, path, *, base=None, **encoder_kwargs) -> "HeadEncoder":
+        """Load a saved head; its base encoder is loaded by the recorded name (or `base` given, an
+        encoder object) and must have the recorded content hash."""
+        path = Path(path)
+        try:
+            meta = json.loads((path / HEAD_JSON).read_text())
+            tensors = load_file(str(path / HEAD_WEIGHTS))
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: not a readable trained head ({err})") from err
+        if meta.get("format") != "univar-head/1":
+            raise ValueError(f"{path / HEAD_JSON}: unknown format {meta.get('format')!r}")
+        config = meta["config"]
+        if base is None:
+            from univar_core.encode import Encoder
+
+            base = Encoder(meta["base"], **encoder_kwargs)
+        want = meta.get("base_content_hash")
+        if want and getattr(base, "content_hash", None) != want:
+            raise ValueError(f"{path}: the head was trained on {meta['base']} with content hash {want}, "
+                             f"but the base encoder loaded has {getattr(base, 'content_hash', None)}")
+        head = make_head(int(meta["in_dim"]), int(config["hidden_dim"]), int(config["out_dim"]))
+        head.load_state_dict(tensors)
+        return cls(base, head, config, path=path, metrics=meta.get("metrics"))

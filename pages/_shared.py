@@ -105,6 +105,18 @@ def distance_matrix_for_map(key: MapKey, method: str = "centroid") -> pd.DataFra
     return value_id_distance_matrix(vmap.qas, np.asarray(vmap.embeddings), method)
 
 
+def grouped_layout(key: MapKey, value_ids: list[str], method: str = "centroid"):
+    """One point per value ID laid out by the distances between them (project.layout_from_distances),
+    joined with n, cohesion, model and lang. Returns (table, layout)."""
+    from univar_core.project import layout_from_distances
+
+    dm = distance_matrix_for_map(key, method)
+    keep = [v for v in dm.index if v in set(value_ids)]
+    layout = layout_from_distances(dm.loc[keep, keep])
+    table = centroids_for_map(key).drop(columns=["x", "y"]).set_index("value_id").loc[keep]
+    return table.join(layout.coords).rename_axis("value_id").reset_index(), layout
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def map_encoder(name: str, content_hash: str):
     """The encoder a map was built with, loaded once per process (lens prototypes need it)."""
@@ -197,6 +209,6 @@ def default_layer_name(file_name: str, taken: list[str]) -> str:
 
 
 __all__ = ["MapError", "load_value_map", "ensure_demo", "stage_progress", "current_map", "current_map_key",
-           "set_current_map", "hover_for_map", "centroids_for_map", "distance_matrix_for_map",
+           "set_current_map", "hover_for_map", "centroids_for_map", "distance_matrix_for_map", "grouped_layout",
            "display_qas", "md", "show_figure", "csv_download", "map_error", "manifest_checksum", "encoder_name",
            "read_upload", "default_layer_name", "UPLOAD_TYPES"]

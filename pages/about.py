@@ -21,8 +21,10 @@ placement of your own QAs.
 - **Colours** show who answered (language, model, value ID), the dataset, the layer or the cluster
   (HDBSCAN on the map, labelled with keywords). With many value IDs, colour by language or model, or
   highlight a few.
-- The **grouped view** puts one point at the centre of each value ID (the paper's fig. 5), with density
-  contours of its QAs: value IDs that sit together answer alike.
+- The **grouped view** puts one point per value ID (the paper's fig. 5), laid out so that the 2-D
+  distances follow the distances between the value IDs' embeddings (metric MDS; the caption says how
+  faithfully): value IDs that sit together answer alike. It does not average map positions, which
+  would put every value ID near the middle, since they all answer the same questions.
 - **Distances** on the Compare page are computed on the embeddings, not on the 2-D picture, which
   distorts distances.
 - The default encoder, all-MiniLM-L6-v2, is a general sentence encoder: it mostly encodes what a QA is

@@ -6,13 +6,16 @@ import pandas as pd
 import streamlit as st
 
 from pages import _shared
-from univar_core import figures
+from univar_core import compare, figures
 
 COLOR_CHOICES = {"language": "lang", "model": "model", "dataset": "dataset", "cluster": "cluster_label",
                  "value ID": "value_id", "layer": "layer"}
 FILTER_COLUMNS = ["lang", "model", "dataset", "layer", "cluster_label", "value_id"]
 MAX_FILTER_OPTIONS = 300      # a column with more distinct values than this is not offered as a filter
 CHART_KEY = "value_map_chart"
+LAYOUT_HELP = ("centroid: cosine distance between the value IDs' mean embeddings (the paper's grouped view); "
+               "energy / mmd: distances between their whole QA distributions. Not the mean of map positions: "
+               "every value ID answers the same questions, so those means all fall near the middle.")
 
 
 def _remember_selection() -> None:
@@ -94,22 +97,27 @@ def _selected_table(qas: pd.DataFrame) -> None:
 
 
 def _grouped_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
-    cen = _shared.centroids_for_map(key)
-    present = set(qas.loc[keep, "value_id"].astype(str))
-    cen = cen[cen["value_id"].isin(present)]
-    color_label = st.selectbox("Colour value IDs by", ["language", "model"], key="grouped_color")
+    c1, c2 = st.columns(2)
+    color_label = c1.selectbox("Colour value IDs by", ["language", "model"], key="grouped_color")
+    method = c2.selectbox("Lay out by distance", list(compare.METHODS), key="grouped_method", help=LAYOUT_HELP)
     color_col = COLOR_CHOICES[color_label]
+    present = sorted(set(qas.loc[keep, "value_id"].astype(str)))
+    with st.spinner("Distances between value IDs…"):
+        cen, layout = _shared.grouped_layout(key, present, method)
     highlight: list[str] = []
     if cen[color_col].nunique() > figures.MAX_LEGEND_GROUPS or len(cen) > 60:
         highlight = st.multiselect(f"Highlight {color_label}s", sorted(cen[color_col].unique()),
                                    key="grouped_highlight")
-    fig = figures.grouped_map_figure(qas[keep], cen, color_by=color_col, highlight_groups=highlight,
-                                     title=f"{vmap.name}: one point per value ID ({len(cen)}), "
-                                           f"density contours per {color_label}")
+    fig = figures.grouped_map_figure(cen, color_by=color_col, highlight_groups=highlight,
+                                     title=f"{vmap.name}: one point per value ID ({len(cen)}), {method} distance")
     _shared.show_figure(fig, name=f"{vmap.name}_grouped_map", key="grouped_chart")
-    table = cen.drop(columns=[c for c in ("x", "y") if c in cen.columns]).sort_values("n", ascending=False)
+    if np.isfinite(layout.fidelity):
+        st.caption(f"Positions: {layout.method} of the {method} distances between value IDs. The 2-D distances "
+                   f"keep their order with Spearman ρ = {layout.fidelity:.2f} (1 = perfectly); read exact "
+                   "distances on the Compare page.")
+    table = cen.drop(columns=["x", "y"]).sort_values("n", ascending=False)
     st.dataframe(table, hide_index=True, key="centroid_table")
-    _shared.csv_download(cen, label="Download value-ID centroids (CSV)", file_name="value_id_centroids.csv",
+    _shared.csv_download(cen, label="Download value-ID positions (CSV)", file_name="value_id_positions.csv",
                          key="centroids_csv")
 
 

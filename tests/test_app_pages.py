@@ -2,13 +2,18 @@
 a simulated map selection lists the selected QAs; the grouped view and the comparison render."""
 from __future__ import annotations
 
+import base64
+import json
+import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from apptest_helpers import first_frame, real_subset_table, run_ok
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import first_frame, real_subset_table, run_ok
+from univar_core.demo import DEMO_PLANTED_NEAREST
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -95,6 +100,13 @@ def test_value_map_selection_lists_and_downloads_selected_qas(demo_dir):
     assert first_frame(at, "qa_id", "cluster_label", "x") is None
 
 
+def _array(values) -> np.ndarray:
+    """A figure's coordinate array from its JSON: a list, or plotly's typed array {dtype, bdata}."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values, dtype=float)
+
+
 def test_value_map_colour_search_filter_and_grouped_view(demo_dir):
     at = _open(PAGES[0])
     at.selectbox(key="color_by").set_value("model")
@@ -107,9 +119,21 @@ def test_value_map_colour_search_filter_and_grouped_view(demo_dir):
     at.radio(key="map_view").set_value("Value IDs (grouped)")
     _run(at)
     centroids = first_frame(at, "value_id", "n", "model", "lang")
-    assert len(centroids) >= 1 and "value_id" in centroids
-    fig_traces = _charts(at)[0].proto.spec
-    assert "histogram2dcontour" in fig_traces
+    assert sorted(centroids["lang"].unique()) == langs[:1] and len(centroids) >= 3   # the filter holds
+    at.multiselect(key="filter_lang").set_value([])
+    _run(at)
+    assert len(first_frame(at, "value_id", "n", "model", "lang")) == 15
+    # laid out by the distances between value IDs: the planted nearest pair is the nearest point pair
+    points = {}
+    for trace in json.loads(_charts(at)[0].proto.spec)["data"]:
+        points.update({label: (x, y) for label, x, y in zip(trace["text"], _array(trace["x"]), _array(trace["y"]))})
+    names = sorted(points)
+    xy = np.array([points[n] for n in names])
+    d = np.linalg.norm(xy[:, None] - xy[None], axis=-1) + np.eye(len(names)) * 1e9
+    i, j = np.unravel_index(d.argmin(), d.shape)
+    assert {names[i], names[j]} == set(DEMO_PLANTED_NEAREST)
+    rho = float(re.search(r"Spearman ρ = ([0-9.]+)", " ".join(c.value for c in at.caption)).group(1))
+    assert rho > 0.5                               # 2-D distances keep the order of the real ones
 
 
 def test_compare_page_shows_rank_pairs_and_full_answers(demo_dir):

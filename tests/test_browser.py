@@ -163,7 +163,7 @@ def test_chart_pages_draw_their_chart(app_url, driver, tmp_path, page, path):
     _screenshot(driver, tmp_path, page)
 
 
-def test_grouped_view_draws_centroids_and_contours(app_url, driver, tmp_path):
+def test_grouped_view_draws_one_labelled_point_per_value_id(app_url, driver, tmp_path):
     driver.get(app_url)
     _wait_for_chart(driver)
     _click_text(driver, "Value IDs (grouped)", "p")
@@ -171,7 +171,8 @@ def test_grouped_view_draws_centroids_and_contours(app_url, driver, tmp_path):
 
     WebDriverWait(driver, CHART_WAIT_S).until(lambda d: d.execute_script(
         "const el = document.querySelector('.js-plotly-plot');"
-        "return !!el && !!el.data && el.data.some(t => t.type === 'histogram2dcontour');"))
+        "return !!el && !!el.layout && el.layout.xaxis.title.text === 'MDS 1'"
+        " && el.data.reduce((n, t) => n + (t.text ? t.text.length : 0), 0) === 15;"))
     _wait_idle(driver)
     _screenshot(driver, tmp_path, "value_map_grouped")
 

@@ -88,11 +88,14 @@ def test_overlay_and_grouped_map():
     fig = figures.add_overlay(figures.value_map_figure(pts, color_by="lang"), pts.head(2), name="upload")
     assert fig.data[-1].name == "upload" and list(fig.data[-1].customdata) == list(pts["qa_id"].head(2))
     cen = pts.groupby("value_id").agg(n=("x", "size"), x=("x", "mean"), y=("y", "mean")).reset_index()
-    cen = cen.join(figures.split_value_id(cen["value_id"]))
-    fig = figures.grouped_map_figure(pts, cen, color_by="model")
-    kinds = [t.type for t in fig.data]
-    assert kinds.count("histogram2dcontour") == 3 and kinds.count("scatter") == 3
+    cen = cen.join(figures.split_value_id(cen["value_id"])).assign(cohesion=0.5)
+    fig = figures.grouped_map_figure(cen, color_by="model")
+    assert [t.type for t in fig.data] == ["scatter"] * cen["model"].nunique()
+    assert sorted(v for t in fig.data for v in t.text) == sorted(cen["value_id"])   # every value ID labelled
     assert all(t.customdata is None for t in fig.data)   # centroids are not QA rows
+    assert "cohesion 0.500" in fig.data[0].hovertext[0] and fig.layout.xaxis.title.text == "MDS 1"
+    with pytest.raises(KeyError, match="nope"):
+        figures.grouped_map_figure(cen, color_by="nope")
 
 
 def test_split_value_id():

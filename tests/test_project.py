@@ -183,3 +183,33 @@ def test_real_answers_are_placed_next_to_answers_to_the_same_question(fitted_map
     chance = (fitted_q[nearest5] == shuffled[:, None]).any(axis=1).mean()
     assert len(placed_q) == 150
     assert hit >= 0.8 and chance < 0.1, (hit, chance)
+
+
+def test_layout_from_distances_recovers_a_planar_configuration():
+    from scipy.spatial.distance import pdist, squareform
+
+    from univar_core.project import layout_from_distances
+
+    pts = np.array([[0.0, 0.0], [3.0, 0.2], [0.4, 4.0], [3.1, 4.4], [1.3, 2.1], [5.0, 1.0]])
+    labels = [f"m{i}$eng" for i in range(len(pts))]
+    dm = pd.DataFrame(squareform(pdist(pts)), index=labels, columns=labels)
+    layout = layout_from_distances(dm)
+    assert list(layout.coords.index) == labels and list(layout.coords.columns) == ["x", "y"]
+    np.testing.assert_allclose(squareform(pdist(layout.coords.to_numpy())), dm.to_numpy(), atol=1e-6)
+    assert layout.fidelity == pytest.approx(1.0)
+    again = layout_from_distances(dm)
+    np.testing.assert_array_equal(again.coords.to_numpy(), layout.coords.to_numpy())   # deterministic
+
+
+def test_layout_from_distances_small_and_bad_matrices():
+    from univar_core.project import layout_from_distances
+
+    two = layout_from_distances(pd.DataFrame([[0, 2.0], [2.0, 0]], index=["a", "b"], columns=["a", "b"]))
+    assert two.coords["x"].tolist() == [-1.0, 1.0] and np.isnan(two.fidelity)
+    assert layout_from_distances(pd.DataFrame([[0.0]], index=["a"], columns=["a"])).coords.shape == (1, 2)
+    with pytest.raises(ValueError, match="same labels"):
+        layout_from_distances(pd.DataFrame([[0, 1.0], [1.0, 0]], index=["a", "b"], columns=["b", "a"]))
+    with pytest.raises(ValueError, match="not symmetric"):
+        layout_from_distances(pd.DataFrame([[0, 1.0], [2.0, 0]], index=["a", "b"], columns=["a", "b"]))
+    with pytest.raises(ValueError, match="finite and non-negative"):
+        layout_from_distances(pd.DataFrame([[0, np.nan], [np.nan, 0]], index=["a", "b"], columns=["a", "b"]))

@@ -214,38 +214,20 @@ def add_overlay(fig: go.Figure, points: pd.DataFrame, *, name: str, color: str =
     return fig
 
 
-def grouped_map_figure(points: pd.DataFrame, centroids: pd.DataFrame, *, by: str = "value_id",
-                       color_by: str = "lang", highlight_groups: Sequence[str] = (),
-                       max_contour_groups: int = 12, max_labels: int = 60, title: str | None = None,
-                       height: int = 620) -> go.Figure:
-    """One labelled point per group (the paper's fig. 5) over density contours of its QAs.
+def grouped_map_figure(centroids: pd.DataFrame, *, by: str = "value_id", color_by: str = "lang",
+                       highlight_groups: Sequence[str] = (), max_labels: int = 60, title: str | None = None,
+                       axis_title: str = "MDS", height: int = 620) -> go.Figure:
+    """One labelled point per group (the paper's fig. 5), sized by its number of QAs.
 
-    points: QA rows with x, y and ``color_by``; centroids: one row per ``by`` value with x, y, n and
-    ``color_by``. Contours are drawn per colour group for the ``max_contour_groups`` largest groups (or
-    the highlighted ones): a contour per each of 127 groups would hide everything.
+    centroids: one row per ``by`` value with x, y (a layout of the groups, e.g.
+    project.layout_from_distances), n and ``color_by``; cohesion, when present, is shown on hover.
+    Labels are drawn for up to ``max_labels`` groups (and always for the highlighted ones).
     """
-    for frame, what in ((points, "points"), (centroids, "centroids")):
-        if color_by not in frame:
-            raise KeyError(f"{what} have no column {color_by!r}")
+    if color_by not in centroids:
+        raise KeyError(f"centroids have no column {color_by!r}")
     fig = go.Figure()
     colors = group_colors(as_labels(centroids[color_by]))
     highlight = {str(g) for g in highlight_groups}
-    if highlight:
-        contour_groups = [g for g in colors if g in highlight]
-    else:
-        sizes = as_labels(points[color_by]).value_counts()
-        contour_groups = [g for g in sizes.index if g in colors][:max_contour_groups]
-    for group in contour_groups:
-        sub = points[as_labels(points[color_by]).to_numpy() == group]
-        if len(sub) < 3:
-            continue
-        color = colors[group]
-        fig.add_trace(go.Histogram2dContour(
-            x=sub["x"].to_numpy(), y=sub["y"].to_numpy(), name=f"{group} density", legendgroup=group,
-            colorscale=[[0, color], [1, color]], showscale=False, ncontours=5,
-            contours=dict(coloring="lines"), line=dict(width=1), opacity=0.55, hoverinfo="skip",
-            showlegend=False,
-        ))
     labelled = len(centroids) <= max_labels
     cen_labels = as_labels(centroids[color_by])
     many = len(colors) > MAX_LEGEND_GROUPS
@@ -253,6 +235,7 @@ def grouped_map_figure(points: pd.DataFrame, centroids: pd.DataFrame, *, by: str
         sub = centroids[cen_labels == group]
         grey = bool(highlight) and group not in highlight
         show_text = labelled or (group in highlight)
+        cohesion = sub["cohesion"] if "cohesion" in sub else [None] * len(sub)
         fig.add_trace(go.Scatter(
             x=sub["x"], y=sub["y"], mode="markers+text" if show_text else "markers",
             name=group, legendgroup=group, showlegend=not many and not grey,
@@ -260,10 +243,15 @@ def grouped_map_figure(points: pd.DataFrame, centroids: pd.DataFrame, *, by: str
             textfont=dict(size=10, color="#777" if grey else "#222"),
             marker=dict(size=np.clip(6 + np.sqrt(sub["n"].to_numpy(dtype=float)) / 2, 8, 22),
                         color=OTHER_COLOR if grey else color, line=dict(width=1, color="black")),
-            hovertext=[f"<b>{escape_hover(v)}</b><br>{int(n)} QAs" for v, n in zip(sub[by], sub["n"])],
+            hovertext=[f"<b>{escape_hover(v)}</b><br>{int(n)} QAs"
+                       + (f"<br>cohesion {c:.3f}" if c is not None and np.isfinite(c) else "")
+                       for v, n, c in zip(sub[by], sub["n"], cohesion)],
             hoverinfo="text",
         ))
-    return _map_layout(fig, title, height)
+    fig = _map_layout(fig, title, height)
+    fig.update_layout(xaxis_title_text=f"{axis_title} 1", yaxis_title_text=f"{axis_title} 2",
+                      yaxis=dict(scaleanchor="x", scaleratio=1))   # distances read the same both ways
+    return fig
 
 
 # ---------------------------------------------------------------- comparison & identification charts

@@ -296,3 +296,47 @@ def value_id_centroids(qas: pd.DataFrame, embeddings=None, *, by: str = "value_i
         cos = np.einsum("ij,ij->i", emb[keep], centroids[codes[keep]]) / norms[keep]
         out["cohesion"] = np.bincount(codes[keep], weights=cos, minlength=len(labels)) / np.maximum(counts, 1)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the grouped map: one point per value ID, laid out by the distances between value IDs
+
+@dataclass(frozen=True)
+class DistanceLayout:
+    coords: pd.DataFrame   # index: the distance matrix's labels; columns x, y
+    fidelity: float        # Spearman correlation of the given distances with the 2-D ones (NaN: < 3 labels)
+    method: str = "metric MDS"
+
+
+def layout_from_distances(distances: pd.DataFrame, *, seed: int = 0) -> DistanceLayout:
+    """2-D positions of labelled items whose distances follow a distance matrix (metric MDS from the
+    classical-MDS solution, so the same matrix always gives the same picture).
+
+    Why not the mean of each value ID's map coordinates: every value ID answers the same questions, so
+    its QAs spread over the whole QA map and all the means fall near its middle. The distances between
+    the value IDs' own representations (compare.value_id_distance_matrix) keep what sets them apart.
+    """
+    labels = [str(v) for v in distances.index]
+    if list(map(str, distances.columns)) != labels:
+        raise ValueError("the distance matrix must have the same labels, in the same order, on both axes")
+    d = distances.to_numpy(dtype=np.float64)
+    if not np.isfinite(d).all() or (d < -1e-9).any():
+        raise ValueError("distances must be finite and non-negative")
+    if not np.allclose(d, d.T, atol=1e-6):
+        raise ValueError("the distance matrix is not symmetric")
+    d = np.clip((d + d.T) / 2, 0.0, None)
+    np.fill_diagonal(d, 0.0)
+    n = len(labels)
+    if n < 3:
+        xy = np.zeros((n, 2))
+        if n == 2:
+            xy[:, 0] = [-d[0, 1] / 2, d[0, 1] / 2]
+        return DistanceLayout(pd.DataFrame(xy, index=labels, columns=["x", "y"]), float("nan"))
+    from scipy.spatial.distance import pdist, squareform
+    from scipy.stats import spearmanr
+    from sklearn.manifold import MDS
+
+    xy = MDS(n_components=2, metric_mds=True, metric="precomputed", init="classical_mds",
+             random_state=seed, normalized_stress="auto").fit_transform(d)
+    rho = spearmanr(squareform(d, checks=False), pdist(xy)).statistic
+    return DistanceLayout(pd.DataFrame(xy, index=labels, columns=["x", "y"]), float(rho))

@@ -20,13 +20,13 @@ from univar_core.store import MapError  # noqa: E402
 st.set_page_config(page_title="UniVaR Explorer", page_icon="🧭", layout="wide")
 
 PAGES = [
-    st.Page("pages/value_map.py", title="Value Map", icon="🗺️", default=True),
-    st.Page("pages/compare.py", title="Compare", icon="⚖️"),
-    st.Page("pages/upload.py", title="Upload", icon="⬆️"),
-    st.Page("pages/value_lenses.py", title="Value Lenses", icon="🔭"),
-    st.Page("pages/train_embed.py", title="Train & Embed", icon="🏋️"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon="📏"),
-    st.Page("pages/about.py", title="About", icon="ℹ️"),
+    st.Page("pages/value_map.py", title="Value Map", icon=":material/map:", default=True),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/upload.py", title="Upload", icon=":material/upload_file:"),
+    st.Page("pages/value_lenses.py", title="Value Lenses", icon=":material/visibility:"),
+    st.Page("pages/train_embed.py", title="Train & Embed", icon=":material/model_training:"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
+    st.Page("pages/about.py", title="About", icon=":material/info:"),
 ]
 
 

@@ -5,6 +5,7 @@ Produces the figures in docs/results.md. Base MiniLM embeddings of both corpora 
 
     python bench/run_value_id.py                # embed (cached), train the head, print the tables
     python bench/run_value_id.py --embed-only   # only fill the embedding cache
+    python bench/run_value_id.py --full-steps 100   # also fine-tune all of MiniLM (full mode) and compare
 """
 from __future__ import annotations
 
@@ -109,13 +110,35 @@ def _fmt(table: pd.DataFrame) -> str:
     return head + body
 
 
-def run_tables(vb, vb_emb, ae, ae_emb, *, seed: int, steps: int) -> None:
+def full_fine_tune(train_qas: pd.DataFrame, *, steps: int, batch_pairs: int, seed: int):
+    """Full mode on all of MiniLM (CPU here): returns the tuned Encoder and a line describing the run."""
+    import tempfile
+
+    from univar_core.encode import Encoder
+    from univar_core.train import train_encoder
+
+    out_dir = Path(tempfile.mkdtemp(prefix="univar_full_"))
+    t0 = time.time()
+
+    def progress(done, total):
+        if done % 10 == 0 or done == total:
+            print(f"  full fine-tune step {done}/{total} ({time.time() - t0:.0f} s)", flush=True)
+
+    result = train_encoder(train_qas, mode="full", base="all-MiniLM-L6-v2", steps=steps, batch_pairs=batch_pairs,
+                           max_seq_length=256, seed=seed, out_dir=out_dir, progress=progress)
+    line = (f"full fine-tune: {result.steps_done} steps of {batch_pairs} view pairs (lam 5, lr "
+            f"{result.config.lr:g}, logit scale {result.config.logit_scale:g}) on {result.device} in "
+            f"{time.time() - t0:.0f} s, loss {result.losses[0]:.3f} -> {result.final_loss:.3f}, saved in {out_dir}")
+    return Encoder(str(out_dir), cache_dir=None), line
+
+
+def run_tables(vb, vb_emb, ae, ae_emb, *, seed: int, steps: int, full_steps: int = 0, full_batch: int = 24) -> None:
     import tempfile
 
     from univar_core.encode import Encoder
     from univar_core.evaluate import map_control_models, value_identification_table
-    from univar_core.splits import assert_no_leak, split_qas
     from univar_core.head_encoder import HeadEncoder
+    from univar_core.splits import assert_no_leak, split_qas
     from univar_core.train import train_encoder
 
     base = Encoder()  # only for its name and content hash (recorded in head.json); embeddings are cached
@@ -131,9 +154,17 @@ def run_tables(vb, vb_emb, ae, ae_emb, *, seed: int, steps: int) -> None:
     print(f"head trained: {result.steps_done} steps in {train_s:.1f} s (loss {result.losses[0]:.3f} -> "
           f"{result.final_loss:.3f}), saved in {out_dir}")
 
+    reps = {"MiniLM (base)": vb_emb, "MiniLM + head": head.transform(vb_emb)}
+    tuned = None
+    if full_steps:
+        tuned, line = full_fine_tune(vb.iloc[split.encoder_train].reset_index(drop=True), steps=full_steps,
+                                     batch_pairs=full_batch, seed=seed)
+        print(line)
+        t0 = time.time()
+        reps["MiniLM full fine-tune"] = tuned.encode_qas(vb["question"].tolist(), vb["answer"].tolist()).embeddings
+        print(f"embedded ValueBench with the tuned model in {time.time() - t0:.0f} s")
     t0 = time.time()
-    vb_table = value_identification_table(vb, {"MiniLM (base)": vb_emb, "MiniLM + head": head.transform(vb_emb)},
-                                          split, by_dataset=False, seed=seed)
+    vb_table = value_identification_table(vb, reps, split, by_dataset=False, seed=seed)
     print(f"\n## ValueBench, questionnaire-disjoint split (eval {time.time() - t0:.0f} s)\n")
     print(_fmt(vb_table))
 
@@ -142,9 +173,11 @@ def run_tables(vb, vb_emb, ae, ae_emb, *, seed: int, steps: int) -> None:
     ae_mapped = map_control_models(ae)
     ae_split = split_qas(ae_mapped, by="question_id", test_fraction=0.3, seed=seed)
     assert_no_leak(ae_mapped, ae_split)
-    ae_table = value_identification_table(ae_mapped, {"MiniLM (base)": ae_emb,
-                                                      "MiniLM + head (trained on ValueBench)": head.transform(ae_emb)},
-                                          ae_split, by_dataset=False, seed=seed)
+    ae_reps = {"MiniLM (base)": ae_emb, "MiniLM + head (trained on ValueBench)": head.transform(ae_emb)}
+    if tuned is not None:
+        ae_reps["MiniLM full fine-tune (trained on ValueBench)"] = tuned.encode_qas(
+            ae_mapped["question"].tolist(), ae_mapped["answer"].tolist()).embeddings
+    ae_table = value_identification_table(ae_mapped, ae_reps, ae_split, by_dataset=False, seed=seed)
     print("\n## AlpacaEval control (six mapped models), question-disjoint split\n")
     print(_fmt(ae_table))
 
@@ -156,6 +189,11 @@ def run_tables(vb, vb_emb, ae, ae_emb, *, seed: int, steps: int) -> None:
     drop_base = bal(vb_table, "MiniLM (base)") - bal(ae_table, "MiniLM (base)")
     print(f"\nseed {seed}: head - base on ValueBench = {gain * 100:+.1f} points balanced k-NN accuracy; "
           f"ValueBench -> AlpacaEval drop: head {drop_head * 100:.1f}, base {drop_base * 100:.1f} points")
+    if tuned is not None:
+        full = "MiniLM full fine-tune"
+        print(f"seed {seed}: full fine-tune - base on ValueBench = "
+              f"{(bal(vb_table, full) - bal(vb_table, 'MiniLM (base)')) * 100:+.1f} points; ValueBench -> AlpacaEval "
+              f"drop: {(bal(vb_table, full) - bal(ae_table, full + ' (trained on ValueBench)')) * 100:.1f} points")
 
 
 def main(argv=None) -> None:
@@ -164,6 +202,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="one split + head per seed")
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--skip-control", action="store_true", help="ValueBench only (no AlpacaEval)")
+    ap.add_argument("--full-steps", type=int, default=0, help="also fine-tune all of MiniLM for this many steps")
+    ap.add_argument("--full-batch", type=int, default=24, help="view pairs per full fine-tune step")
     args = ap.parse_args(argv)
 
     from univar_core.evaluate import CONTROL_MODEL_MAP
@@ -177,7 +217,8 @@ def main(argv=None) -> None:
     if args.embed_only:
         return
     for seed in args.seeds:
-        run_tables(vb, vb_emb, ae, ae_emb, seed=seed, steps=args.steps)
+        run_tables(vb, vb_emb, ae, ae_emb, seed=seed, steps=args.steps, full_steps=args.full_steps,
+                   full_batch=args.full_batch)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from tiny_bert import build_tiny_bert
 
 import univar_core.encode as encode_mod
 from univar_core.embed_cache import EmbeddingCache
@@ -33,25 +34,10 @@ TINY_WORDS = ("should i help my friend neighbour family money work yes no becaus
 @pytest.fixture(scope="module")
 def tiny_folders(tmp_path_factory):
     """(plain transformers BERT folder, sentence-transformers folder built from it)."""
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    root = tmp_path_factory.mktemp("tiny_bert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ":", "?", ".", ","] + TINY_WORDS
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ":", "?", ".", ","] + list(TINY_WORDS)
     vocab += [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list("bcdefghjklmnoprstuvwxyz")
-    vocab_file = root / "vocab.txt"
-    vocab_file.write_text("\n".join(dict.fromkeys(vocab)) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab_file))
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=37, max_position_embeddings=64)
-    torch.manual_seed(0)
-    plain = root / "plain_bert"
-    BertModel(config).save_pretrained(plain)
-    tokenizer.save_pretrained(plain)
-    st_dir = root / "st_bert"
-    SentenceTransformer(modules=[Transformer(str(plain), max_seq_length=48), Pooling(32)]).save(str(st_dir))
-    return plain, st_dir
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), vocab, intermediate_size=37,
+                           max_position_embeddings=64, max_seq_length=48)
 
 
 @pytest.fixture(scope="module")

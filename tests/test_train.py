@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_bert import build_tiny_bert
 
 from univar_core.head_encoder import HeadEncoder
 from univar_core.run_folder import (
@@ -29,23 +30,10 @@ WORDS = ("the a is to of and i should you it be yes no help people value answer 
 @pytest.fixture(scope="module")
 def tiny_st(tmp_path_factory):
     """A tiny random BERT sentence-transformer (hidden 32, 2 layers, word-level vocab) built locally."""
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer import modules as models
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    root = tmp_path_factory.mktemp("tiny_bert")
     chars = list("abcdefghijklmnopqrstuvwxyz0123456789:?.,$")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + chars + ["##" + c for c in chars]
-    (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
-    BertModel(config).save_pretrained(root / "hf")
-    BertTokenizerFast(vocab_file=str(root / "vocab.txt")).save_pretrained(root / "hf")
-    model = SentenceTransformer(modules=[models.Transformer(str(root / "hf"), max_seq_length=64),
-                                         models.Pooling(32, "mean")], device="cpu")
-    model.save(str(root / "st"))
-    return root / "st"
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(WORDS) + chars + ["##" + c for c in chars]
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), vocab, intermediate_size=64,
+                           max_position_embeddings=128, max_seq_length=64)[1]
 
 
 def _planted(n_value_ids=6, per=120, dim=24, seed=0):

@@ -251,3 +251,10 @@ def test_resume_continues_from_checkpoint_and_matches_an_uninterrupted_run(tmp_p
                                _load_head_module(tmp_path / "straight")[0].weight.detach().numpy(), atol=1e-6)
     log = read_loss_log(tmp_path / "resumed")
     assert log["step"].tolist() == list(range(1, 21))     # rows past the checkpoint were replaced
+
+
+def test_full_mode_on_cpu_passes_at_most_32_pairs_at_a_time(tmp_path, tiny_st):
+    messages = []
+    train_encoder(_text_qas(n_value_ids=3, per=40), mode="full", base=str(tiny_st), lam=1, steps=1,
+                  batch_pairs=48, out_dir=tmp_path, device="cpu", log=messages.append)
+    assert any("3 value IDs x 16 pairs per step, 32 pairs per forward pass" in m for m in messages), messages

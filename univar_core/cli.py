@@ -546,8 +546,8 @@ def train_cmd(
     batch_pairs: Annotated[int | None, typer.Option(help="full: view pairs per optimizer step (default 256, "
                                                          "the paper's).")] = None,
     micro_batch_pairs: Annotated[int | None, typer.Option(
-        help="full: view pairs per forward pass (default: the whole step). Lower it when the GPU runs out of "
-             "memory; the in-batch negatives stay the whole step's (GradCache).")] = None,
+        help="full: view pairs per forward pass (default: the whole step on a GPU, 32 on the CPU). Lower it "
+             "when the GPU runs out of memory; the in-batch negatives stay the whole step's (GradCache).")] = None,
     precision: Annotated[str, typer.Option(help="full: auto (bf16 on GPUs that have it, else fp16; fp32 on CPU), "
                                                 "bf16, fp16 or fp32.")] = "auto",
     max_seq_length: Annotated[int | None, typer.Option(help="full: tokens per view (default: the model's).")] = None,

@@ -44,6 +44,7 @@ from univar_core.run_folder import (
 )
 
 DEFAULT_BASE = "all-MiniLM-L6-v2"
+CPU_MICRO_PAIRS = 32   # full mode on CPU: view pairs per forward pass when none is given
 
 # Defaults that differ by mode: head mode follows DESIGN.md's measured recipe, full mode the paper's
 # published checkpoints (batch 256 view pairs, lr 2e-4, logit scale 50).
@@ -77,7 +78,8 @@ class TrainConfig:
     batch_value_ids: int | None = None    # value IDs per batch (None: all, capped by batch_pairs)
     pairs_per_value_id: int | None = None # head: view pairs per value ID per batch
     batch_pairs: int | None = None        # full: view pairs per optimizer step
-    micro_batch_pairs: int | None = None  # full: view pairs per forward pass (None: the whole batch);
+    micro_batch_pairs: int | None = None  # full: view pairs per forward pass (None: the whole batch on a
+                                          # GPU, CPU_MICRO_PAIRS on the CPU);
                                           # fewer saves GPU memory, the gradient stays exact (GradCache)
     max_seq_length: int | None = None     # full: tokens per view (None: the model's own)
     precision: str = "auto"               # full, CUDA only: "auto" (bf16 if supported else fp16), "bf16",
@@ -284,6 +286,7 @@ def _train_full(qas, labels, cfg: TrainConfig, out_dir: Path, base, device, resu
     from sentence_transformers.util import batch_to_device
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
     base_name = base if isinstance(base, str) else getattr(base, "name", str(base))
     cfg.base = base_name
     torch.manual_seed(cfg.seed)
@@ -307,11 +310,14 @@ def _train_full(qas, labels, cfg: TrainConfig, out_dir: Path, base, device, resu
         log(f"resuming full fine-tuning from step {start}")
     amp = _autocast_dtype(device, cfg.precision)
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
+    # None: the whole step in one pass on a GPU. On the CPU a step of the paper's 256 pairs would need
+    # tens of GB of activations and the OS would kill the run without a word, so pass 32 at a time there
+    # (the gradient is the same, gradcache.py).
+    micro = cfg.micro_batch_pairs or (cfg.batch_pairs if dev.type == "cuda"
+                                      else min(cfg.batch_pairs, CPU_MICRO_PAIRS))
+    n_pairs = per_step_classes * pairs_per_class
     log(f"full fine-tuning {base_name} on {device} ({amp or 'fp32'}), {per_step_classes} value IDs x "
-        f"{pairs_per_class} pairs per step, {cfg.micro_batch_pairs or 'all'} pairs per forward pass")
-
-    micro = cfg.micro_batch_pairs or cfg.batch_pairs
-    dev = torch.device(device)
+        f"{pairs_per_class} pairs per step, {min(micro, n_pairs)} pairs per forward pass")
 
     def embed(features):
         with torch.autocast(device_type="cuda", dtype=amp, enabled=amp is not None):

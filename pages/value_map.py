@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _shared
-from univar_core import compare, figures
+from univar_core import compare, encode, figures
 
 COLOR_CHOICES = {"language": "lang", "model": "model", "dataset": "dataset", "cluster": "cluster_label",
                  "value ID": "value_id", "layer": "layer"}
@@ -133,6 +133,11 @@ if not keep.any():
     st.stop()
 view = st.radio("View", ["QAs", "Value IDs (grouped)"], horizontal=True, key="map_view")
 if view == "QAs":
+    if str((vmap.manifest.get("encoder") or {}).get("name")) == encode.DEFAULT_ENCODER:
+        st.info(f"This map uses the general sentence encoder {encode.DEFAULT_ENCODER}: nearby QAs mostly share a "
+                "question or topic, not values (the UniVaR paper's point). The grouped view compares value IDs as "
+                "wholes; for a map where values set the layout, train a value encoder on Train & Embed and rebuild "
+                "the map with it.", icon=":material/lightbulb:")
     _qa_view(vmap, key, qas, keep)
 else:
     _grouped_view(vmap, key, qas, keep)

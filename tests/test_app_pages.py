@@ -109,6 +109,7 @@ def _array(values) -> np.ndarray:
 
 def test_value_map_colour_search_filter_and_grouped_view(demo_dir):
     at = _open(PAGES[0])
+    assert any("general sentence encoder" in i.value for i in at.info)   # says why QAs group by question
     at.selectbox(key="color_by").set_value("model")
     at.text_input(key="map_search").input("family")
     _run(at)

@@ -251,6 +251,11 @@ def test_train_a_head_then_eval_it_against_the_base(cli_files, env, tmp_path):
     assert {"all-MiniLM-L6-v2", str(run), "TF-IDF"} <= set(overall.index)
     assert overall["n_value_ids"].eq(6).all()
     assert overall["knn_bal_acc"].between(0, 1).all()
+    # a map built with the trained head (README: values instead of topics)
+    result = invoke(["build", cli_files[0], "--encoder", run, "--name", "vb-head", "--n-neighbors", "10"], env)
+    assert result.exit_code == 0, result.output
+    head_map = store.load_map("vb-head", data_dir=env["UNIVAR_DATA_DIR"])
+    assert head_map.manifest["encoder"]["name"] == str(run) and head_map.embeddings.shape[1] == 256
 
 
 def test_full_mode_options_are_refused_in_head_mode(cli_files, env, tmp_path):

@@ -111,7 +111,8 @@ def grouped_layout(key: MapKey, value_ids: list[str], method: str = "centroid"):
     from univar_core.project import layout_from_distances
 
     dm = distance_matrix_for_map(key, method)
-    keep = [v for v in dm.index if v in set(value_ids)]
+    wanted = set(value_ids)
+    keep = [v for v in dm.index if v in wanted]
     layout = layout_from_distances(dm.loc[keep, keep])
     table = centroids_for_map(key).drop(columns=["x", "y"]).set_index("value_id").loc[keep]
     return table.join(layout.coords).rename_axis("value_id").reset_index(), layout

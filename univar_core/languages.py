@@ -18,8 +18,7 @@ def iso639_3(code: str) -> str | None:
 
     Codes are matched as codes only: pycountry's free lookup would read `en` as the language named "En".
     """
-    text = code.strip()
-    key = text.lower()
+    key = code.strip().lower()
     if len(key) == 2:
         found = pycountry.languages.get(alpha_2=key)
     elif len(key) == 3:

@@ -11,7 +11,10 @@ texts, figure build and its serialisation into the page):
 
 The browser's own WebGL drawing time is not included.
 
-    python bench/bench_render.py [--n 100000] [--repeats 3]
+    python bench/bench_render.py [--n 100000] [--repeats 3] [--view grouped]
+
+--view grouped times the grouped view instead (one point per value ID: the centroid distance matrix
+over all QAs and its MDS layout), set in session state before the first run as a user's choice is.
 """
 from __future__ import annotations
 
@@ -67,6 +70,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--view", choices=["qas", "grouped"], default="qas")
     args = ap.parse_args()
 
     from streamlit.testing.v1 import AppTest
@@ -85,6 +89,8 @@ def main() -> None:
         def render() -> float:
             at = AppTest.from_file(str(REPO / "pages" / "value_map.py"), default_timeout=600)
             at.session_state[_shared.CURRENT_MAP_KEY] = key
+            if args.view == "grouped":
+                at.session_state["map_view"] = "Value IDs (grouped)"
             start = time.perf_counter()
             at.run()
             elapsed = time.perf_counter() - start
@@ -97,7 +103,8 @@ def main() -> None:
         cold = render()
         warm = [render() for _ in range(args.repeats)]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"Value Map page, {args.n:,} QAs, 127 value IDs, coloured by language")
+    what = "grouped view (centroid distance, MDS)" if args.view == "grouped" else "coloured by language"
+    print(f"Value Map page, {args.n:,} QAs, 127 value IDs, {what}")
     print(f"  cold (first session in a fresh process): {cold:.2f} s")
     print(f"  warm (new session, server caches warm):  best {min(warm):.2f} s, "
           f"median {float(np.median(warm)):.2f} s over {len(warm)}")

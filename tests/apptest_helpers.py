@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,21 @@ from streamlit.testing.v1 import AppTest
 def copy_demo(demo_map_master: Path, data_dir: Path) -> Path:
     """Put the session's demo map into ``data_dir`` (the app opens it instead of building one)."""
     return Path(shutil.copytree(demo_map_master, Path(data_dir) / "demo"))
+
+
+@contextmanager
+def real_map_dir(data_dir: Path, demo_dir: Path, table: pd.DataFrame):
+    """A data dir holding the demo map (copied: the app wants it, no rebuild) and a map 'real-subset'
+    built from ``table``; UNIVAR_DATA_DIR points at it while the context is open."""
+    import pytest
+
+    from univar_core import pipeline
+
+    shutil.copytree(demo_dir / "demo", data_dir / "demo")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
+        pipeline.build_map(table, "real-subset", data_dir=data_dir)
+        yield data_dir
 
 
 def run_ok(at: AppTest, timeout: float) -> AppTest:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import first_frame, real_subset_table, run_ok
+from apptest_helpers import first_frame, real_map_dir, real_subset_table, run_ok
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -23,14 +23,8 @@ TIMEOUT = 240   # the first run in a process may embed the demo corpus and compi
 @pytest.fixture(scope="module")
 def real_dir(tmp_path_factory, shared_data, demo_dir):
     """A map of a few hundred real QAs: 4 ValueBench models x 40 questions + 2 AlpacaEval models x 20."""
-    from univar_core import pipeline
-
     table = real_subset_table(shared_data, n_valuebench=40, n_alpaca=20)
-    data_dir = tmp_path_factory.mktemp("real_maps")
-    shutil.copytree(demo_dir / "demo", data_dir / "demo")   # the app wants its demo map: no rebuild
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
-        pipeline.build_map(table, "real-subset", data_dir=data_dir)
+    with real_map_dir(tmp_path_factory.mktemp("real_maps"), demo_dir, table) as data_dir:
         yield data_dir
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from apptest_helpers import first_frame, real_subset_table, run_ok
+from apptest_helpers import first_frame, real_map_dir, real_subset_table, run_ok
 from streamlit.testing.v1 import AppTest
 
 from univar_core.demo import DEMO_PLANTED_NEAREST
@@ -25,14 +25,8 @@ TIMEOUT = 180   # the first run in a process may embed the demo corpus and compi
 @pytest.fixture(scope="module")
 def real_dir(tmp_path_factory, shared_data, demo_dir):
     """A map of a few hundred real QAs: 4 ValueBench models x 60 questions + 2 AlpacaEval models x 30."""
-    from univar_core import pipeline
-
     table = real_subset_table(shared_data, n_valuebench=60, n_alpaca=30, extra=("questionnaire",))
-    data_dir = tmp_path_factory.mktemp("real_maps")
-    shutil.copytree(demo_dir / "demo", data_dir / "demo")   # the app wants its demo map: no rebuild
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
-        pipeline.build_map(table, "real-subset", data_dir=data_dir)
+    with real_map_dir(tmp_path_factory.mktemp("real_maps"), demo_dir, table) as data_dir:
         yield data_dir
 
 

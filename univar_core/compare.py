@@ -361,18 +361,25 @@ def bootstrap_distance(emb_a: np.ndarray, emb_b: np.ndarray, method: str = "cent
     return float(point), float(lo), float(hi)
 
 
-def bootstrap_distance_value_ids(qas: pd.DataFrame, emb: np.ndarray, a: str, b: str, *,
-                                 method: str = "centroid", paired: bool = True, by: str = "value_id",
-                                 **kwargs) -> tuple[float, float, float]:
-    """``bootstrap_distance`` between two value IDs of a map; ``paired`` (default) resamples
-    questions (``question_id``), the right design when both answered the same questions."""
+def _value_id_sides(qas: pd.DataFrame, emb: np.ndarray, a: str, b: str, *, by: str, paired: bool,
+                    kwargs: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The embeddings of value IDs a and b; when paired, their question ids go into kwargs as strata."""
     emb = _check_aligned(qas, emb)
     rows_a, rows_b = _rows_of(qas, a, by), _rows_of(qas, b, by)
     if paired:
         _check_column(qas, "question_id")
         qid = qas["question_id"].astype(str).to_numpy()
         kwargs.update(strata_a=qid[rows_a], strata_b=qid[rows_b])
-    return bootstrap_distance(emb[rows_a], emb[rows_b], method, **kwargs)
+    return emb[rows_a], emb[rows_b]
+
+
+def bootstrap_distance_value_ids(qas: pd.DataFrame, emb: np.ndarray, a: str, b: str, *,
+                                 method: str = "centroid", paired: bool = True, by: str = "value_id",
+                                 **kwargs) -> tuple[float, float, float]:
+    """``bootstrap_distance`` between two value IDs of a map; ``paired`` (default) resamples
+    questions (``question_id``), the right design when both answered the same questions."""
+    emb_a, emb_b = _value_id_sides(qas, emb, a, b, by=by, paired=paired, kwargs=kwargs)
+    return bootstrap_distance(emb_a, emb_b, method, **kwargs)
 
 
 def _subsample_strata(strata: np.ndarray, side_a: np.ndarray, max_n: int | None,
@@ -462,13 +469,8 @@ def permutation_test_value_ids(qas: pd.DataFrame, emb: np.ndarray, a: str, b: st
                                **kwargs) -> float:
     """``permutation_test`` between two value IDs of a map; ``paired`` (default) shuffles only
     within questions (``question_id``), the right design when both answered the same questions."""
-    emb = _check_aligned(qas, emb)
-    rows_a, rows_b = _rows_of(qas, a, by), _rows_of(qas, b, by)
-    if paired:
-        _check_column(qas, "question_id")
-        qid = qas["question_id"].astype(str).to_numpy()
-        kwargs.update(strata_a=qid[rows_a], strata_b=qid[rows_b])
-    return permutation_test(emb[rows_a], emb[rows_b], method, **kwargs)
+    emb_a, emb_b = _value_id_sides(qas, emb, a, b, by=by, paired=paired, kwargs=kwargs)
+    return permutation_test(emb_a, emb_b, method, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------

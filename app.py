@@ -14,8 +14,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import streamlit as st  # noqa: E402
 
 from pages import _shared  # noqa: E402
-from univar_core import store  # noqa: E402
-from univar_core.store import MapError  # noqa: E402
+from univar_core.maps import store  # noqa: E402
+from univar_core.maps.store import MapError  # noqa: E402
 
 st.set_page_config(page_title="UniVaR Explorer", page_icon="🧭", layout="wide")
 

@@ -3,7 +3,7 @@
     python bench/bench_build.py                      # the full ValueBench corpus (11,928 QAs)
     python bench/bench_build.py --limit 600          # a quick smoke run
 
-Stages come from pipeline.build_map's progress callbacks and the manifest's timings: read+validate,
+Stages come from build.build_map's progress callbacks and the manifest's timings: read+validate,
 embed (through encode.Encoder with a cold on-disk cache, as a user's first build), UMAP, cluster,
 store. The baseline is SentenceTransformer.encode on exactly the texts the pipeline embeds (same
 model object, same batch size, normalised). Overhead = (read+validate + embed + cluster + store) /
@@ -56,12 +56,13 @@ def main() -> None:
     import pandas as pd
     import torch
 
-    from univar_core import io, pipeline
-    from univar_core.encode import Encoder
+    from univar_core.data import readers
+    from univar_core.encoders.sentence_encoder import Encoder
+    from univar_core.maps import build
 
     data = args.data
     if data is None:
-        shared = io.shared_data_dir()
+        shared = readers.shared_data_dir()
         if shared is None:
             sys.exit("no shared data: pass --data or set UNIVAR_SHARED_DATA")
         data = shared / "valuebench_qa" / "qa.csv"
@@ -77,7 +78,7 @@ def main() -> None:
     load_s = time.perf_counter() - t
 
     # Baseline: the bare model on the very texts the pipeline will embed.
-    loaded = io.read_qas(source)
+    loaded = readers.read_qas(source)
     texts, _ = encoder.qa_texts(loaded.table["question"].tolist(), loaded.table["answer"].tolist())
     t, c = time.perf_counter(), time.process_time()
     encoder.model.encode(texts, batch_size=args.batch_size, normalize_embeddings=True, convert_to_numpy=True)
@@ -88,7 +89,7 @@ def main() -> None:
 
     clock = StageClock()
     start = (time.perf_counter(), time.process_time())
-    vmap, report = pipeline.build_map(source, "bench", encoder=encoder, data_dir=work / "maps", progress=clock)
+    vmap, report = build.build_map(source, "bench", encoder=encoder, data_dir=work / "maps", progress=clock)
     clock.stop()
     stages = clock.durations(start)
     stages["UMAP"] = stages.pop("project")

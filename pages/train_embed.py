@@ -15,10 +15,14 @@ import streamlit as st
 import torch
 
 from pages import _shared
-from univar_core import encode, jobs, pipeline, run_folder, schema, store, train
-from univar_core.schema import QAInputError
-from univar_core.splits import split_qas
-from univar_core.store import MapError
+from univar_core import jobs
+from univar_core.data import schema
+from univar_core.data.schema import QAInputError
+from univar_core.data.splits import split_qas
+from univar_core.encoders import sentence_encoder
+from univar_core.maps import build, store
+from univar_core.maps.store import MapError
+from univar_core.training import run_folder, trainer
 
 JOBS_KEY = "train_embed_jobs"      # session_state: ids of the jobs this session started (newest last)
 SEEN_KEY = "train_embed_seen"      # session_state: ids of finished jobs whose end already refreshed the page
@@ -76,7 +80,7 @@ def _training_form(vmap) -> None:
     st.subheader("Train a value encoder")
     source = st.radio("QAs to train on", ["This map's QAs", "Upload a file"], horizontal=True, key="tr_source")
     map_encoder = vmap.manifest.get("encoder") or {}
-    precomputed = map_encoder.get("content_hash") == pipeline.PRECOMPUTED_HASH
+    precomputed = map_encoder.get("content_hash") == build.PRECOMPUTED_HASH
     if source == "This map's QAs":
         qas, emb, loaded = vmap.qas, vmap.embeddings, None
         st.caption(_shared.md(f"{len(qas):,} QAs, {qas['value_id'].nunique()} value IDs of map '{vmap.name}'."))
@@ -89,11 +93,11 @@ def _training_form(vmap) -> None:
     if mode == "full" and not torch.cuda.is_available():
         st.warning("No GPU here: full fine-tuning of a real model on a real corpus would take hours on this CPU. "
                    "Use head mode, or run `univar train --mode full` on a GPU machine.")
-    default_base = encode.DEFAULT_ENCODER if precomputed else str(map_encoder.get("name") or encode.DEFAULT_ENCODER)
+    default_base = sentence_encoder.DEFAULT_ENCODER if precomputed else str(map_encoder.get("name") or sentence_encoder.DEFAULT_ENCODER)
     base = default_base
     if mode == "full" or source != "This map's QAs":
         base = st.text_input("Base encoder (name or folder)", value=default_base, key="tr_base")
-    defaults = train.mode_defaults(mode)
+    defaults = trainer.mode_defaults(mode)
     c1, c2, c3, c4, c5 = st.columns(5)
     lam = c1.slider("λ (max QAs per view)", 1, 20, 5, key="tr_lam",
                     help="Each view joins (head: averages) 1..λ QAs of one value ID; the paper's λ.")
@@ -143,7 +147,7 @@ def _training_form(vmap) -> None:
                 run_base = jobs.recorded_base(vmap.manifest) if loaded is None else base
                 run_emb = emb if train_rows is None else emb[train_rows]
             else:                        # an uploaded file: encode it with the base (cached) in the job
-                run_base, run_emb = pipeline.load_encoder_cached(base), None
+                run_base, run_emb = build.load_encoder_cached(base), None
         else:
             run_base, run_emb = base, None
         info = {"source_map": vmap.name if loaded is None else None,
@@ -251,7 +255,7 @@ def _start_rebuild(vmap, row, new_name: str) -> None:
     kw: dict = {"encoder": row["path"]}
     try:
         ok, _ = (jobs.head_matches_map(row["path"], vmap.manifest) if row["kind"] == "head" else (False, ""))
-        if ok and (vmap.manifest.get("encoder") or {}).get("content_hash") == pipeline.PRECOMPUTED_HASH:
+        if ok and (vmap.manifest.get("encoder") or {}).get("content_hash") == build.PRECOMPUTED_HASH:
             # the map's base vectors were given, not computed here: apply the head to them directly
             kw = {"embeddings": jobs.load_head_for_map(row["path"], vmap.manifest).transform(vmap.embeddings),
                   "encoder_name": row["path"]}
@@ -274,9 +278,9 @@ def _embed_section(vmap) -> None:
                "stored as a new map (not placed on this one: for that, use the Upload page).")
     loaded = _upload("QA file for a new map", "emb_file")
     runs = jobs.list_runs()
-    choices = [encode.DEFAULT_ENCODER] + runs.loc[runs["kind"].notna(), "path"].tolist()
+    choices = [sentence_encoder.DEFAULT_ENCODER] + runs.loc[runs["kind"].notna(), "path"].tolist()
     encoder = st.selectbox("Encoder", choices, key="emb_encoder",
-                           format_func=lambda p: p if p == encode.DEFAULT_ENCODER else f"trained run {Path(p).name}")
+                           format_func=lambda p: p if p == sentence_encoder.DEFAULT_ENCODER else f"trained run {Path(p).name}")
     if loaded is None:
         return
     taken = [m["name"] for m in store.list_maps(store.default_data_dir())]

@@ -12,14 +12,17 @@ from pathlib import Path
 import streamlit as st
 
 from pages import _shared
-from univar_core import figures, pipeline, schema
-from univar_core.schema import QAInputError
-from univar_core.store import MapError
+from univar_core.data import schema
+from univar_core.data.schema import QAInputError
+from univar_core.figures import map_figures
+from univar_core.maps.placement import add_layer, own_value_id_fraction, place_on_map
+from univar_core.maps.store import MapError
+from univar_core.paths import ASSETS_DIR
 
 STATE = "upload"
 FLASH = "upload_flash"
 ROUND = "upload_round"      # bumped after "keep": a new uploader key empties the widget
-TEMPLATE = Path(__file__).resolve().parents[1] / "assets" / "qa_template.csv"
+TEMPLATE = ASSETS_DIR / "qa_template.csv"
 
 
 def _template() -> None:
@@ -69,7 +72,7 @@ def _place(vmap, key, state) -> None:
     if st.button("Embed and place on the map", type="primary", key="upload_place"):
         bar = st.progress(0.0, text="embedding with the map's encoder")
         try:
-            placement = pipeline.place_on_map(vmap, state["loaded"], layer=layer,
+            placement = place_on_map(vmap, state["loaded"], layer=layer,
                                               progress=_shared.stage_progress(bar))
         except (QAInputError, MapError) as err:
             _shared.map_error(err)
@@ -83,16 +86,16 @@ def _show_placement(vmap, key, placement) -> None:
     top = nearest["value_id"].head(3).tolist()
     base = vmap.qas
     hover = _shared.hover_for_map(key, _shared.hover_answer_chars(len(base)))
-    fig = figures.value_map_figure(base, color_by="value_id", emphasis=base["value_id"].isin(top).to_numpy(),
+    fig = map_figures.value_map_figure(base, color_by="value_id", emphasis=base["value_id"].isin(top).to_numpy(),
                                    hover=hover, title=f"Layer '{placement.layer}' placed on {vmap.name} "
                                                       "(stars); the 3 nearest value IDs coloured")
-    figures.add_overlay(fig, placement.qas, name=f"{placement.layer} (new)")
+    map_figures.add_overlay(fig, placement.qas, name=f"{placement.layer} (new)")
     _shared.show_figure(fig, name="upload_on_map", key="upload_map_chart")
 
     st.subheader("Nearest value IDs")
     st.caption("Value identification of your QAs as a whole: cosine similarity of their mean embedding to each "
                "value ID's centroid; share_nearest = fraction of your QAs whose own nearest centroid it is.")
-    own = pipeline.own_value_id_fraction(placement)
+    own = own_value_id_fraction(placement)
     if own is not None:
         st.metric("Your QAs nearest to their own value ID", f"{own:.0%}")
     left, right = st.columns([1, 1])
@@ -100,7 +103,7 @@ def _show_placement(vmap, key, placement) -> None:
                    column_config={"similarity": st.column_config.NumberColumn(format="%.4f"),
                                   "share_nearest": st.column_config.NumberColumn(format="%.2f")})
     with right:
-        _shared.show_figure(figures.nearest_value_ids_figure(nearest), name="nearest_value_ids",
+        _shared.show_figure(map_figures.nearest_value_ids_figure(nearest), name="nearest_value_ids",
                             key="upload_nearest_chart")
     _shared.csv_download(nearest, label="Download ranking (CSV)", file_name="nearest_value_ids.csv",
                          key="upload_nearest_csv")
@@ -114,7 +117,7 @@ def _keep_or_discard(vmap, state) -> None:
     keep, discard = st.columns(2)
     if keep.button("Keep as a new layer of this map", type="primary", key="upload_keep"):
         try:
-            updated = pipeline.add_layer(vmap, state["placement"], data_dir=Path(vmap.path).parent)
+            updated = add_layer(vmap, state["placement"], data_dir=Path(vmap.path).parent)
         except (QAInputError, MapError, ValueError) as err:
             _shared.map_error(err)
         st.session_state[FLASH] = (f"Layer '{state['placement'].layer}' saved: map '{updated.name}' now has "

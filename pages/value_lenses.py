@@ -8,9 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from pages import _shared
-from univar_core import compare, culture, demo, figures, lens_figures, lenses
-from univar_core.pipeline import BASE_LAYER
-from univar_core.schema import QAInputError
+from univar_core.analysis import compare, culture, lenses
+from univar_core.data import demo
+from univar_core.data.schema import QAInputError
+from univar_core.figures import lens_figures, map_figures
+from univar_core.maps.build import BASE_LAYER
 
 LEVELS = {"value ID": "value_id", "language": "lang", "model": "model"}
 LENS_TITLES = {"valuelex": "ValueLex", "schwartz": "Schwartz basic values", "mft": "Moral Foundations"}
@@ -22,14 +24,14 @@ MAX_RADAR = 6
 # ---------------------------------------------------------------- cached computations
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _encoder(name: str):
-    from univar_core.pipeline import load_encoder_cached
+    from univar_core.maps.build import load_encoder_cached
 
     return load_encoder_cached(name)
 
 
 def _map_encoder(vmap):
     """The map's encoder, or (None, reason) when it cannot be loaded or does not fit the map."""
-    from univar_core.encode import EncoderLoadError
+    from univar_core.encoders.sentence_encoder import EncoderLoadError
 
     name = _shared.encoder_name(vmap.manifest)
     precomputed = bool((vmap.manifest.get("embedding") or {}).get("precomputed"))
@@ -78,7 +80,7 @@ def _value_id_scores(key, lens_name: str) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=4)
 def _demo_checkpoints(key) -> tuple[pd.DataFrame, np.ndarray]:
     """The demo's synthetic checkpoints embedded with the map's encoder and placed on the map."""
-    from univar_core.project import place_points
+    from univar_core.maps.projection import place_points
 
     vmap = _shared.load_value_map(*key)
     enc, why = _map_encoder(vmap)
@@ -218,7 +220,7 @@ def _lens_map(vmap, key, qa_scores: pd.DataFrame, columns: list[str], lens_name:
     col = f"score: {dim}"
     points = vmap.qas.assign(**{col: qa_scores[dim].to_numpy(dtype=float)})
     hover = _shared.hover_for_map(key, _shared.hover_answer_chars(len(points)))
-    fig = figures.value_map_figure(points, color_by=col, hover=hover,
+    fig = map_figures.value_map_figure(points, color_by=col, hover=hover,
                                    title=f"{vmap.name}: {LENS_TITLES.get(lens_name, lens_name)} score '{dim}'")
     _shared.show_figure(fig, name=f"{vmap.name}_{lens_name}_map", key="lens_map_chart")
 

@@ -6,7 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from pages import _shared
-from univar_core import compare, encode, figures
+from univar_core.analysis import compare
+from univar_core.encoders import sentence_encoder
+from univar_core.figures import map_figures
 
 COLOR_CHOICES = {"language": "lang", "model": "model", "dataset": "dataset", "cluster": "cluster_label",
                  "value ID": "value_id", "layer": "layer"}
@@ -21,7 +23,7 @@ LAYOUT_HELP = ("centroid: cosine distance between the value IDs' mean embeddings
 def _remember_selection() -> None:
     """on_select callback: keep the selected qa_ids in session state (per browser session)."""
     event = st.session_state.get(CHART_KEY)
-    st.session_state[_shared.MAP_SELECTION_KEY] = figures.selected_qa_ids(event.get("selection") if event else None)
+    st.session_state[_shared.MAP_SELECTION_KEY] = map_figures.selected_qa_ids(event.get("selection") if event else None)
 
 
 def _filter_columns(qas: pd.DataFrame) -> list[str]:
@@ -36,7 +38,7 @@ def _apply_filters(qas: pd.DataFrame) -> np.ndarray:
     keep = np.ones(len(qas), dtype=bool)
     with st.expander("Filters", expanded=False):
         for col in _filter_columns(qas):
-            values = figures.as_labels(qas[col])
+            values = map_figures.as_labels(qas[col])
             options = sorted(values.unique())
             if len(options) < 2 or len(options) > MAX_FILTER_OPTIONS:
                 continue
@@ -60,10 +62,10 @@ def _qa_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
     query = c2.text_input("Search QA text", key="map_search", placeholder="e.g. family, freedom, tradition")
     n_groups = qas.loc[keep, color_col].nunique()
     highlight: list[str] = []
-    if n_groups > figures.MAX_LEGEND_GROUPS:
+    if n_groups > map_figures.MAX_LEGEND_GROUPS:
         st.caption(f"{n_groups} {color_label} groups: too many for a legend. Colour by language or model "
                    "to group them, or pick groups to highlight (the rest turn grey).")
-        highlight = st.multiselect("Highlight", sorted(figures.as_labels(qas.loc[keep, color_col]).unique()),
+        highlight = st.multiselect("Highlight", sorted(map_figures.as_labels(qas.loc[keep, color_col]).unique()),
                                    key="highlight_groups")
 
     hover_all = np.asarray(_shared.hover_for_map(key, _shared.hover_answer_chars(len(qas))), dtype=object)
@@ -72,7 +74,7 @@ def _qa_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
     if query.strip():
         emphasis = _search_mask(shown, query)
         st.caption(f"{int(emphasis.sum()):,} of {len(shown):,} shown QAs match “{_shared.md(query.strip())}”.")
-    fig = figures.value_map_figure(shown, color_by=color_col, emphasis=emphasis, highlight_groups=highlight,
+    fig = map_figures.value_map_figure(shown, color_by=color_col, emphasis=emphasis, highlight_groups=highlight,
                                    hover=list(hover_all[keep]),
                                    title=f"{vmap.name}: {len(shown):,} QAs coloured by {color_label}")
     _shared.show_figure(fig, name=f"{vmap.name}_value_map", key=CHART_KEY, on_select=_remember_selection,
@@ -105,10 +107,10 @@ def _grouped_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
     with st.spinner("Distances between value IDs…"):
         cen, layout = _shared.grouped_layout(key, present, method)
     highlight: list[str] = []
-    if cen[color_col].nunique() > figures.MAX_LEGEND_GROUPS or len(cen) > 60:
+    if cen[color_col].nunique() > map_figures.MAX_LEGEND_GROUPS or len(cen) > 60:
         highlight = st.multiselect(f"Highlight {color_label}s", sorted(cen[color_col].unique()),
                                    key="grouped_highlight")
-    fig = figures.grouped_map_figure(cen, color_by=color_col, highlight_groups=highlight,
+    fig = map_figures.grouped_map_figure(cen, color_by=color_col, highlight_groups=highlight,
                                      title=f"{vmap.name}: one point per value ID ({len(cen)}), {method} distance")
     _shared.show_figure(fig, name=f"{vmap.name}_grouped_map", key="grouped_chart")
     if np.isfinite(layout.fidelity):
@@ -133,8 +135,8 @@ if not keep.any():
     st.stop()
 view = st.radio("View", ["QAs", "Value IDs (grouped)"], horizontal=True, key="map_view")
 if view == "QAs":
-    if str((vmap.manifest.get("encoder") or {}).get("name")) == encode.DEFAULT_ENCODER:
-        st.info(f"This map uses the general sentence encoder {encode.DEFAULT_ENCODER}: nearby QAs mostly share a "
+    if str((vmap.manifest.get("encoder") or {}).get("name")) == sentence_encoder.DEFAULT_ENCODER:
+        st.info(f"This map uses the general sentence encoder {sentence_encoder.DEFAULT_ENCODER}: nearby QAs mostly share a "
                 "question or topic, not values (the UniVaR paper's point). The grouped view compares value IDs as "
                 "wholes; for a map where values set the layout, train a value encoder on Train & Embed and rebuild "
                 "the map with it.", icon=":material/lightbulb:")

@@ -20,12 +20,12 @@ def real_map_dir(data_dir: Path, demo_dir: Path, table: pd.DataFrame):
     built from ``table``; UNIVAR_DATA_DIR points at it while the context is open."""
     import pytest
 
-    from univar_core import pipeline
+    from univar_core.maps import build
 
     shutil.copytree(demo_dir / "demo", data_dir / "demo")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
-        pipeline.build_map(table, "real-subset", data_dir=data_dir)
+        build.build_map(table, "real-subset", data_dir=data_dir)
         yield data_dir
 
 

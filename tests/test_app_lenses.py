@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from apptest_helpers import first_frame, real_map_dir, real_subset_table, run_ok
+from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -47,7 +46,7 @@ def _chart_types(at: AppTest) -> list[set[str]]:
 
 
 def test_lenses_page_on_the_demo_map(demo_dir):
-    from univar_core import demo
+    from univar_core.data import demo
 
     at = _open()
     assert not at.error, [e.value for e in at.error]
@@ -75,7 +74,7 @@ def test_lenses_page_on_the_demo_map(demo_dir):
 
 
 def test_planted_opposites_are_distinguishable_and_lens_switch(demo_dir):
-    from univar_core import demo
+    from univar_core.data import demo
 
     a, b = demo.DEMO_OPPOSITE_PAIRS[0]
     at = _open()
@@ -106,13 +105,13 @@ def test_lenses_page_on_a_real_data_map(real_dir):
 
 
 def test_precomputed_map_without_encoder_skips_lenses(demo_dir, tmp_path, monkeypatch):
-    from univar_core import pipeline, store
+    from univar_core.maps import build, store
 
     demo_map = store.load_map("demo", data_dir=demo_dir)
     qas = demo_map.qas[["model", "lang", "question_id", "question", "answer"]].iloc[:200]
     data_dir = tmp_path / "maps"
     shutil.copytree(demo_dir / "demo", data_dir / "demo")
-    pipeline.build_map(qas, "pre", embeddings=np.asarray(demo_map.embeddings[:200]),
+    build.build_map(qas, "pre", embeddings=np.asarray(demo_map.embeddings[:200]),
                        encoder_name="no-such-encoder-anywhere", data_dir=data_dir)
     monkeypatch.setenv("UNIVAR_DATA_DIR", str(data_dir))
     at = _open("pre")

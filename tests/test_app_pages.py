@@ -13,7 +13,7 @@ import pytest
 from apptest_helpers import first_frame, real_map_dir, real_subset_table, run_ok
 from streamlit.testing.v1 import AppTest
 
-from univar_core.demo import DEMO_PLANTED_NEAREST
+from univar_core.data.demo import DEMO_PLANTED_NEAREST
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -76,7 +76,7 @@ def test_every_page_runs_on_a_real_data_map(real_dir, page):
 
 
 def test_value_map_selection_lists_and_downloads_selected_qas(demo_dir):
-    from univar_core import store
+    from univar_core.maps import store
 
     qas = store.load_map("demo", data_dir=demo_dir).qas
     picked = qas["qa_id"].astype(str).iloc[[0, 5, 9]].tolist()
@@ -150,7 +150,7 @@ def test_compare_page_shows_rank_pairs_and_full_answers(demo_dir):
 
 
 def test_two_sessions_do_not_share_selections(demo_dir):
-    from univar_core import store
+    from univar_core.maps import store
 
     qa_id = str(store.load_map("demo", data_dir=demo_dir).qas["qa_id"].iloc[0])
     first, second = _open(PAGES[0]), _open(PAGES[0])

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from apptest_helpers import copy_demo, first_frame, run_ok
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import copy_demo, first_frame, run_ok
-
-from univar_core import evaluate, jobs
+from univar_core import jobs
+from univar_core.analysis import identification
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -74,7 +74,7 @@ def test_train_page_runs_and_a_head_run_completes_and_is_listed(demo_env):
     build = jobs.default_runner().get(at.session_state["train_embed_jobs"][-1])
     assert build.kind == "build" and build.wait(300), "the rebuild did not finish"
     assert build.state == "done", build.error
-    from univar_core import store
+    from univar_core.maps import store
 
     rebuilt = store.load_map("demo-page-head", data_dir=data_dir)
     assert rebuilt.manifest["encoder"]["name"] == str(runs / "page-head")
@@ -110,7 +110,7 @@ def test_train_page_bad_upload_is_an_error_message(demo_env):
 
 
 def test_evaluate_page_table_rows_and_columns(demo_env):
-    at = _open("pages/evaluate.py")
+    at = _open("pages/identification.py")
     assert not at.error, [e.value for e in at.error]
     at.checkbox(key="ev_probe").uncheck()          # keep the test fast: k-NN columns only
     _run(at)
@@ -119,7 +119,7 @@ def test_evaluate_page_table_rows_and_columns(demo_env):
     reps = set(table["representation"])
     assert {"chance", "majority", "TF-IDF"} <= reps
     assert any(r.endswith("(map embeddings)") for r in reps)
-    assert set(evaluate.METRICS) <= set(table.columns)
+    assert set(identification.METRICS) <= set(table.columns)
     assert {"dataset", "subset", "n_value_ids", "n_train", "n_test"} <= set(table.columns)
     chance = table[(table["representation"] == "chance") & (table["dataset"] == "all")].iloc[0]
     assert chance["knn_bal_acc"] == pytest.approx(1 / chance["n_value_ids"])
@@ -144,7 +144,7 @@ def valuebench_dir(tmp_path_factory, shared_data, demo_env):
 
     import pandas as pd
 
-    from univar_core import pipeline
+    from univar_core.maps import build
 
     demo_dir, _ = demo_env
     vb = pd.read_csv(shared_data / "valuebench_qa" / "qa.csv")
@@ -152,7 +152,7 @@ def valuebench_dir(tmp_path_factory, shared_data, demo_env):
     vb = vb[vb["question_id"].isin(sorted(vb["question_id"].unique())[:60])]
     data_dir = tmp_path_factory.mktemp("vb_maps")
     shutil.copytree(demo_dir / "demo", data_dir / "demo")
-    pipeline.build_map(vb[["model", "lang", "question_id", "question", "answer", "questionnaire"]],
+    build.build_map(vb[["model", "lang", "question_id", "question", "answer", "questionnaire"]],
                        "vb-small", data_dir=data_dir)
     return data_dir
 
@@ -163,7 +163,7 @@ def test_evaluate_control_comparison_on_real_data(valuebench_dir, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["map"] = "vb-small"
     _run(at)
-    _run(at.switch_page("pages/evaluate.py"))
+    _run(at.switch_page("pages/identification.py"))
     at.checkbox(key="ev_probe").uncheck()
     _run(at)
     assert at.radio(key="ev_control_source").value == "Shared AlpacaEval corpus"
@@ -182,8 +182,8 @@ def test_evaluate_control_comparison_on_real_data(valuebench_dir, monkeypatch):
 
 
 def test_embed_a_new_corpus_into_a_new_map(demo_env):
-    from univar_core import store
-    from univar_core.demo import demo_qas
+    from univar_core.data.demo import demo_qas
+    from univar_core.maps import store
 
     data_dir, _ = demo_env
     qas = demo_qas()

@@ -49,10 +49,10 @@ def _free_port() -> int:
 def app_url(tmp_path_factory):
     """The app served from a private data dir whose demo map is built first (so the app starts fast)."""
     _require_browser()
-    from univar_core import pipeline
+    from univar_core.maps import build
 
     data_dir = tmp_path_factory.mktemp("maps")
-    pipeline.ensure_demo_map(data_dir=data_dir)
+    build.ensure_demo_map(data_dir=data_dir)
     port = _free_port()
     env = {**os.environ, "UNIVAR_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))}

@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from univar_core import cli, pipeline, store
+from univar_core import cli
+from univar_core.maps import build, store
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -93,7 +94,7 @@ def test_unexpected_failure_exits_1_without_traceback(cli_files, env, monkeypatc
     def explode(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(pipeline, "build_map", explode)
+    monkeypatch.setattr(build, "build_map", explode)
     result = invoke(["build", cli_files[0], "--name", "x"], env)
     assert result.exit_code == 1
     assert "RuntimeError: disk on fire" in result.stderr
@@ -164,7 +165,7 @@ def test_place_prints_ranked_value_ids_and_adds_a_layer(built, cli_files, env):
 
 
 def test_demo_builds_the_synthetic_demo_map(env):
-    from univar_core.demo import demo_qas
+    from univar_core.data.demo import demo_qas
 
     result = invoke(["demo"], env)
     assert result.exit_code == 0, result.output
@@ -199,7 +200,7 @@ def _read_until(proc: subprocess.Popen, pattern: re.Pattern, deadline: float) ->
 def test_killed_build_keeps_the_previous_map_and_the_next_run_resumes(shared_data, tmp_path, minilm):
     data_dir, cache_dir = tmp_path / "maps", tmp_path / "cache"
     previous_rows = _valuebench_rows(shared_data, 5, skip_questions=900)
-    pipeline.build_map(previous_rows, "vbk", encoder=minilm, data_dir=data_dir)
+    build.build_map(previous_rows, "vbk", encoder=minilm, data_dir=data_dir)
     before = store.load_map("vbk", data_dir=data_dir)
 
     big = tmp_path / "big.csv"

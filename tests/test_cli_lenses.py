@@ -7,8 +7,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from univar_core import cli, demo, lenses, store
-from univar_core.store import ValueMap
+from univar_core import cli
+from univar_core.analysis import lenses
+from univar_core.data import demo
+from univar_core.maps import store
+from univar_core.maps.store import ValueMap
 
 runner = CliRunner()
 VALUE_IDS = list(demo.DEMO_OPPOSITE_PAIRS[0]) + ["gale-1.5b$eng", "dorado-8x7b$zho"]

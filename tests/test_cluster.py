@@ -4,7 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from univar_core.cluster import cluster_points, default_min_cluster_size, label_clusters
+from univar_core.maps.clusters import (
+    cluster_points,
+    default_min_cluster_size,
+    label_clusters,
+)
 
 
 def planar_blobs(n_per_blob: int, n_blobs: int = 4, seed: int = 0):

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from univar_core import compare
+from univar_core.analysis import compare
 
 DIM = 32
 
@@ -183,7 +183,7 @@ def test_clear_errors(synthetic):
 @pytest.fixture(scope="module")
 def valuebench_subset(shared_data, minilm):
     """20 questions answered by each of the six ValueBench models, embedded with MiniLM (120 QAs)."""
-    from univar_core.schema import validate_qas
+    from univar_core.data.schema import validate_qas
 
     raw = pd.read_csv(shared_data / "valuebench_qa" / "qa.csv")
     keep = sorted(raw["question_id"].unique())[:20]
@@ -211,7 +211,7 @@ def test_real_valuebench_subset(valuebench_subset):
 @pytest.fixture(scope="module")
 def demo_embedded(minilm):
     """The synthetic demo corpus and its fine-tune checkpoints, embedded once for this module."""
-    from univar_core import demo
+    from univar_core.data import demo
 
     qas, ckpts = demo.demo_qas(), demo.demo_checkpoints()
     emb = minilm.encode_qas(qas["question"].tolist(), qas["answer"].tolist()).embeddings
@@ -221,7 +221,7 @@ def demo_embedded(minilm):
 
 @pytest.mark.parametrize("method", compare.METHODS)
 def test_demo_planted_pair_is_the_nearest(demo_embedded, method):
-    from univar_core.demo import DEMO_PLANTED_NEAREST
+    from univar_core.data.demo import DEMO_PLANTED_NEAREST
 
     qas, emb, _, _ = demo_embedded
     dm = compare.value_id_distance_matrix(qas, emb, method)
@@ -231,7 +231,7 @@ def test_demo_planted_pair_is_the_nearest(demo_embedded, method):
 
 
 def test_demo_permutation_test_separates_planted_stances_only(demo_embedded):
-    from univar_core.demo import DEMO_OPPOSITE_PAIRS, DEMO_PLANTED_NEAREST
+    from univar_core.data.demo import DEMO_OPPOSITE_PAIRS, DEMO_PLANTED_NEAREST
 
     qas, emb, _, _ = demo_embedded
     for a, b in DEMO_OPPOSITE_PAIRS:  # opposite stances: distinguishable
@@ -243,7 +243,7 @@ def test_demo_permutation_test_separates_planted_stances_only(demo_embedded):
 
 
 def test_demo_trajectory_moves_monotonically_toward_target(demo_embedded):
-    from univar_core.demo import DEMO_TRAJECTORY_TARGET
+    from univar_core.data.demo import DEMO_TRAJECTORY_TARGET
 
     qas, emb, ckpts, ckpt_emb = demo_embedded
     traj = compare.trajectory((ckpts, ckpt_emb), DEMO_TRAJECTORY_TARGET, map_qas=qas, map_emb=emb)
@@ -252,7 +252,7 @@ def test_demo_trajectory_moves_monotonically_toward_target(demo_embedded):
 
 
 def test_demo_paired_bootstrap_contains_point_and_orders_pairs(demo_embedded):
-    from univar_core.demo import DEMO_OPPOSITE_PAIRS, DEMO_PLANTED_NEAREST
+    from univar_core.data.demo import DEMO_OPPOSITE_PAIRS, DEMO_PLANTED_NEAREST
 
     qas, emb, _, _ = demo_embedded
     for method in compare.METHODS:

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from univar_core import demo
-from univar_core.schema import CORE_COLUMNS, validate_qas
+from univar_core.data import demo
+from univar_core.data.schema import CORE_COLUMNS, validate_qas
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ import pytest
 import torch
 from tiny_bert import build_tiny_bert
 
-import univar_core.encode as encode_mod
-from univar_core.embed_cache import EmbeddingCache
-from univar_core.encode import (
+import univar_core.encoders.sentence_encoder as encode_mod
+from univar_core.encoders.cache import EmbeddingCache
+from univar_core.encoders.sentence_encoder import (
     DEFAULT_ENCODER,
     Encoder,
     EncoderLoadError,
@@ -230,7 +230,7 @@ def test_folder_needing_remote_code_says_so(tmp_path):
 
 
 def test_load_encoder_dispatches_head_folders(monkeypatch, tmp_path, tiny_folders):
-    import univar_core.head_encoder as head_encoder
+    import univar_core.encoders.head as head_encoder
 
     seen = {}
     monkeypatch.setattr(head_encoder.HeadEncoder, "load", classmethod(lambda cls, path, **kw: seen.update(path=path, kw=kw) or "head"))

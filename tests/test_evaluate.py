@@ -5,11 +5,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from univar_core.encode import EncodeResult
-from univar_core.evaluate import (CONTROL_MODEL_MAP, METRICS, balance_by_subsampling, baseline_rows,
-                                  evaluate_features, knn_predict, map_control_models,
-                                  value_identification_table)
-from univar_core.splits import split_qas
+from univar_core.analysis.identification import (
+    CONTROL_MODEL_MAP,
+    METRICS,
+    balance_by_subsampling,
+    baseline_rows,
+    evaluate_features,
+    knn_predict,
+    map_control_models,
+    value_identification_table,
+)
+from univar_core.data.splits import split_qas
+from univar_core.encoders.sentence_encoder import EncodeResult
 
 
 def _at(*degrees) -> np.ndarray:

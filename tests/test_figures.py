@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from univar_core import figures
+from univar_core.figures import map_figures
 
 
 def _points(n_groups: int = 3, per_group: int = 4) -> pd.DataFrame:
@@ -20,21 +20,21 @@ def _points(n_groups: int = 3, per_group: int = 4) -> pd.DataFrame:
 
 
 def test_escape_hover_neutralises_markup():
-    assert figures.escape_hover("<script>alert(1)</script> & co") == \
+    assert map_figures.escape_hover("<script>alert(1)</script> & co") == \
         "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"
-    assert figures.escape_hover(None) == ""
+    assert map_figures.escape_hover(None) == ""
 
 
 def test_shorten_collapses_whitespace_and_cuts():
-    assert figures.shorten("a \n b", 10) == "a b"
-    cut = figures.shorten("word " * 100, 20)
+    assert map_figures.shorten("a \n b", 10) == "a b"
+    cut = map_figures.shorten("word " * 100, 20)
     assert len(cut) <= 20 and cut.endswith("…")
 
 
 def test_hover_texts_escape_user_text_and_truncate_answer():
     pts = pd.DataFrame({"value_id": ["x<b>$eng"], "question": ["Is <i>this</i> ok?"],
                         "answer": ["<script>alert(1)</script> " + "long " * 200]})
-    [label] = figures.hover_texts(pts)
+    [label] = map_figures.hover_texts(pts)
     assert "<script>" not in label and "<i>" not in label and "x<b>" not in label
     assert "&lt;script&gt;" in label and "&lt;i&gt;" in label
     assert label.startswith("<b>x&lt;b&gt;$eng</b>")     # our own markup survives, theirs does not
@@ -43,14 +43,14 @@ def test_hover_texts_escape_user_text_and_truncate_answer():
 
 def test_selected_qa_ids_handles_scalar_list_and_missing_customdata():
     selection = {"points": [{"customdata": ["a"]}, {"customdata": "b"}, {"x": 1.0}, {"customdata": ["a"]}]}
-    assert figures.selected_qa_ids(selection) == ["a", "b"]
-    assert figures.selected_qa_ids(None) == []
-    assert figures.selected_qa_ids({"points": []}) == []
+    assert map_figures.selected_qa_ids(selection) == ["a", "b"]
+    assert map_figures.selected_qa_ids(None) == []
+    assert map_figures.selected_qa_ids({"points": []}) == []
 
 
 def test_value_map_figure_carries_qa_ids_in_every_trace():
     pts = _points()
-    fig = figures.value_map_figure(pts, color_by="model")
+    fig = map_figures.value_map_figure(pts, color_by="model")
     assert [t.name for t in fig.data] == ["m0", "m1", "m2"]
     ids = {i for t in fig.data for i in t.customdata}
     assert ids == set(pts["qa_id"])
@@ -60,71 +60,71 @@ def test_value_map_figure_carries_qa_ids_in_every_trace():
 def test_value_map_emphasis_greys_the_rest():
     pts = _points()
     mask = (pts["model"] == "m1").to_numpy()
-    fig = figures.value_map_figure(pts, color_by="model", emphasis=mask)
+    fig = map_figures.value_map_figure(pts, color_by="model", emphasis=mask)
     assert fig.data[0].name == "other QAs" and len(fig.data[0].x) == (~mask).sum()
     assert [t.name for t in fig.data[1:]] == ["m1"]
 
 
 def test_value_map_with_many_groups_hides_legend_or_highlights():
     pts = _points(n_groups=40, per_group=2)
-    fig = figures.value_map_figure(pts, color_by="value_id")
+    fig = map_figures.value_map_figure(pts, color_by="value_id")
     assert len(fig.data) == 1 and fig.data[0].showlegend is False
     assert len(set(fig.data[0].marker.color)) == 40         # points keep distinct colours (group codes)
     assert len({c for _, c in fig.data[0].marker.colorscale}) > 20
-    fig = figures.value_map_figure(pts, color_by="value_id", highlight_groups=["m3$eng", "m7$eng"])
+    fig = map_figures.value_map_figure(pts, color_by="value_id", highlight_groups=["m3$eng", "m7$eng"])
     assert [t.name for t in fig.data] == ["other QAs", "m3$eng", "m7$eng"]
 
 
 def test_value_map_continuous_colour_and_bad_column():
     pts = _points().assign(score=np.linspace(-1, 1, 12))
-    fig = figures.value_map_figure(pts, color_by="score")
+    fig = map_figures.value_map_figure(pts, color_by="score")
     assert fig.data[0].marker.showscale is True
     with pytest.raises(KeyError, match="nope"):
-        figures.value_map_figure(pts, color_by="nope")
+        map_figures.value_map_figure(pts, color_by="nope")
 
 
 def test_overlay_and_grouped_map():
     pts = _points()
-    fig = figures.add_overlay(figures.value_map_figure(pts, color_by="lang"), pts.head(2), name="upload")
+    fig = map_figures.add_overlay(map_figures.value_map_figure(pts, color_by="lang"), pts.head(2), name="upload")
     assert fig.data[-1].name == "upload" and list(fig.data[-1].customdata) == list(pts["qa_id"].head(2))
     cen = pts.groupby("value_id").agg(n=("x", "size"), x=("x", "mean"), y=("y", "mean")).reset_index()
-    cen = cen.join(figures.split_value_id(cen["value_id"])).assign(cohesion=0.5)
-    fig = figures.grouped_map_figure(cen, color_by="model")
+    cen = cen.join(map_figures.split_value_id(cen["value_id"])).assign(cohesion=0.5)
+    fig = map_figures.grouped_map_figure(cen, color_by="model")
     assert [t.type for t in fig.data] == ["scatter"] * cen["model"].nunique()
     assert sorted(v for t in fig.data for v in t.text) == sorted(cen["value_id"])   # every value ID labelled
     assert all(t.customdata is None for t in fig.data)   # centroids are not QA rows
     assert "cohesion 0.500" in fig.data[0].hovertext[0] and fig.layout.xaxis.title.text == "MDS 1"
     with pytest.raises(KeyError, match="nope"):
-        figures.grouped_map_figure(cen, color_by="nope")
+        map_figures.grouped_map_figure(cen, color_by="nope")
 
 
 def test_split_value_id():
-    df = figures.split_value_id(["gpt-4$eng", "a$b$fra"])
+    df = map_figures.split_value_id(["gpt-4$eng", "a$b$fra"])
     assert df.to_dict("list") == {"model": ["gpt-4", "a$b"], "lang": ["eng", "fra"]}
 
 
 def test_small_charts_and_html_download_is_self_contained():
-    fig = figures.pair_distance_figure([0.1, 0.2, 0.3], 0.2, label="a vs b")
+    fig = map_figures.pair_distance_figure([0.1, 0.2, 0.3], 0.2, label="a vs b")
     assert fig.data[0].type == "histogram"
     near = pd.DataFrame({"value_id": ["a$eng", "b$eng"], "similarity": [0.2, 0.9]})
-    bars = figures.nearest_value_ids_figure(near)
+    bars = map_figures.nearest_value_ids_figure(near)
     assert list(bars.data[0].y) == ["a$eng", "b$eng"]      # best at the top of a horizontal bar chart
-    heat = figures.distance_heatmap_figure(["a", "b"], np.array([[0, 1], [1, 0]]))
+    heat = map_figures.distance_heatmap_figure(["a", "b"], np.array([[0, 1], [1, 0]]))
     assert heat.data[0].type == "heatmap"
-    radar = figures.radar_figure(pd.DataFrame({"care": [0.1, 0.3], "fairness": [0.2, 0.0]}, index=["a", "b"]))
+    radar = map_figures.radar_figure(pd.DataFrame({"care": [0.1, 0.3], "fairness": [0.2, 0.0]}, index=["a", "b"]))
     assert len(radar.data) == 2 and radar.data[0].r[0] == radar.data[0].r[-1]
-    page = figures.figure_html(heat)
+    page = map_figures.figure_html(heat)
     assert b"<html>" in page[:200] and b"<script src=\"https://" not in page and len(page) > 1_000_000
 
 
 def test_missing_group_values_are_drawn_as_none_group():
     pts = _points().assign(questionnaire=["PVQ40"] * 6 + [None] * 6)
-    fig = figures.value_map_figure(pts, color_by="questionnaire")
+    fig = map_figures.value_map_figure(pts, color_by="questionnaire")
     assert sorted(t.name for t in fig.data) == ["(none)", "PVQ40"]
     assert sum(len(t.x) for t in fig.data) == len(pts)
 
 
 def test_wrap_keeps_words_and_cuts_long_tokens():
-    assert figures._wrap("aa bb cc", 5) == ["aa bb", "cc"]
-    assert figures._wrap("x" * 12, 5) == ["xxxxx", "xxxxx", "xx"]
-    assert figures._wrap("", 5) == []
+    assert map_figures._wrap("aa bb cc", 5) == ["aa bb", "cc"]
+    assert map_figures._wrap("x" * 12, 5) == ["xxxxx", "xxxxx", "xx"]
+    assert map_figures._wrap("", 5) == []

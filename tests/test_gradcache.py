@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from univar_core.gradcache import backward_whole_batch
-from univar_core.train import multiview_infonce
+from univar_core.training.gradcache import backward_whole_batch
+from univar_core.training.trainer import multiview_infonce
 
 
 def _model(dropout: float) -> torch.nn.Module:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from univar_core.head_encoder import HEAD_JSON, HeadEncoder, make_head, save_head
+from univar_core.encoders.head import HEAD_JSON, HeadEncoder, make_head, save_head
 
 
 @dataclass

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from univar_core.io import (
+from univar_core.data.readers import (
     DEFAULT_MAX_BYTES,
     LoadedQAs,
     max_bytes_from_env,
@@ -17,7 +17,7 @@ from univar_core.io import (
     read_table,
     shared_data_dir,
 )
-from univar_core.schema import CORE_COLUMNS, QAInputError
+from univar_core.data.schema import CORE_COLUMNS, QAInputError
 
 ROWS = pd.DataFrame({
     "question_id": ["0001", "0002", "0003", "0001"],

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from univar_core import compare, lens_figures
+from univar_core.analysis import compare
+from univar_core.figures import lens_figures
 
 
 def _dm(labels, points) -> pd.DataFrame:

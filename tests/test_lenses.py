@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from univar_core import culture, lenses
-from univar_core.schema import QAInputError
+from univar_core.analysis import culture, lenses
+from univar_core.data.schema import QAInputError
 
 
 class BagOfWordsEncoder:
@@ -149,7 +149,7 @@ def test_demo_pro_environment_value_ids_score_higher_on_universalism(minilm):
     every pro-environment value ID scores higher on Schwartz Universalism (whose descriptors include
     protecting the environment and unity with nature) than every pro-growth one. ValueLex Idealistic
     does not separate them with MiniLM: it mixes environmentalism with patriotism and freedom."""
-    from univar_core.demo import VALUE_ID_STANCES, demo_qas
+    from univar_core.data.demo import VALUE_ID_STANCES, demo_qas
 
     qas = demo_qas()
     qas = qas[qas["dimension"] == "environment_vs_growth"].reset_index(drop=True)

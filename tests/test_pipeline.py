@@ -9,8 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from univar_core import encode, pipeline, store
-from univar_core.schema import QAInputError
+from univar_core.data.schema import QAInputError
+from univar_core.encoders import sentence_encoder
+from univar_core.maps import build, store
+from univar_core.maps.placement import (
+    add_layer,
+    check_new_layer,
+    own_value_id_fraction,
+    place_on_map,
+)
 
 N_BUILD_QUESTIONS = 40
 N_HELDOUT_QUESTIONS = 20
@@ -46,14 +53,14 @@ def vb_files(shared_data, tmp_path_factory):
 @pytest.fixture(scope="module")
 def vb_map(vb_files, minilm, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("maps")
-    vmap, report = pipeline.build_map(vb_files[0], "vb", encoder=minilm, data_dir=data_dir)
+    vmap, report = build.build_map(vb_files[0], "vb", encoder=minilm, data_dir=data_dir)
     return vmap, report, data_dir
 
 
 @pytest.fixture(scope="module")
 def heldout(vb_files, vb_map, minilm):
     """The held-out QAs placed on the module's map (embedded once, shared by the tests below)."""
-    return pipeline.place_on_map(vb_map[0], vb_files[1], layer="heldout", encoder=minilm)
+    return place_on_map(vb_map[0], vb_files[1], layer="heldout", encoder=minilm)
 
 
 def test_build_keeps_every_accepted_row_and_reports_skips(vb_files, vb_map, minilm):
@@ -85,7 +92,7 @@ def test_place_heldout_qas_nearest_their_own_model(vb_files, vb_map, heldout):
     assert list(nearest["rank"]) == [1, 2, 3, 4, 5, 6]
     assert nearest["similarity"].is_monotonic_decreasing
     assert nearest["share_nearest"].sum() == pytest.approx(1.0)
-    own = pipeline.own_value_id_fraction(placement)
+    own = own_value_id_fraction(placement)
     print(f"\nheld-out QAs nearest to their own model's centroid: {own:.3f} (chance 1/6 = 0.167)")
     # MiniLM encodes topic more than values, and these are unseen questions: well above chance is
     # what it can do (measured 0.325 on this seed).
@@ -101,7 +108,7 @@ def test_add_layer_keeps_existing_points_and_refuses_a_second_layer_of_that_name
     vmap, _, data_dir = vb_map
     base_xy = vmap.qas[["x", "y"]].to_numpy().copy()
     placement = heldout
-    updated = pipeline.add_layer(vmap, placement, data_dir=data_dir)
+    updated = add_layer(vmap, placement, data_dir=data_dir)
     stored = store.load_map("vb", data_dir=data_dir)
     assert len(stored.qas) == len(vmap.qas) + len(placement.qas)
     base = stored.qas[stored.qas["layer"] == "base"]
@@ -113,11 +120,11 @@ def test_add_layer_keeps_existing_points_and_refuses_a_second_layer_of_that_name
     assert stored.manifest["layer_validation"]["heldout"]["n_accepted"] == len(placement.qas)
     assert stored.layers == ["base", "heldout"]
     with pytest.raises(QAInputError, match="already has a layer named 'heldout'"):
-        pipeline.add_layer(updated, placement, data_dir=data_dir)
+        add_layer(updated, placement, data_dir=data_dir)
     with pytest.raises(QAInputError, match="already has a layer named 'base'"):  # the map's own QAs
-        pipeline.check_new_layer(vmap, "base")
+        check_new_layer(vmap, "base")
     with pytest.raises(QAInputError, match="must not contain ':'"):
-        pipeline.check_new_layer(vmap, "a:b")
+        check_new_layer(vmap, "a:b")
     assert len(store.load_map("vb", data_dir=data_dir).qas) == len(stored.qas)  # refusals wrote nothing
 
 
@@ -125,7 +132,7 @@ def test_place_refuses_embeddings_of_the_wrong_dimension(vb_files, vb_map):
     vmap, _, _ = vb_map
     wrong = np.ones((vb_files[3], 12), dtype=np.float32)
     with pytest.raises(QAInputError, match="dimension 12 but map 'vb' has 384"):
-        pipeline.place_on_map(vmap, vb_files[1], layer="x", embeddings=wrong)
+        place_on_map(vmap, vb_files[1], layer="x", embeddings=wrong)
 
 
 def test_place_refuses_an_encoder_other_than_the_maps(vb_files, vb_map):
@@ -135,7 +142,7 @@ def test_place_refuses_an_encoder_other_than_the_maps(vb_files, vb_map):
         name, content_hash, dim = "other", "0" * 16, 384
 
     with pytest.raises(QAInputError, match="is not the encoder map 'vb' was built with"):
-        pipeline.place_on_map(vmap, vb_files[1], layer="x", encoder=OtherEncoder())
+        place_on_map(vmap, vb_files[1], layer="x", encoder=OtherEncoder())
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -149,8 +156,8 @@ def no_encoder(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("an encoder was loaded for precomputed embeddings")
 
-    monkeypatch.setattr(encode, "Encoder", refuse)
-    monkeypatch.setattr(encode, "load_encoder", refuse)
+    monkeypatch.setattr(sentence_encoder, "Encoder", refuse)
+    monkeypatch.setattr(sentence_encoder, "load_encoder", refuse)
 
 
 def _small_table(vb_files, n: int) -> pd.DataFrame:
@@ -167,7 +174,7 @@ def test_precomputed_parquet_embedding_column_is_kept_bit_for_bit(vb_files, data
     emb = _random_unit(len(table), 16, seed=1)
     path = tmp_path / "pre.parquet"
     table.assign(embedding=list(emb)).to_parquet(path, index=False)
-    vmap, report = pipeline.build_map(path, "pre", encoder_name="my-model", data_dir=data_dir)
+    vmap, report = build.build_map(path, "pre", encoder_name="my-model", data_dir=data_dir)
     stored = store.load_map("pre", data_dir=data_dir)
     assert np.asarray(stored.embeddings).dtype == np.float32
     assert np.array_equal(np.asarray(stored.embeddings), emb)
@@ -183,34 +190,34 @@ def test_precomputed_npy_aligned_with_input_rows_skips_the_same_rows(vb_files, d
     csv, npy = tmp_path / "pre.csv", tmp_path / "pre.npy"
     table.to_csv(csv, index=False)
     np.save(npy, emb)
-    vmap, report = pipeline.build_map(csv, "pre2", embeddings=npy, encoder_name="m", data_dir=data_dir)
+    vmap, report = build.build_map(csv, "pre2", embeddings=npy, encoder_name="m", data_dir=data_dir)
     assert [s.row for s in report.skipped] == [5]
     stored = store.load_map("pre2", data_dir=data_dir)
     assert np.array_equal(np.asarray(stored.embeddings), np.delete(emb, 4, axis=0))
     assert np.asarray(stored.embeddings).dtype == np.float32
     # a DataFrame source with an in-memory array takes the same path
-    vmap_df, _ = pipeline.build_map(table, "pre3", embeddings=emb, encoder_name="m", data_dir=data_dir)
+    vmap_df, _ = build.build_map(table, "pre3", embeddings=emb, encoder_name="m", data_dir=data_dir)
     assert np.array_equal(vmap_df.embeddings, np.delete(emb, 4, axis=0))
 
 
 def test_precomputed_embeddings_with_the_wrong_row_count_are_refused(vb_files, data_dir, no_encoder, tmp_path):
     table = _small_table(vb_files, 12)
     with pytest.raises(QAInputError, match="11 rows but the input has 12 data rows"):
-        pipeline.build_map(table, "bad", embeddings=_random_unit(11, 8, 3), data_dir=data_dir)
+        build.build_map(table, "bad", embeddings=_random_unit(11, 8, 3), data_dir=data_dir)
     nan = _random_unit(12, 8, 3)
     nan[6, 2] = np.nan
     with pytest.raises(QAInputError, match="row 7, column 'embedding'"):
-        pipeline.build_map(table, "bad", embeddings=nan, data_dir=data_dir)
+        build.build_map(table, "bad", embeddings=nan, data_dir=data_dir)
     assert not (data_dir / "bad").exists()
 
 
 def test_placing_on_a_precomputed_map_needs_embeddings_or_an_encoder(vb_files, data_dir, no_encoder):
     table = _small_table(vb_files, 24)
     emb = _random_unit(len(table), 64, seed=4)
-    vmap, _ = pipeline.build_map(table, "pre4", embeddings=emb, encoder_name="ext", data_dir=data_dir)
+    vmap, _ = build.build_map(table, "pre4", embeddings=emb, encoder_name="ext", data_dir=data_dir)
     with pytest.raises(QAInputError, match="built from precomputed embeddings"):
-        pipeline.place_on_map(vmap, table.iloc[:6], layer="new")
-    placement = pipeline.place_on_map(vmap, table.iloc[:6], layer="new", embeddings=emb[:6])
+        place_on_map(vmap, table.iloc[:6], layer="new")
+    placement = place_on_map(vmap, table.iloc[:6], layer="new", embeddings=emb[:6])
     # a QA placed with its own map vector sits exactly on its own point's value ID and cluster
     assert (placement.qas["nearest_value_id"] == table["model"].iloc[:6] + "$eng").all()
     np.testing.assert_array_equal(placement.qas["cluster"].to_numpy(), vmap.qas["cluster"].to_numpy()[:6])
@@ -219,7 +226,7 @@ def test_placing_on_a_precomputed_map_needs_embeddings_or_an_encoder(vb_files, d
 def test_too_few_qas_for_a_map_is_a_clear_error(vb_files, data_dir, no_encoder):
     table = _small_table(vb_files, 3)
     with pytest.raises(QAInputError, match="at least 5 QAs"):
-        pipeline.build_map(table, "tiny", embeddings=_random_unit(3, 8, 5), data_dir=data_dir)
+        build.build_map(table, "tiny", embeddings=_random_unit(3, 8, 5), data_dir=data_dir)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -229,7 +236,7 @@ def test_too_few_qas_for_a_map_is_a_clear_error(vb_files, data_dir, no_encoder):
 def test_progress_reports_every_stage_in_order(vb_files, data_dir, no_encoder):
     table = _small_table(vb_files, 20)
     calls = []
-    pipeline.build_map(table, "prog", embeddings=_random_unit(20, 8, 6), encoder_name="m",
+    build.build_map(table, "prog", embeddings=_random_unit(20, 8, 6), encoder_name="m",
                        data_dir=data_dir, progress=lambda stage, done, total: calls.append((stage, done, total)))
     stages = list(dict.fromkeys(stage for stage, _, _ in calls))
     assert stages == ["embed", "project", "cluster", "store"]
@@ -239,17 +246,17 @@ def test_progress_reports_every_stage_in_order(vb_files, data_dir, no_encoder):
 
 
 def test_ensure_demo_map_builds_once_then_opens_the_stored_map(vb_files, data_dir, minilm, monkeypatch):
-    from univar_core import demo
+    from univar_core.data import demo
 
     # A small stand-in corpus keeps this test fast; build_demo_map's own wiring is what is tested.
     monkeypatch.setattr(demo, "demo_qas", lambda *a, **k: _small_table(vb_files, 30))
-    monkeypatch.setattr(encode, "load_encoder", lambda *a, **k: minilm)
-    first = pipeline.ensure_demo_map(data_dir=data_dir)
+    monkeypatch.setattr(sentence_encoder, "load_encoder", lambda *a, **k: minilm)
+    first = build.ensure_demo_map(data_dir=data_dir)
     assert first.name == "demo" and len(first.qas) == 30
 
     def refuse(**kwargs):
         raise AssertionError("the demo map was rebuilt although it is stored")
 
-    monkeypatch.setattr(pipeline, "build_demo_map", refuse)
-    again = pipeline.ensure_demo_map(data_dir=data_dir)
+    monkeypatch.setattr(build, "build_demo_map", refuse)
+    again = build.ensure_demo_map(data_dir=data_dir)
     assert again.manifest["files"] == first.manifest["files"]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from univar_core.project import (
+from univar_core.maps.projection import (
     UmapParams,
     centroid_matrix,
     fit_projection,
@@ -188,7 +188,7 @@ def test_real_answers_are_placed_next_to_answers_to_the_same_question(fitted_map
 def test_layout_from_distances_recovers_a_planar_configuration():
     from scipy.spatial.distance import pdist, squareform
 
-    from univar_core.project import layout_from_distances
+    from univar_core.maps.projection import layout_from_distances
 
     pts = np.array([[0.0, 0.0], [3.0, 0.2], [0.4, 4.0], [3.1, 4.4], [1.3, 2.1], [5.0, 1.0]])
     labels = [f"m{i}$eng" for i in range(len(pts))]
@@ -202,7 +202,7 @@ def test_layout_from_distances_recovers_a_planar_configuration():
 
 
 def test_layout_from_distances_small_and_bad_matrices():
-    from univar_core.project import layout_from_distances
+    from univar_core.maps.projection import layout_from_distances
 
     two = layout_from_distances(pd.DataFrame([[0, 2.0], [2.0, 0]], index=["a", "b"], columns=["a", "b"]))
     assert two.coords["x"].tolist() == [-1.0, 1.0] and np.isnan(two.fidelity)

@@ -8,9 +8,18 @@ import numpy as np
 import pytest
 import torch
 
-from univar_core.run_folder import (LOCK_NAME, LossLog, RunLock, TrainingLockedError, has_checkpoint,
-                                    load_checkpoint, read_loss_log, read_status, save_checkpoint,
-                                    write_json_atomic)
+from univar_core.training.run_folder import (
+    LOCK_NAME,
+    LossLog,
+    RunLock,
+    TrainingLockedError,
+    has_checkpoint,
+    load_checkpoint,
+    read_loss_log,
+    read_status,
+    save_checkpoint,
+    write_json_atomic,
+)
 
 
 class _Sampler:

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from univar_core.schema import (
+from univar_core.data.schema import (
     CORE_COLUMNS,
     QAInputError,
     derive_question_id,
@@ -219,7 +219,7 @@ def test_language_codes_are_written_as_iso_639_3_and_the_given_codes_kept():
 
 
 def test_iso639_3_reads_codes_as_codes_and_names_as_names():
-    from univar_core.languages import iso639_3
+    from univar_core.data.languages import iso639_3
 
     assert [iso639_3(c) for c in ("en", "ger", "chi", "zh", "id", "Indonesian", "tl")] == \
         ["eng", "deu", "zho", "zho", "ind", "ind", "tgl"]     # 'en' is not the language named "En"

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from univar_core.schema import QAInputError
-from univar_core.splits import assert_no_leak, leaked_questions, split_qas
+from univar_core.data.schema import QAInputError
+from univar_core.data.splits import assert_no_leak, leaked_questions, split_qas
 
 
 def _table(n_questions=40, models=("a", "b", "c")) -> pd.DataFrame:

@@ -8,8 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from univar_core import store
-from univar_core.store import MapError, ValueMap, delete_map, list_maps, load_map, save_map
+from univar_core.maps import store
+from univar_core.maps.store import (
+    MapError,
+    ValueMap,
+    delete_map,
+    list_maps,
+    load_map,
+    save_map,
+)
 
 
 def make_map(name: str = "m1", n: int = 12, d: int = 8, seed: int = 0, layer: str = "base") -> ValueMap:

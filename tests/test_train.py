@@ -13,15 +13,15 @@ import torch
 import torch.nn.functional as F
 from tiny_bert import build_tiny_bert
 
-from univar_core.head_encoder import HeadEncoder
-from univar_core.run_folder import (
+from univar_core.data.schema import QAInputError
+from univar_core.encoders.head import HeadEncoder
+from univar_core.training.run_folder import (
     LOCK_NAME,
     TrainingLockedError,
     read_loss_log,
     read_status,
 )
-from univar_core.schema import QAInputError
-from univar_core.train import ViewSampler, multiview_infonce, train_encoder
+from univar_core.training.trainer import ViewSampler, multiview_infonce, train_encoder
 
 WORDS = ("the a is to of and i should you it be yes no help people value answer question life family work "
          "money honest freedom duty rules fun").split()
@@ -122,7 +122,7 @@ def test_head_loss_falls_on_planted_value_ids(tmp_path):
 def _load_head_module(path):
     from safetensors.torch import load_file
 
-    from univar_core.head_encoder import make_head
+    from univar_core.encoders.head import make_head
 
     meta = json.loads((path / "head.json").read_text())
     head = make_head(meta["in_dim"], meta["config"]["hidden_dim"], meta["config"]["out_dim"])
@@ -149,7 +149,7 @@ def test_training_input_errors_name_the_column(tmp_path):
 
 
 def test_saved_head_reloads_and_embeds_identically(tmp_path, tiny_st):
-    from univar_core.encode import Encoder, load_encoder
+    from univar_core.encoders.sentence_encoder import Encoder, load_encoder
 
     base = Encoder(str(tiny_st), device="cpu")
     qas = _text_qas()

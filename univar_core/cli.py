@@ -1,6 +1,6 @@
 """The `univar` command: build, place, inspect and export value maps from the shell.
 
-Every command calls the same library functions the app uses (univar_core.pipeline / store).
+Every command calls the same library functions the app uses (univar_core.maps.build / store).
 Exit codes: 0 ok, 2 bad input (the message names file, row and column; no traceback), 1 anything else,
 130 interrupted. Heavy modules (torch, umap) are imported inside commands so `--help` is instant.
 
@@ -42,9 +42,9 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from univar_core.encode import EncoderLoadError
-        from univar_core.schema import QAInputError
-        from univar_core.store import MapError
+        from univar_core.data.schema import QAInputError
+        from univar_core.encoders.sentence_encoder import EncoderLoadError
+        from univar_core.maps.store import MapError
 
         try:
             return fn(*args, **kwargs)
@@ -158,8 +158,8 @@ def build(
 
       univar build qa.csv --embeddings vectors.npy --encoder-name my-model --name pre
     """
-    from univar_core.pipeline import build_map, load_encoder_cached
-    from univar_core.project import UmapParams
+    from univar_core.maps.build import build_map, load_encoder_cached
+    from univar_core.maps.projection import UmapParams
 
     enc: Any = encoder
     options = {k: v for k, v in (("batch_size", batch_size), ("cache_flush_every", cache_flush_every))
@@ -209,8 +209,13 @@ def place(
 
       univar place new.parquet --map pre --layer new --embeddings new.npy --no-save
     """
-    from univar_core import store
-    from univar_core.pipeline import add_layer, check_new_layer, own_value_id_fraction, place_on_map
+    from univar_core.maps import store
+    from univar_core.maps.placement import (
+        add_layer,
+        check_new_layer,
+        own_value_id_fraction,
+        place_on_map,
+    )
 
     vmap = store.load_map(map_name, data_dir=data_dir)
     if save:
@@ -247,7 +252,7 @@ def demo(data_dir: DataDirOpt = None) -> None:
 
       univar demo && univar info demo
     """
-    from univar_core.pipeline import build_demo_map
+    from univar_core.maps.build import build_demo_map
 
     bars = TqdmProgress()
     try:
@@ -270,7 +275,7 @@ def info(name: Annotated[str, typer.Argument(help="Map name or map folder.")],
 
       univar info valuebench
     """
-    from univar_core import store
+    from univar_core.maps import store
 
     vmap = store.load_map(name, data_dir=data_dir, verify=True)
     m = vmap.manifest
@@ -309,7 +314,7 @@ def list_maps(data_dir: DataDirOpt = None) -> None:
     """
     import pandas as pd
 
-    from univar_core import store
+    from univar_core.maps import store
 
     rows = store.list_maps(data_dir)
     if not rows:
@@ -339,7 +344,7 @@ def export(
 
       univar export valuebench --out vb.parquet --with-embeddings
     """
-    from univar_core import store
+    from univar_core.maps import store
 
     suffix = out.suffix.lower()
     if suffix not in (".parquet", ".csv"):
@@ -414,7 +419,8 @@ def distances(
     """
     import numpy as np
 
-    from univar_core import compare, store
+    from univar_core.analysis import compare
+    from univar_core.maps import store
 
     if method not in compare.METHODS:
         raise typer.BadParameter(f"choose one of {', '.join(compare.METHODS)}", param_hint="--method")
@@ -474,8 +480,9 @@ def lenses_cmd(
     """
     import numpy as np
 
-    from univar_core import lenses, store
-    from univar_core.pipeline import load_encoder_cached
+    from univar_core.analysis import lenses
+    from univar_core.maps import store
+    from univar_core.maps.build import load_encoder_cached
 
     if by not in LEVEL_CHOICES:
         raise typer.BadParameter(f"choose one of {', '.join(LEVEL_CHOICES)}", param_hint="--by")
@@ -562,9 +569,9 @@ def train_cmd(
 
       univar train qa.csv --out runs/full --mode full --steps 500
     """
-    from univar_core.io import read_many, read_qas
-    from univar_core.splits import split_qas
-    from univar_core.train import train_encoder
+    from univar_core.data.readers import read_many, read_qas
+    from univar_core.data.splits import split_qas
+    from univar_core.training.trainer import train_encoder
 
     if embeddings and len(files) != 1:
         raise typer.BadParameter("--embeddings goes with exactly one QA file (its rows align with the .npy)")
@@ -618,10 +625,10 @@ def eval_cmd(
 
       univar eval qa.csv -e all-MiniLM-L6-v2 -e runs/head --split-by questionnaire
     """
-    from univar_core.encode import load_encoder
-    from univar_core.evaluate import value_identification_table
-    from univar_core.io import read_many
-    from univar_core.splits import assert_no_leak, split_qas
+    from univar_core.analysis.identification import value_identification_table
+    from univar_core.data.readers import read_many
+    from univar_core.data.splits import assert_no_leak, split_qas
+    from univar_core.encoders.sentence_encoder import load_encoder
 
     loaded = read_many(files)
     _print_report(loaded.report)

@@ -26,6 +26,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from univar_core.paths import REPO_ROOT
+
 RUN_INFO = "run.json"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
@@ -41,7 +43,7 @@ class JobCancelled(Exception):
 def runs_dir() -> Path:
     """Where trained encoders are stored: env UNIVAR_RUNS_DIR, else <repo>/runs (gitignored)."""
     env = os.environ.get("UNIVAR_RUNS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "runs"
+    return Path(env) if env else REPO_ROOT / "runs"
 
 
 def validate_run_name(name: str) -> str:
@@ -197,7 +199,7 @@ def start_training(qas: pd.DataFrame, *, out_dir: str | Path, mode: str = "head"
     """Start train.train_encoder in the background. `qas`: the rows to train on (already the train side
     of a split). `info` is written to out_dir/run.json (source, split ...). Refused (JobBusyError) while
     another job runs; a live run of another process on out_dir fails the job with TrainingLockedError."""
-    from univar_core.train import DEFAULT_BASE, train_encoder
+    from univar_core.training.trainer import DEFAULT_BASE, train_encoder
 
     out_dir = Path(out_dir)
     base = DEFAULT_BASE if base is None else base
@@ -221,15 +223,16 @@ def start_training(qas: pd.DataFrame, *, out_dir: str | Path, mode: str = "head"
 def start_build(source: Any, name: str, *, encoder: Any = None, embeddings: np.ndarray | None = None,
                 encoder_name: str | None = None, data_dir: str | Path | None = None,
                 runner: JobRunner | None = None) -> Job:
-    """Start pipeline.build_map in the background; job.result is (ValueMap, ValidationReport)."""
-    from univar_core import encode, pipeline, store
+    """Start build.build_map in the background; job.result is (ValueMap, ValidationReport)."""
+    from univar_core.encoders import sentence_encoder
+    from univar_core.maps import build, store
 
     store.validate_map_name(name)
 
     def work(job: Job):
         job.stage = "embed"
         kw = {"embeddings": embeddings, "encoder_name": encoder_name} if embeddings is not None else {}
-        return pipeline.build_map(source, name, encoder=encoder or encode.DEFAULT_ENCODER, data_dir=data_dir,
+        return build.build_map(source, name, encoder=encoder or sentence_encoder.DEFAULT_ENCODER, data_dir=data_dir,
                                   progress=job.stage_progress, **kw)
 
     return (runner or default_runner()).start(work, kind="build", label=f"building map {name}",
@@ -271,7 +274,7 @@ def head_meta(path: str | Path) -> dict:
 def list_runs(root: str | Path | None = None) -> pd.DataFrame:
     """One row per run folder: name, path, kind (head/full/None), state, base, base_content_hash, steps,
     final_loss, device, source_map, split, created. Newest first."""
-    from univar_core.run_folder import read_status
+    from univar_core.training.run_folder import read_status
 
     root = Path(root) if root is not None else runs_dir()
     rows = []
@@ -335,7 +338,7 @@ def head_matches_map(path: str | Path, manifest: dict) -> tuple[bool, str]:
 
 def load_head_for_map(path: str | Path, manifest: dict):
     """A HeadEncoder whose base is the map's stored embeddings (no model loaded): use .transform."""
-    from univar_core.head_encoder import HeadEncoder
+    from univar_core.encoders.head import HeadEncoder
 
     ok, why = head_matches_map(path, manifest)
     if not ok:

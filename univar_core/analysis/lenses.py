@@ -31,9 +31,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from univar_core.schema import QAInputError
+from univar_core.data.schema import QAInputError
+from univar_core.paths import ASSETS_DIR
 
-LENS_DIR = Path(__file__).resolve().parents[1] / "assets" / "lenses"
+LENS_DIR = ASSETS_DIR / "lenses"
 TEMPLATES = (
     "An answer that values {d}.",
     "A response guided by {d}.",

@@ -11,15 +11,16 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from univar_core.paths import CACHE_DIR
+
 # numba (used by umap) reads its cache location when it is first imported; point it at the
 # project cache so the 25-45 s compile happens once per machine, not once per process.
-os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".cache" / "numba"))
+os.environ.setdefault("NUMBA_CACHE_DIR", str(CACHE_DIR / "numba"))
 
 Progress = Callable[[int, int], None]
 

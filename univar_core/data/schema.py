@@ -19,7 +19,7 @@ from pathlib import PurePath
 import numpy as np
 import pandas as pd
 
-from univar_core.languages import describe_changes, normalise_languages
+from univar_core.data.languages import describe_changes, normalise_languages
 
 CORE_COLUMNS = ["qa_id", "dataset", "model", "lang", "value_id", "question_id", "question", "answer"]
 REQUIRED = ("question", "answer", "model", "lang")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from univar_core.schema import QAInputError
+from univar_core.data.schema import QAInputError
 
 
 @dataclass

@@ -14,8 +14,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from scipy.cluster.hierarchy import dendrogram
 
-from univar_core import compare, figures
-from univar_core.figures import escape_hover
+from univar_core.analysis import compare
+from univar_core.figures import map_figures
+from univar_core.figures.map_figures import escape_hover
 
 PATH_COLOR = "#d62728"
 TARGET_COLOR = "#111111"
@@ -81,7 +82,7 @@ def lens_radar_figure(summary: pd.DataFrame, value_ids: Sequence[str], columns: 
     if missing:
         raise ValueError(f"no lens scores for {', '.join(map(str, missing))}")
     theta = [escape_hover(c) for c in mean.columns]
-    colors = figures.group_colors([str(v) for v in value_ids])
+    colors = map_figures.group_colors([str(v) for v in value_ids])
     fig = go.Figure()
     for vid in value_ids:
         r = mean.loc[vid].to_numpy(dtype=float)
@@ -123,7 +124,7 @@ def trajectory_map_figure(points: pd.DataFrame, traj: pd.DataFrame, *, target: s
     if not {"x", "y"} <= set(traj.columns):
         raise ValueError("the trajectory has no map coordinates (x, y)")
     is_target = (points["value_id"].astype(str) == str(target)).to_numpy()
-    fig = figures.value_map_figure(points, color_by="value_id", emphasis=is_target, hover=hover,
+    fig = map_figures.value_map_figure(points, color_by="value_id", emphasis=is_target, hover=hover,
                                    title=title or f"Checkpoints moving toward {target}", marker_size=4.0)
     names = [escape_hover(c) for c in traj["checkpoint"]]
     fig.add_trace(go.Scatter(

@@ -22,7 +22,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .embed_cache import EmbeddingCache, text_key
+from univar_core.encoders.cache import EmbeddingCache, text_key
+from univar_core.paths import CACHE_DIR
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2"}
@@ -53,7 +54,7 @@ def default_cache_dir() -> Path:
     env = os.environ.get("UNIVAR_CACHE_DIR")
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parents[1] / ".cache" / "embeddings"
+    return CACHE_DIR / "embeddings"
 
 
 def resolve_model_path(name_or_path: str) -> str:
@@ -396,7 +397,7 @@ def load_encoder(name_or_path: str = DEFAULT_ENCODER, **kw):
     folder = Path(str(name_or_path)).expanduser()
     if (folder / "head.json").is_file() and (folder / "head.safetensors").is_file():
         # lazy: head_encoder imports this module for its base encoder
-        from .head_encoder import HeadEncoder
+        from univar_core.encoders.head import HeadEncoder
 
         return HeadEncoder.load(folder, **kw)
     return Encoder(name_or_path, **kw)

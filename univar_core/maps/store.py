@@ -34,13 +34,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from univar_core.paths import REPO_ROOT
+
 FORMAT = "univar-map"
 FORMAT_VERSION = 1
 QAS_FILE = "qas.parquet"
 EMBEDDINGS_FILE = "embeddings.npy"
 MANIFEST_FILE = "manifest.json"
 MAP_COLUMNS = ("x", "y", "cluster", "cluster_label", "layer")
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Letters, digits, - _ . ; must start with a letter or digit so that names never collide with the
 # hidden .tmp-/.old- folders and can never be "." or "..".

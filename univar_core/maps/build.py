@@ -1,7 +1,7 @@
 """ingest -> validate -> embed -> project -> cluster -> store, and placing new QAs on a stored map.
 
 The one path every front end takes (app, CLI, Python): :func:`build_map` turns QA files into a stored
-:class:`~univar_core.store.ValueMap`; :func:`place_on_map` embeds new QAs with the map's own encoder
+:class:`~univar_core.maps.store.ValueMap`; :func:`place_on_map` embeds new QAs with the map's own encoder
 and puts them on it without moving any existing point; :func:`add_layer` stores them as a new layer.
 
 Precomputed embeddings (an ``embedding`` column in parquet, an ``.npy`` aligned with the input rows,
@@ -13,41 +13,32 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from univar_core import encode, io, store
-from univar_core.cluster import cluster_points, label_clusters
-from univar_core.project import (UmapParams, centroid_matrix, fit_projection, nearest_map_points,
-                                 place_points)
-from univar_core.schema import QAInputError, ValidationReport, validate_qas
-from univar_core.store import MapError, ValueMap
+from univar_core.data import readers
+from univar_core.data.schema import QAInputError, ValidationReport, validate_qas
+from univar_core.encoders import sentence_encoder
+from univar_core.maps import store
+from univar_core.maps.clusters import cluster_points, label_clusters
+from univar_core.maps.projection import (
+    UmapParams,
+    fit_projection,
+)
+from univar_core.maps.store import MapError, ValueMap
 
 StageProgress = Callable[[str, int, int], None]
-Source = Any  # path, file-like with a name, list of paths, DataFrame or io.LoadedQAs
+Source = Any  # path, file-like with a name, list of paths, DataFrame or readers.LoadedQAs
 
 BASE_LAYER = "base"
 PRECOMPUTED_HASH = "precomputed"
 DEMO_MAP_NAME = "demo"
 # UMAP needs a handful of neighbours; below this a 2-D map says nothing.
 MIN_QAS_FOR_MAP = 5
-
-
-@dataclass
-class Placement:
-    """New QAs positioned on an existing map (not yet stored; see :func:`add_layer`)."""
-
-    qas: pd.DataFrame          # validated table + x, y, cluster, cluster_label, layer, nearest_value_id
-    embeddings: np.ndarray     # row-aligned with qas
-    nearest: pd.DataFrame      # value_id, similarity, share_nearest, rank: the placed QAs as a whole
-    report: ValidationReport
-    layer: str
-    n_from_cache: int = 0
-    timings_s: dict[str, float] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -111,42 +102,42 @@ def _align_to_kept(emb: np.ndarray, report: ValidationReport, source: str) -> np
 
 
 def load_source(source: Source, *, dataset: str | None = None,
-                embeddings: np.ndarray | str | Path | None = None) -> io.LoadedQAs:
+                embeddings: np.ndarray | str | Path | None = None) -> readers.LoadedQAs:
     """Read and validate any accepted source; attach precomputed embeddings (checked) when given."""
     if isinstance(source, (list, tuple)) and len(source) == 1:
         source = source[0]
     emb_path = embeddings if _is_path(embeddings) else None
     emb_array = None if embeddings is None or _is_path(embeddings) else embeddings
 
-    if isinstance(source, io.LoadedQAs):
+    if isinstance(source, readers.LoadedQAs):
         loaded = source
         if embeddings is not None and loaded.embeddings is not None:
             raise QAInputError("embeddings were given twice (inside the loaded QAs and as an argument)",
                                source=loaded.report.source)
         extra = _load_npy(emb_path) if emb_path is not None else emb_array
         if extra is not None:
-            loaded = io.LoadedQAs(loaded.table, loaded.report,
+            loaded = readers.LoadedQAs(loaded.table, loaded.report,
                                   _align_to_kept(extra, loaded.report, loaded.report.source))
     elif isinstance(source, pd.DataFrame):
         table, report = validate_qas(source, dataset=dataset)
         emb = _load_npy(emb_path) if emb_path is not None else emb_array
-        loaded = io.LoadedQAs(table, report,
+        loaded = readers.LoadedQAs(table, report,
                               None if emb is None else _align_to_kept(emb, report, report.source))
     elif _is_path(source) or hasattr(source, "read"):  # a path, or an upload (file-like with a name)
-        loaded = io.read_qas(source, dataset=dataset, embeddings=embeddings)  # io takes a path or array
+        loaded = readers.read_qas(source, dataset=dataset, embeddings=embeddings)  # io takes a path or array
     elif isinstance(source, (list, tuple)):
         if not source:
             raise QAInputError("no input files given")
         if embeddings is not None:
             raise QAInputError("one embeddings .npy cannot be aligned with several files: build from "
                                "one file, or give parquet files with an 'embedding' column")
-        loaded = io.read_many(list(source), dataset=dataset)
+        loaded = readers.read_many(list(source), dataset=dataset)
     else:
         raise TypeError(f"unsupported source type {type(source).__name__}: give a path, a list of paths, "
-                        f"a pandas DataFrame or io.LoadedQAs")
+                        f"a pandas DataFrame or readers.LoadedQAs")
 
     if loaded.embeddings is not None:
-        loaded = io.LoadedQAs(loaded.table, loaded.report,
+        loaded = readers.LoadedQAs(loaded.table, loaded.report,
                               _check_embeddings(loaded.embeddings, len(loaded.table), loaded.report))
     return loaded
 
@@ -161,17 +152,17 @@ def _stage(progress: StageProgress | None, stage: str) -> Callable[[int, int], N
     return lambda done, total: progress(stage, done, total)
 
 
-def load_encoder_cached(name_or_path: str = encode.DEFAULT_ENCODER, **options: Any) -> Any:
-    """encode.load_encoder with the on-disk embedding cache on (encode.default_cache_dir() unless
+def load_encoder_cached(name_or_path: str = sentence_encoder.DEFAULT_ENCODER, **options: Any) -> Any:
+    """sentence_encoder.load_encoder with the on-disk embedding cache on (sentence_encoder.default_cache_dir() unless
     ``cache_dir`` is given): a QA is never embedded twice and an interrupted build resumes."""
-    options.setdefault("cache_dir", encode.default_cache_dir())
-    return encode.load_encoder(name_or_path, **options)
+    options.setdefault("cache_dir", sentence_encoder.default_cache_dir())
+    return sentence_encoder.load_encoder(name_or_path, **options)
 
 
 def _resolve_encoder(encoder: Any) -> Any:
     """A name/path is loaded (with the cache); an encoder object is used as it is."""
     if encoder is None or _is_path(encoder):
-        return load_encoder_cached(str(encoder) if encoder is not None else encode.DEFAULT_ENCODER)
+        return load_encoder_cached(str(encoder) if encoder is not None else sentence_encoder.DEFAULT_ENCODER)
     return encoder
 
 
@@ -230,14 +221,14 @@ def _cluster_table(table: pd.DataFrame, xy: np.ndarray) -> pd.DataFrame:
     return out
 
 
-def build_map(source: Source, name: str, *, encoder: Any = encode.DEFAULT_ENCODER,
+def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFAULT_ENCODER,
               embeddings: np.ndarray | str | Path | None = None, encoder_name: str | None = None,
               umap: UmapParams = UmapParams(), dataset: str | None = None,
               data_dir: str | Path | None = None,
               progress: StageProgress | None = None) -> tuple[ValueMap, ValidationReport]:
     """Read, validate, embed (or take precomputed vectors), project, cluster and store a map.
 
-    ``encoder``: a name/path (loaded with encode.load_encoder) or an encoder object. With precomputed
+    ``encoder``: a name/path (loaded with sentence_encoder.load_encoder) or an encoder object. With precomputed
     embeddings no encoder is loaded; ``encoder_name`` then names the model that made them.
     Replaces a stored map of the same name atomically: an interrupted build leaves the old one intact.
     """
@@ -298,179 +289,6 @@ def build_map(source: Source, name: str, *, encoder: Any = encode.DEFAULT_ENCODE
 
 
 # ----------------------------------------------------------------------------------------------------
-# placing new QAs on a map
-# ----------------------------------------------------------------------------------------------------
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
-
-
-def rank_value_ids(map_qas: pd.DataFrame, map_emb: np.ndarray,
-                   new_emb: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
-    """Value identification of a set of QAs against a map's value IDs.
-
-    Returns (table, per-QA nearest value ID). The table ranks every value ID by the cosine similarity
-    of the new QAs' mean embedding to its centroid, with ``share_nearest``: the fraction of new QAs
-    whose own nearest centroid it is.
-    """
-    ids, centroids = centroid_matrix(map_qas, map_emb)
-    unit = _unit_rows(new_emb)
-    mean = unit.mean(axis=0)
-    mean /= max(float(np.linalg.norm(mean)), 1e-12)
-    similarity = centroids @ mean
-    per_qa = np.asarray(ids, dtype=object)[(unit @ centroids.T).argmax(axis=1)]
-    counts = Counter(per_qa.tolist())
-    table = pd.DataFrame({
-        "value_id": pd.Series(ids, dtype=str),
-        "similarity": similarity.astype(np.float64),
-        "share_nearest": [counts.get(v, 0) / len(unit) for v in ids],
-    }).sort_values(["similarity", "value_id"], ascending=[False, True], kind="stable")
-    table["rank"] = np.arange(1, len(table) + 1)
-    return table.reset_index(drop=True), per_qa
-
-
-def own_value_id_fraction(placement: Placement) -> float | None:
-    """Share of placed QAs whose nearest centroid is their own value ID (None: none of their value
-    IDs is on the map, so the question has no answer)."""
-    qas = placement.qas
-    known = set(placement.nearest["value_id"])
-    mask = qas["value_id"].isin(known).to_numpy()
-    if not mask.any():
-        return None
-    return float((qas["nearest_value_id"].to_numpy()[mask] == qas["value_id"].to_numpy()[mask]).mean())
-
-
-def _map_encoder(vmap: ValueMap, encoder: Any) -> Any:
-    """The encoder that made the map: a given one must match its hash; else load by manifest name."""
-    recorded = vmap.manifest.get("encoder") or {}
-    name, want_hash = recorded.get("name"), recorded.get("content_hash")
-    if encoder is None:
-        if want_hash == PRECOMPUTED_HASH:
-            raise QAInputError(
-                f"map '{vmap.name}' was built from precomputed embeddings (encoder recorded as "
-                f"'{name}'), so it cannot embed new QAs itself: give precomputed embeddings for them, "
-                f"or the encoder that made the map's embeddings")
-        try:
-            enc = load_encoder_cached(name)
-        except (OSError, ValueError) as err:
-            raise MapError(f"map '{vmap.name}': cannot load its encoder '{name}' ({err})") from err
-    else:
-        enc = _resolve_encoder(encoder)
-    got_hash = str(getattr(enc, "content_hash", ""))
-    if want_hash not in (None, PRECOMPUTED_HASH) and got_hash != want_hash:
-        raise QAInputError(
-            f"encoder '{getattr(enc, 'name', encoder)}' (hash {got_hash[:12]}) is not the encoder map "
-            f"'{vmap.name}' was built with ('{name}', hash {str(want_hash)[:12]}); its points would land "
-            f"in the wrong places")
-    return enc
-
-
-def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Any = None,
-                 embeddings: np.ndarray | str | Path | None = None,
-                 progress: StageProgress | None = None) -> Placement:
-    """Embed new QAs with the map's own encoder and position them on it; the map is not changed.
-
-    Coordinates come from project.place_points (existing points never move); each new QA takes the
-    cluster of its nearest map point. ``nearest`` ranks the map's value IDs for the new QAs as a whole.
-    """
-    layer = _check_layer_name(layer)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    loaded = load_source(source, embeddings=embeddings)
-    table, report = loaded.table, loaded.report
-    timings["read_validate"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    n_from_cache = 0
-    if loaded.embeddings is not None:
-        new_emb = loaded.embeddings
-    else:
-        enc = _map_encoder(vmap, encoder)
-        total = len(table)
-        if progress is not None:
-            progress("embed", 0, total)
-        result = enc.encode_qas(table["question"].tolist(), table["answer"].tolist(),
-                                progress=_stage(progress, "embed"))
-        new_emb = np.asarray(result.embeddings, dtype=np.float32)
-        n_from_cache = int(result.n_from_cache)
-    map_dim = int(vmap.embeddings.shape[1])
-    if new_emb.shape[1] != map_dim:
-        raise QAInputError(f"embeddings have dimension {new_emb.shape[1]} but map '{vmap.name}' has "
-                           f"{map_dim} (encoder '{(vmap.manifest.get('encoder') or {}).get('name')}')",
-                           source=report.source)
-    timings["embed"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    if progress is not None:
-        progress("project", 0, len(table))
-    map_xy = vmap.qas[["x", "y"]].to_numpy(dtype=np.float32)
-    xy = np.asarray(place_points(vmap.embeddings, map_xy, new_emb), dtype=np.float32)
-    nearest_row = nearest_map_points(vmap.embeddings, new_emb, k=1)[0][:, 0]
-    nearest, per_qa = rank_value_ids(vmap.qas, vmap.embeddings, new_emb)
-    if progress is not None:
-        progress("project", len(table), len(table))
-    timings["place"] = time.perf_counter() - t0
-
-    qas = table.copy()
-    qas["qa_id"] = layer + ":" + qas["qa_id"].astype(str)
-    qas["x"] = xy[:, 0]
-    qas["y"] = xy[:, 1]
-    qas["cluster"] = vmap.qas["cluster"].to_numpy()[nearest_row].astype(np.int64)
-    qas["cluster_label"] = vmap.qas["cluster_label"].to_numpy()[nearest_row].astype(str)
-    qas["layer"] = layer
-    qas["nearest_value_id"] = pd.Series(per_qa, dtype=str)
-    return Placement(qas=qas, embeddings=new_emb, nearest=nearest, report=report, layer=layer,
-                     n_from_cache=n_from_cache, timings_s=timings)
-
-
-def _check_layer_name(layer: str) -> str:
-    layer = str(layer).strip()
-    if not layer:
-        raise QAInputError("the layer needs a name (e.g. the dataset or file it comes from)")
-    if ":" in layer:
-        raise QAInputError(f"layer name {layer!r} must not contain ':' (it prefixes the layer's qa_ids)")
-    return layer
-
-
-def check_new_layer(vmap: ValueMap, layer: str) -> str:
-    """The layer name, if it is valid and not yet on the map (call before embedding to fail fast)."""
-    layer = _check_layer_name(layer)
-    layers = set(vmap.qas["layer"].astype(str)) if "layer" in vmap.qas.columns else {BASE_LAYER}
-    if layer in layers:
-        raise QAInputError(f"map '{vmap.name}' already has a layer named '{layer}' "
-                           f"(layers: {', '.join(sorted(layers))}); choose another name")
-    return layer
-
-
-def add_layer(vmap: ValueMap, placement: Placement, *, data_dir: str | Path | None = None) -> ValueMap:
-    """Append placed QAs to the map as a new layer and store it atomically under the same name.
-
-    Existing rows (and their x, y) are kept exactly; the layer name must be new.
-    """
-    check_new_layer(vmap, placement.layer)
-    clash = set(placement.qas["qa_id"]).intersection(vmap.qas["qa_id"])
-    if clash:
-        raise QAInputError(f"{len(clash)} qa_id(s) of layer '{placement.layer}' already exist in map "
-                           f"'{vmap.name}', e.g. {sorted(clash)[0]!r}")
-    if placement.embeddings.shape[1] != vmap.embeddings.shape[1]:
-        raise QAInputError(f"layer '{placement.layer}' embeddings have dimension "
-                           f"{placement.embeddings.shape[1]}, map '{vmap.name}' has {vmap.embeddings.shape[1]}")
-
-    new_rows = placement.qas.drop(columns=["nearest_value_id"], errors="ignore")
-    qas = pd.concat([vmap.qas, new_rows], ignore_index=True, sort=False)
-    emb = np.concatenate([np.asarray(vmap.embeddings), placement.embeddings.astype(np.float32)], axis=0)
-    manifest = dict(vmap.manifest)
-    # store.save_map refreshes counts, layers, checksums and 'updated'; what the layer's input was is ours
-    manifest["layer_validation"] = {**(manifest.get("layer_validation") or {}),
-                                    placement.layer: validation_counts(placement.report)}
-    updated = ValueMap(name=vmap.name, qas=qas, embeddings=emb, manifest=manifest, path=None)
-    updated.path = store.save_map(updated, data_dir=data_dir)
-    return updated
-
-
-# ----------------------------------------------------------------------------------------------------
 # the demo map
 # ----------------------------------------------------------------------------------------------------
 
@@ -480,9 +298,9 @@ _demo_lock = threading.Lock()  # app sessions are threads of one process: build 
 def build_demo_map(*, data_dir: str | Path | None = None,
                    progress: StageProgress | None = None) -> ValueMap:
     """Build (or rebuild) the synthetic demo map "demo" with the default encoder."""
-    from univar_core.demo import demo_qas
+    from univar_core.data.demo import demo_qas
 
-    vmap, _ = build_map(demo_qas(), DEMO_MAP_NAME, encoder=encode.DEFAULT_ENCODER, dataset=None,
+    vmap, _ = build_map(demo_qas(), DEMO_MAP_NAME, encoder=sentence_encoder.DEFAULT_ENCODER, dataset=None,
                         data_dir=data_dir, progress=progress)
     return vmap
 

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Iterable, Union
 import numpy as np
 import pandas as pd
 
-from univar_core.schema import (
+from univar_core.data.schema import (
     ALIASES,
     DEFAULT_MAX_CHARS,
     GENERIC_STEMS,
@@ -30,13 +30,14 @@ from univar_core.schema import (
     ValidationReport,
     validate_qas,
 )
+from univar_core.paths import REPO_ROOT
 
 DEFAULT_MAX_BYTES = 200 * 2**20
 MAX_FILE_MB_ENV = "UNIVAR_MAX_FILE_MB"
 SHARED_DATA_ENV = "UNIVAR_SHARED_DATA"
 TABLE_EXTENSIONS = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".parquet", ".pq", ".xlsx")
 RELEASE_SUBDIR = "qa_translated"
-_REPO = Path(__file__).resolve().parents[1]
+_REPO = REPO_ROOT
 
 PathOrBuffer = Union[str, os.PathLike, BinaryIO, Any]
 

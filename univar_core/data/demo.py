@@ -40,7 +40,7 @@ import random
 
 import pandas as pd
 
-from univar_core.schema import validate_qas
+from univar_core.data.schema import validate_qas
 
 DEMO_DATASET = "demo (synthetic)"
 DEMO_CHECKPOINT_DATASET = "demo checkpoints (synthetic)"

@@ -29,9 +29,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from univar_core.gradcache import backward_whole_batch
-from univar_core.head_encoder import make_head, save_head
-from univar_core.run_folder import (
+from univar_core.encoders.head import make_head, save_head
+from univar_core.training.gradcache import backward_whole_batch
+from univar_core.training.run_folder import (
     CHECKPOINT_DIR,
     LOG_NAME,
     STATUS_NAME,
@@ -222,7 +222,7 @@ def _base_embeddings(qas: pd.DataFrame, base, embeddings, progress, log) -> tupl
             raise ValueError(f"embeddings must be (n_qas={len(qas)}, d), got shape {emb.shape}")
         return emb, (None if isinstance(base, str) else base)
     if isinstance(base, str):
-        from univar_core.encode import Encoder
+        from univar_core.encoders.sentence_encoder import Encoder
 
         base = Encoder(base)
     log(f"encoding {len(qas)} QAs with {base.name}")
@@ -290,7 +290,7 @@ def _train_full(qas, labels, cfg: TrainConfig, out_dir: Path, base, device, resu
     base_name = base if isinstance(base, str) else getattr(base, "name", str(base))
     cfg.base = base_name
     torch.manual_seed(cfg.seed)
-    from univar_core.encode import resolve_model_path
+    from univar_core.encoders.sentence_encoder import resolve_model_path
 
     model = SentenceTransformer(resolve_model_path(base_name), device=device)
     if cfg.max_seq_length:
@@ -430,7 +430,7 @@ def train_encoder(qas: pd.DataFrame, *, mode: str = "head", base=DEFAULT_BASE, l
     resume: continue from out_dir's last checkpoint (same config expected). Raises TrainingLockedError
     when another live run holds out_dir.
     """
-    from univar_core.schema import QAInputError
+    from univar_core.data.schema import QAInputError
 
     log = log or (lambda msg: None)
     cfg = TrainConfig(mode=mode, base=base if isinstance(base, str) else getattr(base, "name", str(base)),

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from univar_core.run_folder import write_json_atomic
+from univar_core.training.run_folder import write_json_atomic
 
 HEAD_JSON = "head.json"
 HEAD_WEIGHTS = "head.safetensors"
@@ -103,7 +103,7 @@ class HeadEncoder:
             raise ValueError(f"{path / HEAD_JSON}: unknown format {meta.get('format')!r}")
         config = meta["config"]
         if base is None:
-            from univar_core.encode import Encoder
+            from univar_core.encoders.sentence_encoder import Encoder
 
             base = Encoder(meta["base"], **encoder_kwargs)
         want = meta.get("base_content_hash")

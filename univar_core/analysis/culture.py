@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata, spearmanr
 
-from univar_core.schema import QAInputError
+from univar_core.data.schema import QAInputError
+from univar_core.paths import ASSETS_DIR
 
-EXAMPLE_CULTURAL_MAP = Path(__file__).resolve().parents[1] / "assets" / "cultural_map_example.csv"
+EXAMPLE_CULTURAL_MAP = ASSETS_DIR / "cultural_map_example.csv"
 
 # A first guess of the country whose culture a language stands for (ISO 639-3 codes, as in the
 # UniVaR release). Many languages span several countries: users should edit this mapping.

@@ -137,6 +137,9 @@ def build(
     n_neighbors: Annotated[int, typer.Option(min=2, help="UMAP n_neighbors.")] = 15,
     min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
+    landmarks: Annotated[int, typer.Option(
+        min=10, help="Maps with more QAs fit UMAP on this many landmarks (stratified by value ID) and "
+                     "place the rest by their nearest neighbours.")] = 50_000,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Build a value map: validate QA files, embed every QA, project with UMAP, cluster, store.
@@ -172,7 +175,7 @@ def build(
         vmap, report = build_map(
             source, name, encoder=enc, embeddings=embeddings, encoder_name=encoder_name,
             umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed),
-            dataset=dataset, data_dir=data_dir, progress=bars)
+            dataset=dataset, data_dir=data_dir, landmarks=landmarks, progress=bars)
     finally:
         bars.close()
     _print_report(report)

@@ -335,6 +335,10 @@ def export(
 ) -> None:
     """Export a map's QA table with its coordinates (x, y) and clusters to parquet or CSV.
 
+    CSV is for spreadsheets: a text cell starting with = + - @ (or a tab / carriage return) gets a
+    leading ' so no spreadsheet runs it as a formula; `univar build` reads such a CSV back exactly.
+    Parquet keeps every value exactly as stored.
+
     Written to a temporary file first and renamed, so a failed export leaves nothing half-written.
     A parquet with --with-embeddings can be rebuilt as a map without re-embedding.
 
@@ -356,9 +360,10 @@ def export(
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
+    _chmod_umask(tmp_name)   # mkstemp makes it 0600; an export is the user's file like any other
     try:
         if suffix == ".csv":
-            vmap.qas.to_csv(tmp_name, index=False)
+            _write_csv(vmap.qas, Path(tmp_name))
         else:
             _write_parquet(vmap, Path(tmp_name), with_embeddings)
         os.replace(tmp_name, out)
@@ -366,6 +371,19 @@ def export(
         Path(tmp_name).unlink(missing_ok=True)
         raise
     typer.echo(f"{len(vmap.qas):,} rows -> {out}")
+
+
+def _chmod_umask(path: str | Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def _write_csv(frame: Any, path: Path, *, index: bool = False) -> None:
+    """Every CSV the CLI writes: spreadsheet-safe and readable back exactly (data.writers)."""
+    from univar_core.data.writers import csv_bytes
+
+    Path(path).write_bytes(csv_bytes(frame, index=index))
 
 
 def _write_parquet(vmap: Any, path: Path, with_embeddings: bool) -> None:
@@ -441,7 +459,7 @@ def distances(
     dm = dm.loc[order, order]
     typer.echo(dm.round(4).to_string())
     if csv_out:
-        dm.to_csv(csv_out)
+        _write_csv(dm, csv_out, index=True)
         typer.echo(f"matrix written to {csv_out}")
     if pair:
         a, b = pair
@@ -501,7 +519,7 @@ def lenses_cmd(
     typer.echo(f"{the_lens.title}: mean score per {by} (cosine to prototype minus cosine to neutral)")
     typer.echo(wide.round(4).to_string())
     if csv_out:
-        summary.to_csv(csv_out, index=False)
+        _write_csv(summary, csv_out)
         typer.echo(f"{len(summary):,} rows ({by}, score, mean, lo, hi, n) written to {csv_out}")
 
 
@@ -639,7 +657,7 @@ def eval_cmd(
                                        k=k, probe=probe, tfidf=tfidf, seed=seed)
     _print_table(table.round(4))
     if csv_out:
-        table.to_csv(csv_out, index=False)
+        _write_csv(table, csv_out)
         typer.echo(f"table written to {csv_out}")
 
 

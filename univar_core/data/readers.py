@@ -491,18 +491,22 @@ def _parquet_file(path: Path, source: str):
 
 def _read_parquet_texts(pf, source: str, columns: list[str], max_bytes: int) -> pd.DataFrame:
     """The table without the vectors, read batch by batch. The size limit counts what is held in
-    memory (these columns, compressed); an embedding column streams to disk and does not count."""
+    memory (these columns, unpacked: listed sizes first, then the decoded batches, as _read_parquet
+    does); an embedding column streams to disk and does not count."""
     import pyarrow as pa
 
     meta = pf.metadata
     wanted = set(columns)
-    size = sum(meta.row_group(g).column(c).total_compressed_size
-               for g in range(meta.num_row_groups) for c in range(meta.num_columns)
-               if meta.row_group(g).column(c).path_in_schema.split(".")[0] in wanted)
-    if size > max_bytes:
-        raise _too_large(source, size, max_bytes)
+    listed = sum(meta.row_group(g).column(c).total_uncompressed_size
+                 for g in range(meta.num_row_groups) for c in range(meta.num_columns)
+                 if meta.row_group(g).column(c).path_in_schema.split(".")[0] in wanted)
+    _check_unpacked_size(listed, source, max_bytes, "at least")
+    parts, decoded = [], 0
     try:
-        parts = [b.to_pandas() for b in pf.iter_batches(batch_size=_STREAM_ROWS, columns=columns)]
+        for batch in pf.iter_batches(batch_size=_STREAM_ROWS, columns=columns):
+            decoded += batch.nbytes
+            _check_unpacked_size(decoded, source, max_bytes, "more than")
+            parts.append(batch.to_pandas())
     except (pa.ArrowException, OSError) as err:
         raise QAInputError(f"not a readable parquet file: {err}", source=source) from None
     if not parts:

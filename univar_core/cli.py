@@ -104,6 +104,11 @@ class TqdmProgress:
 DataDirOpt = Annotated[Path | None, typer.Option(
     "--data-dir", help="Folder holding the maps (default: $UNIVAR_DATA_DIR, else maps/ in the project folder).",
     file_okay=False)]
+CentreOpt = Annotated[bool, typer.Option(
+    "--centre-questions", help="Question-centred embeddings: subtract each question's mean embedding (over "
+                               "the value IDs that answered it) so that what differs between value IDs is "
+                               "left, not the topic. QAs of questions only one value ID answered are left "
+                               "out (counted).")]
 EmbeddingsOpt = Annotated[Path | None, typer.Option(
     "--embeddings", help="Precomputed embeddings: an .npy with one row per input row (float32, (n, d)). "
                          "Used as they are; no encoder is loaded.", dir_okay=False)]
@@ -139,6 +144,17 @@ def _print_report(report: Any) -> None:
     _err(report.summary())
 
 
+def _print_representation(manifest: dict) -> None:
+    """One line saying which vectors a map holds (and, when centred, what could not be centred)."""
+    rep = manifest.get("representation") or {}
+    if rep.get("kind") == "question-centred":
+        _err(f"representation: question-centred ({rep.get('n_centred', '?'):,} QAs centred on "
+             f"{rep.get('n_questions_with_mean', '?'):,} question means; {rep.get('n_qas_left_out', 0):,} QA(s) "
+             f"of {rep.get('n_single_value_id_questions', 0):,} question(s) answered by a single value ID left out)")
+    else:
+        _err("representation: the encoder's embeddings (not question-centred)")
+
+
 def _print_table(df: Any) -> None:
     typer.echo(df.to_string(index=False))
 
@@ -165,6 +181,7 @@ def build(
     n_neighbors: Annotated[int, typer.Option(min=2, help="UMAP n_neighbors.")] = 15,
     min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
+    centre_questions: CentreOpt = False,
     data_dir: DataDirOpt = None,
     status_dir: StatusDirOpt = None,
 ) -> None:
@@ -180,6 +197,10 @@ def build(
       univar build qa.csv --name valuebench
 
       univar build a.csv b.jsonl --name both --n-neighbors 30
+
+    Values instead of topics (every value ID answers the same questions; centring removes the question):
+
+      univar build qa.csv --name vb-centred --centre-questions
 
     With vectors made elsewhere (a parquet 'embedding' column, or an aligned .npy):
 
@@ -200,9 +221,10 @@ def build(
         vmap, report = build_map(
             source, name, encoder=enc, embeddings=embeddings, encoder_name=encoder_name,
             umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed),
-            dataset=dataset, data_dir=data_dir, progress=progress)
+            dataset=dataset, data_dir=data_dir, centre_questions=centre_questions, progress=progress)
         _built(vmap, status)
     _print_report(report)
+    _print_representation(vmap.manifest)
     emb = vmap.manifest.get("embedding", {})
     if emb.get("precomputed"):
         _err(f"embeddings: precomputed ({vmap.manifest.get('encoder')}), used as given")
@@ -288,6 +310,10 @@ def place(
     finally:
         bars.close()
     _print_report(placement.report)
+    if placement.centring is not None:
+        c = placement.centring
+        _err(f"question-centred with the map's means: {c['n_centred']:,} of {c['n_qas']:,} QAs; "
+             f"{c['n_unknown_question_qas']:,} answer questions the map has no mean for and were not placed")
     nearest = placement.nearest.copy()
     nearest["similarity"] = nearest["similarity"].round(4)
     nearest["share_nearest"] = nearest["share_nearest"].round(3)
@@ -342,6 +368,8 @@ def info(name: Annotated[str, typer.Argument(help="Map name or map folder.")],
     m = vmap.manifest
     typer.echo(f"map: {vmap.name}  ({vmap.path})")
     typer.echo("checksums: verified")
+    typer.echo("representation: " + ("question-centred" if (m.get("representation") or {}).get("kind")
+                                     == "question-centred" else "encoder embeddings"))
     for key in ("created", "updated"):
         if m.get(key):
             typer.echo(f"{key}: {m[key]}")
@@ -396,6 +424,10 @@ def export(
 ) -> None:
     """Export a map's QA table with its coordinates (x, y) and clusters to parquet or CSV.
 
+    CSV is for spreadsheets: a text cell starting with = + - @ (or a tab / carriage return) gets a
+    leading ' so no spreadsheet runs it as a formula; `univar build` reads such a CSV back exactly.
+    Parquet keeps every value exactly as stored.
+
     Written to a temporary file first and renamed, so a failed export leaves nothing half-written.
     A parquet with --with-embeddings can be rebuilt as a map without re-embedding.
 
@@ -417,9 +449,10 @@ def export(
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
+    _chmod_umask(tmp_name)   # mkstemp makes it 0600; an export is the user's file like any other
     try:
         if suffix == ".csv":
-            vmap.qas.to_csv(tmp_name, index=False)
+            _write_csv(vmap.qas, Path(tmp_name))
         else:
             _write_parquet(vmap, Path(tmp_name), with_embeddings)
         os.replace(tmp_name, out)
@@ -427,6 +460,19 @@ def export(
         Path(tmp_name).unlink(missing_ok=True)
         raise
     typer.echo(f"{len(vmap.qas):,} rows -> {out}")
+
+
+def _chmod_umask(path: str | Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def _write_csv(frame: Any, path: Path, *, index: bool = False) -> None:
+    """Every CSV the CLI writes: spreadsheet-safe and readable back exactly (data.writers)."""
+    from univar_core.data.writers import csv_bytes
+
+    Path(path).write_bytes(csv_bytes(frame, index=index))
 
 
 def _write_parquet(vmap: Any, path: Path, with_embeddings: bool) -> None:
@@ -491,6 +537,7 @@ def distances(
     if pair and len(pair) != 2:
         raise typer.BadParameter("give exactly two value IDs", param_hint="--pair")
     vmap = store.load_map(name, data_dir=data_dir)
+    _print_representation(vmap.manifest)  # distances and lens scores are on the vectors the map holds
     emb = np.asarray(vmap.embeddings)
     known = set(vmap.qas["value_id"].astype(str))
     for vid in pair or []:
@@ -503,7 +550,7 @@ def distances(
     dm = dm.loc[order, order]
     typer.echo(dm.round(4).to_string())
     if csv_out:
-        dm.to_csv(csv_out)
+        _write_csv(dm, csv_out, index=True)
         typer.echo(f"matrix written to {csv_out}")
     if pair:
         a, b = pair
@@ -550,6 +597,7 @@ def lenses_cmd(
         raise typer.BadParameter(f"choose one of {', '.join(LEVEL_CHOICES)}", param_hint="--by")
     the_lens = lenses.load_lens(lens) if lens.endswith(".json") else lenses.get_lens(lens)
     vmap = store.load_map(name, data_dir=data_dir)
+    _print_representation(vmap.manifest)  # distances and lens scores are on the vectors the map holds
     enc_name = encoder or str((vmap.manifest.get("encoder") or {}).get("name"))
     enc = load_encoder_cached(enc_name)
     if int(enc.dim) != int(vmap.embeddings.shape[1]):
@@ -563,7 +611,7 @@ def lenses_cmd(
     typer.echo(f"{the_lens.title}: mean score per {by} (cosine to prototype minus cosine to neutral)")
     typer.echo(wide.round(4).to_string())
     if csv_out:
-        summary.to_csv(csv_out, index=False)
+        _write_csv(summary, csv_out)
         typer.echo(f"{len(summary):,} rows ({by}, score, mean, lo, hi, n) written to {csv_out}")
 
 
@@ -693,6 +741,10 @@ def eval_cmd(
     k: Annotated[int, typer.Option(help="Neighbours of the k-NN.")] = 50,
     probe: Annotated[bool, typer.Option(help="Also train the linear probe (acc@1/5/10).")] = True,
     tfidf: Annotated[bool, typer.Option(help="Add the TF-IDF baseline row.")] = True,
+    centre_questions: Annotated[bool, typer.Option(
+        "--centre-questions", help="Add a question-centred row per encoder (train QAs centred on their "
+                                   "question's train mean; held-out QAs on the mean of the held-out answers to "
+                                   "their question, no value-ID label used).")] = False,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV.", dir_okay=False)] = None,
 ) -> None:
     """Value identification: how well each encoder tells value IDs apart on held-out questions.
@@ -702,7 +754,7 @@ def eval_cmd(
 
     Example:
 
-      univar eval qa.csv -e all-MiniLM-L6-v2 -e runs/head --split-by questionnaire
+      univar eval qa.csv -e all-MiniLM-L6-v2 -e runs/head --split-by questionnaire --centre-questions
     """
     from univar_core.analysis.identification import value_identification_table
     from univar_core.data.readers import read_many
@@ -715,10 +767,10 @@ def eval_cmd(
     assert_no_leak(loaded.table, split)
     _err(split.summary())
     table = value_identification_table(loaded.table, {name: load_encoder(name) for name in encoder}, split,
-                                       k=k, probe=probe, tfidf=tfidf, seed=seed)
+                                       k=k, probe=probe, tfidf=tfidf, seed=seed, centre_questions=centre_questions)
     _print_table(table.round(4))
     if csv_out:
-        table.to_csv(csv_out, index=False)
+        _write_csv(table, csv_out)
         typer.echo(f"table written to {csv_out}")
 
 

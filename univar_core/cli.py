@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated, Any, Callable
 
@@ -39,11 +41,14 @@ def _err(message: str) -> None:
 
 
 def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Bad input (QAInputError, MapError, EncoderLoadError) -> message + exit 2; other failures -> exit 1.
+    """Bad input (QAInputError, MapError, EncoderLoadError, endpoint configuration) -> message + exit 2;
+    other failures (an endpoint that stays unavailable past the last retry) -> exit 1.
     UNIVAR_DEBUG=1 re-raises for the traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from univar_core.collect.errors import EndpointConfigError
+        from univar_core.collect.journal import JournalMismatchError
         from univar_core.data.schema import QAInputError
         from univar_core.encoders.sentence_encoder import EncoderLoadError
         from univar_core.maps.store import MapError
@@ -52,7 +57,7 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.BadParameter):
             raise
-        except (QAInputError, MapError, EncoderLoadError) as err:
+        except (QAInputError, MapError, EncoderLoadError, EndpointConfigError, JournalMismatchError) as err:
             if os.environ.get("UNIVAR_DEBUG"):
                 raise
             _err(f"error: {err}")
@@ -776,6 +781,189 @@ def eval_cmd(
 
 register(train_cmd, "train")
 register(eval_cmd, "eval")
+
+# ----------------------------------------------------------------------------------------------------
+# putting a model on the map: collect answers from it, translate them (then `univar place`)
+# ----------------------------------------------------------------------------------------------------
+
+def _collect_bar(status_file: Path | None):
+    """A progress callback: a tqdm bar (answers, answers/s, tokens) and, for the app, a status file."""
+    from tqdm import tqdm
+
+    from univar_core.collect.background import write_status
+
+    bar = tqdm(desc="collect", unit="answer", file=sys.stderr, dynamic_ncols=True, mininterval=0.2)
+    last = [0.0]
+
+    def progress(p) -> None:
+        bar.total = p.total
+        bar.update(max(0, p.done - bar.n))
+        bar.set_postfix_str(f"{p.answers_per_s:.2f} answers/s, {p.prompt_tokens + p.completion_tokens:,} tokens, "
+                            f"{p.n_retries} retries", refresh=False)
+        if status_file is not None and (time.time() - last[0] > 0.3 or p.done >= p.total):
+            last[0] = time.time()
+            write_status(status_file, {"state": "running", **p.as_dict()})
+
+    return bar, progress
+
+
+def collect_cmd(
+    endpoint: Annotated[str | None, typer.Option(
+        help="Base URL of an OpenAI-compatible chat-completions API, e.g. http://localhost:8000/v1.")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="Model name the endpoint serves (with --endpoint), or the name to record for --local-model.")] = None,
+    local_model: Annotated[str | None, typer.Option(
+        help="A transformers causal LM (name or folder) to run here instead of an endpoint.")] = None,
+    langs: Annotated[str, typer.Option(help="Languages to ask in, ISO 639 codes, comma-separated.")] = "eng",
+    questions: Annotated[int | None, typer.Option(min=1, help="Ask the first N questions of the bank (default: all).")]
+        = None,
+    bank: Annotated[Path | None, typer.Option(
+        help="Your own question bank (CSV/JSONL: question_id, question, optional lang); default: the built-in "
+             "one (350 questions).", dir_okay=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="QA file to write (.csv, .jsonl, .parquet); "
+                                                                 "default <model>.csv.", dir_okay=False)] = None,
+    api_key_env: Annotated[str, typer.Option(
+        help="Name of the environment variable holding the API key (the key itself is never written anywhere).")]
+        = "OPENAI_API_KEY",
+    system_prompt: Annotated[str, typer.Option(help="System message (default: none, as in UniVaR).")] = "",
+    temperature: Annotated[float, typer.Option(min=0.0)] = 1.0,
+    top_p: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.95,
+    max_tokens: Annotated[int, typer.Option(min=1, help="New tokens per answer.")] = 128,
+    seed: Annotated[int, typer.Option(help="Base seed (each question gets its own from it).")] = 0,
+    samples: Annotated[int, typer.Option(min=1, help="Answers per question and language.")] = 1,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at once (endpoint).")] = 8,
+    batch_size: Annotated[int, typer.Option(min=1, help="Prompts per generate call (local model).")] = 8,
+    retries: Annotated[int, typer.Option(min=0, help="Retries of a request on 429/5xx/timeouts.")] = 5,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for one answer.")] = 120.0,
+    mt_model: Annotated[str | None, typer.Option(
+        help="Translation model (name or folder) for questions the bank lacks in a language; without it those "
+             "are asked in English with the instruction to answer in the language.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset label of the QAs.")] = None,
+    restart: Annotated[bool, typer.Option(help="Discard answers of an earlier run into the same --out.")] = False,
+    status_file: Annotated[Path | None, typer.Option(hidden=True, help="JSON progress for the app.")] = None,
+) -> None:
+    """Ask a model the value questions and write a QA file for `univar place` / `univar build`.
+
+    An interrupted run (Ctrl-C, a crash, kill -9) keeps every finished answer in <out>.answers.jsonl;
+    the same command again asks only what is missing. Settings go to <out>.collect.json. Empty and
+    refused answers are kept (column answer_status) and counted.
+
+    Examples:
+
+      univar collect --endpoint http://localhost:8000/v1 --model my-model --langs eng,zho --questions 50
+
+      OPENAI_API_KEY=... univar collect --endpoint https://api.openai.com/v1 --model gpt-4o-mini --out gpt.csv
+
+      univar collect --local-model ./my-llm --langs eng --batch-size 16
+    """
+    from univar_core.collect.background import write_status
+    from univar_core.collect.bank import load_bank
+    from univar_core.collect.backends import GenerationSettings
+    from univar_core.collect.collector import parse_langs
+    from univar_core.collect.retry import RetryPolicy
+    from univar_core.collect.run import run_collection
+
+    if (endpoint is None) == (local_model is None):
+        raise typer.BadParameter("give either --endpoint URL (with --model) or --local-model NAME_OR_PATH")
+    if endpoint is not None and not model:
+        raise typer.BadParameter("--endpoint needs --model: the model name the endpoint serves", param_hint="--model")
+    lang_list = parse_langs(langs)
+    the_bank = load_bank(bank)
+    settings = GenerationSettings(system_prompt=system_prompt, temperature=temperature, top_p=top_p,
+                                  max_tokens=max_tokens, seed=seed)
+    if endpoint is not None:
+        from univar_core.collect.chat_endpoint import ChatEndpoint
+
+        backend = ChatEndpoint(endpoint, model, api_key_env=api_key_env, concurrency=concurrency,
+                               timeout_s=timeout, retry=RetryPolicy(retries=retries))
+    else:
+        from univar_core.collect.local_model import LocalCausalLM
+
+        backend = LocalCausalLM(local_model, model=model, batch_size=batch_size)
+    translator = None
+    if mt_model:
+        from univar_core.collect.translation import Translator
+
+        translator = Translator(mt_model)
+    out = out or Path(re.sub(r"[^A-Za-z0-9_.-]+", "-", backend.model).strip("-.") + ".csv")
+    bar, progress = _collect_bar(status_file)
+    _install_sigterm()
+    try:
+        result = run_collection(backend, the_bank, langs=lang_list, out=out, n_questions=questions, samples=samples,
+                                settings=settings, dataset=dataset, bank_path=bank, translator=translator,
+                                restart=restart, progress=progress)
+    except BaseException as err:
+        if status_file is not None:
+            write_status(status_file, {"state": "cancelled" if isinstance(err, KeyboardInterrupt) else "failed",
+                                       "error": str(err) if not isinstance(err, KeyboardInterrupt) else "cancelled",
+                                       "error_type": type(err).__name__})
+        raise
+    finally:
+        bar.close()
+        backend.close()
+    _err(result.summary())
+    if status_file is not None:
+        write_status(status_file, {"state": "done", "out": str(result.out), **result.progress.as_dict()})
+    typer.echo(f"{len(result.qas):,} QAs -> {result.out} (settings: {result.settings_file})")
+
+
+def _install_sigterm() -> None:
+    """SIGTERM (the app's cancel) ends a collection like Ctrl-C: finished answers stay in the journal."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def translate_cmd(
+    file: Annotated[Path, typer.Argument(help="QA file (any format `univar build` reads).", dir_okay=False)],
+    mt_model: Annotated[str, typer.Option("--model", "-m", help="Hugging Face translation model, name or folder "
+                                                                "(NLLB-200, M2M100, Marian/opus-mt).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Translated QA file (.csv, .jsonl, .parquet).",
+                                      dir_okay=False)],
+    to: Annotated[str, typer.Option(help="Target language (ISO 639).")] = "eng",
+    columns: Annotated[str, typer.Option(help="Columns to translate, comma-separated.")] = "question,answer",
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per generate call.")] = 16,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Max tokens of a translation.")] = 256,
+) -> None:
+    """Machine-translate QAs into one language (English before embedding, as the UniVaR paper does).
+
+    Rows already in the target language are left as they are. The original text stays in
+    <column>_original and the language it was translated from in mt_lang (empty when untouched);
+    `lang` keeps the language the model answered in, so value IDs do not change. Translations are
+    cached by model hash and text: a rerun translates only new texts.
+
+    Example:
+
+      univar translate answers.csv --model facebook/nllb-200-distilled-600M --out answers_eng.csv
+    """
+    from univar_core.collect.collector import parse_langs, write_table_atomic
+    from univar_core.collect.translation import Translator, translate_qas
+    from univar_core.data.readers import read_qas
+
+    target = parse_langs(to)[0]
+    loaded = read_qas(file)
+    _print_report(loaded.report)
+    cols = [c.strip() for c in columns.split(",") if c.strip()]
+    missing = [c for c in cols if c not in loaded.table.columns]
+    if missing:
+        raise typer.BadParameter(f"{file.name} has no column(s) {', '.join(missing)}", param_hint="--columns")
+    translator = Translator(mt_model, batch_size=batch_size, max_tokens=max_tokens)
+    bar, progress = _step_bar("translate")
+    try:
+        table, n_new = translate_qas(loaded.table, translator, to=target, columns=cols, progress=progress)
+    finally:
+        bar.close()
+    write_table_atomic(table, out)
+    n_rows = int((table["mt_lang"] != "").sum())
+    typer.echo(f"{n_rows:,} of {len(table):,} QAs translated into {target} ({n_new:,} texts newly translated, "
+               f"the rest from the cache) -> {out}")
+
+
+register(collect_cmd, "collect")
+register(translate_cmd, "translate")
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -214,8 +214,10 @@ def build(
       univar build qa.csv --embeddings vectors.npy --encoder-name my-model --name pre
     """
     from univar_core.maps.build import build_map, load_encoder_cached
+    from univar_core.maps import store
     from univar_core.maps.projection import UmapParams
 
+    store.validate_map_name(name)   # before loading an encoder or reading anything
     enc: Any = encoder
     options = {k: v for k, v in (("batch_size", batch_size), ("cache_flush_every", cache_flush_every))
                if v is not None}

@@ -7,7 +7,6 @@ Everything lives in st.session_state["upload"] (one browser session's own), noth
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import streamlit as st
 
@@ -83,7 +82,7 @@ def _keep_or_discard(vmap, state) -> None:
     keep, discard = st.columns(2)
     if keep.button("Keep as a new layer of this map", type="primary", key="upload_keep"):
         try:
-            updated = add_layer(vmap, state["placement"], data_dir=Path(vmap.path).parent)
+            updated = add_layer(vmap, state["placement"])   # back into the folder it was opened from
         except (QAInputError, MapError, ValueError) as err:
             _shared.map_error(err)
         st.session_state[FLASH] = (f"Layer '{state['placement'].layer}' saved: map '{updated.name}' now has "

@@ -862,9 +862,9 @@ def collect_cmd(
 
       univar collect --local-model ./my-llm --langs eng --batch-size 16
     """
+    from univar_core.collect.backends import GenerationSettings
     from univar_core.collect.background import write_status
     from univar_core.collect.bank import load_bank
-    from univar_core.collect.backends import GenerationSettings
     from univar_core.collect.collector import parse_langs
     from univar_core.collect.retry import RetryPolicy
     from univar_core.collect.run import run_collection
@@ -933,6 +933,7 @@ def translate_cmd(
     columns: Annotated[str, typer.Option(help="Columns to translate, comma-separated.")] = "question,answer",
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per generate call.")] = 16,
     max_tokens: Annotated[int, typer.Option(min=1, help="Max tokens of a translation.")] = 256,
+    status_file: Annotated[Path | None, typer.Option(hidden=True, help="JSON progress for the app.")] = None,
 ) -> None:
     """Machine-translate QAs into one language (English before embedding, as the UniVaR paper does).
 
@@ -945,6 +946,7 @@ def translate_cmd(
 
       univar translate answers.csv --model facebook/nllb-200-distilled-600M --out answers_eng.csv
     """
+    from univar_core.collect.background import write_status
     from univar_core.collect.collector import parse_langs, write_table_atomic
     from univar_core.collect.translation import Translator, translate_qas
     from univar_core.data.readers import read_qas
@@ -957,12 +959,24 @@ def translate_cmd(
     if missing:
         raise typer.BadParameter(f"{file.name} has no column(s) {', '.join(missing)}", param_hint="--columns")
     translator = Translator(mt_model, batch_size=batch_size, max_tokens=max_tokens)
-    bar, progress = _step_bar("translate")
+    bar, step = _step_bar("translate")
+
+    def progress(done: int, total: int) -> None:
+        step(done, total)
+        if status_file is not None:
+            write_status(status_file, {"state": "running", "done": done, "total": total})
+
     try:
         table, n_new = translate_qas(loaded.table, translator, to=target, columns=cols, progress=progress)
+        write_table_atomic(table, out)
+    except BaseException as err:
+        if status_file is not None:
+            write_status(status_file, {"state": "failed", "error": str(err), "error_type": type(err).__name__})
+        raise
     finally:
         bar.close()
-    write_table_atomic(table, out)
+    if status_file is not None:
+        write_status(status_file, {"state": "done", "out": str(out), "done": len(table), "total": len(table)})
     n_rows = int((table["mt_lang"] != "").sum())
     typer.echo(f"{n_rows:,} of {len(table):,} QAs translated into {target} ({n_new:,} texts newly translated, "
                f"the rest from the cache) -> {out}")

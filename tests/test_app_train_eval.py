@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from apptest_helpers import copy_demo, first_frame, run_ok
 from streamlit.testing.v1 import AppTest
 
 from univar_core.analysis import identification
 from univar_core.jobs import runner
 from univar_core.training import runs as training_runs
+
+from apptest_helpers import copy_demo, first_frame, run_ok
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")

@@ -213,8 +213,8 @@ def build(
 
       univar build qa.csv --embeddings vectors.npy --encoder-name my-model --name pre
     """
-    from univar_core.maps.build import build_map, load_encoder_cached
     from univar_core.maps import store
+    from univar_core.maps.build import build_map, load_encoder_cached
     from univar_core.maps.projection import UmapParams
 
     store.validate_map_name(name)   # before loading an encoder or reading anything
@@ -858,9 +858,9 @@ def collect_cmd(
 
       univar collect --local-model ./my-llm --langs eng --batch-size 16
     """
+    from univar_core.collect.backends import GenerationSettings
     from univar_core.collect.background import write_status
     from univar_core.collect.bank import load_bank
-    from univar_core.collect.backends import GenerationSettings
     from univar_core.collect.collector import parse_langs
     from univar_core.collect.retry import RetryPolicy
     from univar_core.collect.run import run_collection

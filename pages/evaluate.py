@@ -14,7 +14,7 @@ from pages import _shared
 from univar_core.analysis import control, identification
 from univar_core.data.readers import shared_data_dir
 from univar_core.data.schema import QAInputError
-from univar_core.data.splits import assert_no_leak, split_columns, split_qas
+from univar_core.data.splits import split_columns
 from univar_core.figures import run_figures
 from univar_core.maps import build
 from univar_core.training.runs import list_runs, runs_dir
@@ -27,31 +27,13 @@ HOW_TO_READ = ("Each number is measured on held-out questions (no test question 
 MAX_CONTROL_QUESTIONS = 200
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _value_id_table(key, reps: tuple, by: str, test_fraction: float, seed: int, k: int, probe: bool,
-                    tfidf: bool) -> tuple[pd.DataFrame, str]:
-    vmap = _shared.load_value_map(*key)
-    qas = vmap.qas.reset_index(drop=True)
-    split = split_qas(qas, by=by, test_fraction=test_fraction, seed=seed)
-    assert_no_leak(qas, split)
-    feats = {rep["label"]: control.features(rep, qas, vmap.embeddings, vmap.manifest,
-                                            load_encoder=build.load_encoder_cached) for rep in map(dict, reps)}
-    table = identification.value_identification_table(qas, feats, split, k=k, probe=probe, tfidf=tfidf, seed=seed)
-    return table, split.summary()
-
-
-@st.cache_data(show_spinner=False, max_entries=2)
-def _shared_control(path: str) -> pd.DataFrame:
-    return control.read_control(path)
-
-
 def _control_source(vmap) -> tuple[pd.DataFrame | None, str]:
     """Control QAs whose value IDs the map has (shared corpus first, else an upload), and where they came from."""
     shared_csv = control.shared_control_path(shared_data_dir())
     options = (["Shared AlpacaEval corpus"] if shared_csv is not None else []) + ["Upload a control file"]
     choice = st.radio("Control QAs", options, horizontal=True, key="ev_control_source")
     if choice == "Shared AlpacaEval corpus":
-        table = _shared_control(str(shared_csv))
+        table = _shared.control_corpus(str(shared_csv))
         where = (f"{control.CONTROL_CORPUS} (models mapped to their value-corpus names: "
                  + ", ".join(f"{a} → {b}" for a, b in identification.CONTROL_MODEL_MAP.items()) + ")")
     else:
@@ -147,7 +129,8 @@ for rep in reps:
 rep_key = tuple(tuple(sorted(r.items())) for r in reps)
 with st.spinner("k-NN and probes on every representation…"):
     try:
-        table, summary = _value_id_table(key, rep_key, by, float(test_fraction), seed, k, bool(probe), bool(tfidf))
+        table, summary = _shared.value_id_table_for_map(key, rep_key, by, float(test_fraction), seed, k,
+                                                        bool(probe), bool(tfidf))
     except (QAInputError, ValueError, OSError) as err:
         st.error(_shared.md(err))
         st.stop()

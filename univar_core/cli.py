@@ -186,6 +186,9 @@ def build(
     min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
     centre_questions: CentreOpt = False,
+    landmarks: Annotated[int, typer.Option(
+        min=10, help="Maps with more QAs fit UMAP on this many landmarks (stratified by value ID) and "
+                     "place the rest by their nearest neighbours.")] = 50_000,
     data_dir: DataDirOpt = None,
     status_dir: StatusDirOpt = None,
 ) -> None:
@@ -227,7 +230,8 @@ def build(
         vmap, report = build_map(
             source, name, encoder=enc, embeddings=embeddings, encoder_name=encoder_name,
             umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed),
-            dataset=dataset, data_dir=data_dir, centre_questions=centre_questions, progress=progress)
+            dataset=dataset, data_dir=data_dir, centre_questions=centre_questions,
+            landmarks=landmarks, progress=progress)
         _built(vmap, status)
     _print_report(report)
     _print_representation(vmap.manifest)

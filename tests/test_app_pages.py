@@ -103,7 +103,16 @@ def _array(values) -> np.ndarray:
 
 def test_value_map_colour_search_filter_and_grouped_view(demo_dir):
     at = _open(PAGES[0])
-    assert any("general sentence encoder" in i.value for i in at.info)   # says why QAs group by question
+    # says why QAs group by question, and what to do, in one caption line: no box pushing the map down
+    assert any("general sentence encoder" in c.value and "centre" in c.value for c in at.caption)
+    assert not at.info
+    at.selectbox(key="focus_group").set_value(at.selectbox(key="focus_group").options[1])
+    at.toggle(key="map_contours").set_value(True)
+    _run(at)
+    traces = json.loads(_charts(at)[0].proto.spec)["data"]
+    assert traces[0]["name"] == "other QAs"                       # one group against the rest in grey
+    assert any(t["type"] == "histogram2dcontour" for t in traces)  # density contours per group
+    at.selectbox(key="focus_group").set_value("(all groups)")
     at.selectbox(key="color_by").set_value("model")
     at.text_input(key="map_search").input("family")
     _run(at)
@@ -115,6 +124,7 @@ def test_value_map_colour_search_filter_and_grouped_view(demo_dir):
     _run(at)
     centroids = first_frame(at, "value_id", "n", "model", "lang")
     assert sorted(centroids["lang"].unique()) == langs[:1] and len(centroids) >= 3   # the filter holds
+    assert any(c.value.startswith("cohesion: mean cosine") for c in at.caption)      # the column is explained
     at.multiselect(key="filter_lang").set_value([])
     _run(at)
     assert len(first_frame(at, "value_id", "n", "model", "lang")) == 15

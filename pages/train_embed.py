@@ -246,20 +246,22 @@ def _runs_section(vmap) -> None:
     st.caption(_shared.md(f"Encoder folder: {row['path']} (use it anywhere an encoder name is accepted, "
                           f"e.g. `univar build FILE --encoder {row['path']}`)."))
     new_name = st.text_input("New map name", value=f"{vmap.name}-{pick}"[:100], key="tr_rebuild_name")
+    centre = st.checkbox(CENTRE_LABEL, key="tr_rebuild_centre", help=CENTRE_HELP)
     if st.button("Rebuild this map with it", key="tr_rebuild"):
-        _start_rebuild(vmap, row, new_name)
+        _start_rebuild(vmap, row, new_name, centre)
 
 
-def _start_rebuild(vmap, row, new_name: str) -> None:
+def _start_rebuild(vmap, row, new_name: str, centre: bool = False) -> None:
     source = vmap.qas.drop(columns=[c for c in ("x", "y", "cluster", "cluster_label", "layer") if c in vmap.qas])
     kw: dict = {"encoder": row["path"]}
     try:
         ok, _ = (jobs.head_matches_map(row["path"], vmap.manifest) if row["kind"] == "head" else (False, ""))
-        if ok and (vmap.manifest.get("encoder") or {}).get("content_hash") == build.PRECOMPUTED_HASH:
+        if ok and (vmap.manifest.get("encoder") or {}).get("content_hash") == build.PRECOMPUTED_HASH \
+                and not build.is_centred(vmap.manifest):   # a head applies to base vectors, not centred ones
             # the map's base vectors were given, not computed here: apply the head to them directly
             kw = {"embeddings": jobs.load_head_for_map(row["path"], vmap.manifest).transform(vmap.embeddings),
                   "encoder_name": row["path"]}
-        job = jobs.start_build(source, new_name, data_dir=Path(vmap.path).parent, **kw)
+        job = jobs.start_build(source, new_name, data_dir=Path(vmap.path).parent, centre_questions=centre, **kw)
     except jobs.JobBusyError as err:
         st.warning(_shared.md(err))
         return
@@ -271,6 +273,9 @@ def _start_rebuild(vmap, row, new_name: str) -> None:
 
 
 # ------------------------------------------------------------------------------------ new corpus
+CENTRE_LABEL = "Question-centred (values, not topics)"
+CENTRE_HELP = ("Subtract each question's mean embedding over the value IDs that answered it: the map then shows how "
+               "answers differ, not what they are about. QAs of questions only one value ID answered are left out.")
 
 def _embed_section(vmap) -> None:
     st.subheader("Embed a new corpus into a new map")
@@ -286,9 +291,11 @@ def _embed_section(vmap) -> None:
     taken = [m["name"] for m in store.list_maps(store.default_data_dir())]
     name = st.text_input("Map name", value=_shared.default_layer_name(loaded.report.source, taken),
                          key="emb_name")
+    centre = st.checkbox(CENTRE_LABEL, key="emb_centre", help=CENTRE_HELP)
     if st.button("Build the map", type="primary", key="emb_build"):
         try:
-            job = jobs.start_build(loaded, name, encoder=encoder, data_dir=store.default_data_dir())
+            job = jobs.start_build(loaded, name, encoder=encoder, data_dir=store.default_data_dir(),
+                                   centre_questions=centre)
         except jobs.JobBusyError as err:
             st.warning(_shared.md(err))
             return

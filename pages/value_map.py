@@ -62,7 +62,9 @@ def _search_mask(qas: pd.DataFrame, query: str) -> np.ndarray:
 def _qa_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
     available = {label: col for label, col in COLOR_CHOICES.items() if col in qas.columns}
     c1, c2 = st.columns([1, 2])
-    color_label = c1.selectbox("Colour by", list(available), key="color_by")
+    # one language (ValueBench) coloured by language is one colour: start with the first column that splits
+    default = next((i for i, col in enumerate(available.values()) if qas[col].nunique() > 1), 0)
+    color_label = c1.selectbox("Colour by", list(available), key="color_by", index=default)
     color_col = available[color_label]
     query = c2.text_input("Search QA text", key="map_search", placeholder="e.g. family, freedom, tradition")
     n_groups = qas.loc[keep, color_col].nunique()

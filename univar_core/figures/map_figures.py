@@ -358,15 +358,20 @@ def grouped_map_figure(centroids: pd.DataFrame, *, by: str = "value_id", color_b
 
 
 # ---------------------------------------------------------------- comparison & identification charts
-def pair_distance_figure(all_distances: Sequence[float], distance: float, *, label: str,
+def pair_distance_figure(all_distances: Sequence[float], distance: float, *, label: str, method: str = "",
                          title: str = "Where this pair sits among all value-ID pairs") -> go.Figure:
-    """Histogram of every pair's distance with a line at the chosen pair."""
-    fig = go.Figure(go.Histogram(x=np.asarray(all_distances, dtype=float), nbinsx=40, name="all pairs",
-                                 marker_color="#8fa8c8"))
+    """Histogram of every pair's distance with a line at the chosen pair (whole-number pair counts)."""
+    values = np.asarray(all_distances, dtype=float)
+    counts, _ = np.histogram(values, bins=min(40, max(len(values), 1)))
+    fig = go.Figure(go.Histogram(x=values, nbinsx=40, name="all pairs", marker_color="#8fa8c8"))
     fig.add_vline(x=float(distance), line=dict(color="#d62728", width=3),
                   annotation_text=escape_hover(label), annotation_position="top")
-    fig.update_layout(title=dict(text=escape_hover(title)), height=320, margin=dict(l=10, r=10, t=50, b=10),
-                      xaxis_title="distance", yaxis_title="pairs", showlegend=False)
+    x_title = f"{method} distance between two value IDs".strip()
+    fig.update_layout(title=dict(text=escape_hover(title)), height=340, margin=dict(l=10, r=10, t=50, b=55),
+                      xaxis=dict(title=dict(text=escape_hover(x_title))),
+                      yaxis=dict(title=dict(text="value-ID pairs"), tickformat="d", tick0=0,
+                                 dtick=max(1, int(np.ceil(counts.max(initial=0) / 5)))),
+                      showlegend=False)
     return fig
 
 

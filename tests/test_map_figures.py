@@ -188,3 +188,10 @@ def test_grouped_map_labels_of_nearby_points_go_different_ways():
     positions = {t.text[0]: t.textposition[0] for t in fig.data}
     crowd = [positions[v] for v in ("a$eng", "b$eng", "c$eng", "d$eng")]
     assert len(set(crowd)) == 4, positions        # four labels on one spot: four directions
+
+
+def test_pair_distance_histogram_has_an_x_title_room_for_it_and_whole_counts():
+    fig = map_figures.pair_distance_figure([0.1, 0.2, 0.25, 0.3], 0.2, label="a vs b", method="energy")
+    assert fig.layout.xaxis.title.text == "energy distance between two value IDs"
+    assert fig.layout.margin.b >= 40                        # a 10 px margin cut the axis title off
+    assert fig.layout.yaxis.dtick >= 1 and fig.layout.yaxis.tickformat == "d"   # no 0.5 pairs

@@ -8,10 +8,14 @@ New commands are plain functions registered with :func:`register` under a sectio
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import re
+import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated, Any, Callable
 
@@ -37,11 +41,14 @@ def _err(message: str) -> None:
 
 
 def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Bad input (QAInputError, MapError, EncoderLoadError) -> message + exit 2; other failures -> exit 1.
+    """Bad input (QAInputError, MapError, EncoderLoadError, endpoint configuration) -> message + exit 2;
+    other failures (an endpoint that stays unavailable past the last retry) -> exit 1.
     UNIVAR_DEBUG=1 re-raises for the traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from univar_core.collect.errors import EndpointConfigError
+        from univar_core.collect.journal import JournalMismatchError
         from univar_core.data.schema import QAInputError
         from univar_core.encoders.sentence_encoder import EncoderLoadError
         from univar_core.maps.store import MapError
@@ -50,7 +57,7 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.BadParameter):
             raise
-        except (QAInputError, MapError, EncoderLoadError) as err:
+        except (QAInputError, MapError, EncoderLoadError, EndpointConfigError, JournalMismatchError) as err:
             if os.environ.get("UNIVAR_DEBUG"):
                 raise
             _err(f"error: {err}")
@@ -112,6 +119,32 @@ EmbeddingsOpt = Annotated[Path | None, typer.Option(
                          "Used as they are; no encoder is loaded.", dir_okay=False)]
 
 
+StatusDirOpt = Annotated[Path | None, typer.Option(
+    "--status-dir", help="Write progress and the outcome to DIR/status.json instead of progress bars (for a "
+                         "watcher such as the app, which runs this command in the background).", file_okay=False)]
+
+
+@contextlib.contextmanager
+def _stage_progress(status_dir: Path | None):
+    """A (stage, done, total) progress callback: tqdm bars on stderr, or with --status-dir the run's
+    status.json (jobs/status.py), which also records a failure. Yields (progress, status file or None)."""
+    if status_dir is None:
+        bars = TqdmProgress()
+        try:
+            yield bars, None
+        finally:
+            bars.close()
+        return
+    from univar_core.jobs.status import StatusFile
+
+    status = StatusFile(status_dir)
+    try:
+        yield status, status
+    except BaseException as err:
+        status.fail(err)
+        raise
+
+
 def _print_report(report: Any) -> None:
     _err(report.summary())
 
@@ -155,6 +188,7 @@ def build(
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
     centre_questions: CentreOpt = False,
     data_dir: DataDirOpt = None,
+    status_dir: StatusDirOpt = None,
 ) -> None:
     """Build a value map: validate QA files, embed every QA, project with UMAP, cluster, store.
 
@@ -180,22 +214,22 @@ def build(
       univar build qa.csv --embeddings vectors.npy --encoder-name my-model --name pre
     """
     from univar_core.maps.build import build_map, load_encoder_cached
+    from univar_core.maps import store
     from univar_core.maps.projection import UmapParams
 
+    store.validate_map_name(name)   # before loading an encoder or reading anything
     enc: Any = encoder
     options = {k: v for k, v in (("batch_size", batch_size), ("cache_flush_every", cache_flush_every))
                if v is not None}
     if options and embeddings is None:
         enc = load_encoder_cached(encoder, **options)
     source = files[0] if len(files) == 1 else files
-    bars = TqdmProgress()
-    try:
+    with _stage_progress(status_dir) as (progress, status):
         vmap, report = build_map(
             source, name, encoder=enc, embeddings=embeddings, encoder_name=encoder_name,
             umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed),
-            dataset=dataset, data_dir=data_dir, centre_questions=centre_questions, progress=bars)
-    finally:
-        bars.close()
+            dataset=dataset, data_dir=data_dir, centre_questions=centre_questions, progress=progress)
+        _built(vmap, status)
     _print_report(report)
     _print_representation(vmap.manifest)
     emb = vmap.manifest.get("embedding", {})
@@ -207,6 +241,40 @@ def build(
     n_clusters = int((vmap.qas["cluster"].unique() >= 0).sum())
     typer.echo(f"map '{vmap.name}': {len(vmap.qas):,} QAs, {vmap.qas['value_id'].nunique()} value IDs, "
                f"{n_clusters} clusters -> {vmap.path}")
+
+
+def _built(vmap: Any, status: Any) -> None:
+    if status is not None:
+        status.finish(map_name=vmap.name, map_path=str(vmap.path), n_qas=int(len(vmap.qas)))
+
+
+def rebuild(
+    map_name: Annotated[str, typer.Argument(help="Map name or map folder whose QAs are re-embedded.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Name of the new map (replaces a map of that name).")],
+    encoder: Annotated[str, typer.Option(help="Encoder name or folder, e.g. a trained run (`univar train --out`).")],
+    n_neighbors: Annotated[int, typer.Option(min=2, help="UMAP n_neighbors.")] = 15,
+    min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
+    data_dir: DataDirOpt = None,
+    status_dir: StatusDirOpt = None,
+) -> None:
+    """Rebuild a map's QAs (every layer) with another encoder, as a new map.
+
+    A head trained on the map's own stored embeddings is applied to them directly when those were
+    precomputed; otherwise the encoder embeds the QAs again.
+
+    Example:
+
+      univar rebuild valuebench --encoder runs/head --name valuebench-head
+    """
+    from univar_core.maps.projection import UmapParams
+    from univar_core.maps.rebuild import rebuild_map
+
+    with _stage_progress(status_dir) as (progress, status):
+        vmap, _ = rebuild_map(map_name, name, encoder=encoder, data_dir=data_dir, progress=progress,
+                              umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed))
+        _built(vmap, status)
+    typer.echo(f"map '{vmap.name}': {len(vmap.qas):,} QAs re-embedded with {encoder} -> {vmap.path}")
 
 
 def place(
@@ -365,6 +433,10 @@ def export(
 ) -> None:
     """Export a map's QA table with its coordinates (x, y) and clusters to parquet or CSV.
 
+    CSV is for spreadsheets: a text cell starting with = + - @ (or a tab / carriage return) gets a
+    leading ' so no spreadsheet runs it as a formula; `univar build` reads such a CSV back exactly.
+    Parquet keeps every value exactly as stored.
+
     Written to a temporary file first and renamed, so a failed export leaves nothing half-written.
     A parquet with --with-embeddings can be rebuilt as a map without re-embedding.
 
@@ -386,9 +458,10 @@ def export(
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
+    _chmod_umask(tmp_name)   # mkstemp makes it 0600; an export is the user's file like any other
     try:
         if suffix == ".csv":
-            vmap.qas.to_csv(tmp_name, index=False)
+            _write_csv(vmap.qas, Path(tmp_name))
         else:
             _write_parquet(vmap, Path(tmp_name), with_embeddings)
         os.replace(tmp_name, out)
@@ -396,6 +469,19 @@ def export(
         Path(tmp_name).unlink(missing_ok=True)
         raise
     typer.echo(f"{len(vmap.qas):,} rows -> {out}")
+
+
+def _chmod_umask(path: str | Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def _write_csv(frame: Any, path: Path, *, index: bool = False) -> None:
+    """Every CSV the CLI writes: spreadsheet-safe and readable back exactly (data.writers)."""
+    from univar_core.data.writers import csv_bytes
+
+    Path(path).write_bytes(csv_bytes(frame, index=index))
 
 
 def _write_parquet(vmap: Any, path: Path, with_embeddings: bool) -> None:
@@ -412,6 +498,7 @@ def _write_parquet(vmap: Any, path: Path, with_embeddings: bool) -> None:
 
 
 register(build, "build")
+register(rebuild, "rebuild")
 register(place, "place")
 register(demo, "demo")
 register(info, "info")
@@ -472,7 +559,7 @@ def distances(
     dm = dm.loc[order, order]
     typer.echo(dm.round(4).to_string())
     if csv_out:
-        dm.to_csv(csv_out)
+        _write_csv(dm, csv_out, index=True)
         typer.echo(f"matrix written to {csv_out}")
     if pair:
         a, b = pair
@@ -533,7 +620,7 @@ def lenses_cmd(
     typer.echo(f"{the_lens.title}: mean score per {by} (cosine to prototype minus cosine to neutral)")
     typer.echo(wide.round(4).to_string())
     if csv_out:
-        summary.to_csv(csv_out, index=False)
+        _write_csv(summary, csv_out)
         typer.echo(f"{len(summary):,} rows ({by}, score, mean, lo, hi, n) written to {csv_out}")
 
 
@@ -566,17 +653,24 @@ def _step_bar(desc: str):
 
 
 def train_cmd(
-    files: Annotated[list[Path], typer.Argument(help="QA files (any format `univar build` reads).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: the encoder, checkpoints, loss log.",
                                       file_okay=False)],
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="QA files (any format `univar build` reads); or give --map.")] = None,
+    map_name: Annotated[str | None, typer.Option(
+        "--map", help="Train on a stored map's QAs (name or folder); head mode uses its stored embeddings.")] = None,
     mode: Annotated[str, typer.Option(help="head: small MLP on frozen base embeddings (fast on CPU); "
                                            "full: fine-tune the whole sentence-transformers model.")] = "head",
-    base: Annotated[str, typer.Option(help="Base sentence-transformers model name or folder.")] = "all-MiniLM-L6-v2",
+    base: Annotated[str | None, typer.Option(
+        help="Base sentence-transformers model name or folder (default: the map's encoder, else "
+             "all-MiniLM-L6-v2).")] = None,
     lam: Annotated[int, typer.Option(help="Max QAs per view (the paper's lambda).")] = 5,
     steps: Annotated[int | None, typer.Option(help="Optimizer steps (default: head 1500, full 3 epochs).")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default: head 1e-3, full 2e-4).")] = None,
     logit_scale: Annotated[float | None, typer.Option(help="Default: head 20, full 50.")] = None,
     batch_value_ids: Annotated[int | None, typer.Option(help="Value IDs per batch (default: all).")] = None,
+    pairs_per_value_id: Annotated[int | None, typer.Option(
+        help="head: view pairs per value ID per step (default 16).")] = None,
     embeddings: EmbeddingsOpt = None,
     split_by: SplitByOpt = None,
     test_fraction: TestFractionOpt = 0.3,
@@ -590,44 +684,54 @@ def train_cmd(
     precision: Annotated[str, typer.Option(help="full: auto (bf16 on GPUs that have it, else fp16; fp32 on CPU), "
                                                 "bf16, fp16 or fp32.")] = "auto",
     max_seq_length: Annotated[int | None, typer.Option(help="full: tokens per view (default: the model's).")] = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Train a value encoder with multi-view contrastive learning (UniVaR).
 
     The result in --out loads anywhere an encoder name is accepted (e.g. `univar build --encoder OUT`).
+    Progress, loss log and status.json are written in --out as the run goes (the app reads them).
 
     Examples:
 
       univar train qa.csv --out runs/head --split-by questionnaire
 
+      univar train --map valuebench --out runs/vb-head --split-by question_id
+
       univar train qa.csv --out runs/full --mode full --steps 500
     """
     from univar_core.data.readers import read_many, read_qas
-    from univar_core.data.splits import split_qas
-    from univar_core.training.trainer import train_encoder
+    from univar_core.data.schema import QAInputError
+    from univar_core.training.plan import plan_training
 
-    if embeddings and len(files) != 1:
+    if bool(files) == bool(map_name):
+        raise typer.BadParameter("give QA files or --map (one of them)")
+    if embeddings and (map_name or len(files or []) != 1):
         raise typer.BadParameter("--embeddings goes with exactly one QA file (its rows align with the .npy)")
-    loaded = read_qas(files[0], embeddings=embeddings) if embeddings else read_many(files)
-    _print_report(loaded.report)
-    qas, emb = loaded.table, loaded.embeddings
-    if split_by:
-        split = split_qas(qas, by=split_by, test_fraction=test_fraction, seed=seed)
-        _err(split.summary() + " -> training on the train side")
-        qas = qas.iloc[split.encoder_train].reset_index(drop=True)
-        emb = emb[split.encoder_train] if emb is not None else None
-    full_options = {"batch_pairs": batch_pairs, "micro_batch_pairs": micro_batch_pairs, "precision": precision,
-                    "max_seq_length": max_seq_length}
-    if mode != "full":
-        given = [f"--{k.replace('_', '-')}" for k, v in full_options.items() if v not in (None, "auto")]
-        if given:
-            raise typer.BadParameter(f"{', '.join(given)} only apply to --mode full")
-        full_options = {}
+    manifest = source_file = None
+    if map_name:
+        from univar_core.maps import store
+
+        vmap = store.load_map(map_name, data_dir=data_dir)
+        qas, emb, manifest, map_name = vmap.qas, vmap.embeddings, vmap.manifest, vmap.name
+    else:
+        loaded = read_qas(files[0], embeddings=embeddings) if embeddings else read_many(files)
+        _print_report(loaded.report)
+        qas, emb, source_file = loaded.table, loaded.embeddings, loaded.report.source
+    try:
+        plan = plan_training(qas, emb, mode=mode, base=base, manifest=manifest, source_map=map_name,
+                             source_file=source_file, split_by=split_by, test_fraction=test_fraction, seed=seed,
+                             lam=lam, steps=steps, lr=lr, logit_scale=logit_scale, batch_value_ids=batch_value_ids,
+                             pairs_per_value_id=pairs_per_value_id, batch_pairs=batch_pairs,
+                             micro_batch_pairs=micro_batch_pairs, precision=precision, max_seq_length=max_seq_length)
+    except QAInputError:
+        raise
+    except ValueError as err:   # settings that do not fit the mode
+        raise typer.BadParameter(str(err)) from None
+    if plan.split_summary:
+        _err(plan.split_summary + " -> training on the train side")
     bar, progress = _step_bar(f"train ({mode})")
     try:
-        result = train_encoder(qas, mode=mode, base=base, lam=lam, steps=steps, lr=lr, logit_scale=logit_scale,
-                               batch_value_ids=batch_value_ids, embeddings=emb if mode == "head" else None,
-                               out_dir=out, seed=seed, resume=resume, progress=progress, log=_err,
-                               **full_options)
+        result = plan.run(out, resume=resume, progress=progress, log=_err)
     finally:
         bar.close()
     typer.echo(f"trained {result.steps_done} steps on {result.device} in {result.elapsed_s:.1f} s, "
@@ -675,16 +779,220 @@ def eval_cmd(
                                        k=k, probe=probe, tfidf=tfidf, seed=seed, centre_questions=centre_questions)
     _print_table(table.round(4))
     if csv_out:
-        table.to_csv(csv_out, index=False)
+        _write_csv(table, csv_out)
         typer.echo(f"table written to {csv_out}")
 
 
 register(train_cmd, "train")
 register(eval_cmd, "eval")
 
+# ----------------------------------------------------------------------------------------------------
+# putting a model on the map: collect answers from it, translate them (then `univar place`)
+# ----------------------------------------------------------------------------------------------------
+
+def _collect_bar(status_file: Path | None):
+    """A progress callback: a tqdm bar (answers, answers/s, tokens) and, for the app, a status file."""
+    from tqdm import tqdm
+
+    from univar_core.collect.background import write_status
+
+    bar = tqdm(desc="collect", unit="answer", file=sys.stderr, dynamic_ncols=True, mininterval=0.2)
+    last = [0.0]
+
+    def progress(p) -> None:
+        bar.total = p.total
+        bar.update(max(0, p.done - bar.n))
+        bar.set_postfix_str(f"{p.answers_per_s:.2f} answers/s, {p.prompt_tokens + p.completion_tokens:,} tokens, "
+                            f"{p.n_retries} retries", refresh=False)
+        if status_file is not None and (time.time() - last[0] > 0.3 or p.done >= p.total):
+            last[0] = time.time()
+            write_status(status_file, {"state": "running", **p.as_dict()})
+
+    return bar, progress
+
+
+def collect_cmd(
+    endpoint: Annotated[str | None, typer.Option(
+        help="Base URL of an OpenAI-compatible chat-completions API, e.g. http://localhost:8000/v1.")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="Model name the endpoint serves (with --endpoint), or the name to record for --local-model.")] = None,
+    local_model: Annotated[str | None, typer.Option(
+        help="A transformers causal LM (name or folder) to run here instead of an endpoint.")] = None,
+    langs: Annotated[str, typer.Option(help="Languages to ask in, ISO 639 codes, comma-separated.")] = "eng",
+    questions: Annotated[int | None, typer.Option(min=1, help="Ask the first N questions of the bank (default: all).")]
+        = None,
+    bank: Annotated[Path | None, typer.Option(
+        help="Your own question bank (CSV/JSONL: question_id, question, optional lang); default: the built-in "
+             "one (350 questions).", dir_okay=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="QA file to write (.csv, .jsonl, .parquet); "
+                                                                 "default <model>.csv.", dir_okay=False)] = None,
+    api_key_env: Annotated[str, typer.Option(
+        help="Name of the environment variable holding the API key (the key itself is never written anywhere).")]
+        = "OPENAI_API_KEY",
+    system_prompt: Annotated[str, typer.Option(help="System message (default: none, as in UniVaR).")] = "",
+    temperature: Annotated[float, typer.Option(min=0.0)] = 1.0,
+    top_p: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.95,
+    max_tokens: Annotated[int, typer.Option(min=1, help="New tokens per answer.")] = 128,
+    seed: Annotated[int, typer.Option(help="Base seed (each question gets its own from it).")] = 0,
+    samples: Annotated[int, typer.Option(min=1, help="Answers per question and language.")] = 1,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at once (endpoint).")] = 8,
+    batch_size: Annotated[int, typer.Option(min=1, help="Prompts per generate call (local model).")] = 8,
+    retries: Annotated[int, typer.Option(min=0, help="Retries of a request on 429/5xx/timeouts.")] = 5,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for one answer.")] = 120.0,
+    mt_model: Annotated[str | None, typer.Option(
+        help="Translation model (name or folder) for questions the bank lacks in a language; without it those "
+             "are asked in English with the instruction to answer in the language.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset label of the QAs.")] = None,
+    restart: Annotated[bool, typer.Option(help="Discard answers of an earlier run into the same --out.")] = False,
+    status_file: Annotated[Path | None, typer.Option(hidden=True, help="JSON progress for the app.")] = None,
+) -> None:
+    """Ask a model the value questions and write a QA file for `univar place` / `univar build`.
+
+    An interrupted run (Ctrl-C, a crash, kill -9) keeps every finished answer in <out>.answers.jsonl;
+    the same command again asks only what is missing. Settings go to <out>.collect.json. Empty and
+    refused answers are kept (column answer_status) and counted.
+
+    Examples:
+
+      univar collect --endpoint http://localhost:8000/v1 --model my-model --langs eng,zho --questions 50
+
+      OPENAI_API_KEY=... univar collect --endpoint https://api.openai.com/v1 --model gpt-4o-mini --out gpt.csv
+
+      univar collect --local-model ./my-llm --langs eng --batch-size 16
+    """
+    from univar_core.collect.backends import GenerationSettings
+    from univar_core.collect.background import write_status
+    from univar_core.collect.bank import load_bank
+    from univar_core.collect.collector import parse_langs
+    from univar_core.collect.retry import RetryPolicy
+    from univar_core.collect.run import run_collection
+
+    if (endpoint is None) == (local_model is None):
+        raise typer.BadParameter("give either --endpoint URL (with --model) or --local-model NAME_OR_PATH")
+    if endpoint is not None and not model:
+        raise typer.BadParameter("--endpoint needs --model: the model name the endpoint serves", param_hint="--model")
+    lang_list = parse_langs(langs)
+    the_bank = load_bank(bank)
+    settings = GenerationSettings(system_prompt=system_prompt, temperature=temperature, top_p=top_p,
+                                  max_tokens=max_tokens, seed=seed)
+    if endpoint is not None:
+        from univar_core.collect.chat_endpoint import ChatEndpoint
+
+        backend = ChatEndpoint(endpoint, model, api_key_env=api_key_env, concurrency=concurrency,
+                               timeout_s=timeout, retry=RetryPolicy(retries=retries))
+    else:
+        from univar_core.collect.local_model import LocalCausalLM
+
+        backend = LocalCausalLM(local_model, model=model, batch_size=batch_size)
+    translator = None
+    if mt_model:
+        from univar_core.collect.translation import Translator
+
+        translator = Translator(mt_model)
+    out = out or Path(re.sub(r"[^A-Za-z0-9_.-]+", "-", backend.model).strip("-.") + ".csv")
+    bar, progress = _collect_bar(status_file)
+    _install_sigterm()
+    try:
+        result = run_collection(backend, the_bank, langs=lang_list, out=out, n_questions=questions, samples=samples,
+                                settings=settings, dataset=dataset, bank_path=bank, translator=translator,
+                                restart=restart, progress=progress)
+    except BaseException as err:
+        if status_file is not None:
+            write_status(status_file, {"state": "cancelled" if isinstance(err, KeyboardInterrupt) else "failed",
+                                       "error": str(err) if not isinstance(err, KeyboardInterrupt) else "cancelled",
+                                       "error_type": type(err).__name__})
+        raise
+    finally:
+        bar.close()
+        backend.close()
+    _err(result.summary())
+    if status_file is not None:
+        write_status(status_file, {"state": "done", "out": str(result.out), **result.progress.as_dict()})
+    typer.echo(f"{len(result.qas):,} QAs -> {result.out} (settings: {result.settings_file})")
+
+
+def _install_sigterm() -> None:
+    """SIGTERM (the app's cancel) ends a collection like Ctrl-C: finished answers stay in the journal."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def translate_cmd(
+    file: Annotated[Path, typer.Argument(help="QA file (any format `univar build` reads).", dir_okay=False)],
+    mt_model: Annotated[str, typer.Option("--model", "-m", help="Hugging Face translation model, name or folder "
+                                                                "(NLLB-200, M2M100, Marian/opus-mt).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Translated QA file (.csv, .jsonl, .parquet).",
+                                      dir_okay=False)],
+    to: Annotated[str, typer.Option(help="Target language (ISO 639).")] = "eng",
+    columns: Annotated[str, typer.Option(help="Columns to translate, comma-separated.")] = "question,answer",
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per generate call.")] = 16,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Max tokens of a translation.")] = 256,
+    status_file: Annotated[Path | None, typer.Option(hidden=True, help="JSON progress for the app.")] = None,
+) -> None:
+    """Machine-translate QAs into one language (English before embedding, as the UniVaR paper does).
+
+    Rows already in the target language are left as they are. The original text stays in
+    <column>_original and the language it was translated from in mt_lang (empty when untouched);
+    `lang` keeps the language the model answered in, so value IDs do not change. Translations are
+    cached by model hash and text: a rerun translates only new texts.
+
+    Example:
+
+      univar translate answers.csv --model facebook/nllb-200-distilled-600M --out answers_eng.csv
+    """
+    from univar_core.collect.background import write_status
+    from univar_core.collect.collector import parse_langs, write_table_atomic
+    from univar_core.collect.translation import Translator, translate_qas
+    from univar_core.data.readers import read_qas
+
+    target = parse_langs(to)[0]
+    loaded = read_qas(file)
+    _print_report(loaded.report)
+    cols = [c.strip() for c in columns.split(",") if c.strip()]
+    missing = [c for c in cols if c not in loaded.table.columns]
+    if missing:
+        raise typer.BadParameter(f"{file.name} has no column(s) {', '.join(missing)}", param_hint="--columns")
+    translator = Translator(mt_model, batch_size=batch_size, max_tokens=max_tokens)
+    bar, step = _step_bar("translate")
+
+    def progress(done: int, total: int) -> None:
+        step(done, total)
+        if status_file is not None:
+            write_status(status_file, {"state": "running", "done": done, "total": total})
+
+    try:
+        table, n_new = translate_qas(loaded.table, translator, to=target, columns=cols, progress=progress)
+        write_table_atomic(table, out)
+    except BaseException as err:
+        if status_file is not None:
+            write_status(status_file, {"state": "failed", "error": str(err), "error_type": type(err).__name__})
+        raise
+    finally:
+        bar.close()
+    if status_file is not None:
+        write_status(status_file, {"state": "done", "out": str(out), "done": len(table), "total": len(table)})
+    n_rows = int((table["mt_lang"] != "").sum())
+    typer.echo(f"{n_rows:,} of {len(table):,} QAs translated into {target} ({n_new:,} texts newly translated, "
+               f"the rest from the cache) -> {out}")
+
+
+register(collect_cmd, "collect")
+register(translate_cmd, "translate")
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `univar` script (pyproject [project.scripts])."""
+    # SIGTERM (the app's cancel, a batch scheduler) ends a run like Ctrl-C: locks released, a half-built
+    # map's temporary folder removed, exit code 130.
+    signal.signal(signal.SIGTERM, _interrupt)
     app(args=argv, prog_name="univar")
 
 

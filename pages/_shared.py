@@ -141,10 +141,9 @@ def grouped_layout(key: MapKey, value_ids: list[str], method: str = "centroid"):
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def map_encoder(name: str, content_hash: str):
-    """The encoder a map was built with, loaded once per process (lens prototypes need it)."""
-    from univar_core.encoders import sentence_encoder
-
-    enc = sentence_encoder.load_encoder(name)
+    """The encoder a map was built with (lens prototypes need it); build.load_encoder_cached keeps one copy
+    per process, shared with placement, evaluation and the jobs."""
+    enc = build.load_encoder_cached(name)
     if str(getattr(enc, "content_hash", "")) != content_hash:
         raise MapError(f"encoder '{name}' found here is not the one the map was built with "
                        f"(hash {str(enc.content_hash)[:12]} vs {content_hash[:12]})")
@@ -229,7 +228,7 @@ def demo_checkpoints_for_map(key: MapKey) -> tuple[pd.DataFrame, np.ndarray]:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def value_id_table_for_map(key: MapKey, reps: tuple, by: str, test_fraction: float, seed: int, k: int,
-                           probe: bool, tfidf: bool) -> tuple[pd.DataFrame, str]:
+                           probe: bool, tfidf: bool, centre: bool = False) -> tuple[pd.DataFrame, str]:
     """The Evaluate page's value identification table (analysis/identification) and its split summary."""
     from univar_core.analysis import control, identification
     from univar_core.data.splits import assert_no_leak, split_qas
@@ -240,7 +239,8 @@ def value_id_table_for_map(key: MapKey, reps: tuple, by: str, test_fraction: flo
     assert_no_leak(qas, split)
     feats = {rep["label"]: control.features(rep, qas, vmap.embeddings, vmap.manifest,
                                             load_encoder=build.load_encoder_cached) for rep in map(dict, reps)}
-    table = identification.value_identification_table(qas, feats, split, k=k, probe=probe, tfidf=tfidf, seed=seed)
+    table = identification.value_identification_table(qas, feats, split, k=k, probe=probe, tfidf=tfidf, seed=seed,
+                                                      centre_questions=centre)
     return table, split.summary()
 
 

@@ -104,3 +104,5 @@ def test_split_columns_finest_first_and_only_splittable():
                         "question": ["1", "2", "3"]})
     assert split_columns(qas) == ["question_id", "questionnaire"]     # one dataset cannot be split
     assert split_columns(qas.assign(question_id="a")) == ["questionnaire"]
+    # two inventories that repeat an item merge into one group: they cannot be split apart
+    assert split_columns(qas.assign(question=["1", "2", "2"])) == ["question_id"]

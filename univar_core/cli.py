@@ -327,7 +327,7 @@ def place(
     nearest = placement.nearest.copy()
     nearest["similarity"] = nearest["similarity"].round(4)
     nearest["share_nearest"] = nearest["share_nearest"].round(3)
-    _print_table(nearest[["rank", "value_id", "similarity", "share_nearest"]])
+    _print_table(nearest[["rank", "value_id", "similarity", "p_first", "share_nearest"]])
     top = placement.nearest.iloc[0]
     typer.echo(f"{len(placement.qas):,} QAs placed; as a whole nearest to {top['value_id']} "
                f"(cosine {top['similarity']:.4f}); {top['share_nearest']:.1%} of them are individually "
@@ -335,6 +335,8 @@ def place(
     own = own_value_id_fraction(placement)
     if own is not None:
         typer.echo(f"fraction nearest to their own value ID: {own:.3f}")
+    for warning in placement.warnings:
+        _err(f"warning: {warning}")
     if save:
         updated = add_layer(vmap, placement, data_dir=data_dir)
         typer.echo(f"layer '{layer}' added to map '{updated.name}' -> {updated.path}")

@@ -36,13 +36,14 @@ def main() -> None:
 
     import torch
 
-    from chat_server import ChatServer
-    from tiny_causal_lm import build_tiny_causal_lm
     from univar_core.collect.backends import GenerationSettings
     from univar_core.collect.bank import load_bank
     from univar_core.collect.chat_endpoint import ChatEndpoint
     from univar_core.collect.local_model import LocalCausalLM
     from univar_core.collect.run import run_collection
+
+    from chat_server import ChatServer
+    from tiny_causal_lm import build_tiny_causal_lm
 
     torch.set_num_threads(1)
     bank = load_bank()

@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-from apptest_helpers import first_frame, run_ok
 from streamlit.testing.v1 import AppTest
 
 from univar_core.maps import store
+
+from apptest_helpers import first_frame, run_ok
 
 sys.path.insert(0, str(Path(__file__).parent))
 from chat_server import ChatServer  # noqa: E402

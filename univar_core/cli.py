@@ -153,8 +153,8 @@ def build(
         help="With precomputed embeddings: the model that made them (recorded in the manifest).")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Encoder batch size (default 64).")] = None,
     cache_flush_every: Annotated[int | None, typer.Option(
-        min=1, help="Save embeddings to the cache every N QAs (default 2048): an interrupted build "
-                    "resumes from the last save.")] = None,
+        min=1, help="Save embeddings to the cache every N QAs (default 2048) and at least every 2 seconds: "
+                    "a killed build resumes from the last save.")] = None,
     n_neighbors: Annotated[int, typer.Option(min=2, help="UMAP n_neighbors.")] = 15,
     min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
@@ -831,7 +831,8 @@ def collect_cmd(
 
 
 def _install_sigterm() -> None:
-    """SIGTERM (the app's cancel) ends a collection like Ctrl-C: finished answers stay in the journal."""
+    """SIGTERM (the app's cancel, `kill`) ends a command like Ctrl-C: `finally` blocks run, so a collection's
+    finished answers stay in its journal and a build's embeddings in the cache; exit code 130."""
     import signal
 
     def handler(signum, frame):
@@ -890,7 +891,10 @@ register(translate_cmd, "translate")
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the `univar` script (pyproject [project.scripts])."""
+    """Entry point of the `univar` script (pyproject [project.scripts]).
+
+    SIGTERM (`kill`, a job stopped from the app, a container shutting down) is handled as Ctrl-C."""
+    _install_sigterm()
     app(args=argv, prog_name="univar")
 
 

@@ -141,10 +141,9 @@ def grouped_layout(key: MapKey, value_ids: list[str], method: str = "centroid"):
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def map_encoder(name: str, content_hash: str):
-    """The encoder a map was built with, loaded once per process (lens prototypes need it)."""
-    from univar_core.encoders import sentence_encoder
-
-    enc = sentence_encoder.load_encoder(name)
+    """The encoder a map was built with (lens prototypes need it); build.load_encoder_cached keeps one copy
+    per process, shared with placement, evaluation and the jobs."""
+    enc = build.load_encoder_cached(name)
     if str(getattr(enc, "content_hash", "")) != content_hash:
         raise MapError(f"encoder '{name}' found here is not the one the map was built with "
                        f"(hash {str(enc.content_hash)[:12]} vs {content_hash[:12]})")

@@ -180,8 +180,8 @@ def build(
         help="With precomputed embeddings: the model that made them (recorded in the manifest).")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Encoder batch size (default 64).")] = None,
     cache_flush_every: Annotated[int | None, typer.Option(
-        min=1, help="Save embeddings to the cache every N QAs (default 2048): an interrupted build "
-                    "resumes from the last save.")] = None,
+        min=1, help="Save embeddings to the cache every N QAs (default 2048) and at least every 2 seconds: "
+                    "a killed build resumes from the last save.")] = None,
     n_neighbors: Annotated[int, typer.Option(min=2, help="UMAP n_neighbors.")] = 15,
     min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,

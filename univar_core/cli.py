@@ -180,8 +180,8 @@ def build(
         help="With precomputed embeddings: the model that made them (recorded in the manifest).")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Encoder batch size (default 64).")] = None,
     cache_flush_every: Annotated[int | None, typer.Option(
-        min=1, help="Save embeddings to the cache every N QAs (default 2048): an interrupted build "
-                    "resumes from the last save.")] = None,
+        min=1, help="Save embeddings to the cache every N QAs (default 2048) and at least every 2 seconds: "
+                    "a killed build resumes from the last save.")] = None,
     n_neighbors: Annotated[int, typer.Option(min=2, help="UMAP n_neighbors.")] = 15,
     min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
@@ -189,6 +189,10 @@ def build(
     landmarks: Annotated[int, typer.Option(
         min=10, help="Maps with more QAs fit UMAP on this many landmarks (stratified by value ID) and "
                      "place the rest by their nearest neighbours.")] = 50_000,
+    mt_model: Annotated[str | None, typer.Option(
+        help="First translate non-English QAs into English with this Hugging Face translation model (NLLB, "
+             "M2M100, opus-mt), as the UniVaR paper does; the originals stay in question_original / "
+             "answer_original and mt_lang.")] = None,
     data_dir: DataDirOpt = None,
     status_dir: StatusDirOpt = None,
 ) -> None:
@@ -227,6 +231,8 @@ def build(
         enc = load_encoder_cached(encoder, **options)
     source = files[0] if len(files) == 1 else files
     with _stage_progress(status_dir) as (progress, status):
+        if mt_model:
+            source = _translated(files, mt_model, dataset=dataset, embeddings=embeddings, progress=progress)
         vmap, report = build_map(
             source, name, encoder=enc, embeddings=embeddings, encoder_name=encoder_name,
             umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed),
@@ -244,6 +250,26 @@ def build(
     n_clusters = int((vmap.qas["cluster"].unique() >= 0).sum())
     typer.echo(f"map '{vmap.name}': {len(vmap.qas):,} QAs, {vmap.qas['value_id'].nunique()} value IDs, "
                f"{n_clusters} clusters -> {vmap.path}")
+
+
+def _translated(files: list[Path], mt_model: str, *, dataset: str | None, embeddings: Any, progress) -> Any:
+    """The QA files read, validated and machine-translated into English (the optional stage of build)."""
+    from univar_core.collect.translation import Translator, translate_qas
+    from univar_core.data.readers import read_many
+
+    if embeddings is not None:
+        raise typer.BadParameter("precomputed embeddings belong to the untranslated text: drop --mt-model or "
+                                 "--embeddings", param_hint="--mt-model")
+    loaded = read_many(files, dataset=dataset)
+    if loaded.embeddings is not None:
+        raise typer.BadParameter("the file's embedding column belongs to the untranslated text: drop --mt-model",
+                                 param_hint="--mt-model")
+    _print_report(loaded.report)
+    table, n_new = translate_qas(loaded.table, Translator(mt_model), to="eng",
+                                 progress=lambda done, total: progress("translate", done, total))
+    _err(f"translated {int((table['mt_lang'] != '').sum()):,} non-English QAs into English with {mt_model} "
+         f"({n_new:,} texts new, the rest from the cache)")
+    return table
 
 
 def _built(vmap: Any, status: Any) -> None:
@@ -840,8 +866,11 @@ def collect_cmd(
     retries: Annotated[int, typer.Option(min=0, help="Retries of a request on 429/5xx/timeouts.")] = 5,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for one answer.")] = 120.0,
     mt_model: Annotated[str | None, typer.Option(
-        help="Translation model (name or folder) for questions the bank lacks in a language; without it those "
-             "are asked in English with the instruction to answer in the language.")] = None,
+        help="Translation model (name or folder): questions the bank lacks in a language are machine-translated "
+             "into it (without one they are asked in English with the instruction to answer in the language), "
+             "and the answers are translated into English for embedding (originals kept).")] = None,
+    translate_answers: Annotated[bool, typer.Option(
+        help="With --mt-model: also translate the answers into English.")] = True,
     dataset: Annotated[str | None, typer.Option(help="Dataset label of the QAs.")] = None,
     restart: Annotated[bool, typer.Option(help="Discard answers of an earlier run into the same --out.")] = False,
     status_dir: StatusDirOpt = None,
@@ -894,7 +923,8 @@ def collect_cmd(
         try:
             result = run_collection(backend, the_bank, langs=lang_list, out=out, n_questions=questions,
                                     samples=samples, settings=settings, dataset=dataset, bank_path=bank,
-                                    translator=translator, restart=restart, progress=progress)
+                                    translator=translator, translate_answers=translate_answers, restart=restart,
+                                    progress=progress)
         finally:
             if bar is not None:
                 bar.close()

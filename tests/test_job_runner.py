@@ -93,7 +93,8 @@ def test_a_second_start_is_refused_while_one_runs(tmp_path):
 
 
 def test_a_failure_is_reported_with_the_commands_error(tmp_path):
-    code = "import sys; print('reading'); print(\"error: qa.csv: column 'answer' is missing\", file=sys.stderr); sys.exit(2)"
+    code = ("import sys; print('reading'); "
+            "print(\"error: qa.csv: column 'answer' is missing\", file=sys.stderr); sys.exit(2)")
     job = runner.start_job([sys.executable, "-c", code], tmp_path / "runs" / "bad", kind="test", label="bad",
                            root=tmp_path / "runs")
     job = runner.wait_job(job.path, timeout=60)

@@ -101,6 +101,9 @@ def no_encoder(monkeypatch):
 
     monkeypatch.setattr(sentence_encoder, "Encoder", refuse)
     monkeypatch.setattr(sentence_encoder, "load_encoder", refuse)
+    from univar_core.maps import build
+
+    monkeypatch.setattr(build, "_loaded_encoders", {})   # an encoder loaded by an earlier test does not count
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else shutil.which("chromedriver")
 SERVER_START_S = 90
 CHART_WAIT_S = 120
+VB_QUESTIONS = 300      # the real-data map: 6 ValueBench models x this many questions
+VB_MODELS = 6
 FIRST_BUILD_WAIT_S = 900   # the demo map's first build: embedding + UMAP's numba compile on a busy CPU
 UPLOAD_CSV = (
     "question,answer,model,lang\n"
@@ -44,6 +46,35 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _shared_valuebench() -> Path | None:
+    from univar_core.data.readers import shared_data_dir
+
+    root = shared_data_dir()
+    csv = Path(root) / "valuebench_qa" / "qa.csv" if root is not None else None
+    return csv if csv is not None and csv.is_file() else None
+
+
+def _build_valuebench_maps(data_dir: Path) -> None:
+    """Real data for the screenshots, when ../shared/data is here: the same ValueBench QAs as a plain
+    map ('valuebench-raw') and question-centred ('valuebench')."""
+    import pandas as pd
+
+    from univar_core.maps import build
+
+    csv = _shared_valuebench()
+    if csv is None:
+        return
+    vb = pd.read_csv(csv)
+    vb = vb[vb["question_id"].isin(sorted(vb["question_id"].unique())[:VB_QUESTIONS])]
+    table = vb[["model", "lang", "question_id", "question", "answer", "questionnaire"]]
+    build.build_map(table, "valuebench-raw", data_dir=data_dir)
+    build.build_map(table, "valuebench", data_dir=data_dir, centre_questions=True)
+
+
+def _real_map_query() -> str:
+    return "?map=valuebench" if _shared_valuebench() is not None else ""
 
 
 class _Server:
@@ -90,6 +121,7 @@ def app_url(tmp_path_factory):
 
     data_dir = tmp_path_factory.mktemp("maps")
     build.ensure_demo_map(data_dir=data_dir)
+    _build_valuebench_maps(data_dir)
     server = _Server(data_dir, tmp_path_factory.mktemp("server") / "streamlit.log")
     try:
         yield server.url
@@ -170,7 +202,7 @@ def _click_text(driver, text: str, tag: str = "*") -> None:
 
 @pytest.mark.parametrize("page,path", [("value_map", ""), ("compare", "compare"), ("value_lenses", "value_lenses")])
 def test_chart_pages_draw_their_chart(app_url, driver, tmp_path, page, path):
-    driver.get(f"{app_url}/{path}")
+    driver.get(f"{app_url}/{path}{_real_map_query()}")    # the README's screenshots: real data where it is here
     assert _wait_for_chart(driver) >= 1
     _screenshot(driver, tmp_path, page)
 
@@ -215,6 +247,40 @@ def test_about_page_renders(app_url, driver, tmp_path):
     _wait_idle(driver)
     assert "synthetic" in driver.find_element(By.TAG_NAME, "body").text
     _screenshot(driver, tmp_path, "about")
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name,shot", [("valuebench-raw", "value_map_valuebench_raw"),
+                                       ("valuebench", "value_map_valuebench_centred")])
+def test_real_map_coloured_by_model_shows_every_model_above_the_fold(app_url, driver, tmp_path, name, shot):
+    """Six models answering the same questions: no model's points all under another's, the map starts
+    on the first screen at 1600x1000, and no Deploy button."""
+    from selenium.webdriver.common.by import By
+
+    if _shared_valuebench() is None:
+        pytest.skip("ValueBench is not in the shared data folder")
+    driver.set_window_size(1600, 1000)
+    try:
+        driver.get(f"{app_url}/?map={name}")
+        _wait_for_chart(driver)
+        info = driver.execute_script(
+            "const el = document.querySelector('.js-plotly-plot');"
+            "const groups = el.data.filter(t => t.type === 'scattergl').map(t => t.legendgroup || t.name);"
+            "return {groups: groups, top: el.getBoundingClientRect().top, title: el.layout.title.text};")
+        assert "coloured by model" in info["title"]           # one language: colour by model from the start
+        positions: dict[str, list[int]] = {}
+        for i, group in enumerate(info["groups"]):
+            positions.setdefault(group, []).append(i)
+        assert len(positions) == VB_MODELS
+        for a, pa in positions.items():
+            for b, pb in positions.items():
+                assert a == b or max(pa) > min(pb), f"{a} is drawn entirely under {b}"
+        assert info["top"] < 1000 - 400                        # the map is on the first screen
+        header = " ".join(h.text for h in driver.find_elements(By.CSS_SELECTOR, "header, [data-testid='stToolbar']"))
+        assert "Deploy" not in header
+        _screenshot(driver, tmp_path, shot)
+    finally:
+        driver.set_window_size(1440, 1300)
 
 
 # ---------------------------------------------------------------- first launch, on a fresh server
@@ -269,5 +335,36 @@ def test_deep_link_on_a_fresh_server_opens_the_named_map(empty_data_dir, driver,
         assert "Compare two value IDs" in text
         assert driver.current_url.endswith("?map=base")  # the sidebar chose the linked map (else demo)
         assert store.list_maps(empty_data_dir)  # the server did not damage anything
+    finally:
+        server.stop()
+
+
+def test_keep_on_a_map_opened_from_an_oddly_named_folder_writes_into_that_folder(empty_data_dir, driver, tmp_path):
+    """?map=<folder> whose name differs from its manifest name: "keep" writes the layer into that folder,
+    not into the data directory's map of the manifest's name."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from univar_core.maps import build, store
+
+    if not (empty_data_dir / "demo").is_dir():
+        build.ensure_demo_map(data_dir=empty_data_dir)
+    odd = empty_data_dir / "my map é"
+    if not odd.exists():
+        shutil.copytree(empty_data_dir / "demo", odd)
+    demo_manifest = (empty_data_dir / "demo" / store.MANIFEST_FILE).read_bytes()
+    csv = tmp_path / "kept_llm.csv"
+    csv.write_text(UPLOAD_CSV, encoding="utf-8")
+    server = _Server(empty_data_dir, tmp_path / "streamlit.log")
+    try:
+        driver.get(f"{server.url}/upload?map=my%20map%20%C3%A9")
+        WebDriverWait(driver, CHART_WAIT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=file]"))
+        driver.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(csv))
+        _click_text(driver, "Embed and place on the map", "p")
+        assert _wait_for_chart(driver) >= 2
+        _click_text(driver, "Keep as a new layer of this map", "p")
+        WebDriverWait(driver, CHART_WAIT_S).until(lambda d: "saved" in _body_text(d))
+        assert "kept_llm" in store.load_map(odd).layers
+        assert (empty_data_dir / "demo" / store.MANIFEST_FILE).read_bytes() == demo_manifest
     finally:
         server.stop()

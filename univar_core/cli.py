@@ -15,7 +15,6 @@ import re
 import signal
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Annotated, Any, Callable
 
@@ -181,8 +180,8 @@ def build(
         help="With precomputed embeddings: the model that made them (recorded in the manifest).")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Encoder batch size (default 64).")] = None,
     cache_flush_every: Annotated[int | None, typer.Option(
-        min=1, help="Save embeddings to the cache every N QAs (default 2048): an interrupted build "
-                    "resumes from the last save.")] = None,
+        min=1, help="Save embeddings to the cache every N QAs (default 2048) and at least every 2 seconds: "
+                    "a killed build resumes from the last save.")] = None,
     n_neighbors: Annotated[int, typer.Option(min=2, help="UMAP n_neighbors.")] = 15,
     min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
@@ -190,6 +189,10 @@ def build(
     landmarks: Annotated[int, typer.Option(
         min=10, help="Maps with more QAs fit UMAP on this many landmarks (stratified by value ID) and "
                      "place the rest by their nearest neighbours.")] = 50_000,
+    mt_model: Annotated[str | None, typer.Option(
+        help="First translate non-English QAs into English with this Hugging Face translation model (NLLB, "
+             "M2M100, opus-mt), as the UniVaR paper does; the originals stay in question_original / "
+             "answer_original and mt_lang.")] = None,
     data_dir: DataDirOpt = None,
     status_dir: StatusDirOpt = None,
 ) -> None:
@@ -216,8 +219,8 @@ def build(
 
       univar build qa.csv --embeddings vectors.npy --encoder-name my-model --name pre
     """
-    from univar_core.maps.build import build_map, load_encoder_cached
     from univar_core.maps import store
+    from univar_core.maps.build import build_map, load_encoder_cached
     from univar_core.maps.projection import UmapParams
 
     store.validate_map_name(name)   # before loading an encoder or reading anything
@@ -228,6 +231,8 @@ def build(
         enc = load_encoder_cached(encoder, **options)
     source = files[0] if len(files) == 1 else files
     with _stage_progress(status_dir) as (progress, status):
+        if mt_model:
+            source = _translated(files, mt_model, dataset=dataset, embeddings=embeddings, progress=progress)
         vmap, report = build_map(
             source, name, encoder=enc, embeddings=embeddings, encoder_name=encoder_name,
             umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed),
@@ -245,6 +250,26 @@ def build(
     n_clusters = int((vmap.qas["cluster"].unique() >= 0).sum())
     typer.echo(f"map '{vmap.name}': {len(vmap.qas):,} QAs, {vmap.qas['value_id'].nunique()} value IDs, "
                f"{n_clusters} clusters -> {vmap.path}")
+
+
+def _translated(files: list[Path], mt_model: str, *, dataset: str | None, embeddings: Any, progress) -> Any:
+    """The QA files read, validated and machine-translated into English (the optional stage of build)."""
+    from univar_core.collect.translation import Translator, translate_qas
+    from univar_core.data.readers import read_many
+
+    if embeddings is not None:
+        raise typer.BadParameter("precomputed embeddings belong to the untranslated text: drop --mt-model or "
+                                 "--embeddings", param_hint="--mt-model")
+    loaded = read_many(files, dataset=dataset)
+    if loaded.embeddings is not None:
+        raise typer.BadParameter("the file's embedding column belongs to the untranslated text: drop --mt-model",
+                                 param_hint="--mt-model")
+    _print_report(loaded.report)
+    table, n_new = translate_qas(loaded.table, Translator(mt_model), to="eng",
+                                 progress=lambda done, total: progress("translate", done, total))
+    _err(f"translated {int((table['mt_lang'] != '').sum()):,} non-English QAs into English with {mt_model} "
+         f"({n_new:,} texts new, the rest from the cache)")
+    return table
 
 
 def _built(vmap: Any, status: Any) -> None:
@@ -328,7 +353,7 @@ def place(
     nearest = placement.nearest.copy()
     nearest["similarity"] = nearest["similarity"].round(4)
     nearest["share_nearest"] = nearest["share_nearest"].round(3)
-    _print_table(nearest[["rank", "value_id", "similarity", "share_nearest"]])
+    _print_table(nearest[["rank", "value_id", "similarity", "p_first", "share_nearest"]])
     top = placement.nearest.iloc[0]
     typer.echo(f"{len(placement.qas):,} QAs placed; as a whole nearest to {top['value_id']} "
                f"(cosine {top['similarity']:.4f}); {top['share_nearest']:.1%} of them are individually "
@@ -336,6 +361,8 @@ def place(
     own = own_value_id_fraction(placement)
     if own is not None:
         typer.echo(f"fraction nearest to their own value ID: {own:.3f}")
+    for warning in placement.warnings:
+        _err(f"warning: {warning}")
     if save:
         updated = add_layer(vmap, placement, data_dir=data_dir)
         typer.echo(f"layer '{layer}' added to map '{updated.name}' -> {updated.path}")
@@ -564,14 +591,10 @@ def distances(
         _write_csv(dm, csv_out, index=True)
         typer.echo(f"matrix written to {csv_out}")
     if pair:
-        a, b = pair
-        qid = vmap.qas.set_index("value_id")["question_id"].astype(str)
-        qa, qb = set(qid.loc[[a]]), set(qid.loc[[b]])
-        paired = len(qa & qb) >= max(2, min(len(qa), len(qb)) // 2)
-        point, lo, hi = compare.bootstrap_distance_value_ids(vmap.qas, emb, a, b, method=method, paired=paired)
-        p = compare.permutation_test_value_ids(vmap.qas, emb, a, b, method=method, paired=paired)
-        typer.echo(f"{a} vs {b}: {method} distance {point:.4f} (95% CI {lo:.4f}-{hi:.4f}), permutation "
-                   f"p = {p:.4f} ({'paired by question' if paired else 'unpaired'}; small p: distinguishable)")
+        t = compare.pair_test(vmap.qas, emb, *pair, method=method, n_perm=999)
+        typer.echo(f"{t['a']} vs {t['b']}: {method} distance {t['distance']:.4f} (95% CI {t['lo']:.4f}-{t['hi']:.4f}), "
+                   f"permutation p = {t['p']:.4f} ({'paired by question' if t['paired'] else 'unpaired'}; small p: "
+                   "distinguishable)")
 
 
 def lenses_cmd(
@@ -792,23 +815,24 @@ register(eval_cmd, "eval")
 # putting a model on the map: collect answers from it, translate them (then `univar place`)
 # ----------------------------------------------------------------------------------------------------
 
-def _collect_bar(status_file: Path | None):
-    """A progress callback: a tqdm bar (answers, answers/s, tokens) and, for the app, a status file."""
+def _collect_progress(status: Any):
+    """A collection progress callback: a tqdm bar (answers, answers/s, tokens, retries) on stderr, or with
+    --status-dir the run's status.json, with the same figures for the app."""
+    if status is not None:
+        def to_status(p) -> None:
+            status.status.update({k: v for k, v in p.as_dict().items() if k not in ("done", "total", "started")})
+            status("collect", p.done, p.total)
+
+        return None, to_status
     from tqdm import tqdm
 
-    from univar_core.collect.background import write_status
-
     bar = tqdm(desc="collect", unit="answer", file=sys.stderr, dynamic_ncols=True, mininterval=0.2)
-    last = [0.0]
 
     def progress(p) -> None:
         bar.total = p.total
         bar.update(max(0, p.done - bar.n))
         bar.set_postfix_str(f"{p.answers_per_s:.2f} answers/s, {p.prompt_tokens + p.completion_tokens:,} tokens, "
                             f"{p.n_retries} retries", refresh=False)
-        if status_file is not None and (time.time() - last[0] > 0.3 or p.done >= p.total):
-            last[0] = time.time()
-            write_status(status_file, {"state": "running", **p.as_dict()})
 
     return bar, progress
 
@@ -842,11 +866,14 @@ def collect_cmd(
     retries: Annotated[int, typer.Option(min=0, help="Retries of a request on 429/5xx/timeouts.")] = 5,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for one answer.")] = 120.0,
     mt_model: Annotated[str | None, typer.Option(
-        help="Translation model (name or folder) for questions the bank lacks in a language; without it those "
-             "are asked in English with the instruction to answer in the language.")] = None,
+        help="Translation model (name or folder): questions the bank lacks in a language are machine-translated "
+             "into it (without one they are asked in English with the instruction to answer in the language), "
+             "and the answers are translated into English for embedding (originals kept).")] = None,
+    translate_answers: Annotated[bool, typer.Option(
+        help="With --mt-model: also translate the answers into English.")] = True,
     dataset: Annotated[str | None, typer.Option(help="Dataset label of the QAs.")] = None,
     restart: Annotated[bool, typer.Option(help="Discard answers of an earlier run into the same --out.")] = False,
-    status_file: Annotated[Path | None, typer.Option(hidden=True, help="JSON progress for the app.")] = None,
+    status_dir: StatusDirOpt = None,
 ) -> None:
     """Ask a model the value questions and write a QA file for `univar place` / `univar build`.
 
@@ -863,7 +890,6 @@ def collect_cmd(
       univar collect --local-model ./my-llm --langs eng --batch-size 16
     """
     from univar_core.collect.backends import GenerationSettings
-    from univar_core.collect.background import write_status
     from univar_core.collect.bank import load_bank
     from univar_core.collect.collector import parse_langs
     from univar_core.collect.retry import RetryPolicy
@@ -892,35 +918,21 @@ def collect_cmd(
 
         translator = Translator(mt_model)
     out = out or Path(re.sub(r"[^A-Za-z0-9_.-]+", "-", backend.model).strip("-.") + ".csv")
-    bar, progress = _collect_bar(status_file)
-    _install_sigterm()
-    try:
-        result = run_collection(backend, the_bank, langs=lang_list, out=out, n_questions=questions, samples=samples,
-                                settings=settings, dataset=dataset, bank_path=bank, translator=translator,
-                                restart=restart, progress=progress)
-    except BaseException as err:
-        if status_file is not None:
-            write_status(status_file, {"state": "cancelled" if isinstance(err, KeyboardInterrupt) else "failed",
-                                       "error": str(err) if not isinstance(err, KeyboardInterrupt) else "cancelled",
-                                       "error_type": type(err).__name__})
-        raise
-    finally:
-        bar.close()
-        backend.close()
+    with _stage_progress(status_dir) as (_, status):
+        bar, progress = _collect_progress(status)
+        try:
+            result = run_collection(backend, the_bank, langs=lang_list, out=out, n_questions=questions,
+                                    samples=samples, settings=settings, dataset=dataset, bank_path=bank,
+                                    translator=translator, translate_answers=translate_answers, restart=restart,
+                                    progress=progress)
+        finally:
+            if bar is not None:
+                bar.close()
+            backend.close()
+        if status is not None:
+            status.finish(out=str(result.out), n_qas=int(len(result.qas)), summary=result.summary())
     _err(result.summary())
-    if status_file is not None:
-        write_status(status_file, {"state": "done", "out": str(result.out), **result.progress.as_dict()})
     typer.echo(f"{len(result.qas):,} QAs -> {result.out} (settings: {result.settings_file})")
-
-
-def _install_sigterm() -> None:
-    """SIGTERM (the app's cancel) ends a collection like Ctrl-C: finished answers stay in the journal."""
-    import signal
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 def translate_cmd(
@@ -933,7 +945,7 @@ def translate_cmd(
     columns: Annotated[str, typer.Option(help="Columns to translate, comma-separated.")] = "question,answer",
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per generate call.")] = 16,
     max_tokens: Annotated[int, typer.Option(min=1, help="Max tokens of a translation.")] = 256,
-    status_file: Annotated[Path | None, typer.Option(hidden=True, help="JSON progress for the app.")] = None,
+    status_dir: StatusDirOpt = None,
 ) -> None:
     """Machine-translate QAs into one language (English before embedding, as the UniVaR paper does).
 
@@ -946,7 +958,6 @@ def translate_cmd(
 
       univar translate answers.csv --model facebook/nllb-200-distilled-600M --out answers_eng.csv
     """
-    from univar_core.collect.background import write_status
     from univar_core.collect.collector import parse_langs, write_table_atomic
     from univar_core.collect.translation import Translator, translate_qas
     from univar_core.data.readers import read_qas
@@ -959,24 +970,12 @@ def translate_cmd(
     if missing:
         raise typer.BadParameter(f"{file.name} has no column(s) {', '.join(missing)}", param_hint="--columns")
     translator = Translator(mt_model, batch_size=batch_size, max_tokens=max_tokens)
-    bar, step = _step_bar("translate")
-
-    def progress(done: int, total: int) -> None:
-        step(done, total)
-        if status_file is not None:
-            write_status(status_file, {"state": "running", "done": done, "total": total})
-
-    try:
-        table, n_new = translate_qas(loaded.table, translator, to=target, columns=cols, progress=progress)
+    with _stage_progress(status_dir) as (progress, status):
+        table, n_new = translate_qas(loaded.table, translator, to=target, columns=cols,
+                                     progress=lambda done, total: progress("translate", done, total))
         write_table_atomic(table, out)
-    except BaseException as err:
-        if status_file is not None:
-            write_status(status_file, {"state": "failed", "error": str(err), "error_type": type(err).__name__})
-        raise
-    finally:
-        bar.close()
-    if status_file is not None:
-        write_status(status_file, {"state": "done", "out": str(out), "done": len(table), "total": len(table)})
+        if status is not None:
+            status.finish(out=str(out), n_qas=int(len(table)))
     n_rows = int((table["mt_lang"] != "").sum())
     typer.echo(f"{n_rows:,} of {len(table):,} QAs translated into {target} ({n_new:,} texts newly translated, "
                f"the rest from the cache) -> {out}")

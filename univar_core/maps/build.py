@@ -157,11 +157,25 @@ def _stage(progress: StageProgress | None, stage: str) -> Callable[[int, int], N
     return lambda done, total: progress(stage, done, total)
 
 
+_loaded_encoders: dict[tuple, Any] = {}
+_encoders_lock = threading.Lock()
+
+
 def load_encoder_cached(name_or_path: str = sentence_encoder.DEFAULT_ENCODER, **options: Any) -> Any:
     """sentence_encoder.load_encoder with the on-disk embedding cache on (sentence_encoder.default_cache_dir() unless
-    ``cache_dir`` is given): a QA is never embedded twice and an interrupted build resumes."""
+    ``cache_dir`` is given): a QA is never embedded twice and an interrupted build resumes.
+
+    Loaded once per process for the same name and options (the app's pages, placement, lenses and jobs
+    share one copy of the weights); a model folder that changed on disk (a retrained run) is loaded again.
+    """
     options.setdefault("cache_dir", sentence_encoder.default_cache_dir())
-    return sentence_encoder.load_encoder(name_or_path, **options)
+    folder = Path(str(name_or_path)).expanduser()
+    stamp = max((p.stat().st_mtime_ns for p in folder.iterdir()), default=0) if folder.is_dir() else None
+    key = (str(name_or_path), stamp, tuple(sorted((k, repr(v)) for k, v in options.items())))
+    with _encoders_lock:  # app sessions are threads: two first calls must not load two copies
+        if key not in _loaded_encoders:
+            _loaded_encoders[key] = sentence_encoder.load_encoder(name_or_path, **options)
+        return _loaded_encoders[key]
 
 
 def _resolve_encoder(encoder: Any) -> Any:

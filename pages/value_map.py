@@ -28,8 +28,7 @@ LAYOUT_HELP = ("centroid: cosine distance between the value IDs' mean embeddings
 
 
 def _remember_selection() -> None:
-    """on_select callback: keep the selected qa_ids in session state (per browser session); a box or
-    lasso over the density image is resolved against every QA in view by _qa_view."""
+    """on_select: selected qa_ids to session state; a box/lasso on the density image is resolved in _qa_view."""
     event = st.session_state.get(CHART_KEY)
     selection = event.get("selection") if event else None
     st.session_state[LAST_SELECTION_KEY] = selection
@@ -40,12 +39,10 @@ def _remember_selection() -> None:
 def _zoom_controls() -> None:
     box = density.selection_view(st.session_state.get(LAST_SELECTION_KEY))
     c1, c2, _ = st.columns([1, 1, 3])
-    if c1.button("Zoom to box", disabled=box is None, key="zoom_box", help="Draw a box on the map first"):
-        st.session_state[ZOOM_KEY] = box
-        st.rerun()
-    if c2.button("Whole map", disabled=st.session_state.get(ZOOM_KEY) is None, key="zoom_reset"):
-        st.session_state[ZOOM_KEY] = None
-        st.rerun()
+    for col, label, view, key in ((c1, "Zoom to box", box, "zoom_box"), (c2, "Whole map", None, "zoom_reset")):
+        if col.button(label, key=key, disabled=(box is None) if view else st.session_state.get(ZOOM_KEY) is None):
+            st.session_state[ZOOM_KEY] = view
+            st.rerun()
 
 
 def _filter_columns(qas: pd.DataFrame) -> list[str]:
@@ -122,9 +119,8 @@ def _qa_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
     else:
         hover = (np.asarray(_shared.hover_for_map(key, _shared.hover_answer_chars(len(qas))), dtype=object)[rows]
                  if len(qas) <= density.MAX_DRAWN_POINTS else map_figures.hover_texts(qas.iloc[rows]))
-        fig = map_figures.value_map_figure(qas.iloc[rows], color_by=color_col, emphasis=emphasis,
-                                           highlight_groups=highlight, hover=list(hover), contours=contours,
-                                           title=title)
+        fig = map_figures.value_map_figure(qas.iloc[rows], color_by=color_col, emphasis=emphasis, title=title,
+                                           highlight_groups=highlight, hover=list(hover), contours=contours)
     _shared.show_figure(fig, name=f"{vmap.name}_value_map", key=CHART_KEY, on_select=_remember_selection,
                         selection_mode=("points", "box", "lasso"))
     _zoom_controls()

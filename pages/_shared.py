@@ -120,11 +120,9 @@ def grouped_layout(key: MapKey, value_ids: list[str], method: str = "centroid"):
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def map_encoder(name: str, content_hash: str):
-    """The encoder a map was built with, loaded once per process (lens prototypes need it)."""
-    from univar_core.encoders import sentence_encoder
-
-    enc = sentence_encoder.load_encoder(name)
+def map_encoder(name: str, content_hash: str, backend: str = "torch"):
+    """The encoder a map was built with, on its backend, loaded once per process (lens prototypes need it)."""
+    enc = build.load_map_encoder({"encoder": {"name": name, "backend": backend}})
     if str(getattr(enc, "content_hash", "")) != content_hash:
         raise MapError(f"encoder '{name}' found here is not the one the map was built with "
                        f"(hash {str(enc.content_hash)[:12]} vs {content_hash[:12]})")
@@ -144,7 +142,8 @@ def lens_scores_for_map(key: MapKey, lens_name: str) -> tuple[pd.DataFrame, list
     if enc_info.get("content_hash") in (None, build.PRECOMPUTED_HASH):
         raise MapError(f"map '{vmap.name}' holds precomputed embeddings ({enc_info.get('name')}); lens "
                        "prototypes need the encoder that made them, which this map cannot load")
-    protos = lenses.lens_prototypes(map_encoder(str(enc_info["name"]), str(enc_info["content_hash"])),
+    protos = lenses.lens_prototypes(map_encoder(str(enc_info["name"]), str(enc_info["content_hash"]),
+                                                build.map_backend(vmap.manifest)),
                                     lens_name)
     dims, subs = lenses.dimension_columns(protos)
     return lenses.score_qas(np.asarray(vmap.embeddings), protos), dims, subs

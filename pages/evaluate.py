@@ -200,7 +200,7 @@ def _control_comparison(vmap, control: pd.DataFrame, reps: list[dict], settings:
         if rep["kind"] != "full" and not can_embed:
             continue
         if rep["kind"] in ("map", "head") and base_control is None:
-            encoder = build.load_encoder_cached(enc_info.get("name"))
+            encoder = build.load_map_encoder(vmap.manifest)
             base_control = np.asarray(encoder.encode_qas(
                 control["question"].tolist(), control["answer"].tolist(),
                 progress=lambda d, t: bar.progress(0.9 * d / max(t, 1), text=f"embedding control: {d:,}/{t:,}"),

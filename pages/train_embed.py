@@ -19,7 +19,7 @@ from univar_core import jobs
 from univar_core.data import schema
 from univar_core.data.schema import QAInputError
 from univar_core.data.splits import split_qas
-from univar_core.encoders import sentence_encoder
+from univar_core.encoders import onnx_backend, sentence_encoder
 from univar_core.maps import build, store
 from univar_core.maps.store import MapError
 from univar_core.training import run_folder, trainer
@@ -281,6 +281,9 @@ def _embed_section(vmap) -> None:
     choices = [sentence_encoder.DEFAULT_ENCODER] + runs.loc[runs["kind"].notna(), "path"].tolist()
     encoder = st.selectbox("Encoder", choices, key="emb_encoder",
                            format_func=lambda p: p if p == sentence_encoder.DEFAULT_ENCODER else f"trained run {Path(p).name}")
+    backend = st.selectbox("Encoder backend", onnx_backend.BACKENDS, key="emb_backend",
+                           help="auto: on a CPU the fastest backend whose vectors pass the accuracy guard against "
+                                "fp32 PyTorch (ONNX Runtime, int8 where it passes), torch on a GPU.")
     if loaded is None:
         return
     taken = [m["name"] for m in store.list_maps(store.default_data_dir())]
@@ -288,7 +291,7 @@ def _embed_section(vmap) -> None:
                          key="emb_name")
     if st.button("Build the map", type="primary", key="emb_build"):
         try:
-            job = jobs.start_build(loaded, name, encoder=encoder, data_dir=store.default_data_dir())
+            job = jobs.start_build(loaded, name, encoder=encoder, backend=backend, data_dir=store.default_data_dir())
         except jobs.JobBusyError as err:
             st.warning(_shared.md(err))
             return

@@ -12,6 +12,7 @@ from univar_core.analysis import compare, culture, lenses
 from univar_core.data import demo
 from univar_core.data.schema import QAInputError
 from univar_core.figures import lens_figures, map_figures
+from univar_core.maps import build
 from univar_core.maps.build import BASE_LAYER
 
 LEVELS = {"value ID": "value_id", "language": "lang", "model": "model"}
@@ -23,10 +24,10 @@ MAX_RADAR = 6
 
 # ---------------------------------------------------------------- cached computations
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _encoder(name: str):
-    from univar_core.maps.build import load_encoder_cached
+def _encoder(name: str, backend: str):
+    from univar_core.maps.build import load_map_encoder
 
-    return load_encoder_cached(name)
+    return load_map_encoder({"encoder": {"name": name, "backend": backend}})
 
 
 def _map_encoder(vmap):
@@ -36,7 +37,7 @@ def _map_encoder(vmap):
     name = _shared.encoder_name(vmap.manifest)
     precomputed = bool((vmap.manifest.get("embedding") or {}).get("precomputed"))
     try:
-        enc = _encoder(name)
+        enc = _encoder(name, build.map_backend(vmap.manifest))
     except (EncoderLoadError, OSError, ValueError) as err:
         why = "was built from precomputed embeddings" if precomputed else "records an encoder"
         return None, f"This map {why} ('{name}') that cannot be loaded here: {err}"

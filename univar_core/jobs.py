@@ -221,9 +221,10 @@ def start_training(qas: pd.DataFrame, *, out_dir: str | Path, mode: str = "head"
 
 
 def start_build(source: Any, name: str, *, encoder: Any = None, embeddings: np.ndarray | None = None,
-                encoder_name: str | None = None, data_dir: str | Path | None = None,
+                encoder_name: str | None = None, data_dir: str | Path | None = None, backend: str | None = None,
                 runner: JobRunner | None = None) -> Job:
-    """Start build.build_map in the background; job.result is (ValueMap, ValidationReport)."""
+    """Start build.build_map in the background; job.result is (ValueMap, ValidationReport).
+    ``backend``: the encoder backend (auto, torch, onnx, onnx-int8; default auto)."""
     from univar_core.encoders import sentence_encoder
     from univar_core.maps import build, store
 
@@ -233,7 +234,7 @@ def start_build(source: Any, name: str, *, encoder: Any = None, embeddings: np.n
         job.stage = "embed"
         kw = {"embeddings": embeddings, "encoder_name": encoder_name} if embeddings is not None else {}
         return build.build_map(source, name, encoder=encoder or sentence_encoder.DEFAULT_ENCODER, data_dir=data_dir,
-                                  progress=job.stage_progress, **kw)
+                               backend=backend, progress=job.stage_progress, **kw)
 
     return (runner or default_runner()).start(work, kind="build", label=f"building map {name}",
                                               meta={"map_name": name})

@@ -152,18 +152,42 @@ def _stage(progress: StageProgress | None, stage: str) -> Callable[[int, int], N
     return lambda done, total: progress(stage, done, total)
 
 
-def load_encoder_cached(name_or_path: str = sentence_encoder.DEFAULT_ENCODER, **options: Any) -> Any:
-    """sentence_encoder.load_encoder with the on-disk embedding cache on (sentence_encoder.default_cache_dir() unless
-    ``cache_dir`` is given): a QA is never embedded twice and an interrupted build resumes."""
-    options.setdefault("cache_dir", sentence_encoder.default_cache_dir())
-    return sentence_encoder.load_encoder(name_or_path, **options)
+load_encoder_cached = sentence_encoder.load_encoder_cached  # its home is encoders; kept here for callers
 
 
-def _resolve_encoder(encoder: Any) -> Any:
-    """A name/path is loaded (with the cache); an encoder object is used as it is."""
+def map_backend(manifest: dict) -> str:
+    """The backend a map's vectors were made with (maps from before there were backends: torch)."""
+    return str((manifest.get("encoder") or {}).get("backend") or "torch")
+
+
+def load_map_encoder(manifest: dict, name: str | None = None) -> Any:
+    """The encoder that embedded a map (or ``name``, e.g. a head on it), on the map's backend, with the cache:
+    what lens prototypes, controls and new QAs must be embedded with to be comparable with the map's points."""
+    enc_name = name or str((manifest.get("encoder") or {}).get("name"))
+    return load_encoder_cached(enc_name, backend=map_backend(manifest))
+
+
+def _resolve_encoder(encoder: Any, backend: str | None = None) -> Any:
+    """A name/path is loaded (with the cache, on ``backend``: default auto); an encoder object is used as it is."""
     if encoder is None or _is_path(encoder):
-        return load_encoder_cached(str(encoder) if encoder is not None else sentence_encoder.DEFAULT_ENCODER)
+        return load_encoder_cached(str(encoder) if encoder is not None else sentence_encoder.DEFAULT_ENCODER,
+                                   backend=backend)
     return encoder
+
+
+def encoder_record(enc: Any) -> dict[str, Any]:
+    """What a manifest records about the encoder that embedded a map: identity, backend, and the guard
+    that let the backend be used (mean cosine to fp32 PyTorch per backend)."""
+    record = {"name": str(enc.name), "content_hash": str(enc.content_hash), "dim": int(enc.dim),
+              "backend": str(getattr(enc, "backend", "torch"))}
+    note = getattr(enc, "backend_note", None)
+    if note:
+        record["backend_note"] = str(note)
+    guard = getattr(enc, "backend_guard", None)
+    if guard and "backends" in guard:
+        record["backend_guard"] = {"sample": guard.get("sample"), "min_mean_cosine": guard.get("min_mean_cosine"),
+                                   "backends": guard["backends"]}
+    return record
 
 
 @dataclass
@@ -173,10 +197,12 @@ class _Embedded:
     content_hash: str
     n_truncated_tokens: int
     n_from_cache: int
+    record: dict[str, Any] | None = None  # encoder_record of the encoder used (None: precomputed)
 
 
-def _embed(table: pd.DataFrame, *, encoder: Any, progress: StageProgress | None) -> _Embedded:
-    enc = _resolve_encoder(encoder)
+def _embed(table: pd.DataFrame, *, encoder: Any, progress: StageProgress | None,
+           backend: str | None = None) -> _Embedded:
+    enc = _resolve_encoder(encoder, backend)
     total = len(table)
     if progress is not None:
         progress("embed", 0, total)
@@ -185,7 +211,7 @@ def _embed(table: pd.DataFrame, *, encoder: Any, progress: StageProgress | None)
     if progress is not None:
         progress("embed", total, total)
     return _Embedded(np.asarray(result.embeddings, dtype=np.float32), str(enc.name),
-                     str(enc.content_hash), int(result.n_truncated), int(result.n_from_cache))
+                     str(enc.content_hash), int(result.n_truncated), int(result.n_from_cache), encoder_record(enc))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -224,12 +250,13 @@ def _cluster_table(table: pd.DataFrame, xy: np.ndarray) -> pd.DataFrame:
 def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFAULT_ENCODER,
               embeddings: np.ndarray | str | Path | None = None, encoder_name: str | None = None,
               umap: UmapParams = UmapParams(), dataset: str | None = None,
-              data_dir: str | Path | None = None,
+              data_dir: str | Path | None = None, backend: str | None = None,
               progress: StageProgress | None = None) -> tuple[ValueMap, ValidationReport]:
     """Read, validate, embed (or take precomputed vectors), project, cluster and store a map.
 
     ``encoder``: a name/path (loaded with sentence_encoder.load_encoder) or an encoder object. With precomputed
-    embeddings no encoder is loaded; ``encoder_name`` then names the model that made them.
+    embeddings no encoder is loaded; ``encoder_name`` then names the model that made them. ``backend``
+    (auto, torch, onnx, onnx-int8; default $UNIVAR_BACKEND, else auto) applies to an encoder given by name.
     Replaces a stored map of the same name atomically: an interrupted build leaves the old one intact.
     """
     timings: dict[str, float] = {}
@@ -250,7 +277,7 @@ def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFA
     else:
         # encoder_name only names precomputed vectors: a map embedded here records the encoder it
         # loaded, so placing new QAs later loads that same encoder.
-        embedded = _embed(table, encoder=encoder, progress=progress)
+        embedded = _embed(table, encoder=encoder, progress=progress, backend=backend)
     timings["embed"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -267,8 +294,8 @@ def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFA
     timings["cluster"] = time.perf_counter() - t0
 
     manifest = {
-        "encoder": {"name": embedded.encoder_name, "content_hash": embedded.content_hash,
-                    "dim": int(embedded.embeddings.shape[1])},
+        "encoder": embedded.record or {"name": embedded.encoder_name, "content_hash": embedded.content_hash,
+                                       "dim": int(embedded.embeddings.shape[1])},
         "projection": umap.to_dict(),
         "seed": umap.random_state,
         "validation": validation_counts(report),

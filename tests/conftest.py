@@ -63,3 +63,45 @@ def demo_dir(tmp_path_factory, demo_map_master) -> Path:
         mp.setenv("UNIVAR_DATA_DIR", str(data_dir))
         copy_demo(demo_map_master, data_dir)
         yield data_dir
+
+
+# ---- one small ValueBench map, shared by test_build.py and test_placement.py (tests copy, never alter it)
+@pytest.fixture(scope="session")
+def vb_files(shared_data, tmp_path_factory):
+    """(build csv, held-out csv, n build rows, n held-out rows): question-disjoint ValueBench samples."""
+    import pandas as pd
+
+    from valuebench import valuebench_split
+
+    build_df, held_df = valuebench_split(shared_data)
+    # Planted problems the report must count: one empty answer, one exact duplicate row.
+    bad = build_df.iloc[[0, 1]].copy()
+    bad.iloc[0, bad.columns.get_loc("answer")] = "   "
+    build_df = pd.concat([build_df, bad], ignore_index=True)
+    folder = tmp_path_factory.mktemp("vb")
+    build_csv, held_csv = folder / "vb_build.csv", folder / "vb_heldout.csv"
+    build_df.to_csv(build_csv, index=False)
+    held_df.to_csv(held_csv, index=False)
+    return build_csv, held_csv, len(build_df), len(held_df)
+
+
+@pytest.fixture(scope="session")
+def vb_map(vb_files, minilm, tmp_path_factory):
+    """(map, validation report, data dir) of the ValueBench build sample, embedded with MiniLM."""
+    from univar_core.maps import build
+
+    data_dir = tmp_path_factory.mktemp("maps")
+    vmap, report = build.build_map(vb_files[0], "vb", encoder=minilm, data_dir=data_dir)
+    return vmap, report, data_dir
+
+
+@pytest.fixture()
+def no_encoder(monkeypatch):
+    """Any attempt to load an encoder fails the test."""
+    from univar_core.encoders import sentence_encoder
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an encoder was loaded for precomputed embeddings")
+
+    monkeypatch.setattr(sentence_encoder, "Encoder", refuse)
+    monkeypatch.setattr(sentence_encoder, "load_encoder", refuse)

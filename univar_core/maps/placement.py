@@ -24,6 +24,7 @@ from univar_core.maps.build import (
     StageProgress,
     _resolve_encoder,
     _stage,
+    is_centred,
     load_encoder_cached,
     load_source,
     validation_counts,
@@ -47,6 +48,7 @@ class Placement:
     layer: str
     n_from_cache: int = 0
     timings_s: dict[str, float] = field(default_factory=dict)
+    centring: dict | None = None  # on a question-centred map: centring.CentringReport.to_dict()
 
 
 
@@ -162,6 +164,9 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Any = N
         raise QAInputError(f"embeddings have dimension {new_emb.shape[1]} but map '{vmap.name}' has "
                            f"{map_dim} (encoder '{(vmap.manifest.get('encoder') or {}).get('name')}')",
                            source=report.source)
+    centring_counts = None
+    if is_centred(vmap.manifest):
+        table, new_emb, centring_counts = _centre_on_map(vmap, table, new_emb, report)
     timings["embed"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -176,7 +181,9 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Any = N
     timings["place"] = time.perf_counter() - t0
 
     qas = table.copy()
-    qas["qa_id"] = layer + ":" + qas["qa_id"].astype(str)
+    ids = qas["qa_id"].astype(str)
+    # the layer prefix keeps ids unique across layers; ids made from the file name may carry it already
+    qas["qa_id"] = ids.where(ids.str.startswith(layer + ":"), layer + ":" + ids)
     qas["x"] = xy[:, 0]
     qas["y"] = xy[:, 1]
     qas["cluster"] = vmap.qas["cluster"].to_numpy()[nearest_row].astype(np.int64)
@@ -184,7 +191,27 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Any = N
     qas["layer"] = layer
     qas["nearest_value_id"] = pd.Series(per_qa, dtype=str)
     return Placement(qas=qas, embeddings=new_emb, nearest=nearest, report=report, layer=layer,
-                     n_from_cache=n_from_cache, timings_s=timings)
+                     n_from_cache=n_from_cache, timings_s=timings, centring=centring_counts)
+
+
+def _centre_on_map(vmap: ValueMap, table: pd.DataFrame, new_emb: np.ndarray, report: ValidationReport):
+    """New QAs on a question-centred map are centred with the map's mean for their question. Those whose
+    question the map has no mean for cannot be: an uncentred vector among centred ones would land by
+    topic, so they are left out, counted, and the whole upload is refused when none can be centred."""
+    from univar_core.encoders import centring
+
+    if vmap.question_means is None:
+        raise MapError(f"map '{vmap.name}' is question-centred but its {store.QUESTION_MEANS_FILE} is missing")
+    means = centring.QuestionMeans.from_frame(vmap.question_means)
+    vectors, ok, crep = centring.centre_new(new_emb, table["question_id"], means, table["question"])
+    if not ok.any():
+        raise QAInputError(
+            f"map '{vmap.name}' is question-centred and none of the {len(ok):,} new QAs answers a question "
+            f"it has a mean for ({crep.summary()}); place them on a map built without centring, or build a "
+            f"centred map from a corpus that includes their questions", source=report.source)
+    if not ok.all():
+        report.warnings.append(f"{crep.summary()}: {int((~ok).sum()):,} QA(s) not placed")
+    return table[ok].reset_index(drop=True), vectors[ok], crep.to_dict()
 
 
 def _check_layer_name(layer: str) -> str:
@@ -227,6 +254,7 @@ def add_layer(vmap: ValueMap, placement: Placement, *, data_dir: str | Path | No
     # store.save_map refreshes counts, layers, checksums and 'updated'; what the layer's input was is ours
     manifest["layer_validation"] = {**(manifest.get("layer_validation") or {}),
                                     placement.layer: validation_counts(placement.report)}
-    updated = ValueMap(name=vmap.name, qas=qas, embeddings=emb, manifest=manifest, path=None)
+    updated = ValueMap(name=vmap.name, qas=qas, embeddings=emb, manifest=manifest, path=None,
+                       question_means=vmap.question_means)
     updated.path = store.save_map(updated, data_dir=data_dir)
     return updated

@@ -4,6 +4,8 @@ A map folder holds
   qas.parquet     the QA table plus x, y, cluster, cluster_label, layer
   embeddings.npy  float32 (n, d), row-aligned with qas.parquet, opened memory-mapped
   manifest.json   what produced the map (encoder, projection, counts, versions) and checksums
+  question_means.parquet  only on question-centred maps: the per-question means that centre new QAs
+                  (encoders.centring; plain columns, no pickle)
 
 Writes are atomic: everything goes into a hidden temp folder inside the data directory, is fsynced,
 and only then renamed into place, so a crash never leaves a half-written map where a good one was.
@@ -41,6 +43,7 @@ FORMAT_VERSION = 1
 QAS_FILE = "qas.parquet"
 EMBEDDINGS_FILE = "embeddings.npy"
 MANIFEST_FILE = "manifest.json"
+QUESTION_MEANS_FILE = "question_means.parquet"
 MAP_COLUMNS = ("x", "y", "cluster", "cluster_label", "layer")
 
 # Letters, digits, - _ . ; must start with a letter or digit so that names never collide with the
@@ -63,6 +66,7 @@ class ValueMap:
     embeddings: np.ndarray            # row-aligned with qas (may be a read-only memmap)
     manifest: dict = field(default_factory=dict)
     path: Path | None = None
+    question_means: pd.DataFrame | None = None  # centring.QuestionMeans.to_frame(); None: not centred
 
     @property
     def n_qas(self) -> int:
@@ -282,6 +286,11 @@ def _write_folder(vmap: ValueMap, emb: np.ndarray, folder: Path) -> dict:
             "dtype": "float32",
         },
     }
+    if vmap.question_means is not None:
+        means_path = folder / QUESTION_MEANS_FILE
+        _write_qas(vmap.question_means, means_path)
+        manifest["files"][QUESTION_MEANS_FILE] = {"sha256": sha256_file(means_path),
+                                                  "bytes": means_path.stat().st_size}
     _write_manifest(manifest, folder / MANIFEST_FILE)  # last: a folder without it is not a map
     _fsync_dir(folder)
     return manifest
@@ -347,7 +356,7 @@ def save_map(vmap: ValueMap, *, data_dir: str | os.PathLike | None = None) -> Pa
     shutil.rmtree(old, ignore_errors=True)
     # The files were hashed while in the temp folder; a rename keeps their inode and mtime, so the
     # next load in this process need not read them again.
-    for fname in (QAS_FILE, EMBEDDINGS_FILE):
+    for fname in manifest["files"]:
         _HASH_CACHE[_file_key(target / fname)] = manifest["files"][fname]["sha256"]
     vmap.path = target
     vmap.manifest = manifest
@@ -417,6 +426,11 @@ def _normalise_verify(verify: bool | str) -> str:
     raise ValueError(f"verify must be True, False, 'full', 'quick' or 'none', not {verify!r}")
 
 
+def _listed_files(files: dict) -> tuple[str, ...]:
+    """The map's files named in the manifest (the two always there, then the optional ones we know)."""
+    return (QAS_FILE, EMBEDDINGS_FILE) + ((QUESTION_MEANS_FILE,) if QUESTION_MEANS_FILE in files else ())
+
+
 def check_map_folder(folder: Path, verify: bool | str = "quick") -> dict:
     """Check a map folder without loading it; return its manifest or raise MapError."""
     level = _normalise_verify(verify)
@@ -424,7 +438,7 @@ def check_map_folder(folder: Path, verify: bool | str = "quick") -> dict:
     files = manifest.get("files")
     if not isinstance(files, dict) or QAS_FILE not in files or EMBEDDINGS_FILE not in files:
         raise MapError(f"{folder}: damaged: {MANIFEST_FILE} lacks the file checksums")
-    for fname in (QAS_FILE, EMBEDDINGS_FILE):
+    for fname in _listed_files(files):
         path = folder / fname
         if not path.is_file():
             raise MapError(f"{folder}: damaged: missing file {fname}")
@@ -444,7 +458,8 @@ def check_map_folder(folder: Path, verify: bool | str = "quick") -> dict:
     n_qas = (manifest.get("counts") or {}).get("n_qas")
     if n_qas is not None and n_qas != shape[0]:
         raise MapError(f"{folder}: row-count mismatch: manifest says {n_qas} QAs, {EMBEDDINGS_FILE} has {shape[0]} rows")
-    to_hash = {"full": (QAS_FILE, EMBEDDINGS_FILE), "quick": (QAS_FILE,), "none": ()}[level]
+    optional = tuple(f for f in _listed_files(files) if f not in (QAS_FILE, EMBEDDINGS_FILE))
+    to_hash = {"full": (QAS_FILE, EMBEDDINGS_FILE) + optional, "quick": (QAS_FILE,) + optional, "none": ()}[level]
     for fname in to_hash:
         expected = files[fname].get("sha256")
         got = sha256_file(folder / fname)
@@ -475,8 +490,14 @@ def load_map(
         raise MapError(
             f"{folder}: row-count mismatch: {QAS_FILE} has {len(qas)} rows, {EMBEDDINGS_FILE} has {embeddings.shape[0]}"
         )
+    question_means = None
+    if QUESTION_MEANS_FILE in manifest["files"]:
+        try:
+            question_means = pd.read_parquet(folder / QUESTION_MEANS_FILE)
+        except Exception as err:  # pyarrow raises several types for a corrupt file
+            raise MapError(f"{folder}: damaged: {QUESTION_MEANS_FILE} unreadable ({err})") from None
     return ValueMap(name=_folder_map_name(folder, manifest), qas=qas, embeddings=embeddings,
-                    manifest=manifest, path=folder)
+                    manifest=manifest, path=folder, question_means=question_means)
 
 
 def _folder_map_name(folder: Path, manifest: dict) -> str:

@@ -15,12 +15,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import _shared
-from univar_core import jobs
 from univar_core.analysis import identification
 from univar_core.data.readers import shared_data_dir
 from univar_core.data.schema import QAInputError
 from univar_core.data.splits import assert_no_leak, split_qas
+from univar_core.encoders.compat import head_matches_map, load_head_for_map
 from univar_core.maps import build
+from univar_core.training.runs import list_runs, runs_dir
 
 HOW_TO_READ = ("Each number is measured on held-out questions (no test question was seen by k-NN, probe or "
                "a head trained with the same split). knn_bal_acc: k-NN (cosine, k neighbours) balanced accuracy, "
@@ -37,10 +38,10 @@ def _candidates(vmap) -> list[dict]:
     """Representations on offer: {label, kind: map|head|full, path, stamp (cache key part), note}."""
     enc = _shared.encoder_name(vmap.manifest)
     out = [{"label": f"{enc} (map embeddings)", "kind": "map", "path": "", "stamp": 0.0, "note": ""}]
-    runs = jobs.list_runs()
+    runs = list_runs()
     for row in runs.itertuples():
         if row.kind == "head":
-            ok, why = jobs.head_matches_map(row.path, vmap.manifest)
+            ok, why = head_matches_map(row.path, vmap.manifest)
             if not ok:
                 continue
             stamp = (Path(row.path) / "head.safetensors").stat().st_mtime
@@ -65,7 +66,7 @@ def _features(vmap, rep: dict, progress=None) -> np.ndarray:
     if rep["kind"] == "map":
         return base
     if rep["kind"] == "head":
-        return jobs.load_head_for_map(rep["path"], vmap.manifest).transform(np.array(base))   # a writable copy
+        return load_head_for_map(rep["path"], vmap.manifest).transform(np.array(base))   # a writable copy
     enc = build.load_encoder_cached(rep["path"])
     return np.asarray(enc.encode_qas(vmap.qas["question"].tolist(), vmap.qas["answer"].tolist(),
                                      progress=progress).embeddings, dtype=np.float32)
@@ -209,7 +210,7 @@ def _control_comparison(vmap, control: pd.DataFrame, reps: list[dict], settings:
         if rep["kind"] == "map":
             control_feats[rep["label"]] = base_control
         elif rep["kind"] == "head":
-            control_feats[rep["label"]] = jobs.load_head_for_map(rep["path"], vmap.manifest).transform(base_control)
+            control_feats[rep["label"]] = load_head_for_map(rep["path"], vmap.manifest).transform(base_control)
         else:
             control_feats[rep["label"]] = np.asarray(build.load_encoder_cached(rep["path"]).encode_qas(
                 control["question"].tolist(), control["answer"].tolist()).embeddings, dtype=np.float32)
@@ -243,7 +244,7 @@ candidates = _candidates(vmap)
 labels = [c["label"] for c in candidates]
 chosen = st.multiselect("Representations", labels, default=labels[:4], key="ev_reps",
                         help="Trained heads are listed when their base encoder is this map's encoder "
-                             f"(runs dir: {jobs.runs_dir()}). Train one on the Train & Embed page.")
+                             f"(runs dir: {runs_dir()}). Train one on the Train & Embed page.")
 c1, c2, c3, c4, c5 = st.columns(5)
 by_options = ["question_id"] + [c for c in ("questionnaire", "dataset", "subset") if c in qas and qas[c].nunique() > 1]
 by = c1.selectbox("split by", by_options, key="ev_by", help="Test questions never appear in train.")

@@ -105,3 +105,11 @@ def no_encoder(monkeypatch):
 
     monkeypatch.setattr(sentence_encoder, "Encoder", refuse)
     monkeypatch.setattr(sentence_encoder, "load_encoder", refuse)
+
+
+@pytest.fixture(scope="session")
+def tiny_causal_lm_dir(tmp_path_factory) -> Path:
+    """A tiny random Llama-shaped causal LM folder (tests/tiny_causal_lm.py), built once per session."""
+    from tiny_causal_lm import build_tiny_causal_lm
+
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny_causal_lm") / "lm")

@@ -21,7 +21,7 @@ from univar_core.collect import bank as bank_mod
 from univar_core.collect.backends import Completion, GenerationSettings
 from univar_core.collect.chat_endpoint import ChatEndpoint
 from univar_core.collect.errors import EndpointConfigError, EndpointUnavailableError, redact
-from univar_core.collect.journal import AnswerJournal, JournalMismatchError, task_key
+from univar_core.collect.journal import AnswerJournal, JournalMismatchError
 from univar_core.collect.retry import RetryPolicy
 from univar_core.collect.run import run_collection
 from univar_core.data.readers import read_qas
@@ -29,7 +29,6 @@ from univar_core.data.schema import QAInputError
 
 sys.path.insert(0, str(Path(__file__).parent))
 from chat_server import ChatServer  # noqa: E402
-from tiny_causal_lm import build_tiny_causal_lm  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "sk-test-5ecret-Key-0123456789abcdef"
@@ -39,11 +38,10 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def lm_backend(tmp_path_factory):
+def lm_backend(tiny_causal_lm_dir):
     from univar_core.collect.local_model import LocalCausalLM
 
-    folder = build_tiny_causal_lm(tmp_path_factory.mktemp("tiny_lm") / "lm")
-    return LocalCausalLM(str(folder), model="tiny-llama", batch_size=4)
+    return LocalCausalLM(str(tiny_causal_lm_dir), model="tiny-llama", batch_size=4)
 
 
 @pytest.fixture()

@@ -8,9 +8,11 @@ New commands are plain functions registered with :func:`register` under a sectio
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -142,6 +144,32 @@ def _say_backend(enc: Any) -> None:
         _err(f"encoder {getattr(enc, 'name', '')}: backend {note}")
 
 
+StatusDirOpt = Annotated[Path | None, typer.Option(
+    "--status-dir", help="Write progress and the outcome to DIR/status.json instead of progress bars (for a "
+                         "watcher such as the app, which runs this command in the background).", file_okay=False)]
+
+
+@contextlib.contextmanager
+def _stage_progress(status_dir: Path | None):
+    """A (stage, done, total) progress callback: tqdm bars on stderr, or with --status-dir the run's
+    status.json (jobs/status.py), which also records a failure. Yields (progress, status file or None)."""
+    if status_dir is None:
+        bars = TqdmProgress()
+        try:
+            yield bars, None
+        finally:
+            bars.close()
+        return
+    from univar_core.jobs.status import StatusFile
+
+    status = StatusFile(status_dir)
+    try:
+        yield status, status
+    except BaseException as err:
+        status.fail(err)
+        raise
+
+
 def _print_report(report: Any) -> None:
     _err(report.summary())
 
@@ -186,6 +214,7 @@ def build(
     backend: BackendOpt = None,
     centre_questions: CentreOpt = False,
     data_dir: DataDirOpt = None,
+    status_dir: StatusDirOpt = None,
 ) -> None:
     """Build a value map: validate QA files, embed every QA, project with UMAP, cluster, store.
 
@@ -211,8 +240,10 @@ def build(
       univar build qa.csv --embeddings vectors.npy --encoder-name my-model --name pre
     """
     from univar_core.maps.build import build_map, load_encoder_cached
+    from univar_core.maps import store
     from univar_core.maps.projection import UmapParams
 
+    store.validate_map_name(name)   # before loading an encoder or reading anything
     enc: Any = encoder
     options = {k: v for k, v in (("batch_size", batch_size), ("cache_flush_every", cache_flush_every))
                if v is not None}
@@ -220,14 +251,12 @@ def build(
         enc = load_encoder_cached(encoder, backend=_backend(backend), **options)
         _say_backend(enc)
     source = files[0] if len(files) == 1 else files
-    bars = TqdmProgress()
-    try:
+    with _stage_progress(status_dir) as (progress, status):
         vmap, report = build_map(
             source, name, encoder=enc, embeddings=embeddings, encoder_name=encoder_name,
             umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed),
-            dataset=dataset, data_dir=data_dir, centre_questions=centre_questions, progress=bars)
-    finally:
-        bars.close()
+            dataset=dataset, data_dir=data_dir, centre_questions=centre_questions, progress=progress)
+        _built(vmap, status)
     _print_report(report)
     _print_representation(vmap.manifest)
     emb = vmap.manifest.get("embedding", {})
@@ -239,6 +268,42 @@ def build(
     n_clusters = int((vmap.qas["cluster"].unique() >= 0).sum())
     typer.echo(f"map '{vmap.name}': {len(vmap.qas):,} QAs, {vmap.qas['value_id'].nunique()} value IDs, "
                f"{n_clusters} clusters -> {vmap.path}")
+
+
+def _built(vmap: Any, status: Any) -> None:
+    if status is not None:
+        status.finish(map_name=vmap.name, map_path=str(vmap.path), n_qas=int(len(vmap.qas)))
+
+
+def rebuild(
+    map_name: Annotated[str, typer.Argument(help="Map name or map folder whose QAs are re-embedded.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Name of the new map (replaces a map of that name).")],
+    encoder: Annotated[str, typer.Option(help="Encoder name or folder, e.g. a trained run (`univar train --out`).")],
+    n_neighbors: Annotated[int, typer.Option(min=2, help="UMAP n_neighbors.")] = 15,
+    min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
+    backend: BackendOpt = None,
+    data_dir: DataDirOpt = None,
+    status_dir: StatusDirOpt = None,
+) -> None:
+    """Rebuild a map's QAs (every layer) with another encoder, as a new map.
+
+    A head trained on the map's own stored embeddings is applied to them directly when those were
+    precomputed; otherwise the encoder embeds the QAs again.
+
+    Example:
+
+      univar rebuild valuebench --encoder runs/head --name valuebench-head
+    """
+    from univar_core.maps.projection import UmapParams
+    from univar_core.maps.rebuild import rebuild_map
+
+    with _stage_progress(status_dir) as (progress, status):
+        vmap, _ = rebuild_map(map_name, name, encoder=encoder, data_dir=data_dir, progress=progress,
+                              backend=_backend(backend),
+                              umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed))
+        _built(vmap, status)
+    typer.echo(f"map '{vmap.name}': {len(vmap.qas):,} QAs re-embedded with {encoder} -> {vmap.path}")
 
 
 def place(
@@ -462,6 +527,7 @@ def _write_parquet(vmap: Any, path: Path, with_embeddings: bool) -> None:
 
 
 register(build, "build")
+register(rebuild, "rebuild")
 register(place, "place")
 register(demo, "demo")
 register(info, "info")
@@ -619,17 +685,24 @@ def _step_bar(desc: str):
 
 
 def train_cmd(
-    files: Annotated[list[Path], typer.Argument(help="QA files (any format `univar build` reads).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: the encoder, checkpoints, loss log.",
                                       file_okay=False)],
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="QA files (any format `univar build` reads); or give --map.")] = None,
+    map_name: Annotated[str | None, typer.Option(
+        "--map", help="Train on a stored map's QAs (name or folder); head mode uses its stored embeddings.")] = None,
     mode: Annotated[str, typer.Option(help="head: small MLP on frozen base embeddings (fast on CPU); "
                                            "full: fine-tune the whole sentence-transformers model.")] = "head",
-    base: Annotated[str, typer.Option(help="Base sentence-transformers model name or folder.")] = "all-MiniLM-L6-v2",
+    base: Annotated[str | None, typer.Option(
+        help="Base sentence-transformers model name or folder (default: the map's encoder, else "
+             "all-MiniLM-L6-v2).")] = None,
     lam: Annotated[int, typer.Option(help="Max QAs per view (the paper's lambda).")] = 5,
     steps: Annotated[int | None, typer.Option(help="Optimizer steps (default: head 1500, full 3 epochs).")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default: head 1e-3, full 2e-4).")] = None,
     logit_scale: Annotated[float | None, typer.Option(help="Default: head 20, full 50.")] = None,
     batch_value_ids: Annotated[int | None, typer.Option(help="Value IDs per batch (default: all).")] = None,
+    pairs_per_value_id: Annotated[int | None, typer.Option(
+        help="head: view pairs per value ID per step (default 16).")] = None,
     embeddings: EmbeddingsOpt = None,
     split_by: SplitByOpt = None,
     test_fraction: TestFractionOpt = 0.3,
@@ -644,50 +717,61 @@ def train_cmd(
                                                 "bf16, fp16 or fp32.")] = "auto",
     max_seq_length: Annotated[int | None, typer.Option(help="full: tokens per view (default: the model's).")] = None,
     backend: BackendOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Train a value encoder with multi-view contrastive learning (UniVaR).
 
     The result in --out loads anywhere an encoder name is accepted (e.g. `univar build --encoder OUT`).
+    Progress, loss log and status.json are written in --out as the run goes (the app reads them).
 
     Examples:
 
       univar train qa.csv --out runs/head --split-by questionnaire
 
+      univar train --map valuebench --out runs/vb-head --split-by question_id
+
       univar train qa.csv --out runs/full --mode full --steps 500
     """
     from univar_core.data.readers import read_many, read_qas
-    from univar_core.data.splits import split_qas
-    from univar_core.training.trainer import train_encoder
+    from univar_core.data.schema import QAInputError
+    from univar_core.training.plan import plan_training
 
-    if embeddings and len(files) != 1:
+    if bool(files) == bool(map_name):
+        raise typer.BadParameter("give QA files or --map (one of them)")
+    if embeddings and (map_name or len(files or []) != 1):
         raise typer.BadParameter("--embeddings goes with exactly one QA file (its rows align with the .npy)")
     backend = _backend(backend)
-    loaded = read_qas(files[0], embeddings=embeddings) if embeddings else read_many(files)
-    _print_report(loaded.report)
-    qas, emb = loaded.table, loaded.embeddings
-    if split_by:
-        split = split_qas(qas, by=split_by, test_fraction=test_fraction, seed=seed)
-        _err(split.summary() + " -> training on the train side")
-        qas = qas.iloc[split.encoder_train].reset_index(drop=True)
-        emb = emb[split.encoder_train] if emb is not None else None
-    full_options = {"batch_pairs": batch_pairs, "micro_batch_pairs": micro_batch_pairs, "precision": precision,
-                    "max_seq_length": max_seq_length}
-    if mode != "full":
-        given = [f"--{k.replace('_', '-')}" for k, v in full_options.items() if v not in (None, "auto")]
-        if given:
-            raise typer.BadParameter(f"{', '.join(given)} only apply to --mode full")
-        full_options = {}
     if mode == "full" and backend not in (None, "auto", "torch"):
         raise typer.BadParameter("full fine-tuning trains the PyTorch model; the backend applies to --mode head",
                                  param_hint="--backend")
+    manifest = source_file = None
+    if map_name:
+        from univar_core.maps import store
+
+        vmap = store.load_map(map_name, data_dir=data_dir)
+        qas, emb, manifest, map_name = vmap.qas, vmap.embeddings, vmap.manifest, vmap.name
+    else:
+        loaded = read_qas(files[0], embeddings=embeddings) if embeddings else read_many(files)
+        _print_report(loaded.report)
+        qas, emb, source_file = loaded.table, loaded.embeddings, loaded.report.source
+    try:
+        plan = plan_training(qas, emb, mode=mode, base=base, manifest=manifest, source_map=map_name,
+                             source_file=source_file, split_by=split_by, test_fraction=test_fraction, seed=seed,
+                             lam=lam, steps=steps, lr=lr, logit_scale=logit_scale, batch_value_ids=batch_value_ids,
+                             pairs_per_value_id=pairs_per_value_id, batch_pairs=batch_pairs,
+                             micro_batch_pairs=micro_batch_pairs, precision=precision, max_seq_length=max_seq_length,
+                             backend=backend)
+    except QAInputError:
+        raise
+    except ValueError as err:   # settings that do not fit the mode
+        raise typer.BadParameter(str(err)) from None
+    if plan.split_summary:
+        _err(plan.split_summary + " -> training on the train side")
     embed_bars = TqdmProgress()
     bar, progress = _step_bar(f"train ({mode})")
     try:
-        result = train_encoder(qas, mode=mode, base=base, lam=lam, steps=steps, lr=lr, logit_scale=logit_scale,
-                               batch_value_ids=batch_value_ids, embeddings=emb if mode == "head" else None,
-                               out_dir=out, seed=seed, resume=resume, progress=progress, log=_err,
-                               embed_progress=functools.partial(embed_bars, "embed"), backend=backend,
-                               **full_options)
+        result = plan.run(out, resume=resume, progress=progress, log=_err,
+                          embed_progress=functools.partial(embed_bars, "embed"))
     finally:
         embed_bars.close()
         bar.close()
@@ -828,9 +912,9 @@ def collect_cmd(
 
       univar collect --local-model ./my-llm --langs eng --batch-size 16
     """
+    from univar_core.collect.backends import GenerationSettings
     from univar_core.collect.background import write_status
     from univar_core.collect.bank import load_bank
-    from univar_core.collect.backends import GenerationSettings
     from univar_core.collect.collector import parse_langs
     from univar_core.collect.retry import RetryPolicy
     from univar_core.collect.run import run_collection
@@ -899,6 +983,7 @@ def translate_cmd(
     columns: Annotated[str, typer.Option(help="Columns to translate, comma-separated.")] = "question,answer",
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per generate call.")] = 16,
     max_tokens: Annotated[int, typer.Option(min=1, help="Max tokens of a translation.")] = 256,
+    status_file: Annotated[Path | None, typer.Option(hidden=True, help="JSON progress for the app.")] = None,
 ) -> None:
     """Machine-translate QAs into one language (English before embedding, as the UniVaR paper does).
 
@@ -911,6 +996,7 @@ def translate_cmd(
 
       univar translate answers.csv --model facebook/nllb-200-distilled-600M --out answers_eng.csv
     """
+    from univar_core.collect.background import write_status
     from univar_core.collect.collector import parse_langs, write_table_atomic
     from univar_core.collect.translation import Translator, translate_qas
     from univar_core.data.readers import read_qas
@@ -923,12 +1009,24 @@ def translate_cmd(
     if missing:
         raise typer.BadParameter(f"{file.name} has no column(s) {', '.join(missing)}", param_hint="--columns")
     translator = Translator(mt_model, batch_size=batch_size, max_tokens=max_tokens)
-    bar, progress = _step_bar("translate")
+    bar, step = _step_bar("translate")
+
+    def progress(done: int, total: int) -> None:
+        step(done, total)
+        if status_file is not None:
+            write_status(status_file, {"state": "running", "done": done, "total": total})
+
     try:
         table, n_new = translate_qas(loaded.table, translator, to=target, columns=cols, progress=progress)
+        write_table_atomic(table, out)
+    except BaseException as err:
+        if status_file is not None:
+            write_status(status_file, {"state": "failed", "error": str(err), "error_type": type(err).__name__})
+        raise
     finally:
         bar.close()
-    write_table_atomic(table, out)
+    if status_file is not None:
+        write_status(status_file, {"state": "done", "out": str(out), "done": len(table), "total": len(table)})
     n_rows = int((table["mt_lang"] != "").sum())
     typer.echo(f"{n_rows:,} of {len(table):,} QAs translated into {target} ({n_new:,} texts newly translated, "
                f"the rest from the cache) -> {out}")
@@ -938,8 +1036,15 @@ register(collect_cmd, "collect")
 register(translate_cmd, "translate")
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `univar` script (pyproject [project.scripts])."""
+    # SIGTERM (the app's cancel, a batch scheduler) ends a run like Ctrl-C: locks released, a half-built
+    # map's temporary folder removed, exit code 130.
+    signal.signal(signal.SIGTERM, _interrupt)
     app(args=argv, prog_name="univar")
 
 

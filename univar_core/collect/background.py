@@ -112,6 +112,23 @@ def start_univar(args: list[str], *, folder: str | os.PathLike, out: str | os.Pa
     return BackgroundCommand(folder=folder, proc=proc, out=Path(out))
 
 
+def run_folder(model: str, *settings: object, root: str | os.PathLike | None = None) -> Path:
+    """Where the app's collection for (model, settings) lives: <runs>/collect/<model>-<hash of settings>.
+    The same form submitted again lands in the same folder, so the collection resumes from its journal."""
+    import hashlib
+    import re
+
+    from univar_core.jobs import runs_dir
+
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(model)).strip("-.")[:60] or "model"
+    digest = hashlib.sha256(json.dumps([str(model), *map(str, settings)]).encode()).hexdigest()[:8]
+    return Path(root) if root is not None else runs_dir() / "collect" / f"{safe}-{digest}"
+
+
+def translate_args(src: str | os.PathLike, *, mt_model: str, out: str | os.PathLike) -> list[str]:
+    return ["translate", str(src), "--model", mt_model, "--out", str(out)]
+
+
 def collect_args(*, endpoint: str | None, model: str, local_model: str | None, langs: list[str], n_questions: int,
                  out: str | os.PathLike, mt_model: str | None = None, concurrency: int = 8,
                  max_tokens: int = 128) -> list[str]:

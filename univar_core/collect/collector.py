@@ -29,6 +29,7 @@ from univar_core.collect.bank import LENS_TAG_COLUMNS, select_questions
 from univar_core.collect.journal import AnswerJournal, task_key
 from univar_core.data.languages import iso639_3
 from univar_core.data.schema import QAInputError, make_value_id
+from univar_core.data.writers import csv_bytes
 
 SETTINGS_SUFFIX = ".collect.json"
 JOURNAL_SUFFIX = ".answers.jsonl"
@@ -88,7 +89,7 @@ def plan_tasks(bank: pd.DataFrame, langs: list[str], *, n_questions: int | None,
         asked, source, instruction = dict(own), {q: "bank" for q in own.index}, {}
         if missing and translate is not None:
             done = translate([source_text[q] for q in missing], "eng", lang)
-            asked.update(zip(missing, done))
+            asked.update(zip(missing, done, strict=True))
             source.update({q: "mt" for q in missing})
         elif missing:
             asked.update(source_text)
@@ -192,7 +193,7 @@ def collect_answers(backend: AnswerBackend, tasks: pd.DataFrame, journal: Answer
                     failure = failure or err
                     continue
                 now = time.time()
-                for task, completion in zip(batch, completions):
+                for task, completion in zip(batch, completions, strict=True):
                     rec = _record(task, completion, now)
                     journal.append(rec)
                     stats.asked += 1
@@ -220,7 +221,8 @@ def qa_table(tasks: pd.DataFrame, journal: AnswerJournal, *, model: str, dataset
         return pd.DataFrame(columns=["qa_id", "dataset", "model", "lang", "value_id", "question_id", "question",
                                      "answer"])
     table = pd.DataFrame({
-        "qa_id": answered["question_id"].str.cat([answered["lang"], answered["sample"].astype(str)], sep=":").to_numpy(),
+        "qa_id": answered["question_id"].str.cat([answered["lang"], answered["sample"].astype(str)],
+                                                 sep=":").to_numpy(),
         "dataset": dataset, "model": model, "lang": answered["lang"].to_numpy(),
         "value_id": [make_value_id(model, lang) for lang in answered["lang"]],
         "question_id": answered["question_id"].to_numpy(), "question": recs["question"].to_numpy(),
@@ -245,11 +247,14 @@ def write_table_atomic(table: pd.DataFrame, out: Path) -> None:
     os.close(fd)
     try:
         if suffix == ".csv":
-            table.to_csv(tmp, index=False)
+            Path(tmp).write_bytes(csv_bytes(table))        # spreadsheet-safe, reads back exactly
         elif suffix == ".jsonl":
             table.to_json(tmp, orient="records", lines=True, force_ascii=False)
         else:
             table.to_parquet(tmp, index=False)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)     # mkstemp's 0600 would hide the file from the user's group
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

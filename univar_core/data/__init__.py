@@ -13,6 +13,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
                "make_value_id", "derive_question_id"],
     "languages": ["iso639_3", "normalise_languages"],
     "readers": ["LoadedQAs", "read_table", "read_qas", "read_many", "shared_data_dir"],
-    "splits": ["Split", "split_qas", "assert_no_leak"],
+    "splits": ["Split", "split_qas", "assert_no_leak", "split_columns"],
     "demo": ["demo_qas", "demo_checkpoints"],
 })

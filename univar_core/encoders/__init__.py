@@ -4,6 +4,7 @@ sentence_encoder  ``Encoder`` (any sentence-transformers model; offline MiniLM b
                   formatting with the question cut first, ``load_encoder``
 head              ``HeadEncoder``: a trained head on a frozen base encoder
 cache             ``EmbeddingCache``: vectors keyed by the exact text, in shards under the model's hash
+compat            which trained head fits which map (``head_matches_map``, ``load_head_for_map``)
 """
 from univar_core._lazy import lazy_exports
 
@@ -12,4 +13,5 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
                          "default_cache_dir"],
     "head": ["HeadEncoder"],
     "cache": ["EmbeddingCache"],
+    "compat": ["head_matches_map", "load_head_for_map", "recorded_base", "head_meta"],
 })

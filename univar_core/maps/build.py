@@ -288,6 +288,7 @@ def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFA
     the manifest); the per-question means are stored so that new QAs can be centred the same way.
     Replaces a stored map of the same name atomically: an interrupted build leaves the old one intact.
     """
+    store.validate_map_name(name)   # before any work: a bad name must not cost an embedding run
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     loaded = load_source(source, dataset=dataset, embeddings=embeddings)

@@ -233,28 +233,43 @@ def check_new_layer(vmap: ValueMap, layer: str) -> str:
     return layer
 
 
+def _identity(vmap: ValueMap) -> tuple:
+    """What a re-save (a new layer) keeps and a rebuild changes: creation time and encoder hash."""
+    return vmap.manifest.get("created"), (vmap.manifest.get("encoder") or {}).get("content_hash")
+
+
 def add_layer(vmap: ValueMap, placement: Placement, *, data_dir: str | Path | None = None) -> ValueMap:
-    """Append placed QAs to the map as a new layer and store it atomically under the same name.
+    """Append placed QAs to the map as a new layer and store it atomically, in the folder the map was
+    opened from (``vmap.path``; ``data_dir``/name only for a map that was never stored).
 
-    Existing rows (and their x, y) are kept exactly; the layer name must be new.
+    Holds the map's write lock while it re-reads the stored map and adds to *that*: a layer another
+    process added meanwhile is kept. Existing rows (and their x, y) are kept exactly; the layer name
+    must be new. A map rebuilt since the placement (other points, maybe another encoder) is refused.
     """
-    check_new_layer(vmap, placement.layer)
-    clash = set(placement.qas["qa_id"]).intersection(vmap.qas["qa_id"])
-    if clash:
-        raise QAInputError(f"{len(clash)} qa_id(s) of layer '{placement.layer}' already exist in map "
-                           f"'{vmap.name}', e.g. {sorted(clash)[0]!r}")
-    if placement.embeddings.shape[1] != vmap.embeddings.shape[1]:
-        raise QAInputError(f"layer '{placement.layer}' embeddings have dimension "
-                           f"{placement.embeddings.shape[1]}, map '{vmap.name}' has {vmap.embeddings.shape[1]}")
+    folder = Path(vmap.path) if vmap.path is not None else store.map_path(vmap.name, data_dir)
+    with store.map_lock(folder):
+        current = store.load_map(folder, verify="quick") if folder.exists() else vmap
+        if _identity(current) != _identity(vmap):
+            raise MapError(f"{folder}: the map was rebuilt after these QAs were placed on it; place them "
+                           f"again on the map as it is now")
+        check_new_layer(current, placement.layer)
+        clash = set(placement.qas["qa_id"]).intersection(current.qas["qa_id"])
+        if clash:
+            raise QAInputError(f"{len(clash)} qa_id(s) of layer '{placement.layer}' already exist in map "
+                               f"'{current.name}', e.g. {sorted(clash)[0]!r}")
+        if placement.embeddings.shape[1] != current.embeddings.shape[1]:
+            raise QAInputError(f"layer '{placement.layer}' embeddings have dimension "
+                               f"{placement.embeddings.shape[1]}, map '{current.name}' has "
+                               f"{current.embeddings.shape[1]}")
 
-    new_rows = placement.qas.drop(columns=["nearest_value_id"], errors="ignore")
-    qas = pd.concat([vmap.qas, new_rows], ignore_index=True, sort=False)
-    emb = np.concatenate([np.asarray(vmap.embeddings), placement.embeddings.astype(np.float32)], axis=0)
-    manifest = dict(vmap.manifest)
-    # store.save_map refreshes counts, layers, checksums and 'updated'; what the layer's input was is ours
-    manifest["layer_validation"] = {**(manifest.get("layer_validation") or {}),
-                                    placement.layer: validation_counts(placement.report)}
-    updated = ValueMap(name=vmap.name, qas=qas, embeddings=emb, manifest=manifest, path=None,
-                       question_means=vmap.question_means)
-    updated.path = store.save_map(updated, data_dir=data_dir)
+        new_rows = placement.qas.drop(columns=["nearest_value_id"], errors="ignore")
+        qas = pd.concat([current.qas, new_rows], ignore_index=True, sort=False)
+        emb = np.concatenate([np.asarray(current.embeddings), placement.embeddings.astype(np.float32)], axis=0)
+        manifest = dict(current.manifest)
+        # store.save_map refreshes counts, layers, checksums and 'updated'; what the layer's input was is ours
+        manifest["layer_validation"] = {**(manifest.get("layer_validation") or {}),
+                                        placement.layer: validation_counts(placement.report)}
+        updated = ValueMap(name=current.name, qas=qas, embeddings=emb, manifest=manifest, path=None,
+                           question_means=current.question_means)
+        store.save_map(updated, folder=folder)
     return updated

@@ -14,12 +14,13 @@ import shutil
 import socket
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
-import torch
-from safetensors.torch import load_file, save_file
+
+if TYPE_CHECKING:  # torch is imported by the checkpoint functions only: the app reads status and logs
+    import torch   # of runs (jobs, run listing) without loading it
 
 LOG_NAME = "train_log.csv"
 STATUS_NAME = "status.json"
@@ -137,6 +138,9 @@ def save_checkpoint(out_dir: Path, step: int, model: torch.nn.Module, opt: torch
                      sampler, rng: np.random.Generator, extra: dict | None = None):
     """model + AdamW state as safetensors, counters, the sampler's and RNG state as json; swapped in
     atomically. sampler: anything with state() / load_state(state) (train.ViewSampler)."""
+    import torch
+    from safetensors.torch import save_file
+
     final = out_dir / CHECKPOINT_DIR
     tmp = out_dir / (CHECKPOINT_DIR + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -160,6 +164,8 @@ def save_checkpoint(out_dir: Path, step: int, model: torch.nn.Module, opt: torch
 
 def load_checkpoint(out_dir: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
                      sampler, rng: np.random.Generator) -> dict:
+    from safetensors.torch import load_file
+
     ckpt = out_dir / CHECKPOINT_DIR
     meta = json.loads((ckpt / "state.json").read_text())
     tensors = load_file(str(ckpt / "state.safetensors"))

@@ -24,14 +24,18 @@ def show_placement(vmap, key, placement, *, prefix: str) -> None:
     _shared.show_figure(fig, name=f"{prefix}_on_map", key=f"{prefix}_map_chart")
 
     st.subheader("Nearest value IDs")
+    for warning in placement.warnings:   # no shared question, a poor fit, a near-tie: said, not hidden
+        st.warning(_shared.md(warning))
     st.caption("Value identification of your QAs as a whole: cosine similarity of their mean embedding to each "
-               "value ID's centroid; share_nearest = fraction of your QAs whose own nearest centroid it is.")
+               "value ID's centroid; p_first = share of 200 resamples of your QAs in which it ranks first (the "
+               "ranking's uncertainty); share_nearest = fraction of your QAs whose own nearest centroid it is.")
     own = own_value_id_fraction(placement)
     if own is not None:
         st.metric("Your QAs nearest to their own value ID", f"{own:.0%}")
     left, right = st.columns([1, 1])
     left.dataframe(nearest, hide_index=True, key=f"{prefix}_nearest",
                    column_config={"similarity": st.column_config.NumberColumn(format="%.4f"),
+                                  "p_first": st.column_config.NumberColumn(format="%.2f"),
                                   "share_nearest": st.column_config.NumberColumn(format="%.2f")})
     with right:
         _shared.show_figure(map_figures.nearest_value_ids_figure(nearest), name="nearest_value_ids",

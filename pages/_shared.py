@@ -141,7 +141,8 @@ def grouped_layout(key: MapKey, value_ids: list[str], method: str = "centroid"):
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def map_encoder(name: str, content_hash: str, backend: str = "torch"):
-    """The encoder a map was built with, on its backend, loaded once per process (lens prototypes need it)."""
+    """The encoder a map was built with, on its backend (lens prototypes need it); build.load_encoder_cached
+    keeps one copy per process, shared with placement, evaluation and the jobs."""
     enc = build.load_map_encoder({"encoder": {"name": name, "backend": backend}})
     if str(getattr(enc, "content_hash", "")) != content_hash:
         raise MapError(f"encoder '{name}' found here is not the one the map was built with "

@@ -2,10 +2,10 @@
 model), optionally translate its answers into English, place them on the current map, see the nearest
 value IDs, keep them as a layer.
 
-Collection and translation run as `univar collect` / `univar translate` subprocesses (collect/background.py)
-that this page watches: they survive the browser tab, resume from their journal when started again with
-the same form, and stop on Cancel. The API key stays in this session's memory and reaches the child only
-through its environment.
+Collection and translation run as `univar collect` / `univar translate` jobs (jobs.runner, started by
+collect/background.py) that this page watches: they survive the browser tab, resume from their journal
+when started again with the same form, and stop on Cancel. The API key stays in this session's memory
+and reaches the child only through its environment.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pages import _placement_view, _shared
 from univar_core.collect import background
 from univar_core.collect.collector import parse_langs
 from univar_core.data.schema import QAInputError
+from univar_core.jobs.runner import JobBusyError, cancel_job, log_tail, read_job
 from univar_core.maps.placement import add_layer, place_on_map
 from univar_core.maps.store import MapError
 
@@ -61,51 +62,53 @@ def _form() -> dict | None:
 
 
 def _start(req: dict) -> None:
-    folder = background.run_folder(req["model"], req["endpoint"] or req["local_model"], req["langs"], req["n"])
-    out = folder / "answers.csv"
-    args = background.collect_args(endpoint=req["endpoint"], model=req["model"], local_model=req["local_model"],
-                                   langs=req["langs"], n_questions=req["n"], out=out)
-    job = background.start_univar(args, folder=folder, out=out, api_key=req["api_key"])
-    st.session_state[STATE] = {"req": {k: v for k, v in req.items() if k != "api_key"}, "job": job,
-                               "phase": "collect", "qa_file": None, "placement": None, "map_key": None}
+    try:
+        job = background.start_collect(model=req["model"], langs=req["langs"], n_questions=req["n"],
+                                       endpoint=req["endpoint"], local_model=req["local_model"],
+                                       api_key=req["api_key"])
+    except JobBusyError as err:
+        st.error(_shared.md(err))
+        return
+    st.session_state[STATE] = {"req": {k: v for k, v in req.items() if k != "api_key"}, "job": str(job.path),
+                               "out": job.meta["out"], "phase": "collect", "placement": None, "map_key": None}
 
 
 @st.fragment(run_every=1.0)
 def _watch(state: dict) -> None:
     """Progress of the running subprocess, refreshed every second; a full rerun when it ends."""
-    job = state["job"]
-    status = job.status()
-    if status.get("state") != "running":
+    job = read_job(state["job"])
+    if not job.running:
         st.rerun()
-    done, total = int(status.get("done", 0)), int(status.get("total", 0))
     what = "collecting answers" if state["phase"] == "collect" else "translating into English"
-    st.progress(min(done / total, 1.0) if total else 0.0, text=f"{what}: {done:,} / {total:,}")
-    if state["phase"] == "collect" and total:
-        st.caption(f"{status.get('answers_per_s', 0):.2f} answers/s · "
-                   f"{status.get('prompt_tokens', 0) + status.get('completion_tokens', 0):,} tokens · "
-                   f"{status.get('n_retries', 0)} retries · {status.get('n_empty', 0)} empty, "
-                   f"{status.get('n_refused', 0)} refused")
+    st.progress(job.fraction, text=f"{what}: {job.done:,} / {job.total:,}")
+    s = job.status
+    if state["phase"] == "collect" and job.total:
+        st.caption(f"{s.get('answers_per_s', 0):.2f} answers/s · "
+                   f"{s.get('prompt_tokens', 0) + s.get('completion_tokens', 0):,} tokens · "
+                   f"{s.get('n_retries', 0)} retries · {s.get('n_empty', 0)} empty, {s.get('n_refused', 0)} refused")
     if st.button("Cancel", key="am_cancel"):
-        job.cancel()
+        cancel_job(state["job"])
         st.rerun()
 
 
 def _advance(state: dict) -> None:
     """A finished subprocess: start the translation, or hand its file to placement; errors as messages."""
-    status = state["job"].status()
-    if status["state"] in ("failed", "cancelled"):
-        st.error(_shared.md(status.get("error") or "stopped") if status["state"] == "failed" else
+    job = read_job(state["job"])
+    if job.state in ("failed", "cancelled"):
+        st.error(_shared.md(background.user_message(job.error)) if job.state == "failed" else
                  "Cancelled. The answers collected so far are kept: start again with the same settings to "
                  "continue where it stopped.")
         state["phase"] = "stopped"
         return
-    out = state["job"].out
     if state["phase"] == "collect" and state["req"]["mt"]:
-        eng = out.with_name("answers_eng.csv")
-        args = background.translate_args(out, mt_model=state["req"]["mt"], out=eng)
-        state.update(job=background.start_univar(args, folder=out.parent, out=eng), phase="translate")
+        try:
+            job = background.start_translate(state["out"], mt_model=state["req"]["mt"])
+        except JobBusyError as err:
+            st.error(_shared.md(err))
+            return
+        state.update(job=str(job.path), out=job.meta["out"], phase="translate")
         st.rerun()
-    state.update(phase="place", qa_file=str(out))
+    state["phase"] = "place"
 
 
 def _answers(path: str) -> None:
@@ -125,7 +128,7 @@ def _place(vmap, key, state: dict) -> None:
     if st.button("Place on the map", type="primary", key="am_place"):
         bar = st.progress(0.0, text="embedding with the map's encoder")
         try:
-            placement = place_on_map(vmap, state["qa_file"], layer=layer, progress=_shared.stage_progress(bar))
+            placement = place_on_map(vmap, state["out"], layer=layer, progress=_shared.stage_progress(bar))
         except (QAInputError, MapError) as err:
             _shared.map_error(err)
         state.update(placement=placement, map_key=key)
@@ -153,19 +156,20 @@ st.caption("Ask a model the project's value questions, then see where its answer
 if FLASH in st.session_state:
     st.success(_shared.md(st.session_state.pop(FLASH)))
 state = st.session_state.get(STATE)
-running = state is not None and state["phase"] in ("collect", "translate") and state["job"].proc.poll() is None
+running = state is not None and state["phase"] in ("collect", "translate") and read_job(state["job"]).running
 if not running:
     request = _form()
     if request is not None:
         _start(request)
-        state, running = st.session_state[STATE], True
+        state = st.session_state.get(STATE)
+        running = state is not None
 if state is not None and running:
     _watch(state)
 elif state is not None and state["phase"] in ("collect", "translate"):
     _advance(state)
 if state is not None and state["phase"] == "place":
-    _answers(state["qa_file"])
+    _answers(state["out"])
     _place(vmap, key, state)
 if state is not None and state["phase"] != "place":
     with st.expander("Log of the last run"):
-        st.text("\n".join(state["job"].log_tail(15)))
+        st.text("\n".join(log_tail(state["job"], 15)))

@@ -228,8 +228,13 @@ def _embed_section() -> None:
         return
     taken = [m["name"] for m in store.list_maps(store.default_data_dir())]
     name = st.text_input("Map name", value=_shared.default_layer_name(got[0].report.source, taken), key="emb_name")
+    centre = st.checkbox("Question-centred (values, not topics)", key="emb_centre",
+                         help="Subtract each question's mean embedding over the value IDs that answered it: the map "
+                              "then shows how answers differ, not what they are about (QAs of questions only one "
+                              "value ID answered are left out).")
     if st.button("Build the map", type="primary", key="emb_build"):
-        _start(starters.start_build, name, upload=got[1], encoder=encoder, backend=backend, data_dir=store.default_data_dir())
+        _start(starters.start_build, name, upload=got[1], encoder=encoder, backend=backend,
+               data_dir=store.default_data_dir(), centre_questions=centre)
 
 
 vmap = _shared.current_map()

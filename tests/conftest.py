@@ -105,6 +105,7 @@ def no_encoder(monkeypatch):
 
     monkeypatch.setattr(sentence_encoder, "Encoder", refuse)
     monkeypatch.setattr(sentence_encoder, "load_encoder", refuse)
+    monkeypatch.setattr(sentence_encoder, "_loaded_encoders", {})   # one loaded by an earlier test does not count
 
 
 @pytest.fixture(scope="session")

@@ -140,7 +140,8 @@ def test_evaluate_page_table_rows_and_columns(demo_env):
     reps = set(table["representation"])
     assert {"chance", "majority", "TF-IDF"} <= reps
     assert any(r.endswith("(map embeddings)") for r in reps)
-    assert set(identification.METRICS) <= set(table.columns)
+    assert any(r.endswith("(map embeddings)" + identification.CENTRED_SUFFIX) for r in reps)   # a centred row
+    assert {m for m in identification.METRICS if not m.startswith("probe")} <= set(table.columns)
     assert {"dataset", "subset", "n_value_ids", "n_train", "n_test"} <= set(table.columns)
     chance = table[(table["representation"] == "chance") & (table["dataset"] == "all")].iloc[0]
     assert chance["knn_bal_acc"] == pytest.approx(1 / chance["n_value_ids"])
@@ -153,9 +154,10 @@ def test_evaluate_page_table_rows_and_columns(demo_env):
         at.multiselect(key="ev_reps").set_value(at.multiselect(key="ev_reps").value + heads[:1])
         _run(at)
         assert heads[0] in set(first_frame(at, "representation", "knn_bal_acc")["representation"])
-    # the demo's fictional models have no shared control corpus: the page says so plainly
+    # the demo's fictional models have no shared control corpus: the page says so plainly, in one line
     texts = [i.value for i in at.info] + [c.value for c in at.caption]
-    assert any("control" in t.lower() for t in texts)
+    assert any(t.startswith("No control") for t in texts)
+    assert not any("→" in t or "share 0" in t for t in texts)
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +187,7 @@ def test_evaluate_control_comparison_on_real_data(valuebench_dir, monkeypatch):
     at.query_params["map"] = "vb-small"
     _run(at)
     _run(at.switch_page("pages/evaluate.py"))
+    assert at.selectbox(key="ev_by").value == "questionnaire"   # the README's protocol where there is one
     at.checkbox(key="ev_probe").uncheck()
     _run(at)
     assert at.radio(key="ev_control_source").value == "Shared AlpacaEval corpus"

@@ -15,7 +15,6 @@ import re
 import signal
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Annotated, Any, Callable
 
@@ -213,6 +212,9 @@ def build(
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
     backend: BackendOpt = None,
     centre_questions: CentreOpt = False,
+    landmarks: Annotated[int, typer.Option(
+        min=10, help="Maps with more QAs fit UMAP on this many landmarks (stratified by value ID) and "
+                     "place the rest by their nearest neighbours.")] = 50_000,
     data_dir: DataDirOpt = None,
     status_dir: StatusDirOpt = None,
 ) -> None:
@@ -255,7 +257,8 @@ def build(
         vmap, report = build_map(
             source, name, encoder=enc, embeddings=embeddings, encoder_name=encoder_name,
             umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed),
-            dataset=dataset, data_dir=data_dir, centre_questions=centre_questions, progress=progress)
+            dataset=dataset, data_dir=data_dir, centre_questions=centre_questions,
+            landmarks=landmarks, progress=progress)
         _built(vmap, status)
     _print_report(report)
     _print_representation(vmap.manifest)
@@ -355,7 +358,7 @@ def place(
     nearest = placement.nearest.copy()
     nearest["similarity"] = nearest["similarity"].round(4)
     nearest["share_nearest"] = nearest["share_nearest"].round(3)
-    _print_table(nearest[["rank", "value_id", "similarity", "share_nearest"]])
+    _print_table(nearest[["rank", "value_id", "similarity", "p_first", "share_nearest"]])
     top = placement.nearest.iloc[0]
     typer.echo(f"{len(placement.qas):,} QAs placed; as a whole nearest to {top['value_id']} "
                f"(cosine {top['similarity']:.4f}); {top['share_nearest']:.1%} of them are individually "
@@ -363,6 +366,8 @@ def place(
     own = own_value_id_fraction(placement)
     if own is not None:
         typer.echo(f"fraction nearest to their own value ID: {own:.3f}")
+    for warning in placement.warnings:
+        _err(f"warning: {warning}")
     if save:
         updated = add_layer(vmap, placement, data_dir=data_dir)
         typer.echo(f"layer '{layer}' added to map '{updated.name}' -> {updated.path}")
@@ -842,23 +847,24 @@ register(eval_cmd, "eval")
 # putting a model on the map: collect answers from it, translate them (then `univar place`)
 # ----------------------------------------------------------------------------------------------------
 
-def _collect_bar(status_file: Path | None):
-    """A progress callback: a tqdm bar (answers, answers/s, tokens) and, for the app, a status file."""
+def _collect_progress(status: Any):
+    """A collection progress callback: a tqdm bar (answers, answers/s, tokens, retries) on stderr, or with
+    --status-dir the run's status.json, with the same figures for the app."""
+    if status is not None:
+        def to_status(p) -> None:
+            status.status.update({k: v for k, v in p.as_dict().items() if k not in ("done", "total", "started")})
+            status("collect", p.done, p.total)
+
+        return None, to_status
     from tqdm import tqdm
 
-    from univar_core.collect.background import write_status
-
     bar = tqdm(desc="collect", unit="answer", file=sys.stderr, dynamic_ncols=True, mininterval=0.2)
-    last = [0.0]
 
     def progress(p) -> None:
         bar.total = p.total
         bar.update(max(0, p.done - bar.n))
         bar.set_postfix_str(f"{p.answers_per_s:.2f} answers/s, {p.prompt_tokens + p.completion_tokens:,} tokens, "
                             f"{p.n_retries} retries", refresh=False)
-        if status_file is not None and (time.time() - last[0] > 0.3 or p.done >= p.total):
-            last[0] = time.time()
-            write_status(status_file, {"state": "running", **p.as_dict()})
 
     return bar, progress
 
@@ -896,7 +902,7 @@ def collect_cmd(
              "are asked in English with the instruction to answer in the language.")] = None,
     dataset: Annotated[str | None, typer.Option(help="Dataset label of the QAs.")] = None,
     restart: Annotated[bool, typer.Option(help="Discard answers of an earlier run into the same --out.")] = False,
-    status_file: Annotated[Path | None, typer.Option(hidden=True, help="JSON progress for the app.")] = None,
+    status_dir: StatusDirOpt = None,
 ) -> None:
     """Ask a model the value questions and write a QA file for `univar place` / `univar build`.
 
@@ -913,7 +919,6 @@ def collect_cmd(
       univar collect --local-model ./my-llm --langs eng --batch-size 16
     """
     from univar_core.collect.backends import GenerationSettings
-    from univar_core.collect.background import write_status
     from univar_core.collect.bank import load_bank
     from univar_core.collect.collector import parse_langs
     from univar_core.collect.retry import RetryPolicy
@@ -942,35 +947,20 @@ def collect_cmd(
 
         translator = Translator(mt_model)
     out = out or Path(re.sub(r"[^A-Za-z0-9_.-]+", "-", backend.model).strip("-.") + ".csv")
-    bar, progress = _collect_bar(status_file)
-    _install_sigterm()
-    try:
-        result = run_collection(backend, the_bank, langs=lang_list, out=out, n_questions=questions, samples=samples,
-                                settings=settings, dataset=dataset, bank_path=bank, translator=translator,
-                                restart=restart, progress=progress)
-    except BaseException as err:
-        if status_file is not None:
-            write_status(status_file, {"state": "cancelled" if isinstance(err, KeyboardInterrupt) else "failed",
-                                       "error": str(err) if not isinstance(err, KeyboardInterrupt) else "cancelled",
-                                       "error_type": type(err).__name__})
-        raise
-    finally:
-        bar.close()
-        backend.close()
+    with _stage_progress(status_dir) as (_, status):
+        bar, progress = _collect_progress(status)
+        try:
+            result = run_collection(backend, the_bank, langs=lang_list, out=out, n_questions=questions,
+                                    samples=samples, settings=settings, dataset=dataset, bank_path=bank,
+                                    translator=translator, restart=restart, progress=progress)
+        finally:
+            if bar is not None:
+                bar.close()
+            backend.close()
+        if status is not None:
+            status.finish(out=str(result.out), n_qas=int(len(result.qas)), summary=result.summary())
     _err(result.summary())
-    if status_file is not None:
-        write_status(status_file, {"state": "done", "out": str(result.out), **result.progress.as_dict()})
     typer.echo(f"{len(result.qas):,} QAs -> {result.out} (settings: {result.settings_file})")
-
-
-def _install_sigterm() -> None:
-    """SIGTERM (the app's cancel) ends a collection like Ctrl-C: finished answers stay in the journal."""
-    import signal
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 def translate_cmd(
@@ -983,7 +973,7 @@ def translate_cmd(
     columns: Annotated[str, typer.Option(help="Columns to translate, comma-separated.")] = "question,answer",
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per generate call.")] = 16,
     max_tokens: Annotated[int, typer.Option(min=1, help="Max tokens of a translation.")] = 256,
-    status_file: Annotated[Path | None, typer.Option(hidden=True, help="JSON progress for the app.")] = None,
+    status_dir: StatusDirOpt = None,
 ) -> None:
     """Machine-translate QAs into one language (English before embedding, as the UniVaR paper does).
 
@@ -996,7 +986,6 @@ def translate_cmd(
 
       univar translate answers.csv --model facebook/nllb-200-distilled-600M --out answers_eng.csv
     """
-    from univar_core.collect.background import write_status
     from univar_core.collect.collector import parse_langs, write_table_atomic
     from univar_core.collect.translation import Translator, translate_qas
     from univar_core.data.readers import read_qas
@@ -1009,24 +998,12 @@ def translate_cmd(
     if missing:
         raise typer.BadParameter(f"{file.name} has no column(s) {', '.join(missing)}", param_hint="--columns")
     translator = Translator(mt_model, batch_size=batch_size, max_tokens=max_tokens)
-    bar, step = _step_bar("translate")
-
-    def progress(done: int, total: int) -> None:
-        step(done, total)
-        if status_file is not None:
-            write_status(status_file, {"state": "running", "done": done, "total": total})
-
-    try:
-        table, n_new = translate_qas(loaded.table, translator, to=target, columns=cols, progress=progress)
+    with _stage_progress(status_dir) as (progress, status):
+        table, n_new = translate_qas(loaded.table, translator, to=target, columns=cols,
+                                     progress=lambda done, total: progress("translate", done, total))
         write_table_atomic(table, out)
-    except BaseException as err:
-        if status_file is not None:
-            write_status(status_file, {"state": "failed", "error": str(err), "error_type": type(err).__name__})
-        raise
-    finally:
-        bar.close()
-    if status_file is not None:
-        write_status(status_file, {"state": "done", "out": str(out), "done": len(table), "total": len(table)})
+        if status is not None:
+            status.finish(out=str(out), n_qas=int(len(table)))
     n_rows = int((table["mt_lang"] != "").sum())
     typer.echo(f"{n_rows:,} of {len(table):,} QAs translated into {target} ({n_new:,} texts newly translated, "
                f"the rest from the cache) -> {out}")

@@ -1,141 +1,62 @@
-"""`univar collect` (and `univar translate`) as a subprocess the app watches: start, progress, cancel.
+"""`univar collect` and `univar translate` as background jobs of the app (jobs.runner): start, progress,
+cancel, with the collection's own folder layout.
 
-The child writes its progress to a status JSON file (atomically, a few times a second) and its
-messages to a log file; the app reads both on every rerun. A subprocess rather than a thread, because
-a collection can run for hours: it survives the browser tab, can be killed without taking the app
-down, and resumes from its journal when started again. The API key reaches the child only through
-its environment (never its command line, which other users of the machine can read).
+A collection's job folder is <runs>/.collect/<model>-<hash of the form>: the same form submitted again
+lands in the same folder, and `univar collect` resumes from the journal there (answers.csv.answers.jsonl).
+The API key reaches the child only through its environment (never its command line, which other users
+of the machine can read, nor job.json).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
-from dataclasses import dataclass, field
+import re
 from pathlib import Path
 
-from univar_core.paths import REPO_ROOT
+from univar_core.jobs.runner import COLLECT_DIR, Job, cli_argv, start_job
+from univar_core.jobs.starters import cli_options
+from univar_core.training.runs import runs_dir
 
 KEY_ENV = "UNIVAR_COLLECT_API_KEY"
-STATUS_FILE = "status.json"
-LOG_FILE = "log.txt"
-
-
-def write_status(path: str | os.PathLike, status: dict) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({**status, "updated": time.time()}, default=str))
-    os.replace(tmp, path)
-
-
-def read_status(path: str | os.PathLike) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-@dataclass
-class BackgroundCommand:
-    """One `univar` subprocess writing into ``folder`` (status.json, log.txt and its outputs)."""
-    folder: Path
-    proc: subprocess.Popen
-    out: Path
-    started: float = field(default_factory=time.time)
-
-    @property
-    def status_file(self) -> Path:
-        return self.folder / STATUS_FILE
-
-    @property
-    def log_file(self) -> Path:
-        return self.folder / LOG_FILE
-
-    def status(self) -> dict:
-        """The child's last status, with ``state`` settled once it has exited (running, done, failed,
-        cancelled) and ``error`` holding its last error line when it failed without saying why."""
-        status = read_status(self.status_file)
-        code = self.proc.poll()
-        if code is None:
-            return {**status, "state": "running"}
-        if code == 0:
-            return {**status, "state": "done"}
-        if status.get("state") not in ("failed", "cancelled"):
-            state = "cancelled" if code in (130, -signal.SIGTERM, -signal.SIGKILL) else "failed"
-            status = {**status, "state": state, "error": status.get("error") or self.last_error_line()}
-        return status
-
-    def last_error_line(self) -> str:
-        lines = [ln for ln in self.log_tail(50) if ln.startswith("error:")]
-        return lines[-1][len("error:"):].strip() if lines else "the collection stopped (see the log)"
-
-    def log_tail(self, n: int = 20) -> list[str]:
-        try:
-            text = self.log_file.read_text(errors="replace")
-        except OSError:
-            return []
-        # tqdm redraws its bar with carriage returns: keep the last state of each line
-        return [ln.split("\r")[-1] for ln in text.splitlines() if ln.strip()][-n:]
-
-    def cancel(self, grace_s: float = 5.0) -> None:
-        """SIGTERM (the child stops like Ctrl-C, keeping every finished answer), SIGKILL after ``grace_s``:
-        the journal survives a kill too."""
-        if self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def start_univar(args: list[str], *, folder: str | os.PathLike, out: str | os.PathLike,
-                 api_key: str | None = None, env: dict[str, str] | None = None) -> BackgroundCommand:
-    """Run ``python -m univar_core.cli ARGS --status-file FOLDER/status.json`` in the background."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-    child_env.pop(KEY_ENV, None)
-    if api_key:
-        child_env[KEY_ENV] = api_key
-        args = [*args, "--api-key-env", KEY_ENV]
-    status_file = folder / STATUS_FILE
-    status_file.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "univar_core.cli", *map(str, args), "--status-file", str(status_file)]
-    with open(folder / LOG_FILE, "ab") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-    return BackgroundCommand(folder=folder, proc=proc, out=Path(out))
+ANSWERS = "answers.csv"
+ANSWERS_ENG = "answers_eng.csv"
+# error types whose message is already written for a person (the type name adds nothing for them)
+_PLAIN = ("EndpointConfigError", "EndpointUnavailableError", "QAInputError", "JournalMismatchError")
 
 
 def run_folder(model: str, *settings: object, root: str | os.PathLike | None = None) -> Path:
-    """Where the app's collection for (model, settings) lives: <runs>/collect/<model>-<hash of settings>.
-    The same form submitted again lands in the same folder, so the collection resumes from its journal."""
-    import hashlib
-    import re
-
-    from univar_core.jobs import runs_dir
-
+    """Where the app's collection for (model, settings) lives."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(model)).strip("-.")[:60] or "model"
     digest = hashlib.sha256(json.dumps([str(model), *map(str, settings)]).encode()).hexdigest()[:8]
-    return Path(root) if root is not None else runs_dir() / "collect" / f"{safe}-{digest}"
+    return (Path(root) if root is not None else runs_dir()) / COLLECT_DIR / f"{safe}-{digest}"
 
 
-def translate_args(src: str | os.PathLike, *, mt_model: str, out: str | os.PathLike) -> list[str]:
-    return ["translate", str(src), "--model", mt_model, "--out", str(out)]
+def start_collect(*, model: str, langs: list[str], n_questions: int, endpoint: str | None = None,
+                  local_model: str | None = None, api_key: str | None = None, max_tokens: int = 128,
+                  concurrency: int = 8, root: str | os.PathLike | None = None) -> Job:
+    """`univar collect` into its run folder (see :func:`run_folder`); job.meta["out"] is the QA file."""
+    folder = run_folder(model, endpoint or local_model, langs, n_questions, root=root)
+    out = folder / ANSWERS
+    source = {"endpoint": endpoint} if endpoint else {"local_model": local_model}
+    argv = cli_argv("collect", *cli_options(**source, model=model, langs=",".join(langs), questions=n_questions,
+                                            out=out, concurrency=concurrency, max_tokens=max_tokens,
+                                            api_key_env=KEY_ENV if api_key else None, status_dir=folder))
+    return start_job(argv, folder, kind="collect", label=f"collecting answers of {model}", root=root,
+                     env={KEY_ENV: api_key} if api_key else None, meta={"out": str(out), "model": model})
 
 
-def collect_args(*, endpoint: str | None, model: str, local_model: str | None, langs: list[str], n_questions: int,
-                 out: str | os.PathLike, mt_model: str | None = None, concurrency: int = 8,
-                 max_tokens: int = 128) -> list[str]:
-    """The `univar collect` arguments of the Add a model page's form."""
-    args = ["collect", "--model", model, "--langs", ",".join(langs), "--questions", str(n_questions),
-            "--out", str(out), "--concurrency", str(concurrency), "--max-tokens", str(max_tokens)]
-    args += ["--endpoint", endpoint] if endpoint else ["--local-model", str(local_model)]
-    if mt_model:
-        args += ["--mt-model", mt_model]
-    return args
+def start_translate(collected: str | os.PathLike, *, mt_model: str, root: str | os.PathLike | None = None) -> Job:
+    """`univar translate` of a collection's answers into English, next to them (answers_eng.csv)."""
+    src = Path(collected)
+    out = src.with_name(ANSWERS_ENG)
+    argv = cli_argv("translate", str(src), *cli_options(model=mt_model, out=out, status_dir=src.parent))
+    return start_job(argv, src.parent, kind="translate", label=f"translating {src.parent.name}", root=root,
+                     meta={"out": str(out)})
+
+
+def user_message(error: str | None) -> str:
+    """A job's error as the page shows it: the message, without the exception type when it says nothing."""
+    text = str(error or "stopped")
+    kind, _, rest = text.partition(": ")
+    return rest if kind in _PLAIN and rest else text

@@ -342,16 +342,6 @@ def read_table(path_or_buffer: PathOrBuffer, *, name: str | None = None,
 # ---------------------------------------------------------------------------------------------
 # Precomputed embeddings
 
-def _as_float32(arr: np.ndarray, what: str, source: str, warnings: list[str]) -> np.ndarray:
-    if arr.dtype == np.float32:
-        return arr
-    if arr.dtype in (np.float64, np.float16):
-        warnings.append(f"{what} were {arr.dtype} and were converted to float32")
-        return arr.astype(np.float32)
-    raise QAInputError(f"{what} have dtype {arr.dtype}; expected float32 (float16/float64 are converted)",
-                       source=source)
-
-
 def _embedding_column(raw: pd.DataFrame, column: str, source: str) -> np.ndarray:
     """Stack a column of per-row vectors into an (n, d) array, keeping the element dtype."""
     cells = raw[column].tolist()
@@ -411,19 +401,202 @@ def _check_embeddings(emb: np.ndarray, n_rows: int, source: str, what: str) -> n
     return emb
 
 
-def _attach_embeddings(emb: np.ndarray, report: ValidationReport, source: str, what: str) -> np.ndarray:
-    """Subset to accepted rows, check values, float32 (converted only when not already)."""
-    emb = np.asarray(emb[report.kept_rows])  # fancy indexing copies: a memmap stays untouched
-    finite = np.isfinite(emb).all(axis=1)
-    if not finite.all():
-        bad = int(report.kept_rows[np.flatnonzero(~finite)[0]]) + 1
-        raise QAInputError(f"{what} contain NaN or infinite values", source=source, row=bad)
-    emb = _as_float32(emb, what, source, report.warnings)
-    norms = np.linalg.norm(emb[: min(len(emb), 10_000)].astype(np.float64), axis=1)
+class ArraySink:
+    """Where streamed vectors go when the caller gives no sink: an array in memory. Builds pass
+    ``maps.store.stage_embeddings`` instead (same three methods), so the vectors go to disk as they
+    come and a million-row build never holds its n x d matrix twice."""
+
+    def __init__(self, n_rows: int, dim: int):
+        self.array = np.empty((n_rows, dim), dtype=np.float32)
+        self._rows = 0
+
+    def append(self, block: np.ndarray) -> None:
+        self.array[self._rows:self._rows + len(block)] = block
+        self._rows += len(block)
+
+    def finish(self) -> np.ndarray:
+        return self.array
+
+    def abort(self) -> None:
+        self.array = None
+
+
+EmbeddingSink = Any  # callable (n_rows, dim) -> object with append(block), finish() -> array, abort()
+_STREAM_ROWS = 65_536  # rows per block when streaming vectors (25 MB at d = 384)
+
+
+def _norm_warning(sample: np.ndarray, what: str, warnings: list[str]) -> None:
+    norms = np.linalg.norm(sample.astype(np.float64), axis=1)
     if len(norms) and np.abs(norms - 1.0).max() > 1e-3:
-        report.warnings.append(f"{what} are not unit-length (norms {norms.min():.3g} to {norms.max():.3g}); "
-                               f"they are kept as given, cosine similarity normalises them")
-    return emb
+        warnings.append(f"{what} are not unit-length (norms {norms.min():.3g} to {norms.max():.3g}); "
+                        f"they are kept as given, cosine similarity normalises them")
+
+
+def _finite_or_raise(block: np.ndarray, input_rows: np.ndarray, what: str, source: str) -> None:
+    finite = np.isfinite(block).all(axis=1)
+    if not finite.all():
+        bad = int(input_rows[np.flatnonzero(~finite)[0]]) + 1
+        raise QAInputError(f"{what} contain NaN or infinite values", source=source, row=bad)
+
+
+def _attach_embeddings(emb: np.ndarray, report: ValidationReport, source: str, what: str,
+                       sink: EmbeddingSink = None) -> np.ndarray:
+    """Subset to accepted rows, check values, float32 (converted only when not already), block by
+    block: a memmapped .npy is never read into memory whole. When every row was kept and the
+    vectors are float32 already, the (memmapped) input itself is returned: no copy at all."""
+    kept = report.kept_rows
+    n_in = len(emb)
+    if len(kept) == n_in and emb.dtype == np.float32:
+        for start in range(0, n_in, _STREAM_ROWS):
+            _finite_or_raise(emb[start:start + _STREAM_ROWS], np.arange(start, min(n_in, start + _STREAM_ROWS)),
+                             what, source)
+        _norm_warning(np.asarray(emb[: min(n_in, 10_000)]), what, report.warnings)
+        return emb
+    if emb.dtype.kind == "f" and emb.dtype != np.float32:
+        if emb.dtype not in (np.float64, np.float16):
+            raise QAInputError(f"{what} have dtype {emb.dtype}; expected float32 (float16/float64 are "
+                               f"converted)", source=source)
+        report.warnings.append(f"{what} were {emb.dtype} and were converted to float32")
+    writer = (sink or ArraySink)(len(kept), emb.shape[1])
+    try:
+        for start in range(0, len(kept), _STREAM_ROWS):
+            rows = kept[start:start + _STREAM_ROWS]
+            block = np.asarray(emb[rows])  # fancy indexing copies one block; a memmap stays untouched
+            _finite_or_raise(block, rows, what, source)
+            writer.append(block.astype(np.float32, copy=False))
+        out = writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    _norm_warning(np.asarray(out[: min(len(out), 10_000)]), what, report.warnings)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet files read in row batches (the vectors of an embedding column stream to the sink)
+
+def _parquet_file(path: Path, source: str):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise QAInputError("file not found", source=str(path))
+    if path.stat().st_size == 0:
+        raise QAInputError("the file is empty (0 bytes)", source=source)
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as err:
+        raise QAInputError(f"not a readable parquet file: {err}", source=source) from None
+
+
+def _read_parquet_texts(pf, source: str, columns: list[str], max_bytes: int) -> pd.DataFrame:
+    """The table without the vectors, read batch by batch. The size limit counts what is held in
+    memory (these columns, unpacked: listed sizes first, then the decoded batches, as _read_parquet
+    does); an embedding column streams to disk and does not count."""
+    import pyarrow as pa
+
+    meta = pf.metadata
+    wanted = set(columns)
+    listed = sum(meta.row_group(g).column(c).total_uncompressed_size
+                 for g in range(meta.num_row_groups) for c in range(meta.num_columns)
+                 if meta.row_group(g).column(c).path_in_schema.split(".")[0] in wanted)
+    _check_unpacked_size(listed, source, max_bytes, "at least")
+    parts, decoded = [], 0
+    try:
+        for batch in pf.iter_batches(batch_size=_STREAM_ROWS, columns=columns):
+            decoded += batch.nbytes
+            _check_unpacked_size(decoded, source, max_bytes, "more than")
+            parts.append(batch.to_pandas())
+    except (pa.ArrowException, OSError) as err:
+        raise QAInputError(f"not a readable parquet file: {err}", source=source) from None
+    if not parts:
+        return pf.schema_arrow.empty_table().select(columns).to_pandas()
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def _vector_block(arr, offset: int, dim: int | None, source: str, column: str) -> np.ndarray:
+    """One arrow batch of a list / fixed-size-list column -> (rows, d) numpy, with the errors of
+    _embedding_column (row numbers counted in the whole file)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)
+            or pa.types.is_fixed_size_list(arr.type)):
+        raise QAInputError(f"embedding is {arr.type}, expected a list of numbers (store vectors as a "
+                           f"parquet list<float> column or a separate .npy)", source=source,
+                           row=offset + 1, column=column)
+    if arr.null_count:
+        bad = int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0])
+        raise QAInputError("embedding is empty, expected a list of numbers (store vectors as a parquet "
+                           "list<float> column or a separate .npy)", source=source, row=offset + bad + 1,
+                           column=column)
+    lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
+    dim = int(lengths[0]) if dim is None and len(lengths) else dim
+    wrong = np.flatnonzero(lengths != dim)
+    if len(wrong):
+        raise QAInputError(f"embedding has {int(lengths[wrong[0]])} values, earlier rows have {dim}",
+                           source=source, row=offset + int(wrong[0]) + 1, column=column)
+    values = arr.flatten()
+    if not (pa.types.is_floating(values.type) or pa.types.is_integer(values.type)):
+        raise QAInputError(f"embedding values must be numbers: got {values.type}", source=source,
+                           column=column)
+    if values.null_count:  # a missing value inside a vector (pandas writes NaN so): NaN, reported by row
+        values = pc.fill_null(values.cast(pa.float64()) if pa.types.is_integer(values.type) else values,
+                              float("nan"))
+    block = values.to_numpy(zero_copy_only=False).reshape(len(arr), dim)
+    return block if block.dtype.kind == "f" else block.astype(np.float64)
+
+
+def _stream_embedding_column(pf, column: str, report: ValidationReport, source: str,
+                             sink: EmbeddingSink) -> np.ndarray:
+    """The accepted rows' vectors of `column`, batch by batch into the sink (float32, checked)."""
+    what = f"embeddings in column '{column}'"
+    kept = report.kept_rows
+    writer, dim, offset, warned = None, None, 0, False
+    try:
+        for batch in pf.iter_batches(batch_size=_STREAM_ROWS, columns=[column]):
+            block = _vector_block(batch.column(0), offset, dim, source, column)
+            dim = block.shape[1]
+            lo, hi = np.searchsorted(kept, [offset, offset + len(block)])
+            rows = kept[lo:hi]
+            block = block[rows - offset]
+            _finite_or_raise(block, rows, what, source)
+            if block.dtype != np.float32 and not warned:
+                report.warnings.append(f"{what} were {block.dtype} and were converted to float32")
+                warned = True
+            if writer is None:
+                writer = (sink or ArraySink)(len(kept), dim)
+            writer.append(block.astype(np.float32, copy=False))
+            offset += batch.num_rows
+        out = writer.finish()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    _norm_warning(np.asarray(out[: min(len(out), 10_000)]), what, report.warnings)
+    return out
+
+
+def _read_parquet_qas(path: Path, source: str, *, dataset: str | None, embeddings: Any,
+                      embedding_column: str, max_bytes: int | None, max_chars: int,
+                      sink: EmbeddingSink) -> LoadedQAs:
+    pf = _parquet_file(path, source)
+    names = pf.schema_arrow.names
+    has_column = embedding_column in names
+    if has_column and embeddings is not None:
+        raise QAInputError(f"the file has an '{embedding_column}' column and an embeddings file was "
+                           f"also given; use one", source=source)
+    raw = _read_parquet_texts(pf, source, [c for c in names if c != embedding_column],
+                              max_bytes if max_bytes is not None else max_bytes_from_env())
+    table, report = validate_qas(raw, source=source, dataset=dataset, max_chars=max_chars)
+    del raw
+    if has_column:
+        return LoadedQAs(table, report, _stream_embedding_column(pf, embedding_column, report, source, sink))
+    if embeddings is not None:
+        emb = _check_embeddings(_load_npy(embeddings, source), report.n_input_rows, source,
+                                "precomputed embeddings")
+        return LoadedQAs(table, report, _attach_embeddings(emb, report, source, "precomputed embeddings", sink))
+    return LoadedQAs(table, report, None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,12 +631,16 @@ def _read_release_folder(folder: Path, *, dataset: str | None, max_bytes: int | 
 
 def read_qas(path_or_buffer: PathOrBuffer, *, name: str | None = None, dataset: str | None = None,
              embeddings: Any = None, embedding_column: str = "embedding", max_bytes: int | None = None,
-             max_chars: int = DEFAULT_MAX_CHARS) -> LoadedQAs:
+             max_chars: int = DEFAULT_MAX_CHARS, sink: EmbeddingSink = None) -> LoadedQAs:
     """Read and validate one QA file (or UniVaR release folder).
 
     embeddings: an .npy path (or array / file-like) row-aligned with the file's data rows; or leave
     None and give a parquet/JSONL column ``embedding_column`` of vectors. Either way the vectors are
     subset to the accepted rows. max_bytes: None means $UNIVAR_MAX_FILE_MB, else 200 MB.
+
+    A parquet path is read in row batches and its vectors (or an .npy's, memory-mapped) stream in
+    blocks into ``sink(n_rows, dim)`` (default: an array in memory; builds give
+    ``maps.store.stage_embeddings``), so only the QA text is held in memory.
     """
     if isinstance(path_or_buffer, (str, os.PathLike)) and Path(path_or_buffer).is_dir():
         if embeddings is not None:
@@ -471,6 +648,10 @@ def read_qas(path_or_buffer: PathOrBuffer, *, name: str | None = None, dataset: 
         return _read_release_folder(Path(path_or_buffer), dataset=dataset, max_bytes=max_bytes,
                                     max_chars=max_chars)
     source = _source_name(path_or_buffer, name)
+    if isinstance(path_or_buffer, (str, os.PathLike)) and _format_of(source) in (".parquet", ".pq"):
+        return _read_parquet_qas(Path(path_or_buffer), source, dataset=dataset, embeddings=embeddings,
+                                 embedding_column=embedding_column, max_bytes=max_bytes,
+                                 max_chars=max_chars, sink=sink)
     raw = read_table(path_or_buffer, name=source, max_bytes=max_bytes)
     column_emb = None
     if embedding_column in raw.columns:
@@ -487,7 +668,7 @@ def read_qas(path_or_buffer: PathOrBuffer, *, name: str | None = None, dataset: 
         return LoadedQAs(table, report, _attach_embeddings(emb, report, source, what))
     if embeddings is not None:
         emb = _check_embeddings(_load_npy(embeddings, source), len(raw), source, "precomputed embeddings")
-        return LoadedQAs(table, report, _attach_embeddings(emb, report, source, "precomputed embeddings"))
+        return LoadedQAs(table, report, _attach_embeddings(emb, report, source, "precomputed embeddings", sink))
     return LoadedQAs(table, report, None)
 
 

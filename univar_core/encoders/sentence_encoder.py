@@ -19,6 +19,7 @@ import copy
 import hashlib
 import json
 import os
+import threading
 import warnings
 from bisect import bisect_left
 from concurrent.futures import ThreadPoolExecutor
@@ -468,11 +469,28 @@ def cache_key(content_hash: str, backend: str) -> str:
     return str(content_hash) if backend == onnx_backend.TORCH else f"{content_hash}-{backend}"
 
 
+_loaded_encoders: dict[tuple, object] = {}
+_encoders_lock = threading.Lock()
+
+
 def load_encoder_cached(name_or_path: str = DEFAULT_ENCODER, **options):
-    """load_encoder with the on-disk embedding cache on (default_cache_dir() unless ``cache_dir`` is given):
-    a QA is never embedded twice, across commands and the app, and an interrupted run resumes."""
+    """load_encoder with the on-disk embedding cache on (default_cache_dir() unless ``cache_dir`` is given): a
+    QA is never embedded twice, across commands and the app, and an interrupted run resumes.
+
+    Loaded once per process for the same name and options, backend included (the app's pages, placement,
+    lenses and jobs share one copy of the weights); a model folder that changed on disk (a retrained run)
+    is loaded again.
+    """
     options.setdefault("cache_dir", default_cache_dir())
-    return load_encoder(name_or_path, **options)
+    # resolved here, so that a change of $UNIVAR_BACKEND is a different key, not a stale encoder
+    options["backend"] = onnx_backend.check_backend(options.get("backend") or onnx_backend.default_backend())
+    folder = Path(str(name_or_path)).expanduser()
+    stamp = max((p.stat().st_mtime_ns for p in folder.iterdir()), default=0) if folder.is_dir() else None
+    key = (str(name_or_path), stamp, tuple(sorted((k, repr(v)) for k, v in options.items())))
+    with _encoders_lock:  # app sessions are threads: two first calls must not load two copies
+        if key not in _loaded_encoders:
+            _loaded_encoders[key] = load_encoder(name_or_path, **options)
+        return _loaded_encoders[key]
 
 
 def load_encoder(name_or_path: str = DEFAULT_ENCODER, **kw):

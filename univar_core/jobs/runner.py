@@ -32,6 +32,7 @@ from univar_core.training.runs import runs_dir
 JOB_FILE = "job.json"
 LOG_FILE = "log.txt"
 BUILDS_DIR = ".builds"          # job folders of map builds, under the runs directory (hidden from list_runs)
+COLLECT_DIR = ".collect"        # job folders of answer collections (univar_core/collect/background.py)
 CANCEL_GRACE_S = 5.0
 
 _children: dict[int, subprocess.Popen] = {}   # processes this process started (polled, so none stays a zombie)
@@ -125,7 +126,8 @@ def _alive(pid: int) -> tuple[bool, int | None]:
 def job_folders(root: str | Path | None = None) -> list[Path]:
     """Every job folder under the runs directory (training runs and map builds)."""
     root = Path(root) if root is not None else runs_dir()
-    return sorted(p.parent for pattern in (f"*/{JOB_FILE}", f"{BUILDS_DIR}/*/{JOB_FILE}") for p in root.glob(pattern))
+    patterns = (f"*/{JOB_FILE}", f"{BUILDS_DIR}/*/{JOB_FILE}", f"{COLLECT_DIR}/*/{JOB_FILE}")
+    return sorted(p.parent for pattern in patterns for p in root.glob(pattern))
 
 
 def read_job(job_dir: str | Path) -> Job:
@@ -182,26 +184,28 @@ def active_job(root: str | Path | None = None) -> Job | None:
 
 
 def start_job(argv: list[str], job_dir: str | Path, *, kind: str, label: str, status_dir: str | Path | None = None,
-              meta: dict | None = None, root: str | Path | None = None) -> Job:
+              meta: dict | None = None, root: str | Path | None = None, env: dict[str, str] | None = None) -> Job:
     """Run argv in job_dir (created) as its own process group, output to job_dir/log.txt.
 
-    status_dir: where the command writes status.json (default job_dir). Raises JobBusyError while
-    another job of the runs directory `root` runs."""
+    status_dir: where the command writes status.json (default job_dir). env: extra environment variables
+    for the child only (an API key: never on the command line, never in job.json). Raises JobBusyError
+    while another job of the runs directory `root` runs."""
     with _start_lock:
         busy = active_job(root)
         if busy is not None:
             where = f"{busy.stage} {busy.done}/{busy.total}" if busy.total else (busy.stage or busy.kind)
             raise JobBusyError(f"'{busy.label}' is still running ({where}); wait for it to finish or cancel it")
-        return _spawn(argv, Path(job_dir), kind=kind, label=label, status_dir=status_dir, meta=meta)
+        return _spawn(argv, Path(job_dir), kind=kind, label=label, status_dir=status_dir, meta=meta, env=env)
 
 
 def _spawn(argv: list[str], job_dir: Path, *, kind: str, label: str, status_dir: str | Path | None,
-           meta: dict | None) -> Job:
+           meta: dict | None, env: dict[str, str] | None = None) -> Job:
     job_dir.mkdir(parents=True, exist_ok=True)
     status_dir = Path(status_dir) if status_dir is not None else job_dir
     for stale in (job_dir / JOB_FILE, status_dir / "status.json"):
         stale.unlink(missing_ok=True)   # a reused folder must not show the last run's end
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    extra = env
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra or {}))
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     with open(job_dir / LOG_FILE, "wb") as log:
         proc = subprocess.Popen([str(a) for a in argv], stdout=log, stderr=subprocess.STDOUT,
@@ -262,4 +266,4 @@ def cancel_job(job_dir: str | Path, *, grace_s: float = CANCEL_GRACE_S) -> Job:
 
 
 __all__ = ["Job", "JobBusyError", "cli_argv", "start_job", "read_job", "wait_job", "cancel_job", "active_job",
-           "job_folders", "log_tail", "JOB_FILE", "LOG_FILE", "BUILDS_DIR"]
+           "job_folders", "log_tail", "JOB_FILE", "LOG_FILE", "BUILDS_DIR", "COLLECT_DIR"]

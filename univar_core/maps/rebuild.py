@@ -23,7 +23,9 @@ def rebuild_map(map_ref: str | Path, name: str, *, encoder: str, data_dir: str |
     vmap = store.load_map(map_ref, data_dir=data_dir)
     source = vmap.qas.drop(columns=[c for c in store.MAP_COLUMNS if c in vmap.qas.columns])
     precomputed = (vmap.manifest.get("encoder") or {}).get("content_hash") == PRECOMPUTED_HASH
-    if precomputed and is_head_folder(encoder) and head_matches_map(encoder, vmap.manifest)[0]:
+    # a head applies to the base vectors a map was built from, never to question-centred ones
+    if precomputed and not is_centred(vmap.manifest) and is_head_folder(encoder) \
+            and head_matches_map(encoder, vmap.manifest)[0]:
         emb = load_head_for_map(encoder, vmap.manifest).transform(np.array(vmap.embeddings, dtype=np.float32))
         return build_map(source, name, embeddings=emb, encoder_name=str(encoder), umap=umap,
                          data_dir=data_dir, progress=progress)

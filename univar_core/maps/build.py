@@ -322,7 +322,7 @@ def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFA
     try:
         return _build_map(source, name, encoder=encoder, embeddings=embeddings, encoder_name=encoder_name,
                           umap=umap, dataset=dataset, data_dir=data_dir, centre_questions=centre_questions,
-                          landmarks=landmarks, progress=progress, sink=sink)
+                          landmarks=landmarks, progress=progress, sink=sink, backend=backend)
     finally:
         for writer in staged:  # moved into the map on success; anything left is a failed build's
             writer.abort()
@@ -334,7 +334,8 @@ def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFA
 
 def _build_map(source: Source, name: str, *, encoder: Any, embeddings: Any, encoder_name: str | None,
                umap: UmapParams, dataset: str | None, data_dir: Any, centre_questions: bool,
-               landmarks: int, progress: StageProgress | None, sink: Any) -> tuple[ValueMap, ValidationReport]:
+               landmarks: int, progress: StageProgress | None, sink: Any,
+               backend: str | None = None) -> tuple[ValueMap, ValidationReport]:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     loaded = load_source(source, dataset=dataset, embeddings=embeddings, sink=sink)

@@ -205,8 +205,8 @@ def build(
         help="With precomputed embeddings: the model that made them (recorded in the manifest).")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Encoder batch size (default 64).")] = None,
     cache_flush_every: Annotated[int | None, typer.Option(
-        min=1, help="Save embeddings to the cache every N QAs (default 2048): an interrupted build "
-                    "resumes from the last save.")] = None,
+        min=1, help="Save embeddings to the cache every N QAs (default 2048) and at least every 2 seconds: "
+                    "a killed build resumes from the last save.")] = None,
     n_neighbors: Annotated[int, typer.Option(min=2, help="UMAP n_neighbors.")] = 15,
     min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
@@ -215,6 +215,10 @@ def build(
     landmarks: Annotated[int, typer.Option(
         min=10, help="Maps with more QAs fit UMAP on this many landmarks (stratified by value ID) and "
                      "place the rest by their nearest neighbours.")] = 50_000,
+    mt_model: Annotated[str | None, typer.Option(
+        help="First translate non-English QAs into English with this Hugging Face translation model (NLLB, "
+             "M2M100, opus-mt), as the UniVaR paper does; the originals stay in question_original / "
+             "answer_original and mt_lang.")] = None,
     data_dir: DataDirOpt = None,
     status_dir: StatusDirOpt = None,
 ) -> None:
@@ -241,8 +245,8 @@ def build(
 
       univar build qa.csv --embeddings vectors.npy --encoder-name my-model --name pre
     """
-    from univar_core.maps.build import build_map, load_encoder_cached
     from univar_core.maps import store
+    from univar_core.maps.build import build_map, load_encoder_cached
     from univar_core.maps.projection import UmapParams
 
     store.validate_map_name(name)   # before loading an encoder or reading anything
@@ -254,6 +258,8 @@ def build(
         _say_backend(enc)
     source = files[0] if len(files) == 1 else files
     with _stage_progress(status_dir) as (progress, status):
+        if mt_model:
+            source = _translated(files, mt_model, dataset=dataset, embeddings=embeddings, progress=progress)
         vmap, report = build_map(
             source, name, encoder=enc, embeddings=embeddings, encoder_name=encoder_name,
             umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed),
@@ -271,6 +277,26 @@ def build(
     n_clusters = int((vmap.qas["cluster"].unique() >= 0).sum())
     typer.echo(f"map '{vmap.name}': {len(vmap.qas):,} QAs, {vmap.qas['value_id'].nunique()} value IDs, "
                f"{n_clusters} clusters -> {vmap.path}")
+
+
+def _translated(files: list[Path], mt_model: str, *, dataset: str | None, embeddings: Any, progress) -> Any:
+    """The QA files read, validated and machine-translated into English (the optional stage of build)."""
+    from univar_core.collect.translation import Translator, translate_qas
+    from univar_core.data.readers import read_many
+
+    if embeddings is not None:
+        raise typer.BadParameter("precomputed embeddings belong to the untranslated text: drop --mt-model or "
+                                 "--embeddings", param_hint="--mt-model")
+    loaded = read_many(files, dataset=dataset)
+    if loaded.embeddings is not None:
+        raise typer.BadParameter("the file's embedding column belongs to the untranslated text: drop --mt-model",
+                                 param_hint="--mt-model")
+    _print_report(loaded.report)
+    table, n_new = translate_qas(loaded.table, Translator(mt_model), to="eng",
+                                 progress=lambda done, total: progress("translate", done, total))
+    _err(f"translated {int((table['mt_lang'] != '').sum()):,} non-English QAs into English with {mt_model} "
+         f"({n_new:,} texts new, the rest from the cache)")
+    return table
 
 
 def _built(vmap: Any, status: Any) -> None:
@@ -596,14 +622,10 @@ def distances(
         _write_csv(dm, csv_out, index=True)
         typer.echo(f"matrix written to {csv_out}")
     if pair:
-        a, b = pair
-        qid = vmap.qas.set_index("value_id")["question_id"].astype(str)
-        qa, qb = set(qid.loc[[a]]), set(qid.loc[[b]])
-        paired = len(qa & qb) >= max(2, min(len(qa), len(qb)) // 2)
-        point, lo, hi = compare.bootstrap_distance_value_ids(vmap.qas, emb, a, b, method=method, paired=paired)
-        p = compare.permutation_test_value_ids(vmap.qas, emb, a, b, method=method, paired=paired)
-        typer.echo(f"{a} vs {b}: {method} distance {point:.4f} (95% CI {lo:.4f}-{hi:.4f}), permutation "
-                   f"p = {p:.4f} ({'paired by question' if paired else 'unpaired'}; small p: distinguishable)")
+        t = compare.pair_test(vmap.qas, emb, *pair, method=method, n_perm=999)
+        typer.echo(f"{t['a']} vs {t['b']}: {method} distance {t['distance']:.4f} (95% CI {t['lo']:.4f}-{t['hi']:.4f}), "
+                   f"permutation p = {t['p']:.4f} ({'paired by question' if t['paired'] else 'unpaired'}; small p: "
+                   "distinguishable)")
 
 
 def lenses_cmd(
@@ -898,8 +920,11 @@ def collect_cmd(
     retries: Annotated[int, typer.Option(min=0, help="Retries of a request on 429/5xx/timeouts.")] = 5,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for one answer.")] = 120.0,
     mt_model: Annotated[str | None, typer.Option(
-        help="Translation model (name or folder) for questions the bank lacks in a language; without it those "
-             "are asked in English with the instruction to answer in the language.")] = None,
+        help="Translation model (name or folder): questions the bank lacks in a language are machine-translated "
+             "into it (without one they are asked in English with the instruction to answer in the language), "
+             "and the answers are translated into English for embedding (originals kept).")] = None,
+    translate_answers: Annotated[bool, typer.Option(
+        help="With --mt-model: also translate the answers into English.")] = True,
     dataset: Annotated[str | None, typer.Option(help="Dataset label of the QAs.")] = None,
     restart: Annotated[bool, typer.Option(help="Discard answers of an earlier run into the same --out.")] = False,
     status_dir: StatusDirOpt = None,
@@ -952,7 +977,8 @@ def collect_cmd(
         try:
             result = run_collection(backend, the_bank, langs=lang_list, out=out, n_questions=questions,
                                     samples=samples, settings=settings, dataset=dataset, bank_path=bank,
-                                    translator=translator, restart=restart, progress=progress)
+                                    translator=translator, translate_answers=translate_answers, restart=restart,
+                                    progress=progress)
         finally:
             if bar is not None:
                 bar.close()

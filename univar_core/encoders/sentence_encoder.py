@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 import warnings
 from bisect import bisect_left
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,9 @@ _QUESTION_PREFIX_TOKENS = 8
 _UNUSED_MODEL_DIRS = {"onnx", "openvino", ".git", ".cache"}
 
 Progress = Callable[[int, int], None]
+# Computed vectors reach the on-disk cache at least this often, so a killed run loses at most this much.
+CACHE_FLUSH_SECONDS = 2.0
+_now = time.monotonic
 
 
 class EncoderLoadError(ValueError):
@@ -231,7 +235,8 @@ class Encoder:
         self.backend, self.backend_note, self.backend_guard = self._pick_backend(
             backend, Path(onnx_dir).expanduser() if onnx_dir is not None else onnx_backend.default_onnx_dir())
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
-        self._cache = EmbeddingCache(self.cache_dir / self.cache_key, self.dim) if self.cache_dir else None
+        self._cache = (EmbeddingCache(self.cache_dir / self.cache_key, self.dim, unit_norm=True)
+                       if self.cache_dir else None)
 
     def __repr__(self) -> str:
         return (f"Encoder({self.name!r}, dim={self.dim}, device={self.device!r}, backend={self.backend!r}, "
@@ -381,14 +386,18 @@ class Encoder:
         order = todo[np.argsort([-len(unique[i]) for i in todo], kind="stable")]
         batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
         pending: list[np.ndarray] = []  # computed rows not yet written to the cache
+        last_flush = _now()
         try:
             for rows, batch_vectors in self._forward_batches(unique, batches):
                 vectors[rows] = batch_vectors
                 done += int(multiplicity[rows].sum())
                 if self._cache is not None:
                     pending.append(rows)
-                    if sum(map(len, pending)) >= self.cache_flush_every:
+                    # by count, and by time: a kill -9 (which skips the `finally` below) loses seconds
+                    if (sum(map(len, pending)) >= self.cache_flush_every
+                            or _now() - last_flush >= CACHE_FLUSH_SECONDS):
                         self._flush(pending, keys, vectors)
+                        last_flush = _now()
                 if progress is not None:
                     progress(done, n)
         finally:

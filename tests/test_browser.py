@@ -247,9 +247,9 @@ def test_add_a_model_collects_from_an_endpoint_and_places_the_answers(app_url, d
     from selenium.webdriver.support.ui import WebDriverWait
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from chat_server import ChatServer
-
     from univar_core.collect.local_model import LocalCausalLM
+
+    from chat_server import ChatServer
 
     lm = LocalCausalLM(str(tiny_causal_lm_dir), model="tiny-llama", batch_size=1)
     with ChatServer(lm, max_tokens_cap=6) as server:

@@ -881,8 +881,8 @@ def collect_cmd(
 ) -> None:
     """Ask a model the value questions and write a QA file for `univar place` / `univar build`.
 
-    An interrupted run (Ctrl-C, a crash, kill -9) keeps every finished answer in <out>.answers.jsonl;
-    the same command again asks only what is missing. Settings go to <out>.collect.json. Empty and
+    An interrupted run (Ctrl-C, a crash, kill -9) keeps every finished answer in OUT.answers.jsonl;
+    the same command again asks only what is missing. Settings go to OUT.collect.json. Empty and
     refused answers are kept (column answer_status) and counted.
 
     Examples:

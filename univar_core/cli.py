@@ -954,7 +954,7 @@ def translate_cmd(
     """Machine-translate QAs into one language (English before embedding, as the UniVaR paper does).
 
     Rows already in the target language are left as they are. The original text stays in
-    <column>_original and the language it was translated from in mt_lang (empty when untouched);
+    COLUMN_original and the language it was translated from in mt_lang (empty when untouched);
     `lang` keeps the language the model answered in, so value IDs do not change. Translations are
     cached by model hash and text: a rerun translates only new texts.
 

@@ -113,7 +113,8 @@ def _training_form(vmap) -> None:
         settings.update(batch_pairs=batch, micro_batch_pairs=micro if micro < batch else None)
     split = None
     if st.checkbox("Hold out test questions (question-disjoint split; train on the train side only)", value=True,
-                   key="tr_split", help="Use the same split settings on the Evaluate page to score on unseen questions."):
+                   key="tr_split", help="Use the same split settings on the Evaluate page to score on unseen "
+                                        "questions."):
         by_options = split_columns(qas)
         if not by_options:
             st.error("No column groups questions (question_id has a single value): cannot split.")

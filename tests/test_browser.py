@@ -375,3 +375,34 @@ def test_deep_link_on_a_fresh_server_opens_the_named_map(empty_data_dir, driver,
         assert store.list_maps(empty_data_dir)  # the server did not damage anything
     finally:
         server.stop()
+
+
+def test_keep_on_a_map_opened_from_an_oddly_named_folder_writes_into_that_folder(empty_data_dir, driver, tmp_path):
+    """?map=<folder> whose name differs from its manifest name: "keep" writes the layer into that folder,
+    not into the data directory's map of the manifest's name."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from univar_core.maps import build, store
+
+    if not (empty_data_dir / "demo").is_dir():
+        build.ensure_demo_map(data_dir=empty_data_dir)
+    odd = empty_data_dir / "my map é"
+    if not odd.exists():
+        shutil.copytree(empty_data_dir / "demo", odd)
+    demo_manifest = (empty_data_dir / "demo" / store.MANIFEST_FILE).read_bytes()
+    csv = tmp_path / "kept_llm.csv"
+    csv.write_text(UPLOAD_CSV, encoding="utf-8")
+    server = _Server(empty_data_dir, tmp_path / "streamlit.log")
+    try:
+        driver.get(f"{server.url}/upload?map=my%20map%20%C3%A9")
+        WebDriverWait(driver, CHART_WAIT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=file]"))
+        driver.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(csv))
+        _click_text(driver, "Embed and place on the map", "p")
+        assert _wait_for_chart(driver) >= 2
+        _click_text(driver, "Keep as a new layer of this map", "p")
+        WebDriverWait(driver, CHART_WAIT_S).until(lambda d: "saved" in _body_text(d))
+        assert "kept_llm" in store.load_map(odd).layers
+        assert (empty_data_dir / "demo" / store.MANIFEST_FILE).read_bytes() == demo_manifest
+    finally:
+        server.stop()

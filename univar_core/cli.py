@@ -219,8 +219,8 @@ def build(
 
       univar build qa.csv --embeddings vectors.npy --encoder-name my-model --name pre
     """
-    from univar_core.maps.build import build_map, load_encoder_cached
     from univar_core.maps import store
+    from univar_core.maps.build import build_map, load_encoder_cached
     from univar_core.maps.projection import UmapParams
 
     store.validate_map_name(name)   # before loading an encoder or reading anything
@@ -591,14 +591,10 @@ def distances(
         _write_csv(dm, csv_out, index=True)
         typer.echo(f"matrix written to {csv_out}")
     if pair:
-        a, b = pair
-        qid = vmap.qas.set_index("value_id")["question_id"].astype(str)
-        qa, qb = set(qid.loc[[a]]), set(qid.loc[[b]])
-        paired = len(qa & qb) >= max(2, min(len(qa), len(qb)) // 2)
-        point, lo, hi = compare.bootstrap_distance_value_ids(vmap.qas, emb, a, b, method=method, paired=paired)
-        p = compare.permutation_test_value_ids(vmap.qas, emb, a, b, method=method, paired=paired)
-        typer.echo(f"{a} vs {b}: {method} distance {point:.4f} (95% CI {lo:.4f}-{hi:.4f}), permutation "
-                   f"p = {p:.4f} ({'paired by question' if paired else 'unpaired'}; small p: distinguishable)")
+        t = compare.pair_test(vmap.qas, emb, *pair, method=method, n_perm=999)
+        typer.echo(f"{t['a']} vs {t['b']}: {method} distance {t['distance']:.4f} (95% CI {t['lo']:.4f}-{t['hi']:.4f}), "
+                   f"permutation p = {t['p']:.4f} ({'paired by question' if t['paired'] else 'unpaired'}; small p: "
+                   "distinguishable)")
 
 
 def lenses_cmd(

@@ -22,9 +22,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from univar_core.jobs.status import TERMINAL_STATES, mark_cancelled, progress_of, read_status
+from univar_core.jobs.status import mark_cancelled, progress_of, read_status
 from univar_core.paths import REPO_ROOT
 from univar_core.training.run_folder import write_json_atomic
 from univar_core.training.runs import runs_dir

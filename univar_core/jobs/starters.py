@@ -60,7 +60,8 @@ def start_training(name: str, *, map_path: str | Path | None = None, upload: Upl
         source = [str(_save_upload(upload, out_dir))]
     else:
         source = ["--map", str(map_path)]
-    split_opts = {"split_by": split["by"], "test_fraction": split["test_fraction"], "seed": split["seed"]} if split else {}
+    split_opts = ({"split_by": split["by"], "test_fraction": split["test_fraction"], "seed": split["seed"]}
+                  if split else {})
     argv = cli_argv("train", *source, "--out", str(out_dir), "--mode", mode,
                     *cli_options(**split_opts, **settings))
     return start_job(argv, out_dir, kind="train", label=f"training {out_dir.name} ({mode})", root=root,

@@ -24,7 +24,7 @@ from univar_core.maps.build import PRECOMPUTED_HASH, map_backend
 
 CONTROL_CORPUS = "alpacaeval_control"     # folder of the shared control corpus (qa.csv) under the shared data
 
-LoadEncoder = Callable[[str], Any]
+LoadEncoder = Callable[..., Any]   # (name, backend=...) -> encoder: build.load_encoder_cached
 
 
 def _encoder_info(manifest: dict) -> dict:

@@ -185,6 +185,14 @@ def test_a_timeout_on_every_retry_says_which_limit_to_raise(server, bank, tmp_pa
                        langs=["eng"], out=tmp_path / "t.csv", n_questions=1, settings=SHORT)
 
 
+def test_a_server_that_wants_max_completion_tokens_gets_it(server, bank, tmp_path):
+    server.completion_tokens_only = True
+    backend = _endpoint(server)
+    result = run_collection(backend, bank, langs=["eng"], out=tmp_path / "o.csv", n_questions=3, settings=SHORT)
+    assert len(result.qas) == 3 and backend.token_param == "max_completion_tokens"
+    assert {b["max_completion_tokens"] for b in server.requests} == {6}
+
+
 def test_recorded_endpoint_has_no_credentials():
     from univar_core.collect.errors import endpoint_host
 

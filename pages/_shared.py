@@ -107,6 +107,14 @@ def hover_for_map(key: MapKey, max_answer_chars: int) -> list[str]:
                                max_question_chars=max(60, max_answer_chars + 40))
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def label_codes(key: MapKey, column: str) -> tuple[np.ndarray, list[str]]:
+    """(group code per QA, sorted group names) of a map column; missing values are "(none)"."""
+    from univar_core.figures.density import group_codes
+
+    return group_codes(load_value_map(*key).qas[column])
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def centroids_for_map(key: MapKey, by: str = "value_id") -> pd.DataFrame:
     from univar_core.maps.projection import value_id_centroids

@@ -178,10 +178,16 @@ def load_encoder_cached(name_or_path: str = sentence_encoder.DEFAULT_ENCODER, **
         return _loaded_encoders[key]
 
 
-def _resolve_encoder(encoder: Any) -> Any:
-    """A name/path is loaded (with the cache); an encoder object is used as it is."""
+def _resolve_encoder(encoder: Any, *, trust_remote_code: bool = False) -> Any:
+    """A name/path is loaded (with the cache); an encoder object is used as it is.
+
+    ``trust_remote_code``: let a model whose folder ships Python code (config.json auto_map) run it; off
+    unless the user asks (CLI --trust-remote-code)."""
     if encoder is None or _is_path(encoder):
-        return load_encoder_cached(str(encoder) if encoder is not None else sentence_encoder.DEFAULT_ENCODER)
+        name = str(encoder) if encoder is not None else sentence_encoder.DEFAULT_ENCODER
+        if trust_remote_code:
+            return load_encoder_cached(name, trust_remote_code=True)
+        return load_encoder_cached(name)
     return encoder
 
 
@@ -195,10 +201,10 @@ class _Embedded:
 
 
 def _embed(table: pd.DataFrame, *, encoder: Any, progress: StageProgress | None,
-           sink: readers.EmbeddingSink = None) -> _Embedded:
+           sink: readers.EmbeddingSink = None, trust_remote_code: bool = False) -> _Embedded:
     """Encode chunk by chunk into the sink (a staged .npy in a build): the encoder's output for one
     chunk is the only matrix in memory."""
-    enc = _resolve_encoder(encoder)
+    enc = _resolve_encoder(encoder, trust_remote_code=trust_remote_code)
     total = len(table)
     if progress is not None:
         progress("embed", 0, total)
@@ -284,9 +290,12 @@ def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFA
               embeddings: np.ndarray | str | Path | None = None, encoder_name: str | None = None,
               umap: UmapParams = UmapParams(), dataset: str | None = None,
               data_dir: str | Path | None = None, centre_questions: bool = False,
-              landmarks: int = DEFAULT_LANDMARKS,
+              landmarks: int = DEFAULT_LANDMARKS, trust_remote_code: bool = False,
               progress: StageProgress | None = None) -> tuple[ValueMap, ValidationReport]:
     """Read, validate, embed (or take precomputed vectors), project, cluster and store a map.
+
+    ``trust_remote_code``: let a model that ships its own Python code run it (off unless asked;
+    recorded in the manifest's encoder entry).
 
     ``encoder``: a name/path (loaded with sentence_encoder.load_encoder) or an encoder object. With precomputed
     embeddings no encoder is loaded; ``encoder_name`` then names the model that made them.
@@ -310,7 +319,7 @@ def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFA
     try:
         return _build_map(source, name, encoder=encoder, embeddings=embeddings, encoder_name=encoder_name,
                           umap=umap, dataset=dataset, data_dir=data_dir, centre_questions=centre_questions,
-                          landmarks=landmarks, progress=progress, sink=sink)
+                          landmarks=landmarks, trust_remote_code=trust_remote_code, progress=progress, sink=sink)
     finally:
         for writer in staged:  # moved into the map on success; anything left is a failed build's
             writer.abort()
@@ -322,7 +331,8 @@ def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFA
 
 def _build_map(source: Source, name: str, *, encoder: Any, embeddings: Any, encoder_name: str | None,
                umap: UmapParams, dataset: str | None, data_dir: Any, centre_questions: bool,
-               landmarks: int, progress: StageProgress | None, sink: Any) -> tuple[ValueMap, ValidationReport]:
+               landmarks: int, progress: StageProgress | None, sink: Any,
+               trust_remote_code: bool = False) -> tuple[ValueMap, ValidationReport]:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     loaded = load_source(source, dataset=dataset, embeddings=embeddings, sink=sink)
@@ -341,7 +351,8 @@ def _build_map(source: Source, name: str, *, encoder: Any, embeddings: Any, enco
     else:
         # encoder_name only names precomputed vectors: a map embedded here records the encoder it
         # loaded, so placing new QAs later loads that same encoder.
-        embedded = _embed(table, encoder=encoder, progress=progress, sink=sink)
+        embedded = _embed(table, encoder=encoder, progress=progress, sink=sink,
+                          trust_remote_code=trust_remote_code)
     timings["embed"] = time.perf_counter() - t0
 
     question_means = None
@@ -369,7 +380,9 @@ def _build_map(source: Source, name: str, *, encoder: Any, embeddings: Any, enco
 
     manifest = {
         "encoder": {"name": embedded.encoder_name, "content_hash": embedded.content_hash,
-                    "dim": int(embedded.embeddings.shape[1])},
+                    "dim": int(embedded.embeddings.shape[1]),
+                    # the model's own code ran to make this map: placing on it will ask for the same consent
+                    "trust_remote_code": bool(trust_remote_code)},
         "projection": umap.to_dict(),
         "seed": umap.random_state,
         "validation": validation_counts(report),

@@ -148,7 +148,7 @@ def own_value_id_fraction(placement: Placement) -> float | None:
     return float((qas["nearest_value_id"].to_numpy()[mask] == qas["value_id"].to_numpy()[mask]).mean())
 
 
-def _map_encoder(vmap: ValueMap, encoder: Any) -> Any:
+def _map_encoder(vmap: ValueMap, encoder: Any, trust_remote_code: bool = False) -> Any:
     """The encoder that made the map: a given one must match its hash; else load by manifest name."""
     recorded = vmap.manifest.get("encoder") or {}
     name, want_hash = recorded.get("name"), recorded.get("content_hash")
@@ -159,11 +159,12 @@ def _map_encoder(vmap: ValueMap, encoder: Any) -> Any:
                 f"'{name}'), so it cannot embed new QAs itself: give precomputed embeddings for them, "
                 f"or the encoder that made the map's embeddings")
         try:
-            enc = load_encoder_cached(name)
+            enc = (load_encoder_cached(name, trust_remote_code=True) if trust_remote_code
+                   else load_encoder_cached(name))
         except (OSError, ValueError) as err:
             raise MapError(f"map '{vmap.name}': cannot load its encoder '{name}' ({err})") from err
     else:
-        enc = _resolve_encoder(encoder)
+        enc = _resolve_encoder(encoder, trust_remote_code=trust_remote_code)
     got_hash = str(getattr(enc, "content_hash", ""))
     if want_hash not in (None, PRECOMPUTED_HASH) and got_hash != want_hash:
         raise QAInputError(
@@ -174,9 +175,10 @@ def _map_encoder(vmap: ValueMap, encoder: Any) -> Any:
 
 
 def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Any = None,
-                 embeddings: np.ndarray | str | Path | None = None,
+                 embeddings: np.ndarray | str | Path | None = None, trust_remote_code: bool = False,
                  progress: StageProgress | None = None) -> Placement:
     """Embed new QAs with the map's own encoder and position them on it; the map is not changed.
+    ``trust_remote_code``: the map's encoder may run code shipped with the model (off unless asked).
 
     Coordinates come from project.place_points (existing points never move); each new QA takes the
     cluster of its nearest map point. ``nearest`` ranks the map's value IDs for the new QAs as a whole.
@@ -193,7 +195,7 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Any = N
     if loaded.embeddings is not None:
         new_emb = loaded.embeddings
     else:
-        enc = _map_encoder(vmap, encoder)
+        enc = _map_encoder(vmap, encoder, trust_remote_code)
         total = len(table)
         if progress is not None:
             progress("embed", 0, total)

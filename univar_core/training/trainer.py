@@ -74,6 +74,7 @@ class TrainConfig:
     checkpoint_every: int | None = None
     log_every: int | None = None
     seed: int = 0
+    trust_remote_code: bool = False       # the base model's own Python code may run (--trust-remote-code)
 
     def __post_init__(self):
         if self.mode not in _MODE_DEFAULTS:
@@ -199,7 +200,8 @@ def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
 
 # ------------------------------------------------------------------------------------ head mode
 
-def _base_embeddings(qas: pd.DataFrame, base, embeddings, progress, log) -> tuple[np.ndarray, object | None]:
+def _base_embeddings(qas: pd.DataFrame, base, embeddings, progress, log,
+                     trust_remote_code: bool = False) -> tuple[np.ndarray, object | None]:
     """Frozen base embeddings of the QAs: given (row-aligned), else encoded with the base encoder."""
     if embeddings is not None:
         emb = np.asarray(embeddings, dtype=np.float32)
@@ -209,14 +211,14 @@ def _base_embeddings(qas: pd.DataFrame, base, embeddings, progress, log) -> tupl
     if isinstance(base, str):
         from univar_core.encoders.sentence_encoder import Encoder
 
-        base = Encoder(base)
+        base = Encoder(base, trust_remote_code=trust_remote_code)
     log(f"encoding {len(qas)} QAs with {base.name}")
     result = base.encode_qas(qas["question"].tolist(), qas["answer"].tolist(), progress=progress)
     return np.asarray(result.embeddings, dtype=np.float32), base
 
 
 def _train_head(qas, labels, cfg: TrainConfig, out_dir: Path, base, embeddings, resume, progress, log) -> TrainResult:
-    emb, base_obj = _base_embeddings(qas, base, embeddings, None, log)
+    emb, base_obj = _base_embeddings(qas, base, embeddings, None, log, cfg.trust_remote_code)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny MLP: thread hand-offs cost more than they save, badly so on shared cores
     try:
@@ -277,7 +279,8 @@ def _train_full(qas, labels, cfg: TrainConfig, out_dir: Path, base, device, resu
     torch.manual_seed(cfg.seed)
     from univar_core.encoders.sentence_encoder import resolve_model_path
 
-    model = SentenceTransformer(resolve_model_path(base_name), device=device)
+    model = SentenceTransformer(resolve_model_path(base_name), device=device,
+                                trust_remote_code=cfg.trust_remote_code)
     if cfg.max_seq_length:
         model.max_seq_length = cfg.max_seq_length
     model.train()

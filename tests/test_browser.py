@@ -84,6 +84,7 @@ class _Server:
         self.log = log
         port = _free_port()
         env = {**os.environ, "UNIVAR_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+               "UNIVAR_RUNS_DIR": str(Path(data_dir).parent / f"{Path(data_dir).name}-runs"),
                "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))}
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(
@@ -235,6 +236,43 @@ def test_upload_page_places_a_file_on_the_map(app_url, driver, tmp_path):
     page = driver.page_source
     assert "<script>alert(1)</script>" not in page  # the answer never becomes markup
     _screenshot(driver, tmp_path, "upload")
+
+
+def test_add_a_model_collects_from_an_endpoint_and_places_the_answers(app_url, driver, tmp_path,
+                                                                       tiny_causal_lm_dir):
+    """Add a model against the local chat-completions server: the form, the background collection of 50
+    questions in two languages, then the answers placed on the map."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from univar_core.collect.local_model import LocalCausalLM
+
+    from chat_server import ChatServer
+
+    lm = LocalCausalLM(str(tiny_causal_lm_dir), model="tiny-llama", batch_size=1)
+    with ChatServer(lm, max_tokens_cap=6) as server:
+        driver.get(f"{app_url}/add_model")
+
+        def field(label: str):
+            return WebDriverWait(driver, CHART_WAIT_S).until(
+                lambda d: d.find_element(By.CSS_SELECTOR, f"input[aria-label='{label}']"))
+
+        field("Endpoint base URL").send_keys(server.base_url)
+        field("Model name (as the endpoint serves it)").send_keys(server.model)
+        langs = field("Languages (ISO 639, comma-separated)")
+        langs.send_keys(Keys.CONTROL, "a")
+        langs.send_keys("eng,zho")
+        _click_text(driver, "Start collecting", "p")
+        WebDriverWait(driver, CHART_WAIT_S).until(lambda d: "100 answers from 2 value IDs" in _body_text(d))
+        _click_text(driver, "Place on the map", "p")
+        assert _wait_for_chart(driver) >= 2          # the map plus the overlay of the new answers
+    names = driver.execute_script("return document.querySelector('.js-plotly-plot').data.map(t => t.name);")
+    assert "tiny-llama (new)" in names and "Traceback" not in _body_text(driver)
+    driver.execute_script("document.querySelector('.js-plotly-plot').scrollIntoView();")
+    time.sleep(1)
+    _screenshot(driver, tmp_path, "add_model")
 
 
 def test_about_page_renders(app_url, driver, tmp_path):

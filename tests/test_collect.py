@@ -84,8 +84,12 @@ def test_user_banks_in_csv_and_jsonl(tmp_path):
     assert got["lang"].tolist() == ["eng", "fra"] and got["question_id"].str.startswith("q").all()
     jsonl = tmp_path / "mine.jsonl"
     jsonl.write_text('{"question_id": "a", "question": "Is it fair?"}\n{"question_id": "a", "question": "Again?"}\n')
-    with pytest.raises(QAInputError, match=r"row 2, column 'question_id'.*appears twice"):
+    with pytest.raises(QAInputError, match=r"row 2, column 'question_id'.*two different questions"):
         bank_mod.load_bank(jsonl)
+    release = tmp_path / "gpt-4.csv"     # a QA file of the UniVaR release: one row per answer
+    release.write_text("question,answer,lang\nShould I?,Yes.,en\nShould I?,No.,en\nShould I?,Oui.,fr\n")
+    assert bank_mod.load_bank(release)[["question", "lang"]].values.tolist() == [["Should I?", "eng"],
+                                                                                 ["Should I?", "fra"]]
     jsonl.write_text('{"question_id": "a", "question": "Is it fair?"}\n{"question_id": "b", "question": " "}\n')
     with pytest.raises(QAInputError, match="row 2.*empty question"):
         bank_mod.load_bank(jsonl)

@@ -908,8 +908,8 @@ def collect_cmd(
 ) -> None:
     """Ask a model the value questions and write a QA file for `univar place` / `univar build`.
 
-    An interrupted run (Ctrl-C, a crash, kill -9) keeps every finished answer in <out>.answers.jsonl;
-    the same command again asks only what is missing. Settings go to <out>.collect.json. Empty and
+    An interrupted run (Ctrl-C, a crash, kill -9) keeps every finished answer in OUT.answers.jsonl;
+    the same command again asks only what is missing. Settings go to OUT.collect.json. Empty and
     refused answers are kept (column answer_status) and counted.
 
     Examples:
@@ -981,7 +981,7 @@ def translate_cmd(
     """Machine-translate QAs into one language (English before embedding, as the UniVaR paper does).
 
     Rows already in the target language are left as they are. The original text stays in
-    <column>_original and the language it was translated from in mt_lang (empty when untouched);
+    COLUMN_original and the language it was translated from in mt_lang (empty when untouched);
     `lang` keeps the language the model answered in, so value IDs do not change. Translations are
     cached by model hash and text: a rerun translates only new texts.
 

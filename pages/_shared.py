@@ -140,10 +140,10 @@ def grouped_layout(key: MapKey, value_ids: list[str], method: str = "centroid"):
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def map_encoder(name: str, content_hash: str):
-    """The encoder a map was built with (lens prototypes need it); build.load_encoder_cached keeps one copy
-    per process, shared with placement, evaluation and the jobs."""
-    enc = build.load_encoder_cached(name)
+def map_encoder(name: str, content_hash: str, backend: str = "torch"):
+    """The encoder a map was built with, on its backend (lens prototypes need it); build.load_encoder_cached
+    keeps one copy per process, shared with placement, evaluation and the jobs."""
+    enc = build.load_map_encoder({"encoder": {"name": name, "backend": backend}})
     if str(getattr(enc, "content_hash", "")) != content_hash:
         raise MapError(f"encoder '{name}' found here is not the one the map was built with "
                        f"(hash {str(enc.content_hash)[:12]} vs {content_hash[:12]})")
@@ -163,7 +163,8 @@ def lens_scores_for_map(key: MapKey, lens_name: str) -> tuple[pd.DataFrame, list
     if enc_info.get("content_hash") in (None, build.PRECOMPUTED_HASH):
         raise MapError(f"map '{vmap.name}' holds precomputed embeddings ({enc_info.get('name')}); lens "
                        "prototypes need the encoder that made them, which this map cannot load")
-    protos = lenses.lens_prototypes(map_encoder(str(enc_info["name"]), str(enc_info["content_hash"])),
+    protos = lenses.lens_prototypes(map_encoder(str(enc_info["name"]), str(enc_info["content_hash"]),
+                                                build.map_backend(vmap.manifest)),
                                     lens_name)
     dims, subs = lenses.dimension_columns(protos)
     return lenses.score_qas(np.asarray(vmap.embeddings), protos), dims, subs
@@ -179,7 +180,7 @@ def encoder_for_map(vmap: ValueMap):
     if info.get("content_hash") in (None, build.PRECOMPUTED_HASH):
         return None, f"This map was built from precomputed embeddings ('{name}'): no encoder to load."
     try:
-        return map_encoder(name, str(info["content_hash"])), None
+        return map_encoder(name, str(info["content_hash"]), build.map_backend(vmap.manifest)), None
     except (EncoderLoadError, MapError, OSError, ValueError) as err:
         return None, f"This map records an encoder ('{name}') that cannot be loaded here: {err}"
 

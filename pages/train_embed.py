@@ -15,6 +15,7 @@ from pages import _jobs_view, _shared
 from univar_core.data import schema
 from univar_core.data.schema import QAInputError
 from univar_core.data.splits import split_columns
+from univar_core.encoders import onnx_backend
 from univar_core.figures.run_figures import loss_figure
 from univar_core.jobs import starters
 from univar_core.maps import store
@@ -140,6 +141,9 @@ def _embed_section() -> None:
     choices = [plan.DEFAULT_BASE] + table.loc[table["kind"].notna(), "path"].tolist()
     encoder = st.selectbox("Encoder", choices, key="emb_encoder",
                            format_func=lambda p: p if p == plan.DEFAULT_BASE else f"trained run {Path(p).name}")
+    backend = st.selectbox("Encoder backend", onnx_backend.BACKENDS, key="emb_backend",
+                           help="auto: on a CPU the fastest backend whose vectors pass the accuracy guard against "
+                                "fp32 PyTorch (ONNX Runtime, int8 where it passes), torch on a GPU.")
     if got is None:
         return
     taken = [m["name"] for m in store.list_maps(store.default_data_dir())]
@@ -149,8 +153,8 @@ def _embed_section() -> None:
                               "then shows how answers differ, not what they are about (QAs of questions only one "
                               "value ID answered are left out).")
     if st.button("Build the map", type="primary", key="emb_build"):
-        _jobs_view.start(starters.start_build, name, upload=got[1], encoder=encoder, data_dir=store.default_data_dir(),
-               centre_questions=centre)
+        _jobs_view.start(starters.start_build, name, upload=got[1], encoder=encoder, backend=backend,
+                         data_dir=store.default_data_dir(), centre_questions=centre)
 
 
 vmap = _shared.current_map()

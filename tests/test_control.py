@@ -55,7 +55,7 @@ def test_control_comparison_tells_value_from_generic_answers(value_map):
     enc = FakeEncoder()
     loaded = []
 
-    def load(name):
+    def load(name, **options):
         loaded.append(name)
         return enc
 
@@ -81,7 +81,7 @@ def test_only_shared_value_ids_are_compared(value_map):
     generic = generic[generic["model"] != "gamma"]
     generic = pd.concat([generic, generic.assign(model="delta", value_id="delta$eng")], ignore_index=True)
     reps = [{"label": "map", "kind": "map", "path": ""}]
-    table = control.control_comparison(qas, emb, MANIFEST, generic, reps, load_encoder=lambda n: FakeEncoder(), k=5)
+    table = control.control_comparison(qas, emb, MANIFEST, generic, reps, load_encoder=lambda n, **options: FakeEncoder(), k=5)
     assert (table["n_value_ids"] == 2).all()
     assert list(control.control_for_map(generic, qas)["value_id"].unique()) == ["alpha$eng", "beta$eng"]
 
@@ -90,7 +90,7 @@ def test_a_precomputed_map_compares_tfidf_only(value_map):
     qas, emb = value_map
     pre = {"encoder": {"name": "vectors", "content_hash": "precomputed", "dim": 8}}
 
-    def load(name):
+    def load(name, **options):
         raise AssertionError("no encoder may be loaded for a precomputed map")
 
     table = control.control_comparison(qas, emb, pre, _qas(30, stance=False),

@@ -89,6 +89,9 @@ class TqdmProgress:
         from tqdm import tqdm
 
         bar = self._bars.get(stage)
+        if bar is not None and done < bar.n:  # the stage starts again (e.g. `univar eval`'s next encoder)
+            bar.close()
+            bar = None
         if bar is None:
             unit = "QA" if stage == "embed" else "step"
             bar = tqdm(total=total, desc=stage, unit=unit, file=sys.stderr, dynamic_ncols=True,
@@ -108,6 +111,10 @@ class TqdmProgress:
 DataDirOpt = Annotated[Path | None, typer.Option(
     "--data-dir", help="Folder holding the maps (default: $UNIVAR_DATA_DIR, else maps/ in the project folder).",
     file_okay=False)]
+BackendOpt = Annotated[str | None, typer.Option(
+    "--backend", help="Encoder backend: auto (on a CPU the fastest one that passes the accuracy guard against "
+                      "fp32 PyTorch, checked once per model; torch on a GPU), torch, onnx or onnx-int8. "
+                      "Default: $UNIVAR_BACKEND, else auto.")]
 CentreOpt = Annotated[bool, typer.Option(
     "--centre-questions", help="Question-centred embeddings: subtract each question's mean embedding (over "
                                "the value IDs that answered it) so that what differs between value IDs is "
@@ -116,6 +123,24 @@ CentreOpt = Annotated[bool, typer.Option(
 EmbeddingsOpt = Annotated[Path | None, typer.Option(
     "--embeddings", help="Precomputed embeddings: an .npy with one row per input row (float32, (n, d)). "
                          "Used as they are; no encoder is loaded.", dir_okay=False)]
+
+
+def _backend(value: str | None) -> str | None:
+    """--backend checked early (a typo fails before any work), None when not given."""
+    if value is None:
+        return None
+    from univar_core.encoders.onnx_backend import check_backend
+
+    try:
+        return check_backend(value)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--backend") from None
+
+
+def _say_backend(enc: Any) -> None:
+    note = getattr(enc, "backend_note", None)
+    if note:
+        _err(f"encoder {getattr(enc, 'name', '')}: backend {note}")
 
 
 StatusDirOpt = Annotated[Path | None, typer.Option(
@@ -185,6 +210,7 @@ def build(
     n_neighbors: Annotated[int, typer.Option(min=2, help="UMAP n_neighbors.")] = 15,
     min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
+    backend: BackendOpt = None,
     centre_questions: CentreOpt = False,
     landmarks: Annotated[int, typer.Option(
         min=10, help="Maps with more QAs fit UMAP on this many landmarks (stratified by value ID) and "
@@ -227,8 +253,9 @@ def build(
     enc: Any = encoder
     options = {k: v for k, v in (("batch_size", batch_size), ("cache_flush_every", cache_flush_every))
                if v is not None}
-    if options and embeddings is None:
-        enc = load_encoder_cached(encoder, **options)
+    if embeddings is None:
+        enc = load_encoder_cached(encoder, backend=_backend(backend), **options)
+        _say_backend(enc)
     source = files[0] if len(files) == 1 else files
     with _stage_progress(status_dir) as (progress, status):
         if mt_model:
@@ -284,6 +311,7 @@ def rebuild(
     n_neighbors: Annotated[int, typer.Option(min=2, help="UMAP n_neighbors.")] = 15,
     min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
+    backend: BackendOpt = None,
     data_dir: DataDirOpt = None,
     status_dir: StatusDirOpt = None,
 ) -> None:
@@ -301,6 +329,7 @@ def rebuild(
 
     with _stage_progress(status_dir) as (progress, status):
         vmap, _ = rebuild_map(map_name, name, encoder=encoder, data_dir=data_dir, progress=progress,
+                              backend=_backend(backend),
                               umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed))
         _built(vmap, status)
     typer.echo(f"map '{vmap.name}': {len(vmap.qas):,} QAs re-embedded with {encoder} -> {vmap.path}")
@@ -314,6 +343,8 @@ def place(
     encoder: Annotated[str | None, typer.Option(
         help="Encoder to embed with (default: the one the map was built with; it must match).")] = None,
     save: Annotated[bool, typer.Option(help="Store the placed QAs as a new layer of the map.")] = True,
+    backend: Annotated[str | None, typer.Option(
+        help="Encoder backend (default: the one the map was embedded with; another one is refused).")] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Place new QAs on an existing map (no refit: existing points never move) and identify them.
@@ -342,7 +373,7 @@ def place(
     bars = TqdmProgress()
     try:
         placement = place_on_map(vmap, file, layer=layer, encoder=encoder, embeddings=embeddings,
-                                 progress=bars)
+                                 backend=_backend(backend), progress=bars)
     finally:
         bars.close()
     _print_report(placement.report)
@@ -607,6 +638,8 @@ def lenses_cmd(
     n_boot: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the 95% CI.")] = 200,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the long table as CSV.", dir_okay=False)]
         = None,
+    backend: Annotated[str | None, typer.Option(
+        help="Encoder backend for the prototypes (default: the one the map was embedded with).")] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Score every value ID of a map on a value lens (ValueLex, Schwartz, Moral Foundations).
@@ -625,7 +658,7 @@ def lenses_cmd(
 
     from univar_core.analysis import lenses
     from univar_core.maps import store
-    from univar_core.maps.build import load_encoder_cached
+    from univar_core.maps.build import load_encoder_cached, map_backend
 
     if by not in LEVEL_CHOICES:
         raise typer.BadParameter(f"choose one of {', '.join(LEVEL_CHOICES)}", param_hint="--by")
@@ -633,7 +666,8 @@ def lenses_cmd(
     vmap = store.load_map(name, data_dir=data_dir)
     _print_representation(vmap.manifest)  # distances and lens scores are on the vectors the map holds
     enc_name = encoder or str((vmap.manifest.get("encoder") or {}).get("name"))
-    enc = load_encoder_cached(enc_name)
+    enc = load_encoder_cached(enc_name, backend=_backend(backend) or map_backend(vmap.manifest))
+    _say_backend(enc)
     if int(enc.dim) != int(vmap.embeddings.shape[1]):
         raise typer.BadParameter(f"encoder '{enc_name}' makes {enc.dim}-d vectors, the map has "
                                  f"{vmap.embeddings.shape[1]}-d: give the map's encoder", param_hint="--encoder")
@@ -709,6 +743,7 @@ def train_cmd(
     precision: Annotated[str, typer.Option(help="full: auto (bf16 on GPUs that have it, else fp16; fp32 on CPU), "
                                                 "bf16, fp16 or fp32.")] = "auto",
     max_seq_length: Annotated[int | None, typer.Option(help="full: tokens per view (default: the model's).")] = None,
+    backend: BackendOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Train a value encoder with multi-view contrastive learning (UniVaR).
@@ -732,6 +767,10 @@ def train_cmd(
         raise typer.BadParameter("give QA files or --map (one of them)")
     if embeddings and (map_name or len(files or []) != 1):
         raise typer.BadParameter("--embeddings goes with exactly one QA file (its rows align with the .npy)")
+    backend = _backend(backend)
+    if mode == "full" and backend not in (None, "auto", "torch"):
+        raise typer.BadParameter("full fine-tuning trains the PyTorch model; the backend applies to --mode head",
+                                 param_hint="--backend")
     manifest = source_file = None
     if map_name:
         from univar_core.maps import store
@@ -747,17 +786,21 @@ def train_cmd(
                              source_file=source_file, split_by=split_by, test_fraction=test_fraction, seed=seed,
                              lam=lam, steps=steps, lr=lr, logit_scale=logit_scale, batch_value_ids=batch_value_ids,
                              pairs_per_value_id=pairs_per_value_id, batch_pairs=batch_pairs,
-                             micro_batch_pairs=micro_batch_pairs, precision=precision, max_seq_length=max_seq_length)
+                             micro_batch_pairs=micro_batch_pairs, precision=precision, max_seq_length=max_seq_length,
+                             backend=backend)
     except QAInputError:
         raise
     except ValueError as err:   # settings that do not fit the mode
         raise typer.BadParameter(str(err)) from None
     if plan.split_summary:
         _err(plan.split_summary + " -> training on the train side")
+    embed_bars = TqdmProgress()
     bar, progress = _step_bar(f"train ({mode})")
     try:
-        result = plan.run(out, resume=resume, progress=progress, log=_err)
+        result = plan.run(out, resume=resume, progress=progress, log=_err,
+                          embed_progress=functools.partial(embed_bars, "embed"))
     finally:
+        embed_bars.close()
         bar.close()
     typer.echo(f"trained {result.steps_done} steps on {result.device} in {result.elapsed_s:.1f} s, "
                f"loss {result.losses[0] if result.losses else float('nan'):.3f} -> {result.final_loss:.3f}; "
@@ -780,6 +823,7 @@ def eval_cmd(
                                    "question's train mean; held-out QAs on the mean of the held-out answers to "
                                    "their question, no value-ID label used).")] = False,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV.", dir_okay=False)] = None,
+    backend: BackendOpt = None,
 ) -> None:
     """Value identification: how well each encoder tells value IDs apart on held-out questions.
 
@@ -793,15 +837,25 @@ def eval_cmd(
     from univar_core.analysis.identification import value_identification_table
     from univar_core.data.readers import read_many
     from univar_core.data.splits import assert_no_leak, split_qas
-    from univar_core.encoders.sentence_encoder import load_encoder
+    from univar_core.encoders.sentence_encoder import load_encoder_cached
 
+    backend = _backend(backend)  # a typo fails before any reading
     loaded = read_many(files)
     _print_report(loaded.report)
     split = split_qas(loaded.table, by=split_by, test_fraction=test_fraction, seed=seed)
     assert_no_leak(loaded.table, split)
     _err(split.summary())
-    table = value_identification_table(loaded.table, {name: load_encoder(name) for name in encoder}, split,
-                                       k=k, probe=probe, tfidf=tfidf, seed=seed, centre_questions=centre_questions)
+    encoders = {}
+    for name in encoder:  # through the shared cache: QAs that train or build embedded are not embedded again
+        encoders[name] = load_encoder_cached(name, backend=backend)
+        _say_backend(encoders[name])
+    bars = TqdmProgress()
+    try:
+        table = value_identification_table(loaded.table, encoders, split, k=k, probe=probe, tfidf=tfidf,
+                                           seed=seed, progress=functools.partial(bars, "embed"),
+                                           centre_questions=centre_questions)
+    finally:
+        bars.close()
     _print_table(table.round(4))
     if csv_out:
         _write_csv(table, csv_out)

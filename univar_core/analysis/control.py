@@ -20,11 +20,11 @@ import pandas as pd
 from univar_core.analysis import identification
 from univar_core.data.splits import split_qas
 from univar_core.encoders.compat import head_matches_map, load_head_for_map
-from univar_core.maps.build import PRECOMPUTED_HASH
+from univar_core.maps.build import PRECOMPUTED_HASH, map_backend
 
 CONTROL_CORPUS = "alpacaeval_control"     # folder of the shared control corpus (qa.csv) under the shared data
 
-LoadEncoder = Callable[[str], Any]
+LoadEncoder = Callable[..., Any]   # (name, backend=...) -> encoder: build.load_encoder_cached
 
 
 def _encoder_info(manifest: dict) -> dict:
@@ -126,7 +126,8 @@ def control_comparison(qas: pd.DataFrame, emb: np.ndarray, manifest: dict, contr
         if rep["kind"] != "full" and not can_embed(manifest):
             continue
         if rep["kind"] in ("map", "head") and base_control is None:
-            base_control = _embed(load_encoder(str(_encoder_info(manifest).get("name"))), control, progress)
+            base_control = _embed(load_encoder(str(_encoder_info(manifest).get("name")), backend=map_backend(manifest)),
+                                  control, progress)
         value_feats[rep["label"]] = features(rep, qas, emb, manifest, load_encoder=load_encoder)[in_map]
         if rep["kind"] == "map":
             control_feats[rep["label"]] = base_control

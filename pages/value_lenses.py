@@ -32,7 +32,11 @@ def _distances_section(vmap, key) -> None:
     else:
         st.caption(f"{len(dm)} {level_label}s, ordered by average-linkage clustering (the dendrogram on top): "
                    "similar ones sit next to each other.")
-        fig = lens_figures.clustered_heatmap_figure(dm, title=f"{method} distance between {level_label}s")
+        find = st.text_input(f"Find {level_label}s", key="lens_find", placeholder="e.g. gpt-4 or $ind",
+                             help="Outlines the matching rows and columns and names them on the axes.")
+        found = [v for v in map(str, dm.index) if find.strip() and find.strip().lower() in v.lower()]
+        fig = lens_figures.clustered_heatmap_figure(dm, title=f"{method} distance between {level_label}s",
+                                                    highlight=found)
         _shared.show_figure(fig, name=f"{vmap.name}_{method}_{level}_distances", key="lens_heatmap")
         _shared.csv_download(dm.reset_index(), label="Download the distance matrix (CSV)",
                              file_name=f"{vmap.name}_{method}_{level}_distances.csv", key="lens_dm_csv")

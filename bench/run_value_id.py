@@ -256,6 +256,9 @@ def main(argv=None) -> None:
     ap.add_argument("--skip-control", action="store_true", help="ValueBench only (no AlpacaEval)")
     ap.add_argument("--full-steps", type=int, default=0, help="also fine-tune all of MiniLM for this many steps")
     ap.add_argument("--full-batch", type=int, default=24, help="view pairs per full fine-tune step")
+    ap.add_argument("--control-questions", type=int, default=0,
+                    help="use a seeded sample of this many AlpacaEval instructions (all six models answer each); "
+                         "0 = all 805 (embedding them takes half an hour on a busy 2-core CPU)")
     args = ap.parse_args(argv)
 
     from univar_core.analysis.identification import CONTROL_MODEL_MAP
@@ -265,6 +268,10 @@ def main(argv=None) -> None:
     ae = ae_emb = None
     if not args.skip_control:
         ae = load_corpus("alpacaeval_control", models=list(CONTROL_MODEL_MAP))
+        if args.control_questions:
+            qids = np.sort(ae["question_id"].unique())
+            keep = np.random.default_rng(0).choice(qids, size=min(args.control_questions, len(qids)), replace=False)
+            ae = ae[ae["question_id"].isin(set(keep))].reset_index(drop=True)
         ae_emb = base_embeddings("alpacaeval_control", ae)
     if args.embed_only:
         return

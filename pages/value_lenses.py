@@ -12,6 +12,7 @@ from univar_core.analysis import compare, culture, lenses
 from univar_core.data import demo
 from univar_core.data.schema import QAInputError
 from univar_core.figures import lens_figures, map_figures
+from univar_core.maps import build
 from univar_core.maps.build import BASE_LAYER
 
 LEVELS = {"value ID": "value_id", "language": "lang", "model": "model"}
@@ -345,6 +346,10 @@ key = _shared.current_map_key()
 st.title("Value Lenses")
 st.caption("Turn positions on the map into numbers: distances with confidence intervals, interpretable value "
            "lenses, alignment trajectories, and a check against human cultural distances.")
+if build.is_centred(vmap.manifest):
+    st.caption("This map is question-centred: distances and lens scores are computed on how each answer departs "
+               "from the other answers to its question (a lens score then reads as leaning more or less toward a "
+               "value than the consensus).")
 method, _dm = _distances_section(vmap, key)
 _lens_section(vmap, key)
 _trajectory_section(vmap, key)

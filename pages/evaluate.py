@@ -18,7 +18,7 @@ from pages import _shared
 from univar_core.analysis import identification
 from univar_core.data.readers import shared_data_dir
 from univar_core.data.schema import QAInputError
-from univar_core.data.splits import assert_no_leak, split_qas
+from univar_core.data.splits import assert_no_leak, default_split_column, split_qas
 from univar_core.encoders.compat import head_matches_map, load_head_for_map
 from univar_core.maps import build
 from univar_core.training.runs import list_runs, runs_dir
@@ -252,7 +252,7 @@ c1, c2, c3, c4, c5 = st.columns(5)
 by_options = ["question_id"] + [c for c in ("questionnaire", "dataset", "subset") if c in qas and qas[c].nunique() > 1]
 by = c1.selectbox("split by", by_options, key="ev_by", help="Test questions never appear in train. Default: by "
                   "questionnaire where there is one (the README's protocol: no test item shares an inventory).",
-                  index=by_options.index("questionnaire") if "questionnaire" in by_options else 0)
+                  index=by_options.index(default_split_column(qas)))
 test_fraction = c2.slider("test share", 0.1, 0.5, 0.3, 0.05, key="ev_test_fraction")
 seed = int(c3.number_input("seed", 0, 10_000, 0, key="ev_seed"))
 k = int(c4.number_input("k (neighbours)", 1, 500, 50, key="ev_k"))

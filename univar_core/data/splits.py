@@ -143,3 +143,14 @@ def split_columns(qas: pd.DataFrame) -> list[str]:
     """The columns a question-disjoint split can group by, finest first: question_id, then the coarser
     questionnaire / dataset / subset; only those with at least 2 groups (one group cannot be split)."""
     return [c for c in SPLIT_COLUMNS if c in qas.columns and qas[c].nunique() >= 2]
+
+
+def default_split_column(qas: pd.DataFrame) -> str:
+    """The protocol's split where the data allows it: by questionnaire (no held-out item shares an
+    inventory with training) when that column exists and its inventories, once those sharing an item
+    text are merged, still form at least 2 groups; else by question_id."""
+    if "questionnaire" in split_columns(qas) and {"question", "value_id"} <= set(qas.columns):
+        roots = _merge_groups_sharing_text(qas["questionnaire"], qas["question"])
+        if len(np.unique(roots)) >= 2:
+            return "questionnaire"
+    return "question_id"

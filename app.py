@@ -25,6 +25,7 @@ PAGES = [
     st.Page("pages/upload.py", title="Upload", icon=":material/upload_file:"),
     st.Page("pages/add_model.py", title="Add a model", icon=":material/smart_toy:"),
     st.Page("pages/value_lenses.py", title="Value Lenses", icon=":material/visibility:"),
+    st.Page("pages/alignment.py", title="Alignment & Culture", icon=":material/timeline:"),
     st.Page("pages/train_embed.py", title="Train & Embed", icon=":material/model_training:"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
     st.Page("pages/about.py", title="About", icon=":material/info:"),

@@ -140,10 +140,10 @@ def grouped_layout(key: MapKey, value_ids: list[str], method: str = "centroid"):
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def map_encoder(name: str, content_hash: str):
-    """The encoder a map was built with (lens prototypes need it); build.load_encoder_cached keeps one copy
-    per process, shared with placement, evaluation and the jobs."""
-    enc = build.load_encoder_cached(name)
+def map_encoder(name: str, content_hash: str, backend: str = "torch"):
+    """The encoder a map was built with, on its backend (lens prototypes need it); build.load_encoder_cached
+    keeps one copy per process, shared with placement, evaluation and the jobs."""
+    enc = build.load_map_encoder({"encoder": {"name": name, "backend": backend}})
     if str(getattr(enc, "content_hash", "")) != content_hash:
         raise MapError(f"encoder '{name}' found here is not the one the map was built with "
                        f"(hash {str(enc.content_hash)[:12]} vs {content_hash[:12]})")
@@ -163,10 +163,93 @@ def lens_scores_for_map(key: MapKey, lens_name: str) -> tuple[pd.DataFrame, list
     if enc_info.get("content_hash") in (None, build.PRECOMPUTED_HASH):
         raise MapError(f"map '{vmap.name}' holds precomputed embeddings ({enc_info.get('name')}); lens "
                        "prototypes need the encoder that made them, which this map cannot load")
-    protos = lenses.lens_prototypes(map_encoder(str(enc_info["name"]), str(enc_info["content_hash"])),
+    protos = lenses.lens_prototypes(map_encoder(str(enc_info["name"]), str(enc_info["content_hash"]),
+                                                build.map_backend(vmap.manifest)),
                                     lens_name)
     dims, subs = lenses.dimension_columns(protos)
     return lenses.score_qas(np.asarray(vmap.embeddings), protos), dims, subs
+
+
+def encoder_for_map(vmap: ValueMap):
+    """(the map's encoder, None), or (None, why it cannot be loaded here): precomputed vectors, a model
+    that is missing, or one whose content hash differs from the map's."""
+    from univar_core.encoders.sentence_encoder import EncoderLoadError
+
+    info = vmap.manifest.get("encoder") or {}
+    name = str(info.get("name"))
+    if info.get("content_hash") in (None, build.PRECOMPUTED_HASH):
+        return None, f"This map was built from precomputed embeddings ('{name}'): no encoder to load."
+    try:
+        return map_encoder(name, str(info["content_hash"]), build.map_backend(vmap.manifest)), None
+    except (EncoderLoadError, MapError, OSError, ValueError) as err:
+        return None, f"This map records an encoder ('{name}') that cannot be loaded here: {err}"
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def distances_for_map(key: MapKey, method: str, level: str = "value_id") -> pd.DataFrame:
+    """Distances between value IDs, or the mean distance between their languages / models."""
+    from univar_core.analysis.compare import aggregate_distance
+
+    dm = distance_matrix_for_map(key, method)
+    return dm if level == "value_id" else aggregate_distance(dm, load_value_map(*key).qas, by=level)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def pair_test_for_map(key: MapKey, a: str, b: str, method: str) -> dict:
+    from univar_core.analysis.compare import pair_test
+
+    vmap = load_value_map(*key)
+    return pair_test(vmap.qas, np.asarray(vmap.embeddings), a, b, method=method, n_boot=200, n_perm=499)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def lens_summary_for_map(key: MapKey, lens_name: str) -> pd.DataFrame:
+    """Per value ID lens scores with bootstrap CIs (lenses.score_value_ids of lens_scores_for_map)."""
+    from univar_core.analysis.lenses import score_value_ids
+
+    return score_value_ids(load_value_map(*key).qas, lens_scores_for_map(key, lens_name)[0])
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def demo_checkpoints_for_map(key: MapKey) -> tuple[pd.DataFrame, np.ndarray]:
+    """The demo's synthetic checkpoints embedded with the map's encoder and placed on the map."""
+    from univar_core.data.demo import demo_checkpoints
+    from univar_core.maps.projection import place_points
+
+    vmap = load_value_map(*key)
+    enc, why = encoder_for_map(vmap)
+    if enc is None:
+        raise MapError(why)
+    table = demo_checkpoints()
+    emb = np.asarray(enc.encode_qas(table["question"].tolist(), table["answer"].tolist()).embeddings,
+                     dtype=np.float32)
+    xy = place_points(np.asarray(vmap.embeddings), vmap.qas[["x", "y"]].to_numpy(dtype=np.float32), emb)
+    return table.assign(x=xy[:, 0], y=xy[:, 1]), emb
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def value_id_table_for_map(key: MapKey, reps: tuple, by: str, test_fraction: float, seed: int, k: int,
+                           probe: bool, tfidf: bool, centre: bool = False) -> tuple[pd.DataFrame, str]:
+    """The Evaluate page's value identification table (analysis/identification) and its split summary."""
+    from univar_core.analysis import control, identification
+    from univar_core.data.splits import assert_no_leak, split_qas
+
+    vmap = load_value_map(*key)
+    qas = vmap.qas.reset_index(drop=True)
+    split = split_qas(qas, by=by, test_fraction=test_fraction, seed=seed)
+    assert_no_leak(qas, split)
+    feats = {rep["label"]: control.features(rep, qas, vmap.embeddings, vmap.manifest,
+                                            load_encoder=build.load_encoder_cached) for rep in map(dict, reps)}
+    table = identification.value_identification_table(qas, feats, split, k=k, probe=probe, tfidf=tfidf, seed=seed,
+                                                      centre_questions=centre)
+    return table, split.summary()
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def control_corpus(path: str) -> pd.DataFrame:
+    from univar_core.analysis.control import read_control
+
+    return read_control(path)
 
 
 def hover_answer_chars(n_points: int) -> int:

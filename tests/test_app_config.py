@@ -19,7 +19,7 @@ def test_an_encoder_is_loaded_once_per_process(monkeypatch):
     loads = []
     monkeypatch.setattr(sentence_encoder, "load_encoder",
                         lambda name, **kw: loads.append(name) or object())
-    monkeypatch.setattr(build, "_loaded_encoders", {})
+    monkeypatch.setattr(sentence_encoder, "_loaded_encoders", {})
     first = build.load_encoder_cached("some-encoder")
     assert build.load_encoder_cached("some-encoder") is first     # pages, placement, lenses share it
     assert build.load_encoder_cached("some-encoder", batch_size=8) is not first   # other options: another

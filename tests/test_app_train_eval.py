@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from apptest_helpers import copy_demo, first_frame, run_ok
 from streamlit.testing.v1 import AppTest
 
 from univar_core.analysis import identification
 from univar_core.jobs import runner
 from univar_core.training import runs as training_runs
+
+from apptest_helpers import copy_demo, first_frame, run_ok
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -187,10 +188,13 @@ def test_evaluate_control_comparison_on_real_data(valuebench_dir, monkeypatch):
     at.query_params["map"] = "vb-small"
     _run(at)
     _run(at.switch_page("pages/evaluate.py"))
-    # NFCC1993 and NFCC2000 share item texts: one inventory group, so the split falls back to questions
+    # its two questionnaires repeat items (NFCC2000 is drawn from NFCC1993): split_qas would merge them into
+    # one group, so no questionnaire split is offered and the default falls back to question_id
+    assert "questionnaire" not in at.selectbox(key="ev_by").options
     assert at.selectbox(key="ev_by").value == "question_id"
     at.checkbox(key="ev_probe").uncheck()
     _run(at)
+    assert not at.error, [e.value for e in at.error]
     assert at.radio(key="ev_control_source").value == "Shared AlpacaEval corpus"
     at.slider(key="ev_control_n").set_value(20)
     _run(at)

@@ -97,13 +97,12 @@ def test_group_larger_than_the_test_share_stays_in_train():
         assert 0 < len(split.test) <= 0.3 * len(qas)
 
 
-def test_default_split_is_by_questionnaire_where_the_inventories_can_be_split():
-    from univar_core.data.splits import default_split_column
+def test_split_columns_finest_first_and_only_splittable():
+    from univar_core.data.splits import split_columns
 
-    rows = [{"questionnaire": q, "question": f"{q} item {i}", "question_id": f"{q}{i}", "value_id": v}
-            for q in ("PVQ40", "MFT23", "VSM13") for i in range(4) for v in ("a$eng", "b$eng")]
-    qas = pd.DataFrame(rows)
-    assert default_split_column(qas) == "questionnaire"        # the README's protocol (Evaluate's default)
-    shared = qas.assign(question=qas["question"].str.replace(r"^\w+ ", "", regex=True))  # same items in all
-    assert default_split_column(shared) == "question_id"       # one merged group cannot be split
-    assert default_split_column(qas.drop(columns="questionnaire")) == "question_id"
+    qas = pd.DataFrame({"question_id": ["a", "b", "c"], "questionnaire": ["x", "x", "y"], "dataset": ["d"] * 3,
+                        "question": ["1", "2", "3"]})
+    assert split_columns(qas) == ["question_id", "questionnaire"]     # one dataset cannot be split
+    assert split_columns(qas.assign(question_id="a")) == ["questionnaire"]
+    # two inventories that repeat an item merge into one group: they cannot be split apart
+    assert split_columns(qas.assign(question=["1", "2", "2"])) == ["question_id"]

@@ -74,7 +74,7 @@ def max_bytes_from_env() -> int:
     if not (mb > 0 and mb != float("inf")):
         raise QAInputError(f"{raw!r} is not a positive number of megabytes (e.g. {MAX_FILE_MB_ENV}=500)",
                            source=MAX_FILE_MB_ENV)
-    return int(mb * 2**20)
+    return round(mb * 2**20)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,9 +110,15 @@ def _buffer_size(buf: Any) -> int | None:
     return None
 
 
+def _mb(n_bytes: int) -> str:
+    """Megabytes with the digits that matter (a 0.001 MB limit must not read as "0 MB")."""
+    mb = n_bytes / 2**20
+    return f"{mb:,.0f} MB" if mb >= 100 else f"{mb:.3g} MB"
+
+
 def _too_large(source: str, size: int, max_bytes: int) -> QAInputError:
     return QAInputError(
-        f"the file is {size / 2**20:,.1f} MB, over the {max_bytes / 2**20:,.0f} MB limit. Raise the limit "
+        f"the file is {_mb(size)}, over the {_mb(max_bytes)} limit. Raise the limit "
         f"with the environment variable {MAX_FILE_MB_ENV} (e.g. {MAX_FILE_MB_ENV}=1000) or the max_bytes "
         f"argument, or split the file.",
         source=source,
@@ -260,7 +266,7 @@ def _check_unpacked_size(size: int, source: str, max_bytes: int, what: str) -> N
     compressed file can hold a huge table (a 100 KB xlsx can unpack to 100 MB)."""
     if size > max_bytes:
         raise QAInputError(
-            f"the file unpacks to {what} {size / 2**20:,.1f} MB, over the {max_bytes / 2**20:,.0f} MB limit. "
+            f"the file unpacks to {what} {_mb(size)}, over the {_mb(max_bytes)} limit. "
             f"Raise the limit with the environment variable {MAX_FILE_MB_ENV} (e.g. {MAX_FILE_MB_ENV}=1000) "
             f"or the max_bytes argument, or split the file.", source=source)
 

@@ -141,16 +141,11 @@ SPLIT_COLUMNS = ("question_id", "questionnaire", "dataset", "subset")
 
 def split_columns(qas: pd.DataFrame) -> list[str]:
     """The columns a question-disjoint split can group by, finest first: question_id, then the coarser
-    questionnaire / dataset / subset; only those with at least 2 groups (one group cannot be split)."""
-    return [c for c in SPLIT_COLUMNS if c in qas.columns and qas[c].nunique() >= 2]
+    questionnaire / dataset / subset; only those that leave at least 2 groups once groups sharing a
+    question text are merged (as split_qas merges them: two inventories that repeat items are one)."""
+    def groups(col: str) -> int:
+        if "question" not in qas.columns:
+            return qas[col].nunique()
+        return len(np.unique(_merge_groups_sharing_text(qas[col], qas["question"])))
 
-
-def default_split_column(qas: pd.DataFrame) -> str:
-    """The protocol's split where the data allows it: by questionnaire (no held-out item shares an
-    inventory with training) when that column exists and its inventories, once those sharing an item
-    text are merged, still form at least 2 groups; else by question_id."""
-    if "questionnaire" in split_columns(qas) and {"question", "value_id"} <= set(qas.columns):
-        roots = _merge_groups_sharing_text(qas["questionnaire"], qas["question"])
-        if len(np.unique(roots)) >= 2:
-            return "questionnaire"
-    return "question_id"
+    return [c for c in SPLIT_COLUMNS if c in qas.columns and qas[c].nunique() >= 2 and groups(c) >= 2]

@@ -68,4 +68,5 @@ def load_head_for_map(path: str | Path, manifest: dict):
     return HeadEncoder.load(path, base=RecordedBase(str(meta.get("base")), meta.get("base_content_hash")))
 
 
-__all__ = ["HEAD_JSON", "HEAD_WEIGHTS", "is_head_folder", "head_meta", "RecordedBase", "recorded_base", "head_matches_map", "load_head_for_map"]
+__all__ = ["HEAD_JSON", "HEAD_WEIGHTS", "is_head_folder", "head_meta", "RecordedBase", "recorded_base",
+           "head_matches_map", "load_head_for_map"]

@@ -157,32 +157,48 @@ def _stage(progress: StageProgress | None, stage: str) -> Callable[[int, int], N
     return lambda done, total: progress(stage, done, total)
 
 
-_loaded_encoders: dict[tuple, Any] = {}
-_encoders_lock = threading.Lock()
+load_encoder_cached = sentence_encoder.load_encoder_cached  # its home is encoders; kept here for callers
 
 
-def load_encoder_cached(name_or_path: str = sentence_encoder.DEFAULT_ENCODER, **options: Any) -> Any:
-    """sentence_encoder.load_encoder with the on-disk embedding cache on (sentence_encoder.default_cache_dir() unless
-    ``cache_dir`` is given): a QA is never embedded twice and an interrupted build resumes.
-
-    Loaded once per process for the same name and options (the app's pages, placement, lenses and jobs
-    share one copy of the weights); a model folder that changed on disk (a retrained run) is loaded again.
-    """
-    options.setdefault("cache_dir", sentence_encoder.default_cache_dir())
-    folder = Path(str(name_or_path)).expanduser()
-    stamp = max((p.stat().st_mtime_ns for p in folder.iterdir()), default=0) if folder.is_dir() else None
-    key = (str(name_or_path), stamp, tuple(sorted((k, repr(v)) for k, v in options.items())))
-    with _encoders_lock:  # app sessions are threads: two first calls must not load two copies
-        if key not in _loaded_encoders:
-            _loaded_encoders[key] = sentence_encoder.load_encoder(name_or_path, **options)
-        return _loaded_encoders[key]
+def map_backend(manifest: dict) -> str:
+    """The backend a map's vectors were made with (maps from before there were backends: torch)."""
+    return str((manifest.get("encoder") or {}).get("backend") or "torch")
 
 
-def _resolve_encoder(encoder: Any) -> Any:
-    """A name/path is loaded (with the cache); an encoder object is used as it is."""
+def load_map_encoder(manifest: dict, name: str | None = None) -> Any:
+    """The encoder that embedded a map (or ``name``, e.g. a head on it), on the map's backend, with the cache:
+    what lens prototypes, controls and new QAs must be embedded with to be comparable with the map's points."""
+    enc_name = name or str((manifest.get("encoder") or {}).get("name"))
+    return load_encoder_cached(enc_name, backend=map_backend(manifest))
+
+
+def trust_option(trust_remote_code: bool) -> dict[str, bool]:
+    """Loader options for --trust-remote-code: given only when on, so the usual loads share one cached copy."""
+    return {"trust_remote_code": True} if trust_remote_code else {}
+
+
+def _resolve_encoder(encoder: Any, backend: str | None = None, *, trust_remote_code: bool = False) -> Any:
+    """A name/path is loaded (with the cache, on ``backend``: default auto); an encoder object is used as it is.
+    ``trust_remote_code``: let a model whose folder ships Python code (config.json auto_map) run it."""
     if encoder is None or _is_path(encoder):
-        return load_encoder_cached(str(encoder) if encoder is not None else sentence_encoder.DEFAULT_ENCODER)
+        return load_encoder_cached(str(encoder) if encoder is not None else sentence_encoder.DEFAULT_ENCODER,
+                                   backend=backend, **trust_option(trust_remote_code))
     return encoder
+
+
+def encoder_record(enc: Any) -> dict[str, Any]:
+    """What a manifest records about the encoder that embedded a map: identity, backend, and the guard
+    that let the backend be used (mean cosine to fp32 PyTorch per backend)."""
+    record = {"name": str(enc.name), "content_hash": str(enc.content_hash), "dim": int(enc.dim),
+              "backend": str(getattr(enc, "backend", "torch"))}
+    note = getattr(enc, "backend_note", None)
+    if note:
+        record["backend_note"] = str(note)
+    guard = getattr(enc, "backend_guard", None)
+    if guard and "backends" in guard:
+        record["backend_guard"] = {"sample": guard.get("sample"), "min_mean_cosine": guard.get("min_mean_cosine"),
+                                   "backends": guard["backends"]}
+    return record
 
 
 @dataclass
@@ -192,13 +208,15 @@ class _Embedded:
     content_hash: str
     n_truncated_tokens: int
     n_from_cache: int
+    record: dict[str, Any] | None = None  # encoder_record of the encoder used (None: precomputed)
 
 
 def _embed(table: pd.DataFrame, *, encoder: Any, progress: StageProgress | None,
-           sink: readers.EmbeddingSink = None) -> _Embedded:
+           sink: readers.EmbeddingSink = None, backend: str | None = None,
+           trust_remote_code: bool = False) -> _Embedded:
     """Encode chunk by chunk into the sink (a staged .npy in a build): the encoder's output for one
     chunk is the only matrix in memory."""
-    enc = _resolve_encoder(encoder)
+    enc = _resolve_encoder(encoder, backend, trust_remote_code=trust_remote_code)
     total = len(table)
     if progress is not None:
         progress("embed", 0, total)
@@ -219,7 +237,7 @@ def _embed(table: pd.DataFrame, *, encoder: Any, progress: StageProgress | None,
         raise
     if progress is not None:
         progress("embed", total, total)
-    return _Embedded(emb, str(enc.name), str(enc.content_hash), n_truncated, n_from_cache)
+    return _Embedded(emb, str(enc.name), str(enc.content_hash), n_truncated, n_from_cache, encoder_record(enc))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -284,12 +302,16 @@ def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFA
               embeddings: np.ndarray | str | Path | None = None, encoder_name: str | None = None,
               umap: UmapParams = UmapParams(), dataset: str | None = None,
               data_dir: str | Path | None = None, centre_questions: bool = False,
-              landmarks: int = DEFAULT_LANDMARKS,
+              landmarks: int = DEFAULT_LANDMARKS, backend: str | None = None, trust_remote_code: bool = False,
               progress: StageProgress | None = None) -> tuple[ValueMap, ValidationReport]:
     """Read, validate, embed (or take precomputed vectors), project, cluster and store a map.
 
+    ``trust_remote_code``: let a model that ships its own Python code run it (off unless asked;
+    recorded in the manifest's encoder entry).
+
     ``encoder``: a name/path (loaded with sentence_encoder.load_encoder) or an encoder object. With precomputed
-    embeddings no encoder is loaded; ``encoder_name`` then names the model that made them.
+    embeddings no encoder is loaded; ``encoder_name`` then names the model that made them. ``backend``
+    (auto, torch, onnx, onnx-int8; default $UNIVAR_BACKEND, else auto) applies to an encoder given by name.
     ``centre_questions``: store question-centred vectors (encoders.centring) instead of the encoder's:
     the map then shows how answers differ from each question's consensus, not topics. QAs of questions
     answered by a single value ID have nothing to centre on and are left out (counted in the report and
@@ -310,7 +332,8 @@ def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFA
     try:
         return _build_map(source, name, encoder=encoder, embeddings=embeddings, encoder_name=encoder_name,
                           umap=umap, dataset=dataset, data_dir=data_dir, centre_questions=centre_questions,
-                          landmarks=landmarks, progress=progress, sink=sink)
+                          landmarks=landmarks, progress=progress, sink=sink, backend=backend,
+                          trust_remote_code=trust_remote_code)
     finally:
         for writer in staged:  # moved into the map on success; anything left is a failed build's
             writer.abort()
@@ -322,7 +345,8 @@ def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFA
 
 def _build_map(source: Source, name: str, *, encoder: Any, embeddings: Any, encoder_name: str | None,
                umap: UmapParams, dataset: str | None, data_dir: Any, centre_questions: bool,
-               landmarks: int, progress: StageProgress | None, sink: Any) -> tuple[ValueMap, ValidationReport]:
+               landmarks: int, progress: StageProgress | None, sink: Any,
+               backend: str | None = None, trust_remote_code: bool = False) -> tuple[ValueMap, ValidationReport]:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     loaded = load_source(source, dataset=dataset, embeddings=embeddings, sink=sink)
@@ -341,7 +365,8 @@ def _build_map(source: Source, name: str, *, encoder: Any, embeddings: Any, enco
     else:
         # encoder_name only names precomputed vectors: a map embedded here records the encoder it
         # loaded, so placing new QAs later loads that same encoder.
-        embedded = _embed(table, encoder=encoder, progress=progress, sink=sink)
+        embedded = _embed(table, encoder=encoder, progress=progress, sink=sink, backend=backend,
+                          trust_remote_code=trust_remote_code)
     timings["embed"] = time.perf_counter() - t0
 
     question_means = None
@@ -368,8 +393,10 @@ def _build_map(source: Source, name: str, *, encoder: Any, embeddings: Any, enco
     timings["cluster"] = time.perf_counter() - t0
 
     manifest = {
-        "encoder": {"name": embedded.encoder_name, "content_hash": embedded.content_hash,
-                    "dim": int(embedded.embeddings.shape[1])},
+        "encoder": {**(embedded.record or {"name": embedded.encoder_name, "content_hash": embedded.content_hash,
+                                           "dim": int(embedded.embeddings.shape[1])}),
+                    # the model's own code ran to make this map: placing on it asks for the same consent
+                    "trust_remote_code": bool(trust_remote_code)},
         "projection": umap.to_dict(),
         "seed": umap.random_state,
         "validation": validation_counts(report),

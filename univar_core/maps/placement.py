@@ -27,6 +27,7 @@ from univar_core.maps.build import (
     is_centred,
     load_encoder_cached,
     load_source,
+    trust_option,
     validation_counts,
 )
 from univar_core.maps.projection import (
@@ -148,10 +149,15 @@ def own_value_id_fraction(placement: Placement) -> float | None:
     return float((qas["nearest_value_id"].to_numpy()[mask] == qas["value_id"].to_numpy()[mask]).mean())
 
 
-def _map_encoder(vmap: ValueMap, encoder: Any) -> Any:
-    """The encoder that made the map: a given one must match its hash; else load by manifest name."""
+def _map_encoder(vmap: ValueMap, encoder: Any, backend: str | None = None, trust_remote_code: bool = False) -> Any:
+    """The encoder that made the map, on the backend that made it: a given one must match its hash and
+    backend (vectors of two backends differ a little, and a map never mixes them); else load by name."""
     recorded = vmap.manifest.get("encoder") or {}
     name, want_hash = recorded.get("name"), recorded.get("content_hash")
+    want_backend = recorded.get("backend") or "torch"  # maps made before there were backends: torch
+    if backend not in (None, "auto") and backend != want_backend:
+        raise QAInputError(f"map '{vmap.name}' was embedded with the {want_backend} backend; QAs embedded "
+                           f"with {backend} would not be comparable with its points (leave the backend out)")
     if encoder is None:
         if want_hash == PRECOMPUTED_HASH:
             raise QAInputError(
@@ -159,24 +165,30 @@ def _map_encoder(vmap: ValueMap, encoder: Any) -> Any:
                 f"'{name}'), so it cannot embed new QAs itself: give precomputed embeddings for them, "
                 f"or the encoder that made the map's embeddings")
         try:
-            enc = load_encoder_cached(name)
+            enc = load_encoder_cached(name, backend=want_backend, **trust_option(trust_remote_code))
         except (OSError, ValueError) as err:
             raise MapError(f"map '{vmap.name}': cannot load its encoder '{name}' ({err})") from err
     else:
-        enc = _resolve_encoder(encoder)
+        enc = _resolve_encoder(encoder, want_backend, trust_remote_code=trust_remote_code)
     got_hash = str(getattr(enc, "content_hash", ""))
     if want_hash not in (None, PRECOMPUTED_HASH) and got_hash != want_hash:
         raise QAInputError(
             f"encoder '{getattr(enc, 'name', encoder)}' (hash {got_hash[:12]}) is not the encoder map "
             f"'{vmap.name}' was built with ('{name}', hash {str(want_hash)[:12]}); its points would land "
             f"in the wrong places")
+    got_backend = getattr(enc, "backend", "torch")
+    if want_hash not in (None, PRECOMPUTED_HASH) and got_backend != want_backend:
+        raise QAInputError(f"encoder '{getattr(enc, 'name', encoder)}' runs on the {got_backend} backend but map "
+                           f"'{vmap.name}' was embedded with {want_backend}; load it with backend={want_backend!r}")
     return enc
 
 
 def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Any = None,
-                 embeddings: np.ndarray | str | Path | None = None,
+                 embeddings: np.ndarray | str | Path | None = None, backend: str | None = None,
+                 trust_remote_code: bool = False,
                  progress: StageProgress | None = None) -> Placement:
     """Embed new QAs with the map's own encoder and position them on it; the map is not changed.
+    ``trust_remote_code``: the map's encoder may run code shipped with the model (off unless asked).
 
     Coordinates come from project.place_points (existing points never move); each new QA takes the
     cluster of its nearest map point. ``nearest`` ranks the map's value IDs for the new QAs as a whole.
@@ -193,7 +205,7 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Any = N
     if loaded.embeddings is not None:
         new_emb = loaded.embeddings
     else:
-        enc = _map_encoder(vmap, encoder)
+        enc = _map_encoder(vmap, encoder, backend, trust_remote_code)
         total = len(table)
         if progress is not None:
             progress("embed", 0, total)

@@ -207,6 +207,22 @@ def distances_for_map(key: MapKey, method: str, level: str = "value_id") -> pd.D
     return dm if level == "value_id" else aggregate_distance(dm, load_value_map(*key).qas, by=level)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def same_question_for_map(key: MapKey, a: str, b: str) -> pd.DataFrame:
+    from univar_core.analysis.compare import same_question_pairs
+
+    vmap = load_value_map(*key)
+    return same_question_pairs(vmap.qas, np.asarray(vmap.embeddings), a, b)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def nearest_cross_for_map(key: MapKey, a: str, b: str, k: int) -> pd.DataFrame:
+    from univar_core.analysis.compare import nearest_cross
+
+    vmap = load_value_map(*key)
+    return nearest_cross(vmap.qas, np.asarray(vmap.embeddings), a, b, k=k)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def pair_test_for_map(key: MapKey, a: str, b: str, method: str) -> dict:
     from univar_core.analysis.compare import pair_test

@@ -9,6 +9,7 @@ import streamlit as st
 from pages import _shared
 from univar_core.analysis import compare, lenses
 from univar_core.figures import lens_figures, map_figures
+from univar_core.maps import build
 
 LEVELS = {"value ID": "value_id", "language": "lang", "model": "model"}
 LENS_TITLES = {"valuelex": "ValueLex", "schwartz": "Schwartz basic values", "mft": "Moral Foundations"}
@@ -32,7 +33,11 @@ def _distances_section(vmap, key) -> None:
     else:
         st.caption(f"{len(dm)} {level_label}s, ordered by average-linkage clustering (the dendrogram on top): "
                    "similar ones sit next to each other.")
-        fig = lens_figures.clustered_heatmap_figure(dm, title=f"{method} distance between {level_label}s")
+        find = st.text_input(f"Find {level_label}s", key="lens_find", placeholder="e.g. gpt-4 or $ind",
+                             help="Outlines the matching rows and columns and names them on the axes.")
+        found = [v for v in map(str, dm.index) if find.strip() and find.strip().lower() in v.lower()]
+        fig = lens_figures.clustered_heatmap_figure(dm, title=f"{method} distance between {level_label}s",
+                                                    highlight=found)
         _shared.show_figure(fig, name=f"{vmap.name}_{method}_{level}_distances", key="lens_heatmap")
         _shared.csv_download(dm.reset_index(), label="Download the distance matrix (CSV)",
                              file_name=f"{vmap.name}_{method}_{level}_distances.csv", key="lens_dm_csv")
@@ -144,6 +149,10 @@ key = _shared.current_map_key()
 st.title("Value Lenses")
 st.caption("Turn positions on the map into numbers: distances with confidence intervals, interpretable value "
            "lenses, alignment trajectories, and a check against human cultural distances.")
+if build.is_centred(vmap.manifest):
+    st.caption("This map is question-centred: distances and lens scores are computed on how each answer departs "
+               "from the other answers to its question (a lens score then reads as leaning more or less toward a "
+               "value than the consensus).")
 _distances_section(vmap, key)
 _lens_section(vmap, key)
 st.caption("Alignment trajectories over checkpoints and the check against human cultural distances are on the "

@@ -178,6 +178,27 @@ def test_a_500_on_every_retry_fails_clearly_and_keeps_nothing_half_done(server, 
     assert not (tmp_path / "f.csv").exists()
 
 
+def test_a_timeout_on_every_retry_says_which_limit_to_raise(server, bank, tmp_path):
+    server.delay_s = 1.0
+    with pytest.raises(EndpointUnavailableError, match=r"no answer within 0.2 s on 2 attempts: raise --timeout"):
+        run_collection(_endpoint(server, timeout_s=0.2, retry=RetryPolicy(retries=1, base_delay_s=0.01)), bank,
+                       langs=["eng"], out=tmp_path / "t.csv", n_questions=1, settings=SHORT)
+
+
+def test_a_server_that_wants_max_completion_tokens_gets_it(server, bank, tmp_path):
+    server.completion_tokens_only = True
+    backend = _endpoint(server)
+    result = run_collection(backend, bank, langs=["eng"], out=tmp_path / "o.csv", n_questions=3, settings=SHORT)
+    assert len(result.qas) == 3 and backend.token_param == "max_completion_tokens"
+    assert {b["max_completion_tokens"] for b in server.requests} == {6}
+
+
+def test_recorded_endpoint_has_no_credentials():
+    from univar_core.collect.errors import endpoint_host
+
+    assert endpoint_host("https://user:pw@api.example.org:8443/v1/?key=sk-x") == "https://api.example.org:8443/v1"
+
+
 def test_wrong_key_unknown_model_and_unreachable_endpoint_are_config_errors(lm_backend, bank, tmp_path, monkeypatch):
     with ChatServer(lm_backend, api_key="sk-the-right-one-000000") as srv:
         monkeypatch.setenv("OPENAI_API_KEY", SECRET)

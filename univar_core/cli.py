@@ -425,21 +425,27 @@ def place(
 
 
 def demo(data_dir: DataDirOpt = None) -> None:
-    """Build (or rebuild) the built-in synthetic demo map "demo" with the default encoder.
+    """Build (or rebuild) the built-in synthetic demo maps with the default encoder: "demo-values"
+    (question-centred: values set the layout; the app opens it first) and "demo" (the encoder's own
+    vectors: QAs group by question; QAs of new questions can be placed on it).
 
     The demo corpus is synthetic: fictional model-language value IDs with planted stances.
 
     Example:
 
-      univar demo && univar info demo
+      univar demo && univar info demo-values
     """
     from univar_core.maps.build import build_demo_map
 
     bars = TqdmProgress()
     try:
         vmap = build_demo_map(data_dir=data_dir, progress=bars)
+        bars.close()
+        bars = TqdmProgress()
+        values = build_demo_map(data_dir=data_dir, progress=bars, centre_questions=True)
     finally:
         bars.close()
+    typer.echo(f"demo value map (question-centred): {len(values.qas):,} QAs -> {values.path}")
     typer.echo(f"demo map (synthetic): {len(vmap.qas):,} QAs, {vmap.qas['value_id'].nunique()} value IDs "
                f"-> {vmap.path}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -44,12 +45,24 @@ def load_value_map(path: str, checksum: str) -> ValueMap:
 
 
 def ensure_demo(data_dir: str, progress: Callable[[str, int, int], None] | None = None) -> str:
-    """Build the demo map once per data directory (first launch); later launches just find it.
+    """Build the demo maps once per data directory (first launch); later launches just find them.
+    Returns the value map's folder (question-centred), the one a first launch opens.
 
     Not st.cache_*: a cached call that draws progress into a block made outside it is replayed into
     every later session and fails there (CacheReplayClosureError). The library's lock makes concurrent
     first sessions build it once; the others wait and then open the stored map."""
-    return str(build.ensure_demo_map(data_dir=data_dir, progress=progress).path)
+    return str(build.ensure_demo_maps(data_dir=data_dir, progress=progress)[0].path)
+
+
+@st.cache_resource(show_spinner=False)
+def warm_projection() -> threading.Thread:
+    """UMAP's numba compile, started once per process in a background thread at app start-up, so the page
+    never waits for it: a map built meanwhile (the first launch's demo) waits only for what is left."""
+    from univar_core.maps.projection import warm_up
+
+    thread = threading.Thread(target=warm_up, name="umap-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def stage_progress(bar) -> Callable[[str, int, int], None]:
@@ -200,6 +213,22 @@ def distances_for_map(key: MapKey, method: str, level: str = "value_id") -> pd.D
 
     dm = distance_matrix_for_map(key, method)
     return dm if level == "value_id" else aggregate_distance(dm, load_value_map(*key).qas, by=level)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def same_question_for_map(key: MapKey, a: str, b: str) -> pd.DataFrame:
+    from univar_core.analysis.compare import same_question_pairs
+
+    vmap = load_value_map(*key)
+    return same_question_pairs(vmap.qas, np.asarray(vmap.embeddings), a, b)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def nearest_cross_for_map(key: MapKey, a: str, b: str, k: int) -> pd.DataFrame:
+    from univar_core.analysis.compare import nearest_cross
+
+    vmap = load_value_map(*key)
+    return nearest_cross(vmap.qas, np.asarray(vmap.embeddings), a, b, k=k)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

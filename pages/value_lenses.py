@@ -9,6 +9,7 @@ import streamlit as st
 from pages import _shared
 from univar_core.analysis import compare, lenses
 from univar_core.figures import lens_figures, map_figures
+from univar_core.maps import build
 
 LEVELS = {"value ID": "value_id", "language": "lang", "model": "model"}
 LENS_TITLES = {"valuelex": "ValueLex", "schwartz": "Schwartz basic values", "mft": "Moral Foundations"}
@@ -148,6 +149,10 @@ key = _shared.current_map_key()
 st.title("Value Lenses")
 st.caption("Turn positions on the map into numbers: distances with confidence intervals, interpretable value "
            "lenses, alignment trajectories, and a check against human cultural distances.")
+if build.is_centred(vmap.manifest):
+    st.caption("This map is question-centred: distances and lens scores are computed on how each answer departs "
+               "from the other answers to its question (a lens score then reads as leaning more or less toward a "
+               "value than the consensus).")
 _distances_section(vmap, key)
 _lens_section(vmap, key)
 st.caption("Alignment trajectories over checkpoints and the check against human cultural distances are on the "

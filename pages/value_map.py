@@ -19,9 +19,10 @@ ZOOM_KEY, LAST_SELECTION_KEY, PENDING_KEY = "map_zoom", "map_last_selection", "m
 MAX_TABLE_ROWS = 5_000        # rows listed on the page; the CSV download holds the whole selection
 COHESION_HELP = ("cohesion: mean cosine similarity of a value ID's QAs to their own centroid (1 = its answers "
                  "are alike; low = they spread over the map).")
-TOPIC_HINT = ("Encoder {enc}: nearby QAs mostly share a question or topic, not values (the UniVaR paper's point). "
-              "For values, rebuild the map question-centred (`--centre-questions`, or the option on Train & "
-              "Embed) or with a trained value encoder; the grouped view compares value IDs as wholes.")
+TOPIC_HINT = ("With the general sentence encoder {enc}, nearby QAs mostly share a question or topic, not values "
+              "(the UniVaR paper's point). For values, build the map question-centred (the build option "
+              "centre questions, on Train & Embed or in the CLI) or with a trained value encoder; the grouped "
+              "view compares value IDs as wholes.")
 LAYOUT_HELP = ("centroid: cosine distance between the value IDs' mean embeddings (the paper's grouped view); "
                "energy / mmd: distances between their whole QA distributions. Not the mean of map positions: "
                "every value ID answers the same questions, so those means all fall near the middle.")
@@ -191,8 +192,7 @@ if view == "QAs":
                    "question, so nearby points share a stance, not a topic.")
     elif str((vmap.manifest.get("encoder") or {}).get("name")) == sentence_encoder.DEFAULT_ENCODER:
         # one caption line, not a box: the map must stay above the fold
-        st.caption(":material/lightbulb: " + _shared.md(TOPIC_HINT.format(enc="general sentence encoder "
-                                                                            + sentence_encoder.DEFAULT_ENCODER)))
+        st.caption(":material/lightbulb: " + _shared.md(TOPIC_HINT.format(enc=sentence_encoder.DEFAULT_ENCODER)))
     _qa_view(vmap, key, qas, keep)
 else:
     _grouped_view(vmap, key, qas, keep)

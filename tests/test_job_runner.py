@@ -155,3 +155,17 @@ def test_the_train_page_never_imports_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_reused_pid_is_not_a_running_job(tmp_path):
+    """A job folder from before a restart whose pid now runs something else (here: this test) has ended."""
+    import json
+
+    job_dir = tmp_path / "runs" / "old"
+    job_dir.mkdir(parents=True)
+    (job_dir / runner.JOB_FILE).write_text(json.dumps({
+        "kind": "train", "label": "old run", "argv": runner.cli_argv("train", "--out", str(job_dir)),
+        "pid": os.getpid(), "started": time.time() - 60, "status_dir": str(job_dir)}))
+    job = runner.read_job(job_dir)
+    assert job.state == "failed" and "without reporting" in job.error
+    assert runner.active_job(tmp_path / "runs") is None

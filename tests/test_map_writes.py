@@ -3,7 +3,6 @@ the map as stored, names are checked before any work, and `list` restores a map 
 as .old-<name>. Maps here hold random unit vectors (precomputed), so no encoder or UMAP is needed."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import threading

@@ -13,7 +13,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from tiny_bert import build_tiny_bert
 
 import univar_core.encoders.sentence_encoder as encode_mod
 from univar_core.encoders.cache import EmbeddingCache
@@ -26,6 +25,8 @@ from univar_core.encoders.sentence_encoder import (
     load_encoder,
     resolve_model_path,
 )
+
+from tiny_bert import build_tiny_bert
 
 TINY_WORDS = ("should i help my friend neighbour family money work yes no because it is good bad "
               "the a to and of you we they always never maybe honest truth lie value q a").split()

@@ -120,6 +120,21 @@ CentreOpt = Annotated[bool, typer.Option(
                                "the value IDs that answered it) so that what differs between value IDs is "
                                "left, not the topic. QAs of questions only one value ID answered are left "
                                "out (counted).")]
+TrustRemoteCodeOpt = Annotated[bool, typer.Option(
+    "--trust-remote-code/--no-trust-remote-code",
+    help="Let a model whose folder ships its own Python code (config.json 'auto_map', e.g. the UniVaR "
+         "checkpoints on nomic-embed) run it. This runs code from the model's source on this machine: only for "
+         "models you trust. Off by default; a map built with it records it in its manifest.")]
+
+
+def _remote_code_warning(trust_remote_code: bool, *models: Any) -> None:
+    """Say it every time: consent to run a model's code should never be silent."""
+    if trust_remote_code:
+        named = ", ".join(f"'{m}'" for m in models if m) or "the map's encoder"
+        _err(f"warning: --trust-remote-code runs Python code shipped with the model ({named}) on this "
+             "machine; use it only for models from a source you trust")
+
+
 EmbeddingsOpt = Annotated[Path | None, typer.Option(
     "--embeddings", help="Precomputed embeddings: an .npy with one row per input row (float32, (n, d)). "
                          "Used as they are; no encoder is loaded.", dir_okay=False)]
@@ -219,6 +234,7 @@ def build(
         help="First translate non-English QAs into English with this Hugging Face translation model (NLLB, "
              "M2M100, opus-mt), as the UniVaR paper does; the originals stay in question_original / "
              "answer_original and mt_lang.")] = None,
+    trust_remote_code: TrustRemoteCodeOpt = False,
     data_dir: DataDirOpt = None,
     status_dir: StatusDirOpt = None,
 ) -> None:
@@ -246,15 +262,18 @@ def build(
       univar build qa.csv --embeddings vectors.npy --encoder-name my-model --name pre
     """
     from univar_core.maps import store
-    from univar_core.maps.build import build_map, load_encoder_cached
+    from univar_core.maps.build import build_map, load_encoder_cached, trust_option
     from univar_core.maps.projection import UmapParams
 
     store.validate_map_name(name)   # before loading an encoder or reading anything
+    if embeddings is None:
+        _remote_code_warning(trust_remote_code, encoder)
     enc: Any = encoder
     options = {k: v for k, v in (("batch_size", batch_size), ("cache_flush_every", cache_flush_every))
                if v is not None}
     if embeddings is None:
-        enc = load_encoder_cached(encoder, backend=_backend(backend), **options)
+        enc = load_encoder_cached(encoder, backend=_backend(backend), **options,
+                                  **trust_option(trust_remote_code))
         _say_backend(enc)
     source = files[0] if len(files) == 1 else files
     with _stage_progress(status_dir) as (progress, status):
@@ -264,7 +283,7 @@ def build(
             source, name, encoder=enc, embeddings=embeddings, encoder_name=encoder_name,
             umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed),
             dataset=dataset, data_dir=data_dir, centre_questions=centre_questions,
-            landmarks=landmarks, progress=progress)
+            landmarks=landmarks, trust_remote_code=trust_remote_code, progress=progress)
         _built(vmap, status)
     _print_report(report)
     _print_representation(vmap.manifest)
@@ -312,6 +331,7 @@ def rebuild(
     min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
     backend: BackendOpt = None,
+    trust_remote_code: TrustRemoteCodeOpt = False,
     data_dir: DataDirOpt = None,
     status_dir: StatusDirOpt = None,
 ) -> None:
@@ -327,9 +347,10 @@ def rebuild(
     from univar_core.maps.projection import UmapParams
     from univar_core.maps.rebuild import rebuild_map
 
+    _remote_code_warning(trust_remote_code, encoder)
     with _stage_progress(status_dir) as (progress, status):
         vmap, _ = rebuild_map(map_name, name, encoder=encoder, data_dir=data_dir, progress=progress,
-                              backend=_backend(backend),
+                              backend=_backend(backend), trust_remote_code=trust_remote_code,
                               umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed))
         _built(vmap, status)
     typer.echo(f"map '{vmap.name}': {len(vmap.qas):,} QAs re-embedded with {encoder} -> {vmap.path}")
@@ -343,6 +364,7 @@ def place(
     encoder: Annotated[str | None, typer.Option(
         help="Encoder to embed with (default: the one the map was built with; it must match).")] = None,
     save: Annotated[bool, typer.Option(help="Store the placed QAs as a new layer of the map.")] = True,
+    trust_remote_code: TrustRemoteCodeOpt = False,
     backend: Annotated[str | None, typer.Option(
         help="Encoder backend (default: the one the map was embedded with; another one is refused).")] = None,
     data_dir: DataDirOpt = None,
@@ -372,8 +394,11 @@ def place(
         check_new_layer(vmap, layer)  # before spending time on embedding
     bars = TqdmProgress()
     try:
+        if embeddings is None:
+            _remote_code_warning(trust_remote_code, encoder or (vmap.manifest.get("encoder") or {}).get("name"))
         placement = place_on_map(vmap, file, layer=layer, encoder=encoder, embeddings=embeddings,
-                                 backend=_backend(backend), progress=bars)
+                                 backend=_backend(backend), trust_remote_code=trust_remote_code,
+                                 progress=bars)
     finally:
         bars.close()
     _print_report(placement.report)
@@ -400,21 +425,27 @@ def place(
 
 
 def demo(data_dir: DataDirOpt = None) -> None:
-    """Build (or rebuild) the built-in synthetic demo map "demo" with the default encoder.
+    """Build (or rebuild) the built-in synthetic demo maps with the default encoder: "demo-values"
+    (question-centred: values set the layout; the app opens it first) and "demo" (the encoder's own
+    vectors: QAs group by question; QAs of new questions can be placed on it).
 
     The demo corpus is synthetic: fictional model-language value IDs with planted stances.
 
     Example:
 
-      univar demo && univar info demo
+      univar demo && univar info demo-values
     """
     from univar_core.maps.build import build_demo_map
 
     bars = TqdmProgress()
     try:
         vmap = build_demo_map(data_dir=data_dir, progress=bars)
+        bars.close()
+        bars = TqdmProgress()
+        values = build_demo_map(data_dir=data_dir, progress=bars, centre_questions=True)
     finally:
         bars.close()
+    typer.echo(f"demo value map (question-centred): {len(values.qas):,} QAs -> {values.path}")
     typer.echo(f"demo map (synthetic): {len(vmap.qas):,} QAs, {vmap.qas['value_id'].nunique()} value IDs "
                f"-> {vmap.path}")
 
@@ -638,6 +669,7 @@ def lenses_cmd(
     n_boot: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the 95% CI.")] = 200,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the long table as CSV.", dir_okay=False)]
         = None,
+    trust_remote_code: TrustRemoteCodeOpt = False,
     backend: Annotated[str | None, typer.Option(
         help="Encoder backend for the prototypes (default: the one the map was embedded with).")] = None,
     data_dir: DataDirOpt = None,
@@ -658,7 +690,7 @@ def lenses_cmd(
 
     from univar_core.analysis import lenses
     from univar_core.maps import store
-    from univar_core.maps.build import load_encoder_cached, map_backend
+    from univar_core.maps.build import load_encoder_cached, map_backend, trust_option
 
     if by not in LEVEL_CHOICES:
         raise typer.BadParameter(f"choose one of {', '.join(LEVEL_CHOICES)}", param_hint="--by")
@@ -666,7 +698,9 @@ def lenses_cmd(
     vmap = store.load_map(name, data_dir=data_dir)
     _print_representation(vmap.manifest)  # distances and lens scores are on the vectors the map holds
     enc_name = encoder or str((vmap.manifest.get("encoder") or {}).get("name"))
-    enc = load_encoder_cached(enc_name, backend=_backend(backend) or map_backend(vmap.manifest))
+    _remote_code_warning(trust_remote_code, enc_name)
+    enc = load_encoder_cached(enc_name, backend=_backend(backend) or map_backend(vmap.manifest),
+                              **trust_option(trust_remote_code))
     _say_backend(enc)
     if int(enc.dim) != int(vmap.embeddings.shape[1]):
         raise typer.BadParameter(f"encoder '{enc_name}' makes {enc.dim}-d vectors, the map has "
@@ -743,6 +777,7 @@ def train_cmd(
     precision: Annotated[str, typer.Option(help="full: auto (bf16 on GPUs that have it, else fp16; fp32 on CPU), "
                                                 "bf16, fp16 or fp32.")] = "auto",
     max_seq_length: Annotated[int | None, typer.Option(help="full: tokens per view (default: the model's).")] = None,
+    trust_remote_code: TrustRemoteCodeOpt = False,
     backend: BackendOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -787,13 +822,14 @@ def train_cmd(
                              lam=lam, steps=steps, lr=lr, logit_scale=logit_scale, batch_value_ids=batch_value_ids,
                              pairs_per_value_id=pairs_per_value_id, batch_pairs=batch_pairs,
                              micro_batch_pairs=micro_batch_pairs, precision=precision, max_seq_length=max_seq_length,
-                             backend=backend)
+                             backend=backend, trust_remote_code=trust_remote_code or None)
     except QAInputError:
         raise
     except ValueError as err:   # settings that do not fit the mode
         raise typer.BadParameter(str(err)) from None
     if plan.split_summary:
         _err(plan.split_summary + " -> training on the train side")
+    _remote_code_warning(trust_remote_code, base)
     embed_bars = TqdmProgress()
     bar, progress = _step_bar(f"train ({mode})")
     try:
@@ -823,6 +859,7 @@ def eval_cmd(
                                    "question's train mean; held-out QAs on the mean of the held-out answers to "
                                    "their question, no value-ID label used).")] = False,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV.", dir_okay=False)] = None,
+    trust_remote_code: TrustRemoteCodeOpt = False,
     backend: BackendOpt = None,
 ) -> None:
     """Value identification: how well each encoder tells value IDs apart on held-out questions.
@@ -838,6 +875,7 @@ def eval_cmd(
     from univar_core.data.readers import read_many
     from univar_core.data.splits import assert_no_leak, split_qas
     from univar_core.encoders.sentence_encoder import load_encoder_cached
+    from univar_core.maps.build import trust_option
 
     backend = _backend(backend)  # a typo fails before any reading
     loaded = read_many(files)
@@ -845,9 +883,10 @@ def eval_cmd(
     split = split_qas(loaded.table, by=split_by, test_fraction=test_fraction, seed=seed)
     assert_no_leak(loaded.table, split)
     _err(split.summary())
+    _remote_code_warning(trust_remote_code, *encoder)
     encoders = {}
     for name in encoder:  # through the shared cache: QAs that train or build embedded are not embedded again
-        encoders[name] = load_encoder_cached(name, backend=backend)
+        encoders[name] = load_encoder_cached(name, backend=backend, **trust_option(trust_remote_code))
         _say_backend(encoders[name])
     bars = TqdmProgress()
     try:

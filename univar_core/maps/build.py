@@ -35,6 +35,7 @@ Source = Any  # path, file-like with a name, list of paths, DataFrame or readers
 BASE_LAYER = "base"
 PRECOMPUTED_HASH = "precomputed"
 DEMO_MAP_NAME = "demo"
+DEMO_VALUE_MAP_NAME = "demo-values"  # the question-centred demo: the map a first launch opens
 # UMAP needs a handful of neighbours; below this a 2-D map says nothing.
 MIN_QAS_FOR_MAP = 5
 _BLOCK_ROWS = 65_536          # rows per block when checking an (n, d) matrix
@@ -172,11 +173,17 @@ def load_map_encoder(manifest: dict, name: str | None = None) -> Any:
     return load_encoder_cached(enc_name, backend=map_backend(manifest))
 
 
-def _resolve_encoder(encoder: Any, backend: str | None = None) -> Any:
-    """A name/path is loaded (with the cache, on ``backend``: default auto); an encoder object is used as it is."""
+def trust_option(trust_remote_code: bool) -> dict[str, bool]:
+    """Loader options for --trust-remote-code: given only when on, so the usual loads share one cached copy."""
+    return {"trust_remote_code": True} if trust_remote_code else {}
+
+
+def _resolve_encoder(encoder: Any, backend: str | None = None, *, trust_remote_code: bool = False) -> Any:
+    """A name/path is loaded (with the cache, on ``backend``: default auto); an encoder object is used as it is.
+    ``trust_remote_code``: let a model whose folder ships Python code (config.json auto_map) run it."""
     if encoder is None or _is_path(encoder):
         return load_encoder_cached(str(encoder) if encoder is not None else sentence_encoder.DEFAULT_ENCODER,
-                                   backend=backend)
+                                   backend=backend, **trust_option(trust_remote_code))
     return encoder
 
 
@@ -206,10 +213,11 @@ class _Embedded:
 
 
 def _embed(table: pd.DataFrame, *, encoder: Any, progress: StageProgress | None,
-           sink: readers.EmbeddingSink = None, backend: str | None = None) -> _Embedded:
+           sink: readers.EmbeddingSink = None, backend: str | None = None,
+           trust_remote_code: bool = False) -> _Embedded:
     """Encode chunk by chunk into the sink (a staged .npy in a build): the encoder's output for one
     chunk is the only matrix in memory."""
-    enc = _resolve_encoder(encoder, backend)
+    enc = _resolve_encoder(encoder, backend, trust_remote_code=trust_remote_code)
     total = len(table)
     if progress is not None:
         progress("embed", 0, total)
@@ -295,9 +303,12 @@ def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFA
               embeddings: np.ndarray | str | Path | None = None, encoder_name: str | None = None,
               umap: UmapParams = UmapParams(), dataset: str | None = None,
               data_dir: str | Path | None = None, centre_questions: bool = False,
-              landmarks: int = DEFAULT_LANDMARKS, backend: str | None = None,
+              landmarks: int = DEFAULT_LANDMARKS, backend: str | None = None, trust_remote_code: bool = False,
               progress: StageProgress | None = None) -> tuple[ValueMap, ValidationReport]:
     """Read, validate, embed (or take precomputed vectors), project, cluster and store a map.
+
+    ``trust_remote_code``: let a model that ships its own Python code run it (off unless asked;
+    recorded in the manifest's encoder entry).
 
     ``encoder``: a name/path (loaded with sentence_encoder.load_encoder) or an encoder object. With precomputed
     embeddings no encoder is loaded; ``encoder_name`` then names the model that made them. ``backend``
@@ -322,7 +333,8 @@ def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFA
     try:
         return _build_map(source, name, encoder=encoder, embeddings=embeddings, encoder_name=encoder_name,
                           umap=umap, dataset=dataset, data_dir=data_dir, centre_questions=centre_questions,
-                          landmarks=landmarks, progress=progress, sink=sink, backend=backend)
+                          landmarks=landmarks, progress=progress, sink=sink, backend=backend,
+                          trust_remote_code=trust_remote_code)
     finally:
         for writer in staged:  # moved into the map on success; anything left is a failed build's
             writer.abort()
@@ -335,7 +347,7 @@ def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFA
 def _build_map(source: Source, name: str, *, encoder: Any, embeddings: Any, encoder_name: str | None,
                umap: UmapParams, dataset: str | None, data_dir: Any, centre_questions: bool,
                landmarks: int, progress: StageProgress | None, sink: Any,
-               backend: str | None = None) -> tuple[ValueMap, ValidationReport]:
+               backend: str | None = None, trust_remote_code: bool = False) -> tuple[ValueMap, ValidationReport]:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     loaded = load_source(source, dataset=dataset, embeddings=embeddings, sink=sink)
@@ -354,7 +366,8 @@ def _build_map(source: Source, name: str, *, encoder: Any, embeddings: Any, enco
     else:
         # encoder_name only names precomputed vectors: a map embedded here records the encoder it
         # loaded, so placing new QAs later loads that same encoder.
-        embedded = _embed(table, encoder=encoder, progress=progress, sink=sink, backend=backend)
+        embedded = _embed(table, encoder=encoder, progress=progress, sink=sink, backend=backend,
+                          trust_remote_code=trust_remote_code)
     timings["embed"] = time.perf_counter() - t0
 
     question_means = None
@@ -381,8 +394,10 @@ def _build_map(source: Source, name: str, *, encoder: Any, embeddings: Any, enco
     timings["cluster"] = time.perf_counter() - t0
 
     manifest = {
-        "encoder": embedded.record or {"name": embedded.encoder_name, "content_hash": embedded.content_hash,
-                                       "dim": int(embedded.embeddings.shape[1])},
+        "encoder": {**(embedded.record or {"name": embedded.encoder_name, "content_hash": embedded.content_hash,
+                                           "dim": int(embedded.embeddings.shape[1])}),
+                    # the model's own code ran to make this map: placing on it asks for the same consent
+                    "trust_remote_code": bool(trust_remote_code)},
         "projection": umap.to_dict(),
         "seed": umap.random_state,
         "validation": validation_counts(report),
@@ -441,24 +456,36 @@ def landmark_rows(manifest: dict) -> np.ndarray | None:
 _demo_lock = threading.Lock()  # app sessions are threads of one process: build the demo once
 
 
-def build_demo_map(*, data_dir: str | Path | None = None,
-                   progress: StageProgress | None = None) -> ValueMap:
-    """Build (or rebuild) the synthetic demo map "demo" with the default encoder."""
+def build_demo_map(*, data_dir: str | Path | None = None, progress: StageProgress | None = None,
+                   centre_questions: bool = False) -> ValueMap:
+    """Build (or rebuild) a synthetic demo map with the default encoder: "demo-values" (question-centred:
+    every demo value ID answers the same questions, so centring leaves what their answers say) or
+    "demo" (the encoder's own vectors; nearby QAs share a question, and QAs of new questions can be placed).
+    Both embed the same texts, so the second costs no embedding (the cache)."""
     from univar_core.data.demo import demo_qas
 
-    vmap, _ = build_map(demo_qas(), DEMO_MAP_NAME, encoder=sentence_encoder.DEFAULT_ENCODER, dataset=None,
-                        data_dir=data_dir, progress=progress)
+    name = DEMO_VALUE_MAP_NAME if centre_questions else DEMO_MAP_NAME
+    vmap, _ = build_map(demo_qas(), name, encoder=sentence_encoder.DEFAULT_ENCODER, dataset=None,
+                        data_dir=data_dir, progress=progress, centre_questions=centre_questions)
     return vmap
 
 
-def ensure_demo_map(*, data_dir: str | Path | None = None,
-                    progress: StageProgress | None = None) -> ValueMap:
-    """The stored demo map, built on first use (the app calls this on its first launch).
+def ensure_demo_map(*, data_dir: str | Path | None = None, progress: StageProgress | None = None,
+                    centre_questions: bool = False) -> ValueMap:
+    """A stored demo map ("demo", or "demo-values" with centre_questions), built on first use.
 
     A damaged demo folder is rebuilt: the demo is deterministic, so nothing of the user's is lost.
     """
+    name = DEMO_VALUE_MAP_NAME if centre_questions else DEMO_MAP_NAME
     with _demo_lock:
         try:
-            return store.load_map(DEMO_MAP_NAME, data_dir=data_dir)
+            return store.load_map(name, data_dir=data_dir)
         except MapError:
-            return build_demo_map(data_dir=data_dir, progress=progress)
+            return build_demo_map(data_dir=data_dir, progress=progress, centre_questions=centre_questions)
+
+
+def ensure_demo_maps(*, data_dir: str | Path | None = None,
+                     progress: StageProgress | None = None) -> list[ValueMap]:
+    """Both demo maps, the value map first (what a first launch opens), each built when missing."""
+    return [ensure_demo_map(data_dir=data_dir, progress=progress, centre_questions=True),
+            ensure_demo_map(data_dir=data_dir, progress=progress)]

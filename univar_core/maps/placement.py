@@ -27,6 +27,7 @@ from univar_core.maps.build import (
     is_centred,
     load_encoder_cached,
     load_source,
+    trust_option,
     validation_counts,
 )
 from univar_core.maps.projection import (
@@ -148,7 +149,7 @@ def own_value_id_fraction(placement: Placement) -> float | None:
     return float((qas["nearest_value_id"].to_numpy()[mask] == qas["value_id"].to_numpy()[mask]).mean())
 
 
-def _map_encoder(vmap: ValueMap, encoder: Any, backend: str | None = None) -> Any:
+def _map_encoder(vmap: ValueMap, encoder: Any, backend: str | None = None, trust_remote_code: bool = False) -> Any:
     """The encoder that made the map, on the backend that made it: a given one must match its hash and
     backend (vectors of two backends differ a little, and a map never mixes them); else load by name."""
     recorded = vmap.manifest.get("encoder") or {}
@@ -164,11 +165,11 @@ def _map_encoder(vmap: ValueMap, encoder: Any, backend: str | None = None) -> An
                 f"'{name}'), so it cannot embed new QAs itself: give precomputed embeddings for them, "
                 f"or the encoder that made the map's embeddings")
         try:
-            enc = load_encoder_cached(name, backend=want_backend)
+            enc = load_encoder_cached(name, backend=want_backend, **trust_option(trust_remote_code))
         except (OSError, ValueError) as err:
             raise MapError(f"map '{vmap.name}': cannot load its encoder '{name}' ({err})") from err
     else:
-        enc = _resolve_encoder(encoder, want_backend)
+        enc = _resolve_encoder(encoder, want_backend, trust_remote_code=trust_remote_code)
     got_hash = str(getattr(enc, "content_hash", ""))
     if want_hash not in (None, PRECOMPUTED_HASH) and got_hash != want_hash:
         raise QAInputError(
@@ -184,8 +185,10 @@ def _map_encoder(vmap: ValueMap, encoder: Any, backend: str | None = None) -> An
 
 def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Any = None,
                  embeddings: np.ndarray | str | Path | None = None, backend: str | None = None,
+                 trust_remote_code: bool = False,
                  progress: StageProgress | None = None) -> Placement:
     """Embed new QAs with the map's own encoder and position them on it; the map is not changed.
+    ``trust_remote_code``: the map's encoder may run code shipped with the model (off unless asked).
 
     Coordinates come from project.place_points (existing points never move); each new QA takes the
     cluster of its nearest map point. ``nearest`` ranks the map's value IDs for the new QAs as a whole.
@@ -202,7 +205,7 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Any = N
     if loaded.embeddings is not None:
         new_emb = loaded.embeddings
     else:
-        enc = _map_encoder(vmap, encoder, backend)
+        enc = _map_encoder(vmap, encoder, backend, trust_remote_code)
         total = len(table)
         if progress is not None:
             progress("embed", 0, total)

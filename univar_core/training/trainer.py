@@ -74,6 +74,7 @@ class TrainConfig:
     checkpoint_every: int | None = None
     log_every: int | None = None
     seed: int = 0
+    trust_remote_code: bool = False       # the base model's own Python code may run (--trust-remote-code)
 
     def __post_init__(self):
         if self.mode not in _MODE_DEFAULTS:
@@ -200,7 +201,8 @@ def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
 # ------------------------------------------------------------------------------------ head mode
 
 def _base_embeddings(qas: pd.DataFrame, base, embeddings, progress, log,
-                     backend: str | None = None) -> tuple[np.ndarray, object | None]:
+                     backend: str | None = None,
+                     trust_remote_code: bool = False) -> tuple[np.ndarray, object | None]:
     """Frozen base embeddings of the QAs: given (row-aligned), else encoded with the base encoder through the
     shared embedding cache (so `univar eval` and `univar build` with the base or the head embed nothing again)."""
     if embeddings is not None:
@@ -211,7 +213,7 @@ def _base_embeddings(qas: pd.DataFrame, base, embeddings, progress, log,
     if isinstance(base, str):
         from univar_core.encoders.sentence_encoder import load_encoder_cached
 
-        base = load_encoder_cached(base, backend=backend)
+        base = load_encoder_cached(base, backend=backend, **({"trust_remote_code": True} if trust_remote_code else {}))
     log(f"encoding {len(qas)} QAs with {base.name}")
     result = base.encode_qas(qas["question"].tolist(), qas["answer"].tolist(), progress=progress)
     return np.asarray(result.embeddings, dtype=np.float32), base
@@ -219,7 +221,7 @@ def _base_embeddings(qas: pd.DataFrame, base, embeddings, progress, log,
 
 def _train_head(qas, labels, cfg: TrainConfig, out_dir: Path, base, embeddings, resume, progress, log,
                 embed_progress=None, backend=None) -> TrainResult:
-    emb, base_obj = _base_embeddings(qas, base, embeddings, embed_progress, log, backend)
+    emb, base_obj = _base_embeddings(qas, base, embeddings, embed_progress, log, backend, cfg.trust_remote_code)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny MLP: thread hand-offs cost more than they save, badly so on shared cores
     try:
@@ -282,7 +284,8 @@ def _train_full(qas, labels, cfg: TrainConfig, out_dir: Path, base, device, resu
     torch.manual_seed(cfg.seed)
     from univar_core.encoders.sentence_encoder import resolve_model_path
 
-    model = SentenceTransformer(resolve_model_path(base_name), device=device)
+    model = SentenceTransformer(resolve_model_path(base_name), device=device,
+                                trust_remote_code=cfg.trust_remote_code)
     if cfg.max_seq_length:
         model.max_seq_length = cfg.max_seq_length
     model.train()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -44,12 +45,24 @@ def load_value_map(path: str, checksum: str) -> ValueMap:
 
 
 def ensure_demo(data_dir: str, progress: Callable[[str, int, int], None] | None = None) -> str:
-    """Build the demo map once per data directory (first launch); later launches just find it.
+    """Build the demo maps once per data directory (first launch); later launches just find them.
+    Returns the value map's folder (question-centred), the one a first launch opens.
 
     Not st.cache_*: a cached call that draws progress into a block made outside it is replayed into
     every later session and fails there (CacheReplayClosureError). The library's lock makes concurrent
     first sessions build it once; the others wait and then open the stored map."""
-    return str(build.ensure_demo_map(data_dir=data_dir, progress=progress).path)
+    return str(build.ensure_demo_maps(data_dir=data_dir, progress=progress)[0].path)
+
+
+@st.cache_resource(show_spinner=False)
+def warm_projection() -> threading.Thread:
+    """UMAP's numba compile, started once per process in a background thread at app start-up, so the page
+    never waits for it: a map built meanwhile (the first launch's demo) waits only for what is left."""
+    from univar_core.maps.projection import warm_up
+
+    thread = threading.Thread(target=warm_up, name="umap-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def stage_progress(bar) -> Callable[[str, int, int], None]:
@@ -105,6 +118,14 @@ def hover_for_map(key: MapKey, max_answer_chars: int) -> list[str]:
     qas = load_value_map(*key).qas
     return map_figures.hover_texts(qas, max_answer_chars=max_answer_chars,
                                max_question_chars=max(60, max_answer_chars + 40))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def label_codes(key: MapKey, column: str) -> tuple[np.ndarray, list[str]]:
+    """(group code per QA, sorted group names) of a map column; missing values are "(none)"."""
+    from univar_core.figures.density import group_codes
+
+    return group_codes(load_value_map(*key).qas[column])
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -331,6 +331,7 @@ def rebuild(
     min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
     backend: BackendOpt = None,
+    trust_remote_code: TrustRemoteCodeOpt = False,
     data_dir: DataDirOpt = None,
     status_dir: StatusDirOpt = None,
 ) -> None:
@@ -346,9 +347,10 @@ def rebuild(
     from univar_core.maps.projection import UmapParams
     from univar_core.maps.rebuild import rebuild_map
 
+    _remote_code_warning(trust_remote_code, encoder)
     with _stage_progress(status_dir) as (progress, status):
         vmap, _ = rebuild_map(map_name, name, encoder=encoder, data_dir=data_dir, progress=progress,
-                              backend=_backend(backend),
+                              backend=_backend(backend), trust_remote_code=trust_remote_code,
                               umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed))
         _built(vmap, status)
     typer.echo(f"map '{vmap.name}': {len(vmap.qas):,} QAs re-embedded with {encoder} -> {vmap.path}")
@@ -423,21 +425,27 @@ def place(
 
 
 def demo(data_dir: DataDirOpt = None) -> None:
-    """Build (or rebuild) the built-in synthetic demo map "demo" with the default encoder.
+    """Build (or rebuild) the built-in synthetic demo maps with the default encoder: "demo-values"
+    (question-centred: values set the layout; the app opens it first) and "demo" (the encoder's own
+    vectors: QAs group by question; QAs of new questions can be placed on it).
 
     The demo corpus is synthetic: fictional model-language value IDs with planted stances.
 
     Example:
 
-      univar demo && univar info demo
+      univar demo && univar info demo-values
     """
     from univar_core.maps.build import build_demo_map
 
     bars = TqdmProgress()
     try:
         vmap = build_demo_map(data_dir=data_dir, progress=bars)
+        bars.close()
+        bars = TqdmProgress()
+        values = build_demo_map(data_dir=data_dir, progress=bars, centre_questions=True)
     finally:
         bars.close()
+    typer.echo(f"demo value map (question-centred): {len(values.qas):,} QAs -> {values.path}")
     typer.echo(f"demo map (synthetic): {len(vmap.qas):,} QAs, {vmap.qas['value_id'].nunique()} value IDs "
                f"-> {vmap.path}")
 

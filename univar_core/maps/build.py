@@ -35,6 +35,7 @@ Source = Any  # path, file-like with a name, list of paths, DataFrame or readers
 BASE_LAYER = "base"
 PRECOMPUTED_HASH = "precomputed"
 DEMO_MAP_NAME = "demo"
+DEMO_VALUE_MAP_NAME = "demo-values"  # the question-centred demo: the map a first launch opens
 # UMAP needs a handful of neighbours; below this a 2-D map says nothing.
 MIN_QAS_FOR_MAP = 5
 _BLOCK_ROWS = 65_536          # rows per block when checking an (n, d) matrix
@@ -455,24 +456,36 @@ def landmark_rows(manifest: dict) -> np.ndarray | None:
 _demo_lock = threading.Lock()  # app sessions are threads of one process: build the demo once
 
 
-def build_demo_map(*, data_dir: str | Path | None = None,
-                   progress: StageProgress | None = None) -> ValueMap:
-    """Build (or rebuild) the synthetic demo map "demo" with the default encoder."""
+def build_demo_map(*, data_dir: str | Path | None = None, progress: StageProgress | None = None,
+                   centre_questions: bool = False) -> ValueMap:
+    """Build (or rebuild) a synthetic demo map with the default encoder: "demo-values" (question-centred:
+    every demo value ID answers the same questions, so centring leaves what their answers say) or
+    "demo" (the encoder's own vectors; nearby QAs share a question, and QAs of new questions can be placed).
+    Both embed the same texts, so the second costs no embedding (the cache)."""
     from univar_core.data.demo import demo_qas
 
-    vmap, _ = build_map(demo_qas(), DEMO_MAP_NAME, encoder=sentence_encoder.DEFAULT_ENCODER, dataset=None,
-                        data_dir=data_dir, progress=progress)
+    name = DEMO_VALUE_MAP_NAME if centre_questions else DEMO_MAP_NAME
+    vmap, _ = build_map(demo_qas(), name, encoder=sentence_encoder.DEFAULT_ENCODER, dataset=None,
+                        data_dir=data_dir, progress=progress, centre_questions=centre_questions)
     return vmap
 
 
-def ensure_demo_map(*, data_dir: str | Path | None = None,
-                    progress: StageProgress | None = None) -> ValueMap:
-    """The stored demo map, built on first use (the app calls this on its first launch).
+def ensure_demo_map(*, data_dir: str | Path | None = None, progress: StageProgress | None = None,
+                    centre_questions: bool = False) -> ValueMap:
+    """A stored demo map ("demo", or "demo-values" with centre_questions), built on first use.
 
     A damaged demo folder is rebuilt: the demo is deterministic, so nothing of the user's is lost.
     """
+    name = DEMO_VALUE_MAP_NAME if centre_questions else DEMO_MAP_NAME
     with _demo_lock:
         try:
-            return store.load_map(DEMO_MAP_NAME, data_dir=data_dir)
+            return store.load_map(name, data_dir=data_dir)
         except MapError:
-            return build_demo_map(data_dir=data_dir, progress=progress)
+            return build_demo_map(data_dir=data_dir, progress=progress, centre_questions=centre_questions)
+
+
+def ensure_demo_maps(*, data_dir: str | Path | None = None,
+                     progress: StageProgress | None = None) -> list[ValueMap]:
+    """Both demo maps, the value map first (what a first launch opens), each built when missing."""
+    return [ensure_demo_map(data_dir=data_dir, progress=progress, centre_questions=True),
+            ensure_demo_map(data_dir=data_dir, progress=progress)]

@@ -54,7 +54,7 @@ def main() -> None:
 
     import torch
 
-    from univar_core.encoders.sentence_encoder import Encoder
+    from univar_core.encoders.sentence_encoder import SentenceEncoder as Encoder
 
     path = args.data or default_data()
     if not path.is_file():

@@ -120,15 +120,22 @@ def grouped_layout(key: MapKey, value_ids: list[str], method: str = "centroid"):
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def map_encoder(name: str, content_hash: str):
-    """The encoder a map was built with, loaded once per process (lens prototypes need it)."""
-    from univar_core.encoders import sentence_encoder
+def _encoder_of(name: str, content_hash: str, dim: int | None, _map_name: str):
+    """One load per encoder per process; ``_map_name`` (not part of the key) only names the map in errors."""
+    from univar_core.encoders.resolve import encoder_for_map
 
-    enc = sentence_encoder.load_encoder(name)
-    if str(getattr(enc, "content_hash", "")) != content_hash:
-        raise MapError(f"encoder '{name}' found here is not the one the map was built with "
-                       f"(hash {str(enc.content_hash)[:12]} vs {content_hash[:12]})")
-    return enc
+    return encoder_for_map({"name": _map_name, "encoder": {"name": name, "content_hash": content_hash, "dim": dim}})
+
+
+def map_encoder(vmap: ValueMap):
+    """The encoder that made the map (encoders.resolve.encoder_for_map), loaded once per process.
+
+    Raises QAInputError (e.g. a map of precomputed vectors) or EncoderLoadError (not loadable here)."""
+    rec = vmap.manifest.get("encoder") or {}
+    rec = rec if isinstance(rec, dict) else {"name": rec}
+    dim = rec.get("dim")
+    return _encoder_of(str(rec.get("name")), str(rec.get("content_hash")), None if dim is None else int(dim),
+                       vmap.name)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -138,16 +145,14 @@ def lens_scores_for_map(key: MapKey, lens_name: str) -> tuple[pd.DataFrame, list
     Raises MapError when the map's encoder cannot embed the lens descriptors (precomputed embeddings).
     """
     from univar_core.analysis import lenses
+    from univar_core.data.schema import QAInputError
+    from univar_core.encoders.base import EncoderLoadError
 
     vmap = load_value_map(*key)
-    enc_info = vmap.manifest.get("encoder") or {}
-    if enc_info.get("content_hash") in (None, build.PRECOMPUTED_HASH):
-        raise MapError(f"map '{vmap.name}' holds precomputed embeddings ({enc_info.get('name')}); lens "
-                       "prototypes need the encoder that made them, which this map cannot load")
-    protos = lenses.lens_prototypes(map_encoder(str(enc_info["name"]), str(enc_info["content_hash"])),
-                                    lens_name)
-    dims, subs = lenses.dimension_columns(protos)
-    return lenses.score_qas(np.asarray(vmap.embeddings), protos), dims, subs
+    try:
+        return lenses.map_lens_scores(vmap, lens_name, encoder=map_encoder(vmap))
+    except (QAInputError, EncoderLoadError) as err:
+        raise MapError(f"lens prototypes need the encoder that made the map: {err}") from err
 
 
 def hover_answer_chars(n_points: int) -> int:

@@ -20,7 +20,7 @@ from univar_core.analysis import identification
 from univar_core.data.readers import shared_data_dir
 from univar_core.data.schema import QAInputError
 from univar_core.data.splits import assert_no_leak, split_qas
-from univar_core.maps import build
+from univar_core.encoders import resolve
 
 HOW_TO_READ = ("Each number is measured on held-out questions (no test question was seen by k-NN, probe or "
                "a head trained with the same split). knn_bal_acc: k-NN (cosine, k neighbours) balanced accuracy, "
@@ -66,7 +66,7 @@ def _features(vmap, rep: dict, progress=None) -> np.ndarray:
         return base
     if rep["kind"] == "head":
         return jobs.load_head_for_map(rep["path"], vmap.manifest).transform(np.array(base))   # a writable copy
-    enc = build.load_encoder_cached(rep["path"])
+    enc = resolve.load_encoder_cached(rep["path"])
     return np.asarray(enc.encode_qas(vmap.qas["question"].tolist(), vmap.qas["answer"].tolist(),
                                      progress=progress).embeddings, dtype=np.float32)
 
@@ -157,7 +157,7 @@ def _control_section(vmap, key, reps: list[dict], settings: dict) -> None:
                     key="ev_control_n", help="Embedding long generic answers is slow on a CPU (about 28 QAs/s).")
     control = _cap_questions(control, n_q)
     enc = vmap.manifest.get("encoder") or {}
-    if enc.get("content_hash") == build.PRECOMPUTED_HASH:
+    if enc.get("content_hash") == resolve.PRECOMPUTED_HASH:
         st.warning("This map's embeddings were precomputed, so its encoder cannot embed the control QAs: "
                    "only TF-IDF is compared.")
     if not st.button(f"Run the control comparison ({len(control):,} QAs)", key="ev_control_run"):
@@ -193,14 +193,14 @@ def _control_comparison(vmap, control: pd.DataFrame, reps: list[dict], settings:
     in_map = vmap.qas["value_id"].astype(str).isin(common).to_numpy()
     map_qas = vmap.qas[in_map].reset_index(drop=True)
     enc_info = vmap.manifest.get("encoder") or {}
-    can_embed = enc_info.get("content_hash") != build.PRECOMPUTED_HASH
+    can_embed = enc_info.get("content_hash") != resolve.PRECOMPUTED_HASH
     value_feats, control_feats = {}, {}
     base_control = None
     for rep in reps:
         if rep["kind"] != "full" and not can_embed:
             continue
         if rep["kind"] in ("map", "head") and base_control is None:
-            encoder = build.load_encoder_cached(enc_info.get("name"))
+            encoder = resolve.encoder_for_map(vmap)
             base_control = np.asarray(encoder.encode_qas(
                 control["question"].tolist(), control["answer"].tolist(),
                 progress=lambda d, t: bar.progress(0.9 * d / max(t, 1), text=f"embedding control: {d:,}/{t:,}"),
@@ -211,7 +211,7 @@ def _control_comparison(vmap, control: pd.DataFrame, reps: list[dict], settings:
         elif rep["kind"] == "head":
             control_feats[rep["label"]] = jobs.load_head_for_map(rep["path"], vmap.manifest).transform(base_control)
         else:
-            control_feats[rep["label"]] = np.asarray(build.load_encoder_cached(rep["path"]).encode_qas(
+            control_feats[rep["label"]] = np.asarray(resolve.load_encoder_cached(rep["path"]).encode_qas(
                 control["question"].tolist(), control["answer"].tolist()).embeddings, dtype=np.float32)
     by = settings["by"] if settings["by"] in map_qas else "question_id"
     kw = dict(k=settings["k"], probe=False, tfidf=settings["tfidf"], baselines=True, by_dataset=False,

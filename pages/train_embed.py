@@ -19,8 +19,8 @@ from univar_core import jobs
 from univar_core.data import schema
 from univar_core.data.schema import QAInputError
 from univar_core.data.splits import split_qas
-from univar_core.encoders import sentence_encoder
-from univar_core.maps import build, store
+from univar_core.encoders import resolve, sentence_encoder
+from univar_core.maps import store
 from univar_core.maps.store import MapError
 from univar_core.training import run_folder, trainer
 
@@ -80,7 +80,7 @@ def _training_form(vmap) -> None:
     st.subheader("Train a value encoder")
     source = st.radio("QAs to train on", ["This map's QAs", "Upload a file"], horizontal=True, key="tr_source")
     map_encoder = vmap.manifest.get("encoder") or {}
-    precomputed = map_encoder.get("content_hash") == build.PRECOMPUTED_HASH
+    precomputed = map_encoder.get("content_hash") == resolve.PRECOMPUTED_HASH
     if source == "This map's QAs":
         qas, emb, loaded = vmap.qas, vmap.embeddings, None
         st.caption(_shared.md(f"{len(qas):,} QAs, {qas['value_id'].nunique()} value IDs of map '{vmap.name}'."))
@@ -147,7 +147,7 @@ def _training_form(vmap) -> None:
                 run_base = jobs.recorded_base(vmap.manifest) if loaded is None else base
                 run_emb = emb if train_rows is None else emb[train_rows]
             else:                        # an uploaded file: encode it with the base (cached) in the job
-                run_base, run_emb = build.load_encoder_cached(base), None
+                run_base, run_emb = resolve.load_encoder_cached(base), None
         else:
             run_base, run_emb = base, None
         info = {"source_map": vmap.name if loaded is None else None,
@@ -255,7 +255,7 @@ def _start_rebuild(vmap, row, new_name: str) -> None:
     kw: dict = {"encoder": row["path"]}
     try:
         ok, _ = (jobs.head_matches_map(row["path"], vmap.manifest) if row["kind"] == "head" else (False, ""))
-        if ok and (vmap.manifest.get("encoder") or {}).get("content_hash") == build.PRECOMPUTED_HASH:
+        if ok and (vmap.manifest.get("encoder") or {}).get("content_hash") == resolve.PRECOMPUTED_HASH:
             # the map's base vectors were given, not computed here: apply the head to them directly
             kw = {"embeddings": jobs.load_head_for_map(row["path"], vmap.manifest).transform(vmap.embeddings),
                   "encoder_name": row["path"]}

@@ -22,28 +22,14 @@ MAX_RADAR = 6
 
 
 # ---------------------------------------------------------------- cached computations
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _encoder(name: str):
-    from univar_core.maps.build import load_encoder_cached
-
-    return load_encoder_cached(name)
-
-
 def _map_encoder(vmap):
-    """The map's encoder, or (None, reason) when it cannot be loaded or does not fit the map."""
-    from univar_core.encoders.sentence_encoder import EncoderLoadError
+    """The map's encoder, or (None, reason) when it cannot be loaded or is not the one that made the map."""
+    from univar_core.encoders.base import EncoderLoadError
 
-    name = _shared.encoder_name(vmap.manifest)
-    precomputed = bool((vmap.manifest.get("embedding") or {}).get("precomputed"))
     try:
-        enc = _encoder(name)
-    except (EncoderLoadError, OSError, ValueError) as err:
-        why = "was built from precomputed embeddings" if precomputed else "records an encoder"
-        return None, f"This map {why} ('{name}') that cannot be loaded here: {err}"
-    if int(getattr(enc, "dim", vmap.embeddings.shape[1])) != int(vmap.embeddings.shape[1]):
-        return None, (f"The encoder '{name}' makes {enc.dim}-d vectors but the map's embeddings are "
-                      f"{vmap.embeddings.shape[1]}-d: it is not the encoder that made them.")
-    return enc, None
+        return _shared.map_encoder(vmap), None
+    except (EncoderLoadError, QAInputError) as err:
+        return None, f"{err}."
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -64,12 +50,8 @@ def _pair_stats(key, a: str, b: str, method: str, paired: bool) -> dict:
     return {"distance": point, "lo": lo, "hi": hi, "p": p}
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
 def _qa_scores(key, lens_name: str) -> pd.DataFrame:
-    vmap = _shared.load_value_map(*key)
-    enc, _ = _map_encoder(vmap)
-    protos = lenses.lens_prototypes(enc, lens_name)
-    return lenses.score_qas(np.asarray(vmap.embeddings), protos)
+    return _shared.lens_scores_for_map(key, lens_name)[0]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -174,7 +156,7 @@ def _lens_section(vmap, key) -> None:
     with st.spinner(f"Embedding the {lens.title} prototypes and scoring every QA…"):
         qa_scores = _qa_scores(key, lens_name)
         summary = _value_id_scores(key, lens_name)
-    dims, subs = lenses.dimension_columns((_proto_names(lens), None))
+    dims, subs = lenses.dimension_columns(lens)
     level = st.radio("Radar axes", ["dimensions", "subdimensions"], horizontal=True, key="lens_axes")
     columns = dims if level == "dimensions" else subs
     if len(columns) < 3:   # a radar needs at least 3 axes
@@ -196,10 +178,6 @@ def _lens_section(vmap, key) -> None:
                          key="lens_scores_csv")
     _driving_qas(vmap, qa_scores, value_ids, dims + subs)
     _lens_map(vmap, key, qa_scores, dims + subs, lens_name)
-
-
-def _proto_names(lens) -> list[str]:
-    return [f"{d.name}{lenses.SEP}{s.name}" for d in lens.dimensions for s in d.subdimensions] + [lenses.NEUTRAL]
 
 
 def _driving_qas(vmap, qa_scores: pd.DataFrame, value_ids: list[str], columns: list[str]) -> None:

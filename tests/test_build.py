@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from univar_core.data.schema import QAInputError
-from univar_core.encoders import sentence_encoder
+from univar_core.encoders import resolve
 from univar_core.maps import build, store
 
 from valuebench import N_BUILD_QUESTIONS, random_unit, small_table
@@ -107,7 +107,7 @@ def test_ensure_demo_map_builds_once_then_opens_the_stored_map(vb_files, data_di
 
     # A small stand-in corpus keeps this test fast; build_demo_map's own wiring is what is tested.
     monkeypatch.setattr(demo, "demo_qas", lambda *a, **k: small_table(vb_files, 30))
-    monkeypatch.setattr(sentence_encoder, "load_encoder", lambda *a, **k: minilm)
+    monkeypatch.setattr(resolve, "load_encoder", lambda *a, **k: minilm)
     first = build.ensure_demo_map(data_dir=data_dir)
     assert first.name == "demo" and len(first.qas) == 30
 

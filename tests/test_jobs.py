@@ -119,10 +119,11 @@ def test_head_training_job_writes_a_listed_run_and_locks_its_folder(tmp_path):
     assert not jobs.head_matches_map(tmp_path / "runs" / "pre", other)[0]
 
     # the trainer's own out_dir lock: a live holder (this process) makes a second run on the folder fail
-    (out / "train.lock").write_text('{"pid": %d, "host": "%s"}' % (__import__("os").getpid(),
-                                                                    __import__("socket").gethostname()))
-    again = jobs.start_training(qas, out_dir=out, mode="head", base=base, embeddings=emb, steps=5, runner=runner)
-    assert again.wait(60) and again.state == "failed"
+    from univar_core.training.run_folder import RunLock
+
+    with RunLock(out, print):
+        again = jobs.start_training(qas, out_dir=out, mode="head", base=base, embeddings=emb, steps=5, runner=runner)
+        assert again.wait(60) and again.state == "failed"
     assert again.error.startswith("TrainingLockedError") and "in use" in again.error
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Callable
 
 import typer
+
+from univar_core.encoders.base import DEFAULT_ENCODER
 
 app = typer.Typer(
     name="univar",
@@ -43,7 +44,7 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from univar_core.data.schema import QAInputError
-        from univar_core.encoders.sentence_encoder import EncoderLoadError
+        from univar_core.encoders.base import EncoderLoadError
         from univar_core.maps.store import MapError
 
         try:
@@ -126,7 +127,7 @@ def build(
     dataset: Annotated[str | None, typer.Option(
         help="Dataset label for every QA (default: the file's dataset column, else its file name).")] = None,
     encoder: Annotated[str, typer.Option(
-        help="sentence-transformers model name or folder, or a trained head folder.")] = "all-MiniLM-L6-v2",
+        help="sentence-transformers model name or folder, or a trained head folder.")] = DEFAULT_ENCODER,
     embeddings: EmbeddingsOpt = None,
     encoder_name: Annotated[str | None, typer.Option(
         help="With precomputed embeddings: the model that made them (recorded in the manifest).")] = None,
@@ -158,7 +159,8 @@ def build(
 
       univar build qa.csv --embeddings vectors.npy --encoder-name my-model --name pre
     """
-    from univar_core.maps.build import build_map, load_encoder_cached
+    from univar_core.encoders.resolve import load_encoder_cached
+    from univar_core.maps.build import build_map
     from univar_core.maps.projection import UmapParams
 
     enc: Any = encoder
@@ -344,6 +346,7 @@ def export(
 
       univar export valuebench --out vb.parquet --with-embeddings
     """
+    from univar_core._atomic import atomic_path
     from univar_core.maps import store
 
     suffix = out.suffix.lower()
@@ -354,17 +357,11 @@ def export(
                                  "losslessly)", param_hint="--with-embeddings")
     vmap = store.load_map(name, data_dir=data_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         if suffix == ".csv":
-            vmap.qas.to_csv(tmp_name, index=False)
+            vmap.qas.to_csv(tmp, index=False)
         else:
-            _write_parquet(vmap, Path(tmp_name), with_embeddings)
-        os.replace(tmp_name, out)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+            _write_parquet(vmap, tmp, with_embeddings)
     typer.echo(f"{len(vmap.qas):,} rows -> {out}")
 
 
@@ -478,25 +475,15 @@ def lenses_cmd(
 
       univar lenses demo --lens schwartz --csv schwartz.csv
     """
-    import numpy as np
-
     from univar_core.analysis import lenses
     from univar_core.maps import store
-    from univar_core.maps.build import load_encoder_cached
 
     if by not in LEVEL_CHOICES:
         raise typer.BadParameter(f"choose one of {', '.join(LEVEL_CHOICES)}", param_hint="--by")
     the_lens = lenses.load_lens(lens) if lens.endswith(".json") else lenses.get_lens(lens)
     vmap = store.load_map(name, data_dir=data_dir)
-    enc_name = encoder or str((vmap.manifest.get("encoder") or {}).get("name"))
-    enc = load_encoder_cached(enc_name)
-    if int(enc.dim) != int(vmap.embeddings.shape[1]):
-        raise typer.BadParameter(f"encoder '{enc_name}' makes {enc.dim}-d vectors, the map has "
-                                 f"{vmap.embeddings.shape[1]}-d: give the map's encoder", param_hint="--encoder")
-    protos = lenses.lens_prototypes(enc, the_lens)
-    qa_scores = lenses.score_qas(np.asarray(vmap.embeddings), protos)
+    qa_scores, dims, _ = lenses.map_lens_scores(vmap, the_lens, encoder=encoder)
     summary = lenses.score_value_ids(vmap.qas, qa_scores, by=by, n_boot=n_boot)
-    dims, _ = lenses.dimension_columns(protos)
     wide = summary.pivot(index=by, columns="score", values="mean")[dims]
     typer.echo(f"{the_lens.title}: mean score per {by} (cosine to prototype minus cosine to neutral)")
     typer.echo(wide.round(4).to_string())
@@ -539,7 +526,7 @@ def train_cmd(
                                       file_okay=False)],
     mode: Annotated[str, typer.Option(help="head: small MLP on frozen base embeddings (fast on CPU); "
                                            "full: fine-tune the whole sentence-transformers model.")] = "head",
-    base: Annotated[str, typer.Option(help="Base sentence-transformers model name or folder.")] = "all-MiniLM-L6-v2",
+    base: Annotated[str, typer.Option(help="Base sentence-transformers model name or folder.")] = DEFAULT_ENCODER,
     lam: Annotated[int, typer.Option(help="Max QAs per view (the paper's lambda).")] = 5,
     steps: Annotated[int | None, typer.Option(help="Optimizer steps (default: head 1500, full 3 epochs).")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default: head 1e-3, full 2e-4).")] = None,
@@ -607,7 +594,7 @@ def eval_cmd(
     files: Annotated[list[Path], typer.Argument(help="QA files (any format `univar build` reads).")],
     encoder: Annotated[list[str], typer.Option(
         "--encoder", "-e", help="Encoder name or folder (a trained head or full run); repeat to compare.")]
-        = ["all-MiniLM-L6-v2"],  # noqa: B006 - typer needs a literal default
+        = [DEFAULT_ENCODER],  # noqa: B006 - typer needs a literal default
     split_by: SplitByOpt = "question_id",
     test_fraction: TestFractionOpt = 0.3,
     seed: SeedOpt = 0,
@@ -628,7 +615,7 @@ def eval_cmd(
     from univar_core.analysis.identification import value_identification_table
     from univar_core.data.readers import read_many
     from univar_core.data.splits import assert_no_leak, split_qas
-    from univar_core.encoders.sentence_encoder import load_encoder
+    from univar_core.encoders.resolve import load_encoder
 
     loaded = read_many(files)
     _print_report(loaded.report)

@@ -26,6 +26,9 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from univar_core._atomic import write_json
+from univar_core.encoders.base import DEFAULT_ENCODER
+from univar_core.encoders.head import HEAD_JSON, is_head_folder
 from univar_core.paths import REPO_ROOT
 
 RUN_INFO = "run.json"
@@ -199,10 +202,10 @@ def start_training(qas: pd.DataFrame, *, out_dir: str | Path, mode: str = "head"
     """Start train.train_encoder in the background. `qas`: the rows to train on (already the train side
     of a split). `info` is written to out_dir/run.json (source, split ...). Refused (JobBusyError) while
     another job runs; a live run of another process on out_dir fails the job with TrainingLockedError."""
-    from univar_core.training.trainer import DEFAULT_BASE, train_encoder
+    from univar_core.training.trainer import train_encoder
 
     out_dir = Path(out_dir)
-    base = DEFAULT_BASE if base is None else base
+    base = DEFAULT_ENCODER if base is None else base
     qas = qas.reset_index(drop=True)
     run_info = {"mode": mode, "n_qas": int(len(qas)), "n_value_ids": int(qas["value_id"].nunique()),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -211,7 +214,7 @@ def start_training(qas: pd.DataFrame, *, out_dir: str | Path, mode: str = "head"
 
     def work(job: Job):
         out_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(out_dir / RUN_INFO, run_info)
+        write_json(out_dir / RUN_INFO, run_info)
         job.stage = "train"
         return train_encoder(qas, mode=mode, base=base, embeddings=embeddings if mode == "head" else None,
                              out_dir=out_dir, progress=job.progress, log=job.log, **train_kwargs)
@@ -224,7 +227,6 @@ def start_build(source: Any, name: str, *, encoder: Any = None, embeddings: np.n
                 encoder_name: str | None = None, data_dir: str | Path | None = None,
                 runner: JobRunner | None = None) -> Job:
     """Start build.build_map in the background; job.result is (ValueMap, ValidationReport)."""
-    from univar_core.encoders import sentence_encoder
     from univar_core.maps import build, store
 
     store.validate_map_name(name)
@@ -232,7 +234,7 @@ def start_build(source: Any, name: str, *, encoder: Any = None, embeddings: np.n
     def work(job: Job):
         job.stage = "embed"
         kw = {"embeddings": embeddings, "encoder_name": encoder_name} if embeddings is not None else {}
-        return build.build_map(source, name, encoder=encoder or sentence_encoder.DEFAULT_ENCODER, data_dir=data_dir,
+        return build.build_map(source, name, encoder=encoder or DEFAULT_ENCODER, data_dir=data_dir,
                                   progress=job.stage_progress, **kw)
 
     return (runner or default_runner()).start(work, kind="build", label=f"building map {name}",
@@ -240,12 +242,6 @@ def start_build(source: Any, name: str, *, encoder: Any = None, embeddings: np.n
 
 
 # ------------------------------------------------------------------------------------------ runs
-
-def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    tmp.replace(path)
-
 
 def read_run_info(path: str | Path) -> dict:
     try:
@@ -257,7 +253,7 @@ def read_run_info(path: str | Path) -> dict:
 def run_kind(path: str | Path) -> str | None:
     """"head" (head.json + head.safetensors), "full" (a sentence-transformers folder) or None (no encoder yet)."""
     path = Path(path)
-    if (path / "head.json").is_file() and (path / "head.safetensors").is_file():
+    if is_head_folder(path):
         return "head"
     if (path / "modules.json").is_file() or (path / "config_sentence_transformers.json").is_file():
         return "full"
@@ -266,7 +262,7 @@ def run_kind(path: str | Path) -> str | None:
 
 def head_meta(path: str | Path) -> dict:
     try:
-        return json.loads((Path(path) / "head.json").read_text())
+        return json.loads((Path(path) / HEAD_JSON).read_text())
     except (OSError, ValueError):
         return {}
 

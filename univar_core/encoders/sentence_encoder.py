@@ -16,16 +16,15 @@ import json
 import os
 from bisect import bisect_left
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
+from univar_core.encoders.base import DEFAULT_ENCODER, EncodeResult, EncoderLoadError, Progress
 from univar_core.encoders.cache import EmbeddingCache, text_key
 from univar_core.paths import CACHE_DIR
 
-DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2"}
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 # Tokens kept free when cutting, because re-tokenising a cut text can shift a boundary by a token.
@@ -35,18 +34,8 @@ _QUESTION_PREFIX_TOKENS = 8
 # Folders inside a model repo holding alternative exports the torch backend never reads.
 _UNUSED_MODEL_DIRS = {"onnx", "openvino", ".git", ".cache"}
 
-Progress = Callable[[int, int], None]
-
-
-class EncoderLoadError(ValueError):
-    """The encoder named by the user cannot be loaded; the message says what to do instead."""
-
-
-@dataclass
-class EncodeResult:
-    embeddings: np.ndarray  # (n, dim) float32, L2-normalised, row-aligned with the input
-    n_truncated: int  # QAs whose text was cut to fit the encoder's token limit
-    n_from_cache: int  # rows served from the on-disk cache instead of the model
+__all__ = ["DEFAULT_ENCODER", "EncodeResult", "EncoderLoadError", "Progress", "SentenceEncoder", "Encoder",
+           "default_cache_dir", "resolve_model_path", "folder_content_hash", "state_dict_hash"]
 
 
 def default_cache_dir() -> Path:
@@ -179,8 +168,10 @@ def _explain_load_error(name, path, local: Path | None, trust_remote_code: bool,
     return EncoderLoadError(f"encoder {name!r}: could not load from {where}: {type(err).__name__}: {text}")
 
 
-class Encoder:
-    """A sentence-transformers model with QA formatting, length-sorted batching, cache and progress."""
+class SentenceEncoder:
+    """A sentence-transformers model with QA formatting, length-sorted batching, cache and progress.
+
+    An ``Encoder`` (encoders.base); load it by name with ``encoders.resolve.load_encoder``."""
 
     def __init__(
         self,
@@ -219,7 +210,7 @@ class Encoder:
         self._counting_tokenizer, self._n_special_tokens = self._make_counting_tokenizer()
 
     def __repr__(self) -> str:
-        return f"Encoder({self.name!r}, dim={self.dim}, device={self.device!r}, hash={self.content_hash})"
+        return f"SentenceEncoder({self.name!r}, dim={self.dim}, device={self.device!r}, hash={self.content_hash})"
 
     @property
     def tokenizer(self):
@@ -392,12 +383,5 @@ def _cut_qa(question: str, answer: str, offsets: list[tuple[int, int]], budget: 
     return question, answer
 
 
-def load_encoder(name_or_path: str = DEFAULT_ENCODER, **kw):
-    """A trained head folder (head.json + head.safetensors) -> HeadEncoder; anything else -> Encoder."""
-    folder = Path(str(name_or_path)).expanduser()
-    if (folder / "head.json").is_file() and (folder / "head.safetensors").is_file():
-        # lazy: head_encoder imports this module for its base encoder
-        from univar_core.encoders.head import HeadEncoder
-
-        return HeadEncoder.load(folder, **kw)
-    return Encoder(name_or_path, **kw)
+# The name this class had before the Encoder protocol existed; kept so existing callers still import it.
+Encoder = SentenceEncoder

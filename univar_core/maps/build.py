@@ -22,7 +22,8 @@ import pandas as pd
 
 from univar_core.data import readers
 from univar_core.data.schema import QAInputError, ValidationReport, validate_qas
-from univar_core.encoders import sentence_encoder
+from univar_core.encoders.base import DEFAULT_ENCODER
+from univar_core.encoders.resolve import PRECOMPUTED_HASH, EncoderSpec, resolve_encoder
 from univar_core.maps import store
 from univar_core.maps.clusters import cluster_points, label_clusters
 from univar_core.maps.projection import (
@@ -35,7 +36,6 @@ StageProgress = Callable[[str, int, int], None]
 Source = Any  # path, file-like with a name, list of paths, DataFrame or readers.LoadedQAs
 
 BASE_LAYER = "base"
-PRECOMPUTED_HASH = "precomputed"
 DEMO_MAP_NAME = "demo"
 # UMAP needs a handful of neighbours; below this a 2-D map says nothing.
 MIN_QAS_FOR_MAP = 5
@@ -152,20 +152,6 @@ def _stage(progress: StageProgress | None, stage: str) -> Callable[[int, int], N
     return lambda done, total: progress(stage, done, total)
 
 
-def load_encoder_cached(name_or_path: str = sentence_encoder.DEFAULT_ENCODER, **options: Any) -> Any:
-    """sentence_encoder.load_encoder with the on-disk embedding cache on (sentence_encoder.default_cache_dir() unless
-    ``cache_dir`` is given): a QA is never embedded twice and an interrupted build resumes."""
-    options.setdefault("cache_dir", sentence_encoder.default_cache_dir())
-    return sentence_encoder.load_encoder(name_or_path, **options)
-
-
-def _resolve_encoder(encoder: Any) -> Any:
-    """A name/path is loaded (with the cache); an encoder object is used as it is."""
-    if encoder is None or _is_path(encoder):
-        return load_encoder_cached(str(encoder) if encoder is not None else sentence_encoder.DEFAULT_ENCODER)
-    return encoder
-
-
 @dataclass
 class _Embedded:
     embeddings: np.ndarray
@@ -175,8 +161,8 @@ class _Embedded:
     n_from_cache: int
 
 
-def _embed(table: pd.DataFrame, *, encoder: Any, progress: StageProgress | None) -> _Embedded:
-    enc = _resolve_encoder(encoder)
+def _embed(table: pd.DataFrame, *, encoder: EncoderSpec | None, progress: StageProgress | None) -> _Embedded:
+    enc = resolve_encoder(encoder)
     total = len(table)
     if progress is not None:
         progress("embed", 0, total)
@@ -221,14 +207,14 @@ def _cluster_table(table: pd.DataFrame, xy: np.ndarray) -> pd.DataFrame:
     return out
 
 
-def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFAULT_ENCODER,
+def build_map(source: Source, name: str, *, encoder: EncoderSpec = DEFAULT_ENCODER,
               embeddings: np.ndarray | str | Path | None = None, encoder_name: str | None = None,
               umap: UmapParams = UmapParams(), dataset: str | None = None,
               data_dir: str | Path | None = None,
               progress: StageProgress | None = None) -> tuple[ValueMap, ValidationReport]:
     """Read, validate, embed (or take precomputed vectors), project, cluster and store a map.
 
-    ``encoder``: a name/path (loaded with sentence_encoder.load_encoder) or an encoder object. With precomputed
+    ``encoder``: a name/path (loaded with encoders.resolve.load_encoder_cached) or an encoder object. With precomputed
     embeddings no encoder is loaded; ``encoder_name`` then names the model that made them.
     Replaces a stored map of the same name atomically: an interrupted build leaves the old one intact.
     """
@@ -300,7 +286,7 @@ def build_demo_map(*, data_dir: str | Path | None = None,
     """Build (or rebuild) the synthetic demo map "demo" with the default encoder."""
     from univar_core.data.demo import demo_qas
 
-    vmap, _ = build_map(demo_qas(), DEMO_MAP_NAME, encoder=sentence_encoder.DEFAULT_ENCODER, dataset=None,
+    vmap, _ = build_map(demo_qas(), DEMO_MAP_NAME, encoder=DEFAULT_ENCODER, dataset=None,
                         data_dir=data_dir, progress=progress)
     return vmap
 

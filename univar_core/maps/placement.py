@@ -10,21 +10,18 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from univar_core.data.schema import QAInputError, ValidationReport
+from univar_core.encoders.resolve import EncoderSpec, encoder_for_map
 from univar_core.maps import store
 from univar_core.maps.build import (
     BASE_LAYER,
-    PRECOMPUTED_HASH,
     Source,
     StageProgress,
-    _resolve_encoder,
     _stage,
-    load_encoder_cached,
     load_source,
     validation_counts,
 )
@@ -33,7 +30,7 @@ from univar_core.maps.projection import (
     nearest_map_points,
     place_points,
 )
-from univar_core.maps.store import MapError, ValueMap
+from univar_core.maps.store import ValueMap
 
 
 @dataclass
@@ -95,32 +92,7 @@ def own_value_id_fraction(placement: Placement) -> float | None:
     return float((qas["nearest_value_id"].to_numpy()[mask] == qas["value_id"].to_numpy()[mask]).mean())
 
 
-def _map_encoder(vmap: ValueMap, encoder: Any) -> Any:
-    """The encoder that made the map: a given one must match its hash; else load by manifest name."""
-    recorded = vmap.manifest.get("encoder") or {}
-    name, want_hash = recorded.get("name"), recorded.get("content_hash")
-    if encoder is None:
-        if want_hash == PRECOMPUTED_HASH:
-            raise QAInputError(
-                f"map '{vmap.name}' was built from precomputed embeddings (encoder recorded as "
-                f"'{name}'), so it cannot embed new QAs itself: give precomputed embeddings for them, "
-                f"or the encoder that made the map's embeddings")
-        try:
-            enc = load_encoder_cached(name)
-        except (OSError, ValueError) as err:
-            raise MapError(f"map '{vmap.name}': cannot load its encoder '{name}' ({err})") from err
-    else:
-        enc = _resolve_encoder(encoder)
-    got_hash = str(getattr(enc, "content_hash", ""))
-    if want_hash not in (None, PRECOMPUTED_HASH) and got_hash != want_hash:
-        raise QAInputError(
-            f"encoder '{getattr(enc, 'name', encoder)}' (hash {got_hash[:12]}) is not the encoder map "
-            f"'{vmap.name}' was built with ('{name}', hash {str(want_hash)[:12]}); its points would land "
-            f"in the wrong places")
-    return enc
-
-
-def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Any = None,
+def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: EncoderSpec | None = None,
                  embeddings: np.ndarray | str | Path | None = None,
                  progress: StageProgress | None = None) -> Placement:
     """Embed new QAs with the map's own encoder and position them on it; the map is not changed.
@@ -140,7 +112,7 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Any = N
     if loaded.embeddings is not None:
         new_emb = loaded.embeddings
     else:
-        enc = _map_encoder(vmap, encoder)
+        enc = encoder_for_map(vmap, encoder)
         total = len(table)
         if progress is not None:
             progress("embed", 0, total)

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from univar_core._atomic import atomic_path, fsync_dir, write_json
 from univar_core.paths import REPO_ROOT
 
 FORMAT = "univar-map"
@@ -234,37 +235,18 @@ def _check_savable(vmap: ValueMap) -> np.ndarray:
     return emb
 
 
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as fh:
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_qas(qas: pd.DataFrame, path: Path) -> None:
-    qas.reset_index(drop=True).to_parquet(path, index=False)
-    _fsync_file(path)
+    with atomic_path(path) as tmp:
+        qas.reset_index(drop=True).to_parquet(tmp, index=False)
 
 
 def _write_embeddings(emb: np.ndarray, path: Path) -> None:
-    with open(path, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, np.ascontiguousarray(emb), allow_pickle=False)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _write_manifest(manifest: dict, path: Path) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=2, ensure_ascii=False, default=_json_default)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_json(path, manifest, default=_json_default)
 
 
 def _write_folder(vmap: ValueMap, emb: np.ndarray, folder: Path) -> dict:
@@ -283,7 +265,7 @@ def _write_folder(vmap: ValueMap, emb: np.ndarray, folder: Path) -> dict:
         },
     }
     _write_manifest(manifest, folder / MANIFEST_FILE)  # last: a folder without it is not a map
-    _fsync_dir(folder)
+    fsync_dir(folder)
     return manifest
 
 
@@ -338,7 +320,7 @@ def save_map(vmap: ValueMap, *, data_dir: str | os.PathLike | None = None) -> Pa
         if target.exists():
             os.rename(target, old)
         os.rename(tmp, target)
-        _fsync_dir(root)
+        fsync_dir(root)
     except BaseException:
         if old.exists() and not target.exists():
             os.rename(old, target)  # put the previous map back where it was

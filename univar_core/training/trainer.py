@@ -29,6 +29,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from univar_core._atomic import write_json
+from univar_core.encoders.base import DEFAULT_ENCODER
 from univar_core.encoders.head import make_head, save_head
 from univar_core.training.gradcache import backward_whole_batch
 from univar_core.training.run_folder import (
@@ -40,10 +42,8 @@ from univar_core.training.run_folder import (
     has_checkpoint,
     load_checkpoint,
     save_checkpoint,
-    write_json_atomic,
 )
 
-DEFAULT_BASE = "all-MiniLM-L6-v2"
 CPU_MICRO_PAIRS = 32   # full mode on CPU: view pairs per forward pass when none is given
 
 # Defaults that differ by mode: head mode follows DESIGN.md's measured recipe, full mode the paper's
@@ -67,7 +67,7 @@ def mode_defaults(mode: str) -> dict:
 class TrainConfig:
     """Every hyper-parameter of a run (recorded in status.json, head.json / train_config.json)."""
     mode: str = "head"
-    base: str = DEFAULT_BASE
+    base: str = DEFAULT_ENCODER
     lam: int = 5                          # max QAs per view (paper's lambda)
     steps: int | None = None              # optimizer steps; full mode default: `epochs` over the data
     epochs: float = 3.0                   # full mode only, when steps is None
@@ -222,9 +222,9 @@ def _base_embeddings(qas: pd.DataFrame, base, embeddings, progress, log) -> tupl
             raise ValueError(f"embeddings must be (n_qas={len(qas)}, d), got shape {emb.shape}")
         return emb, (None if isinstance(base, str) else base)
     if isinstance(base, str):
-        from univar_core.encoders.sentence_encoder import Encoder
+        from univar_core.encoders.sentence_encoder import SentenceEncoder
 
-        base = Encoder(base)
+        base = SentenceEncoder(base)
     log(f"encoding {len(qas)} QAs with {base.name}")
     result = base.encode_qas(qas["question"].tolist(), qas["answer"].tolist(), progress=progress)
     return np.asarray(result.embeddings, dtype=np.float32), base
@@ -356,7 +356,7 @@ def _train_full(qas, labels, cfg: TrainConfig, out_dir: Path, base, device, resu
                 shutil.rmtree(dest)
             item.replace(dest)
         tmp.rmdir()
-        write_json_atomic(out_dir / "train_config.json", {"config": cfg.to_dict(), "metrics": metrics})
+        write_json(out_dir / "train_config.json", {"config": cfg.to_dict(), "metrics": metrics})
 
     return _run_loop(cfg, out_dir, start, model, opt, sampler, rng, progress, log, device=device,
                      classes_per_step=per_step_classes, step_loss=step_loss, finish=finish, scaler=scaler)
@@ -370,7 +370,7 @@ def _run_loop(cfg: TrainConfig, out_dir: Path, start: int, model, opt, sampler, 
     loss_log = LossLog(out_dir / LOG_NAME, start)
     status = {"state": "running", "mode": cfg.mode, "step": start, "total_steps": total, "pid": os.getpid(),
               "device": device, "config": cfg.to_dict()}
-    write_json_atomic(out_dir / STATUS_NAME, status)
+    write_json(out_dir / STATUS_NAME, status)
     losses, n_qas_seen, t0 = [], 0, time.time()
     try:
         for step in range(start, total):
@@ -392,7 +392,7 @@ def _run_loop(cfg: TrainConfig, out_dir: Path, start: int, model, opt, sampler, 
             if done % cfg.log_every == 0 or done == total:
                 loss_log.add(done, float(loss), lr, time.time() - t0)
                 status["step"] = done
-                write_json_atomic(out_dir / STATUS_NAME, status)
+                write_json(out_dir / STATUS_NAME, status)
             if done % cfg.checkpoint_every == 0 and done < total:
                 save_checkpoint(out_dir, done, model, opt, sampler, rng)
             if progress:
@@ -405,25 +405,25 @@ def _run_loop(cfg: TrainConfig, out_dir: Path, start: int, model, opt, sampler, 
         save_checkpoint(out_dir, total, model, opt, sampler, rng)
     except BaseException as err:
         status.update(state="failed", error=f"{type(err).__name__}: {err}")
-        write_json_atomic(out_dir / STATUS_NAME, status)
+        write_json(out_dir / STATUS_NAME, status)
         raise
     finally:
         loss_log.close()
     status.update(state="done", step=total, metrics=metrics)
-    write_json_atomic(out_dir / STATUS_NAME, status)
+    write_json(out_dir / STATUS_NAME, status)
     return TrainResult(out_dir=out_dir, config=cfg, steps_done=total, losses=losses,
                        final_loss=losses[-1] if losses else float("nan"), elapsed_s=elapsed, device=device,
                        resumed_from=start, qas_per_s=metrics["qas_per_s"] or float("nan"), metrics=metrics)
 
 
-def train_encoder(qas: pd.DataFrame, *, mode: str = "head", base=DEFAULT_BASE, lam: int = 5,
+def train_encoder(qas: pd.DataFrame, *, mode: str = "head", base=DEFAULT_ENCODER, lam: int = 5,
                   batch_value_ids: int | None = None, steps: int | None = None, lr: float | None = None,
                   logit_scale: float | None = None, out_dir, seed: int = 0, embeddings: np.ndarray | None = None,
                   resume: bool = False, device: str | None = None, progress=None, log=None,
                   **config) -> TrainResult:
     """Train a value encoder on the QAs of `qas` (columns value_id, question, answer; pass only the
     training split). Returns when done; the encoder is saved in out_dir (head: head.json +
-    head.safetensors, load with HeadEncoder.load or encode.load_encoder; full: a sentence-transformers
+    head.safetensors, load with HeadEncoder.load or encoders.resolve.load_encoder; full: a sentence-transformers
     folder). Other TrainConfig fields (epochs, batch_pairs, micro_batch_pairs, pairs_per_value_id,
     warmup_frac, hidden_dim, out_dim, checkpoint_every, log_every, precision, max_seq_length, ...) go in
     **config. embeddings: head mode only, row-aligned frozen base embeddings (skips encoding).

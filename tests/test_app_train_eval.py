@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from apptest_helpers import copy_demo, first_frame, run_ok
 from streamlit.testing.v1 import AppTest
 
 from univar_core import jobs
 from univar_core.analysis import identification
-
-from apptest_helpers import copy_demo, first_frame, run_ok
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from valuebench import N_BUILD_QUESTIONS, random_unit, small_table
 
 from univar_core.data.schema import QAInputError
 from univar_core.encoders import resolve
 from univar_core.maps import build, store
-
-from valuebench import N_BUILD_QUESTIONS, random_unit, small_table
 
 
 def test_build_keeps_every_accepted_row_and_reports_skips(vb_files, vb_map, minilm):
@@ -75,7 +74,7 @@ def test_precomputed_embeddings_with_the_wrong_row_count_are_refused(vb_files, d
         build.build_map(table, "bad", embeddings=random_unit(11, 8, 3), data_dir=data_dir)
     nan = random_unit(12, 8, 3)
     nan[6, 2] = np.nan
-    with pytest.raises(QAInputError, match="row 7, column 'embedding'"):
+    with pytest.raises(QAInputError, match="row 7: precomputed embeddings contain NaN"):
         build.build_map(table, "bad", embeddings=nan, data_dir=data_dir)
     assert not (data_dir / "bad").exists()
 

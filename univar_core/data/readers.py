@@ -5,8 +5,9 @@ Every reader accepts a path or a file-like object with a ``name`` (a Streamlit u
 the file itself (too large, empty, not UTF-8, unparsable) raise ``schema.QAInputError`` naming the
 file and, where known, the line or byte offset; nothing is guessed silently (no latin-1 fallback).
 
-Precomputed embeddings are kept exactly as given (float32 stays bit-for-bit; float64/float16 are
-converted to float32 and the report says so), subset to the rows validation accepted.
+Precomputed embeddings (an ``.npy`` or an ``embedding`` column) are checked by ``data.vectors.attach``,
+the one validator of vectors: float32 stays bit-for-bit, float64/float16 are converted to float32 and
+the report says so, and they are subset to the rows validation accepted.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from typing import Any, BinaryIO, Iterable, Union
 import numpy as np
 import pandas as pd
 
+from univar_core.data import vectors
 from univar_core.data.schema import (
     ALIASES,
     DEFAULT_MAX_CHARS,
@@ -286,93 +288,6 @@ def read_table(path_or_buffer: PathOrBuffer, *, name: str | None = None,
 
 
 # ---------------------------------------------------------------------------------------------
-# Precomputed embeddings
-
-def _as_float32(arr: np.ndarray, what: str, source: str, warnings: list[str]) -> np.ndarray:
-    if arr.dtype == np.float32:
-        return arr
-    if arr.dtype in (np.float64, np.float16):
-        warnings.append(f"{what} were {arr.dtype} and were converted to float32")
-        return arr.astype(np.float32)
-    raise QAInputError(f"{what} have dtype {arr.dtype}; expected float32 (float16/float64 are converted)",
-                       source=source)
-
-
-def _embedding_column(raw: pd.DataFrame, column: str, source: str) -> np.ndarray:
-    """Stack a column of per-row vectors into an (n, d) array, keeping the element dtype."""
-    cells = raw[column].tolist()
-    dims = set()
-    for i, cell in enumerate(cells):
-        if not isinstance(cell, (list, tuple, np.ndarray)):
-            kind = "empty" if cell is None or (isinstance(cell, float) and np.isnan(cell)) else type(cell).__name__
-            raise QAInputError(f"embedding is {kind}, expected a list of numbers (store vectors as a "
-                               f"parquet list<float> column or a separate .npy)", source=source,
-                               row=i + 1, column=column)
-        dims.add(len(cell))
-        if len(dims) > 1:
-            raise QAInputError(f"embedding has {len(cell)} values, earlier rows have {min(dims - {len(cell)})}",
-                               source=source, row=i + 1, column=column)
-    try:
-        stacked = np.stack([np.asarray(c) for c in cells])
-        return stacked if stacked.dtype.kind == "f" else stacked.astype(np.float64)
-    except (TypeError, ValueError) as err:
-        raise QAInputError(f"embedding values must be numbers: {err}", source=source, column=column) from None
-
-
-def _load_npy(embeddings: Any, source: str) -> np.ndarray:
-    if isinstance(embeddings, np.ndarray):
-        return embeddings
-    is_path = isinstance(embeddings, (str, os.PathLike))
-    name = Path(embeddings).name if is_path else str(getattr(embeddings, "name", "embeddings"))
-    try:
-        if is_path:
-            arr = np.load(embeddings, allow_pickle=False, mmap_mode="r")
-        else:
-            if hasattr(embeddings, "seek"):
-                embeddings.seek(0)
-            arr = np.load(embeddings, allow_pickle=False)
-    except FileNotFoundError:
-        raise QAInputError("embeddings file not found", source=name) from None
-    except ValueError as err:  # object arrays need pickle: refused
-        raise QAInputError(f"cannot load embeddings without pickle (numeric .npy expected): {err}",
-                           source=name) from None
-    except OSError as err:
-        raise QAInputError(f"not a readable .npy file: {err}", source=name) from None
-    if not isinstance(arr, np.ndarray):  # an .npz archive: which array is meant is not ours to guess
-        raise QAInputError("expected one array saved with numpy.save (.npy), not an .npz archive",
-                           source=name)
-    return arr
-
-
-def _check_embeddings(emb: np.ndarray, n_rows: int, source: str, what: str) -> np.ndarray:
-    if emb.ndim != 2:
-        raise QAInputError(f"{what} must be a 2-D array (rows x dimensions), got shape {emb.shape}",
-                           source=source)
-    if emb.shape[0] != n_rows:
-        raise QAInputError(f"{what} have {emb.shape[0]:,} rows but the QA file has {n_rows:,} data rows; "
-                           f"they must be row-aligned with the file (before any row is skipped)",
-                           source=source)
-    if emb.dtype.kind != "f":
-        raise QAInputError(f"{what} have dtype {emb.dtype}; expected floating point", source=source)
-    return emb
-
-
-def _attach_embeddings(emb: np.ndarray, report: ValidationReport, source: str, what: str) -> np.ndarray:
-    """Subset to accepted rows, check values, float32 (converted only when not already)."""
-    emb = np.asarray(emb[report.kept_rows])  # fancy indexing copies: a memmap stays untouched
-    finite = np.isfinite(emb).all(axis=1)
-    if not finite.all():
-        bad = int(report.kept_rows[np.flatnonzero(~finite)[0]]) + 1
-        raise QAInputError(f"{what} contain NaN or infinite values", source=source, row=bad)
-    emb = _as_float32(emb, what, source, report.warnings)
-    norms = np.linalg.norm(emb[: min(len(emb), 10_000)].astype(np.float64), axis=1)
-    if len(norms) and np.abs(norms - 1.0).max() > 1e-3:
-        report.warnings.append(f"{what} are not unit-length (norms {norms.min():.3g} to {norms.max():.3g}); "
-                               f"they are kept as given, cosine similarity normalises them")
-    return emb
-
-
-# ---------------------------------------------------------------------------------------------
 # QA files and folders
 
 def _release_files(folder: Path) -> list[tuple[Path, str]]:
@@ -413,7 +328,8 @@ def read_qas(path_or_buffer: PathOrBuffer, *, name: str | None = None, dataset: 
     """
     if isinstance(path_or_buffer, (str, os.PathLike)) and Path(path_or_buffer).is_dir():
         if embeddings is not None:
-            raise ValueError("precomputed embeddings are not supported for a release folder")
+            raise QAInputError("precomputed embeddings are not supported for a release folder",
+                               source=str(path_or_buffer))
         return _read_release_folder(Path(path_or_buffer), dataset=dataset, max_bytes=max_bytes,
                                     max_chars=max_chars)
     source = _source_name(path_or_buffer, name)
@@ -424,16 +340,14 @@ def read_qas(path_or_buffer: PathOrBuffer, *, name: str | None = None, dataset: 
             raise QAInputError(f"the file has an '{embedding_column}' column and an embeddings file was "
                                f"also given; use one", source=source)
         if len(raw):
-            column_emb = _embedding_column(raw, embedding_column, source)
+            column_emb = vectors.from_column(raw, embedding_column, source)
         raw = raw.drop(columns=embedding_column)
     table, report = validate_qas(raw, source=source, dataset=dataset, max_chars=max_chars)
     if column_emb is not None:
-        what = f"embeddings in column '{embedding_column}'"
-        emb = _check_embeddings(column_emb, len(raw), source, what)
-        return LoadedQAs(table, report, _attach_embeddings(emb, report, source, what))
+        return LoadedQAs(table, report, vectors.attach(column_emb, report, source=source, column=embedding_column,
+                                                       what=f"embeddings in column '{embedding_column}'"))
     if embeddings is not None:
-        emb = _check_embeddings(_load_npy(embeddings, source), len(raw), source, "precomputed embeddings")
-        return LoadedQAs(table, report, _attach_embeddings(emb, report, source, "precomputed embeddings"))
+        return LoadedQAs(table, report, vectors.attach(vectors.load_npy(embeddings, source), report, source=source))
     return LoadedQAs(table, report, None)
 
 
@@ -485,9 +399,10 @@ def read_many(paths: Iterable[PathOrBuffer], **kw) -> LoadedQAs:
     """Read several files (or release folders) into one table; qa_id stays unique across them."""
     paths = list(paths)
     if not paths:
-        raise ValueError("read_many needs at least one path")
+        raise QAInputError("no input files given")
     if kw.get("embeddings") is not None and len(paths) > 1:
-        raise ValueError("an embeddings .npy aligns with one file; give files with an embedding column instead")
+        raise QAInputError("an embeddings .npy aligns with one file; give files with an embedding column instead",
+                           source=", ".join(str(p) for p in paths))
     parts = [read_qas(p, **kw) for p in paths]
     if len(parts) == 1:
         return parts[0]

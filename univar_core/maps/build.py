@@ -1,8 +1,7 @@
-"""ingest -> validate -> embed -> project -> cluster -> store, and placing new QAs on a stored map.
+"""ingest -> validate -> embed -> project -> cluster -> store: building a map, and the demo map.
 
 The one path every front end takes (app, CLI, Python): :func:`build_map` turns QA files into a stored
-:class:`~univar_core.maps.store.ValueMap`; :func:`place_on_map` embeds new QAs with the map's own encoder
-and puts them on it without moving any existing point; :func:`add_layer` stores them as a new layer.
+:class:`~univar_core.maps.store.ValueMap` (placing new QAs on a stored map is maps.placement).
 
 Precomputed embeddings (an ``embedding`` column in parquet, an ``.npy`` aligned with the input rows,
 or an array) are used bit for bit and no encoder is loaded; the map then records the encoder name the
@@ -15,12 +14,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
-from univar_core.data import readers
+from univar_core.data import readers, vectors
 from univar_core.data.schema import QAInputError, ValidationReport, validate_qas
 from univar_core.encoders.base import DEFAULT_ENCODER
 from univar_core.encoders.resolve import PRECOMPUTED_HASH, EncoderSpec, resolve_encoder
@@ -33,7 +32,9 @@ from univar_core.maps.projection import (
 from univar_core.maps.store import MapError, ValueMap
 
 StageProgress = Callable[[str, int, int], None]
-Source = Any  # path, file-like with a name, list of paths, DataFrame or readers.LoadedQAs
+# What a map is built from: a path, an upload (file-like with a name), several paths, a table, or QAs
+# already read (readers.LoadedQAs).
+Source = Union[str, Path, BinaryIO, Sequence[Union[str, Path]], pd.DataFrame, readers.LoadedQAs]
 
 BASE_LAYER = "base"
 DEMO_MAP_NAME = "demo"
@@ -49,97 +50,40 @@ def _is_path(x: Any) -> bool:
     return isinstance(x, (str, Path))
 
 
-def _load_npy(path: str | Path) -> np.ndarray:
-    """An .npy of embeddings the user gave: never unpickled."""
-    path = Path(path)
-    if path.suffix.lower() != ".npy":
-        raise QAInputError("precomputed embeddings must be a .npy file (numpy.save of an (n, d) array)",
-                           source=path.name)
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise QAInputError("file not found", source=str(path)) from None
-    except ValueError as err:  # object arrays need pickle; corrupt headers
-        raise QAInputError(f"not a plain numeric .npy array ({err})", source=path.name) from None
-
-
-def _check_embeddings(emb: np.ndarray, n_rows: int, report: ValidationReport) -> np.ndarray:
-    """Shape, dtype and finiteness of precomputed vectors. float32 passes through untouched (bit for
-    bit); other float types are converted, since maps store float32, and the report says so."""
-    source = report.source
-    emb = np.asarray(emb)
-    if emb.ndim != 2:
-        raise QAInputError(f"precomputed embeddings must be a 2-D array (rows x dimensions), got shape "
-                           f"{emb.shape}", source=source)
-    if emb.shape[0] != n_rows:
-        raise QAInputError(f"precomputed embeddings have {emb.shape[0]:,} rows but the QA table has "
-                           f"{n_rows:,} accepted rows", source=source)
-    if not np.issubdtype(emb.dtype, np.floating):
-        raise QAInputError(f"precomputed embeddings must be floating point, got dtype {emb.dtype}",
-                           source=source)
-    finite = np.isfinite(emb).all(axis=1)
-    if not finite.all():
-        bad = int(np.flatnonzero(~finite)[0])
-        if len(report.kept_rows) == n_rows:  # name the row as the user counts it: in the input
-            bad = int(report.kept_rows[bad])
-        raise QAInputError(f"precomputed embedding has NaN or infinite values ({int((~finite).sum())} "
-                           f"row(s) affected)", source=source, row=bad + 1, column="embedding")
-    if emb.dtype != np.float32:
-        report.warnings.append(f"precomputed embeddings were {emb.dtype}; converted to float32")
-        emb = emb.astype(np.float32)
-    return emb
-
-
-def _align_to_kept(emb: np.ndarray, report: ValidationReport, source: str) -> np.ndarray:
-    """Embeddings given for the input rows -> the rows validation kept."""
-    emb = np.asarray(emb)
-    if emb.ndim >= 1 and emb.shape[0] == report.n_input_rows:
-        return emb[report.kept_rows] if len(report.kept_rows) != report.n_input_rows else emb
-    n = emb.shape[0] if emb.ndim >= 1 else 0
-    raise QAInputError(f"precomputed embeddings have {n:,} rows but the input has "
-                       f"{report.n_input_rows:,} data rows (they must be aligned with the input rows)",
-                       source=source)
-
-
 def load_source(source: Source, *, dataset: str | None = None,
                 embeddings: np.ndarray | str | Path | None = None) -> readers.LoadedQAs:
-    """Read and validate any accepted source; attach precomputed embeddings (checked) when given."""
+    """Read and validate any accepted source; attach precomputed embeddings (data.vectors checks them)."""
     if isinstance(source, (list, tuple)) and len(source) == 1:
         source = source[0]
-    emb_path = embeddings if _is_path(embeddings) else None
-    emb_array = None if embeddings is None or _is_path(embeddings) else embeddings
-
     if isinstance(source, readers.LoadedQAs):
         loaded = source
         if embeddings is not None and loaded.embeddings is not None:
             raise QAInputError("embeddings were given twice (inside the loaded QAs and as an argument)",
                                source=loaded.report.source)
-        extra = _load_npy(emb_path) if emb_path is not None else emb_array
-        if extra is not None:
-            loaded = readers.LoadedQAs(loaded.table, loaded.report,
-                                  _align_to_kept(extra, loaded.report, loaded.report.source))
-    elif isinstance(source, pd.DataFrame):
+        if embeddings is not None:
+            emb = vectors.load_npy(embeddings, loaded.report.source)
+            return readers.LoadedQAs(loaded.table, loaded.report, vectors.attach(emb, loaded.report))
+        if loaded.embeddings is not None:  # made elsewhere, aligned with the accepted rows: check them too
+            emb = vectors.attach(loaded.embeddings, loaded.report, aligned_with="kept")
+            return readers.LoadedQAs(loaded.table, loaded.report, emb)
+        return loaded
+    if isinstance(source, pd.DataFrame):
         table, report = validate_qas(source, dataset=dataset)
-        emb = _load_npy(emb_path) if emb_path is not None else emb_array
-        loaded = readers.LoadedQAs(table, report,
-                              None if emb is None else _align_to_kept(emb, report, report.source))
-    elif _is_path(source) or hasattr(source, "read"):  # a path, or an upload (file-like with a name)
-        loaded = readers.read_qas(source, dataset=dataset, embeddings=embeddings)  # io takes a path or array
-    elif isinstance(source, (list, tuple)):
+        if embeddings is None:
+            return readers.LoadedQAs(table, report, None)
+        emb = vectors.load_npy(embeddings, report.source)
+        return readers.LoadedQAs(table, report, vectors.attach(emb, report))
+    if _is_path(source) or hasattr(source, "read"):  # a path, or an upload (file-like with a name)
+        return readers.read_qas(source, dataset=dataset, embeddings=embeddings)
+    if isinstance(source, (list, tuple)):
         if not source:
             raise QAInputError("no input files given")
         if embeddings is not None:
             raise QAInputError("one embeddings .npy cannot be aligned with several files: build from "
                                "one file, or give parquet files with an 'embedding' column")
-        loaded = readers.read_many(list(source), dataset=dataset)
-    else:
-        raise TypeError(f"unsupported source type {type(source).__name__}: give a path, a list of paths, "
-                        f"a pandas DataFrame or readers.LoadedQAs")
-
-    if loaded.embeddings is not None:
-        loaded = readers.LoadedQAs(loaded.table, loaded.report,
-                              _check_embeddings(loaded.embeddings, len(loaded.table), loaded.report))
-    return loaded
+        return readers.read_many(list(source), dataset=dataset)
+    raise TypeError(f"unsupported source type {type(source).__name__}: give a path, a list of paths, "
+                    f"a pandas DataFrame or readers.LoadedQAs")
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
+from univar_core.neighbours import cosine_top_k, unit_rows
+
 # AlpacaEval (non-value control) model folder -> the ValueBench model of the same family and size.
 CONTROL_MODEL_MAP: dict[str, str] = {
     "gpt4_1106_preview": "gpt-4-1106-preview",
@@ -48,25 +50,14 @@ def map_control_models(control_qas: pd.DataFrame, model_map: dict[str, str] = CO
 
 # --------------------------------------------------------------------------------- primitives
 
-def _l2(x):
-    if sp.issparse(x):
-        norms = np.sqrt(np.asarray(x.multiply(x).sum(1))).ravel()
-        return sp.diags(1.0 / np.maximum(norms, 1e-12)) @ x
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def knn_predict(train_X, train_y: np.ndarray, test_X, *, k: int = 50, chunk: int = 2048) -> np.ndarray:
     """Cosine k-NN majority vote; ties go to the tied label with the larger summed similarity."""
-    train_X, test_X = _l2(train_X), _l2(test_X)
+    train_X, test_X = unit_rows(train_X), unit_rows(test_X)
     labels, codes = np.unique(train_y, return_inverse=True)
     k = min(k, len(codes))
     preds = np.empty(test_X.shape[0], dtype=codes.dtype)
     for s in range(0, test_X.shape[0], chunk):
-        sims = test_X[s:s + chunk] @ train_X.T
-        sims = sims.toarray() if sp.issparse(sims) else np.asarray(sims)
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        top_sims = np.take_along_axis(sims, top, axis=1)
+        top, top_sims = cosine_top_k(test_X[s:s + chunk], train_X, k, assume_unit=True)
         votes = np.zeros((len(top), len(labels)))
         sim_sum = np.zeros((len(top), len(labels)))
         rows = np.repeat(np.arange(len(top)), k)
@@ -98,7 +89,7 @@ def linear_probe_scores(train_X, train_y, test_X, *, classes: np.ndarray, lr: fl
     """Logits (n_test, C) of a linear layer trained on frozen features (class-weighted cross-entropy)."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    train_X, test_X = _l2(train_X), _l2(test_X)
+    train_X, test_X = unit_rows(train_X), unit_rows(test_X)
     y = torch.from_numpy(np.searchsorted(classes, train_y)).long()
     counts = torch.bincount(y, minlength=len(classes)).float()
     weight = counts.sum() / (len(classes) * counts.clamp(min=1))

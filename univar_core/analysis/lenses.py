@@ -33,6 +33,7 @@ import pandas as pd
 
 from univar_core.data.schema import QAInputError
 from univar_core.encoders.base import Encoder
+from univar_core.neighbours import unit_rows
 from univar_core.paths import ASSETS_DIR
 
 LENS_DIR = ASSETS_DIR / "lenses"
@@ -172,11 +173,11 @@ def lens_prototypes(encoder: Encoder, lens: Lens | str) -> tuple[list[str], np.n
     emb = np.asarray(encoder.encode(sentences), dtype=np.float64)
     if emb.ndim != 2 or len(emb) != len(sentences):
         raise ValueError(f"the encoder returned shape {emb.shape} for {len(sentences)} sentences")
-    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    emb = unit_rows(emb, dtype=np.float64)
     protos, start = [], 0
     for _, sents in groups:
         mean = emb[start:start + len(sents)].mean(0)
-        protos.append(mean / np.linalg.norm(mean))
+        protos.append(unit_rows(mean, dtype=np.float64))
         start += len(sents)
     return [name for name, _ in groups], np.stack(protos).astype(np.float32)
 

@@ -26,11 +26,13 @@ from univar_core.maps.build import (
     validation_counts,
 )
 from univar_core.maps.projection import (
+    PLACEMENT_K,
     centroid_matrix,
     nearest_map_points,
-    place_points,
+    positions_from_neighbours,
 )
 from univar_core.maps.store import ValueMap
+from univar_core.neighbours import unit_rows
 
 
 @dataclass
@@ -51,12 +53,6 @@ class Placement:
 # placing new QAs on a map
 # ----------------------------------------------------------------------------------------------------
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
-
-
 def rank_value_ids(map_qas: pd.DataFrame, map_emb: np.ndarray,
                    new_emb: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
     """Value identification of a set of QAs against a map's value IDs.
@@ -66,9 +62,8 @@ def rank_value_ids(map_qas: pd.DataFrame, map_emb: np.ndarray,
     whose own nearest centroid it is.
     """
     ids, centroids = centroid_matrix(map_qas, map_emb)
-    unit = _unit_rows(new_emb)
-    mean = unit.mean(axis=0)
-    mean /= max(float(np.linalg.norm(mean)), 1e-12)
+    unit = unit_rows(new_emb)
+    mean = unit_rows(unit.mean(axis=0))
     similarity = centroids @ mean
     per_qa = np.asarray(ids, dtype=object)[(unit @ centroids.T).argmax(axis=1)]
     counts = Counter(per_qa.tolist())
@@ -97,7 +92,8 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Encoder
                  progress: StageProgress | None = None) -> Placement:
     """Embed new QAs with the map's own encoder and position them on it; the map is not changed.
 
-    Coordinates come from project.place_points (existing points never move); each new QA takes the
+    Coordinates come from the map neighbours of each QA (projection.positions_from_neighbours, as
+    projection.place_points; existing points never move); each new QA takes the
     cluster of its nearest map point. ``nearest`` ranks the map's value IDs for the new QAs as a whole.
     """
     layer = _check_layer_name(layer)
@@ -131,8 +127,10 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Encoder
     if progress is not None:
         progress("project", 0, len(table))
     map_xy = vmap.qas[["x", "y"]].to_numpy(dtype=np.float32)
-    xy = np.asarray(place_points(vmap.embeddings, map_xy, new_emb), dtype=np.float32)
-    nearest_row = nearest_map_points(vmap.embeddings, new_emb, k=1)[0][:, 0]
+    # One neighbour search: the neighbours position each QA, and the nearest one gives its cluster.
+    idx, sims = nearest_map_points(vmap.embeddings, new_emb, k=PLACEMENT_K)
+    xy = positions_from_neighbours(map_xy, idx, sims)
+    nearest_row = idx[:, 0]
     nearest, per_qa = rank_value_ids(vmap.qas, vmap.embeddings, new_emb)
     if progress is not None:
         progress("project", len(table), len(table))

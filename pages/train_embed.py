@@ -19,7 +19,8 @@ from univar_core import jobs
 from univar_core.data import schema
 from univar_core.data.schema import QAInputError
 from univar_core.data.splits import split_qas
-from univar_core.encoders import resolve, sentence_encoder
+from univar_core.encoders import resolve
+from univar_core.encoders.base import DEFAULT_ENCODER
 from univar_core.maps import store
 from univar_core.maps.store import MapError
 from univar_core.training import run_folder, trainer
@@ -93,7 +94,7 @@ def _training_form(vmap) -> None:
     if mode == "full" and not torch.cuda.is_available():
         st.warning("No GPU here: full fine-tuning of a real model on a real corpus would take hours on this CPU. "
                    "Use head mode, or run `univar train --mode full` on a GPU machine.")
-    default_base = sentence_encoder.DEFAULT_ENCODER if precomputed else str(map_encoder.get("name") or sentence_encoder.DEFAULT_ENCODER)
+    default_base = DEFAULT_ENCODER if precomputed else str(map_encoder.get("name") or DEFAULT_ENCODER)
     base = default_base
     if mode == "full" or source != "This map's QAs":
         base = st.text_input("Base encoder (name or folder)", value=default_base, key="tr_base")
@@ -278,9 +279,9 @@ def _embed_section(vmap) -> None:
                "stored as a new map (not placed on this one: for that, use the Upload page).")
     loaded = _upload("QA file for a new map", "emb_file")
     runs = jobs.list_runs()
-    choices = [sentence_encoder.DEFAULT_ENCODER] + runs.loc[runs["kind"].notna(), "path"].tolist()
+    choices = [DEFAULT_ENCODER] + runs.loc[runs["kind"].notna(), "path"].tolist()
     encoder = st.selectbox("Encoder", choices, key="emb_encoder",
-                           format_func=lambda p: p if p == sentence_encoder.DEFAULT_ENCODER else f"trained run {Path(p).name}")
+                           format_func=lambda p: p if p == DEFAULT_ENCODER else f"trained run {Path(p).name}")
     if loaded is None:
         return
     taken = [m["name"] for m in store.list_maps(store.default_data_dir())]

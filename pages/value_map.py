@@ -7,7 +7,7 @@ import streamlit as st
 
 from pages import _shared
 from univar_core.analysis import compare
-from univar_core.encoders import sentence_encoder
+from univar_core.encoders.base import DEFAULT_ENCODER
 from univar_core.figures import map_figures
 
 COLOR_CHOICES = {"language": "lang", "model": "model", "dataset": "dataset", "cluster": "cluster_label",
@@ -135,8 +135,8 @@ if not keep.any():
     st.stop()
 view = st.radio("View", ["QAs", "Value IDs (grouped)"], horizontal=True, key="map_view")
 if view == "QAs":
-    if str((vmap.manifest.get("encoder") or {}).get("name")) == sentence_encoder.DEFAULT_ENCODER:
-        st.info(f"This map uses the general sentence encoder {sentence_encoder.DEFAULT_ENCODER}: nearby QAs mostly share a "
+    if str((vmap.manifest.get("encoder") or {}).get("name")) == DEFAULT_ENCODER:
+        st.info(f"This map uses the general sentence encoder {DEFAULT_ENCODER}: nearby QAs mostly share a "
                 "question or topic, not values (the UniVaR paper's point). The grouped view compares value IDs as "
                 "wholes; for a map where values set the layout, train a value encoder on Train & Embed and rebuild "
                 "the map with it.", icon=":material/lightbulb:")

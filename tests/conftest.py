@@ -66,7 +66,6 @@ def demo_dir(tmp_path_factory, demo_map_master) -> Path:
 def vb_files(shared_data, tmp_path_factory):
     """(build csv, held-out csv, n build rows, n held-out rows): question-disjoint ValueBench samples."""
     import pandas as pd
-
     from valuebench import valuebench_split
 
     build_df, held_df = valuebench_split(shared_data)

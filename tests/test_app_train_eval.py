@@ -110,7 +110,7 @@ def test_train_page_bad_upload_is_an_error_message(demo_env):
 
 
 def test_evaluate_page_table_rows_and_columns(demo_env):
-    at = _open("pages/identification.py")
+    at = _open("pages/evaluate.py")
     assert not at.error, [e.value for e in at.error]
     at.checkbox(key="ev_probe").uncheck()          # keep the test fast: k-NN columns only
     _run(at)
@@ -163,7 +163,7 @@ def test_evaluate_control_comparison_on_real_data(valuebench_dir, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["map"] = "vb-small"
     _run(at)
-    _run(at.switch_page("pages/identification.py"))
+    _run(at.switch_page("pages/evaluate.py"))
     at.checkbox(key="ev_probe").uncheck()
     _run(at)
     assert at.radio(key="ev_control_source").value == "Shared AlpacaEval corpus"

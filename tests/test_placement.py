@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from valuebench import N_HELDOUT_QUESTIONS, random_unit, small_table
 
 from univar_core.data.schema import QAInputError
 from univar_core.maps import build, store
@@ -15,8 +16,6 @@ from univar_core.maps.placement import (
     own_value_id_fraction,
     place_on_map,
 )
-
-from valuebench import N_HELDOUT_QUESTIONS, random_unit, small_table
 
 
 @pytest.fixture(scope="module")

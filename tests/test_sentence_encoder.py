@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from tiny_bert import build_tiny_bert
 
 import univar_core.encoders.sentence_encoder as encode_mod
 from univar_core.encoders.cache import EmbeddingCache
@@ -25,8 +26,6 @@ from univar_core.encoders.sentence_encoder import (
     folder_content_hash,
     resolve_model_path,
 )
-
-from tiny_bert import build_tiny_bert
 
 TINY_WORDS = ("should i help my friend neighbour family money work yes no because it is good bad "
               "the a to and of you we they always never maybe honest truth lie value q a").split()
@@ -234,7 +233,8 @@ def test_load_encoder_dispatches_head_folders(monkeypatch, tmp_path, tiny_folder
     import univar_core.encoders.head as head_encoder
 
     seen = {}
-    monkeypatch.setattr(head_encoder.HeadEncoder, "load", classmethod(lambda cls, path, **kw: seen.update(path=path, kw=kw) or "head"))
+    monkeypatch.setattr(head_encoder.HeadEncoder, "load",
+                        classmethod(lambda cls, path, **kw: seen.update(path=path, kw=kw) or "head"))
     (tmp_path / "head.json").write_text("{}")
     (tmp_path / "head.safetensors").write_bytes(b"")
     assert load_encoder(str(tmp_path), device="cpu") == "head"

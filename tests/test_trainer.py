@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_bert import build_tiny_bert
 
 from univar_core.data.schema import QAInputError
 from univar_core.encoders.head import HeadEncoder
@@ -24,8 +25,6 @@ from univar_core.training.run_folder import (
     read_status,
 )
 from univar_core.training.trainer import ViewSampler, multiview_infonce, train_encoder
-
-from tiny_bert import build_tiny_bert
 
 WORDS = ("the a is to of and i should you it be yes no help people value answer question life family work "
          "money honest freedom duty rules fun").split()
@@ -57,7 +56,7 @@ def _text_qas(n_value_ids=3, per=12):
     rng = np.random.default_rng(1)
     rows = []
     for v in range(n_value_ids):
-        for i in range(per):
+        for _ in range(per):
             words = " ".join(rng.choice(WORDS, size=6))
             rows.append({"value_id": f"m{v}$eng", "question": f"should i {words}?",
                          "answer": f"{WORDS[v]} {WORDS[v + 5]} {words}"})

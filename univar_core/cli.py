@@ -570,8 +570,9 @@ def train_cmd(
         _err(split.summary() + " -> training on the train side")
         qas = qas.iloc[split.encoder_train].reset_index(drop=True)
         emb = emb[split.encoder_train] if emb is not None else None
-    full_options = {"batch_pairs": batch_pairs, "micro_batch_pairs": micro_batch_pairs, "precision": precision,
-                    "max_seq_length": max_seq_length}
+    full_options: dict[str, Any] = {
+        "batch_pairs": batch_pairs, "micro_batch_pairs": micro_batch_pairs, "precision": precision,
+        "max_seq_length": max_seq_length}
     if mode != "full":
         given = [f"--{k.replace('_', '-')}" for k, v in full_options.items() if v not in (None, "auto")]
         if given:
@@ -619,7 +620,7 @@ def eval_cmd(
 
     loaded = read_many(files)
     _print_report(loaded.report)
-    split = split_qas(loaded.table, by=split_by, test_fraction=test_fraction, seed=seed)
+    split = split_qas(loaded.table, by=split_by or "question_id", test_fraction=test_fraction, seed=seed)
     assert_no_leak(loaded.table, split)
     _err(split.summary())
     table = value_identification_table(loaded.table, {name: load_encoder(name) for name in encoder}, split,

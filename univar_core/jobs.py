@@ -233,7 +233,8 @@ def start_build(source: Any, name: str, *, encoder: Any = None, embeddings: np.n
 
     def work(job: Job):
         job.stage = "embed"
-        kw = {"embeddings": embeddings, "encoder_name": encoder_name} if embeddings is not None else {}
+        kw: dict[str, Any] = ({"embeddings": embeddings, "encoder_name": encoder_name}
+                              if embeddings is not None else {})
         return build.build_map(source, name, encoder=encoder or DEFAULT_ENCODER, data_dir=data_dir,
                                   progress=job.stage_progress, **kw)
 

@@ -108,7 +108,11 @@ def median_bandwidth(emb: np.ndarray, *, max_n: int = 1000, seed: int = 0) -> fl
 
 def _pair_matrix(a: np.ndarray, b: np.ndarray, method: str, bandwidth: float | None) -> np.ndarray:
     d = _euclid(a, b)
-    return d if method == "energy" else _rbf(d, bandwidth)
+    if method == "energy":
+        return d
+    if bandwidth is None:
+        raise ValueError("MMD needs a bandwidth (median_bandwidth of the pooled QAs)")
+    return _rbf(d, bandwidth)
 
 
 def _combine(cross: float, within_a: float, within_b: float, method: str) -> float:

@@ -188,7 +188,8 @@ def value_identification_table(qas: pd.DataFrame, representations: dict, split, 
     (k-NN and probe still fitted on all value IDs' train QAs).
     Columns: representation, dataset, subset, n_value_ids, n_train, n_test, and METRICS.
     """
-    feats = {label: _embeddings_for(qas, rep, progress) for label, rep in representations.items()}
+    feats: dict[str, np.ndarray | None] = {label: _embeddings_for(qas, rep, progress)
+                                           for label, rep in representations.items()}
     if tfidf:
         feats["TF-IDF"] = None
     y = qas["value_id"].astype(str).to_numpy()

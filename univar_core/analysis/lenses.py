@@ -208,7 +208,8 @@ def score_qas(emb: np.ndarray, prototypes: tuple[list[str], np.ndarray]) -> pd.D
                          f"of dimension {emb.shape[1]}; were they built with the map's encoder?")
     sims = emb @ matrix.T
     neutral = sims[:, names.index(NEUTRAL)]
-    scores, dims = {}, {}
+    scores: dict[str, np.ndarray] = {}
+    dims: dict[str, list[str]] = {}
     for i, name in enumerate(names):
         if name == NEUTRAL:
             continue

@@ -124,9 +124,9 @@ def _read_bytes(path_or_buffer: PathOrBuffer, source: str, max_bytes: int) -> by
             raise _too_large(source, size, max_bytes)
         data = path.read_bytes()
     else:
-        size = _buffer_size(path_or_buffer)
-        if size is not None and size > max_bytes:
-            raise _too_large(source, size, max_bytes)
+        buffer_size = _buffer_size(path_or_buffer)
+        if buffer_size is not None and buffer_size > max_bytes:
+            raise _too_large(source, buffer_size, max_bytes)
         if hasattr(path_or_buffer, "getvalue"):
             data = path_or_buffer.getvalue()
         else:
@@ -170,7 +170,7 @@ def _sniff_delimiter(text: str) -> str:
     unlike answers, which often hold commas in multi-line quoted cells)."""
     header = text.split("\n", 1)[0]
     counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
 
 
@@ -363,7 +363,8 @@ def _merge(parts: list[LoadedQAs], *, source: str) -> LoadedQAs:
     if len(dims) > 1:
         raise QAInputError(f"files have embeddings of different dimensions {sorted(dims)}", source=source)
 
-    tables, seen_ids = [], set()
+    tables: list[pd.DataFrame] = []
+    seen_ids: set[str] = set()
     for i, part in enumerate(parts):
         t = part.table
         if seen_ids.intersection(t["qa_id"]):
@@ -372,7 +373,8 @@ def _merge(parts: list[LoadedQAs], *, source: str) -> LoadedQAs:
         tables.append(t)
     table = pd.concat(tables, ignore_index=True)  # CORE_COLUMNS stay first: every part starts with them
 
-    skipped, kept, mapping, warnings, offset = [], [], {}, [], 0
+    skipped, kept, warnings, offset = [], [], [], 0
+    mapping: dict[str, str] = {}
     for part in parts:
         r = part.report
         skipped += [replace(s, reason=f"{r.source}: {s.reason}") for s in r.skipped]

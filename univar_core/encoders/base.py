@@ -37,10 +37,18 @@ class Encoder(Protocol):
     place new QAs on that map (see ``encoders.resolve.encoder_for_map``).
     """
 
-    name: str
-    content_hash: str
-    dim: int
-    max_tokens: int | None
+    # Read-only properties: a plain attribute satisfies them (and an int satisfies ``int | None``).
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def content_hash(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int | None: ...
 
     def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray: ...
 

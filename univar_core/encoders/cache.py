@@ -69,7 +69,8 @@ class EmbeddingCache:
                 raise ValueError(f"keys have shape {keys.shape} and dtype {keys.dtype}")
             if vecs.dtype != np.float32 or vecs.shape != (len(keys), self.dim):
                 raise ValueError(
-                    f"vectors have shape {vecs.shape} and dtype {vecs.dtype}, expected ({len(keys)}, {self.dim}) float32"
+                    f"vectors have shape {vecs.shape} and dtype {vecs.dtype}, "
+                    f"expected ({len(keys)}, {self.dim}) float32"
                 )
         except (OSError, ValueError, EOFError) as err:
             warnings.warn(f"embedding cache: skipping damaged shard {keys_path}: {err}", stacklevel=3)

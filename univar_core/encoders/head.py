@@ -58,7 +58,9 @@ def save_head(out_dir: Path, head: torch.nn.Module, config: dict, metrics: dict)
 class HeadEncoder:
     """A base Encoder followed by a trained head; an encoder to the rest of the library."""
 
-    def __init__(self, base: Encoder | None, head: torch.nn.Module, config: dict, *, path: Path | None = None,
+    # base: the Encoder the head was trained on; or, when only transform() of stored base embeddings is
+    # needed, anything with its name and content_hash (jobs' recorded base), or None.
+    def __init__(self, base: Any, head: torch.nn.Module, config: dict, *, path: Path | None = None,
                  metrics: dict | None = None):
         self.base = base
         self.head = head.eval()
@@ -108,7 +110,7 @@ class HeadEncoder:
         return save_head(Path(out_dir), self.head, self.config, self.metrics)
 
     @classmethod
-    def load(cls, path, *, base: Encoder | None = None, **encoder_kwargs: Any) -> HeadEncoder:
+    def load(cls, path, *, base: Any = None, **encoder_kwargs: Any) -> HeadEncoder:
         """Load a saved head; its base encoder is loaded by the recorded name (or `base` given, an
         encoder object) and must have the recorded content hash."""
         from safetensors.torch import load_file

@@ -99,7 +99,7 @@ def encoder_for_map(vmap_or_manifest: Any, encoder: EncoderSpec | None = None) -
             f"encoder '{getattr(enc, 'name', encoder)}' (hash {got_hash[:12]}) is not the encoder map "
             f"'{map_name}' was built with ('{name}', hash {str(want_hash)[:12]}); its points would land "
             "in the wrong places", source=map_name)
-    if want_dim is not None and int(getattr(enc, "dim", want_dim)) != int(want_dim):
+    if want_dim is not None and int(enc.dim) != int(want_dim):
         raise QAInputError(
             f"encoder '{getattr(enc, 'name', encoder)}' makes {enc.dim}-d vectors but map '{map_name}' holds "
             f"{int(want_dim)}-d embeddings (encoder '{name}'): it is not the encoder that made them",

@@ -17,7 +17,7 @@ import os
 from bisect import bisect_left
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -123,7 +123,7 @@ def _load_sentence_transformer(name: str, path: str, device: str, trust_remote_c
         raise EncoderLoadError(f"encoder {name!r}: no such folder {local.absolute()}")
     if is_local and not local.is_dir():
         raise EncoderLoadError(f"encoder {name!r}: {local} is a file; give the model's folder")
-    kwargs = {"device": device, "trust_remote_code": trust_remote_code}
+    kwargs: dict[str, Any] = {"device": device, "trust_remote_code": trust_remote_code}
     if not is_local and _hub_offline():
         kwargs["local_files_only"] = True  # fail at once instead of retrying an unreachable hub
     try:
@@ -321,7 +321,7 @@ class SentenceEncoder:
         return vectors[inverse], n_from_cache
 
     def _flush(self, pending: list[np.ndarray], keys: list[bytes], vectors: np.ndarray) -> None:
-        if not pending:
+        if not pending or self._cache is None:
             return
         rows = np.concatenate(pending)
         self._cache.append([keys[i] for i in rows], vectors[rows])
@@ -345,7 +345,7 @@ class SentenceEncoder:
             upcoming = prefetch.submit(preprocess, batches[0]) if prefetch else None
             with torch.inference_mode():
                 for i, rows in enumerate(batches):
-                    features = upcoming.result() if prefetch else preprocess(rows)
+                    features = upcoming.result() if upcoming is not None else preprocess(rows)
                     if prefetch and i + 1 < len(batches):
                         upcoming = prefetch.submit(preprocess, batches[i + 1])
                     features = batch_to_device(features, device)

@@ -33,13 +33,12 @@ PAGES = [
 def _ensure_demo_map(data_dir: str) -> None:
     """First launch: build the demo map with a visible progress bar (about a minute on 2 cores)."""
     if any(m["name"] == "demo" and not m["error"] for m in store.list_maps(data_dir)):
-        _shared.ensure_demo(data_dir)   # cheap: it finds the stored map
         return
     with st.status("First launch: building the synthetic demo map (embedding + UMAP, about a minute)…",
                    expanded=True) as status:
         bar = st.progress(0.0, text="starting")
         try:
-            _shared.ensure_demo(data_dir, _progress=_shared.stage_progress(bar))
+            _shared.ensure_demo(data_dir, progress=_shared.stage_progress(bar))
         except (MapError, ValueError, OSError) as err:
             status.update(label="The demo map could not be built", state="error")
             _shared.map_error(err)

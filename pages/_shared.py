@@ -18,6 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from univar_core.data import writers
 from univar_core.data.readers import LoadedQAs, read_qas
 from univar_core.figures import map_figures
 from univar_core.maps import build, store
@@ -42,10 +43,13 @@ def load_value_map(path: str, checksum: str) -> ValueMap:
     return store.load_map(path, verify=True)
 
 
-@st.cache_resource(show_spinner=False)
-def ensure_demo(data_dir: str, _progress: Callable[[str, int, int], None] | None = None) -> str:
-    """Build the demo map once per data directory (first launch); later launches just find it."""
-    return str(build.ensure_demo_map(data_dir=data_dir, progress=_progress).path)
+def ensure_demo(data_dir: str, progress: Callable[[str, int, int], None] | None = None) -> str:
+    """Build the demo map once per data directory (first launch); later launches just find it.
+
+    Not st.cache_*: a cached call that draws progress into a block made outside it is replayed into
+    every later session and fails there (CacheReplayClosureError). The library's lock makes concurrent
+    first sessions build it once; the others wait and then open the stored map."""
+    return str(build.ensure_demo_map(data_dir=data_dir, progress=progress).path)
 
 
 def stage_progress(bar) -> Callable[[str, int, int], None]:
@@ -61,9 +65,25 @@ def set_current_map(key: MapKey) -> None:
     st.session_state[CURRENT_MAP_KEY] = key
 
 
+def run_through_app() -> None:
+    """Make a page run as part of app.py (its navigation and sidebar), also on a fresh server.
+
+    Streamlit serves a script's pages/ folder as stand-alone pages (multipage v1) until the first run
+    of the main script calls st.navigation; a first request to /compare?map=... would run
+    pages/compare.py alone ("No map is open", raw file names in the navigation). Switching that mode
+    off and rerunning runs app.py, which opens the page the URL names."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def current_map_key() -> MapKey:
     key = st.session_state.get(CURRENT_MAP_KEY)
-    if key is None:  # a page run without the app's sidebar (should not happen through st.navigation)
+    if key is None:
+        run_through_app()   # a deep link on a fresh server: go through app.py first
+        # a page run without the app's sidebar (should not happen through st.navigation)
         st.error("No map is open: choose one in the sidebar.")
         st.stop()
     return key
@@ -187,7 +207,8 @@ def show_figure(fig: go.Figure, *, name: str, key: str, **chart_kw):
 
 
 def csv_download(frame: pd.DataFrame, *, label: str, file_name: str, key: str) -> None:
-    st.download_button(label, data=frame.to_csv(index=False).encode("utf-8"), file_name=file_name,
+    """Every table download: spreadsheet-safe CSV (no cell runs as a formula), readable back exactly."""
+    st.download_button(label, data=writers.csv_bytes(frame), file_name=file_name,
                        mime="text/csv", key=key, on_click="ignore")
 
 

@@ -7,13 +7,13 @@ Everything lives in st.session_state["upload"] (one browser session's own), noth
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import streamlit as st
 
 from pages import _shared
 from univar_core.data import schema
 from univar_core.data.schema import QAInputError
+from univar_core.encoders.base import EncoderLoadError
 from univar_core.figures import map_figures
 from univar_core.maps.placement import add_layer, own_value_id_fraction, place_on_map
 from univar_core.maps.store import MapError
@@ -74,7 +74,7 @@ def _place(vmap, key, state) -> None:
         try:
             placement = place_on_map(vmap, state["loaded"], layer=layer,
                                               progress=_shared.stage_progress(bar))
-        except (QAInputError, MapError) as err:
+        except (QAInputError, MapError, EncoderLoadError) as err:
             _shared.map_error(err)
         bar.progress(1.0, text="placed")
         state.update(placement=placement, map_key=key)
@@ -117,7 +117,7 @@ def _keep_or_discard(vmap, state) -> None:
     keep, discard = st.columns(2)
     if keep.button("Keep as a new layer of this map", type="primary", key="upload_keep"):
         try:
-            updated = add_layer(vmap, state["placement"], data_dir=Path(vmap.path).parent)
+            updated = add_layer(vmap, state["placement"])   # back into the folder it was opened from
         except (QAInputError, MapError, ValueError) as err:
             _shared.map_error(err)
         st.session_state[FLASH] = (f"Layer '{state['placement'].layer}' saved: map '{updated.name}' now has "

@@ -24,6 +24,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else shutil.which("chromedriver")
 SERVER_START_S = 90
 CHART_WAIT_S = 120
+FIRST_BUILD_WAIT_S = 900   # the demo map's first build: embedding + UMAP's numba compile on a busy CPU
 UPLOAD_CSV = (
     "question,answer,model,lang\n"
     "Should I put my family before my career?,Family comes first; a career can wait.,my-llm,eng\n"
@@ -45,6 +46,42 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class _Server:
+    """`streamlit run app.py` on a free port of 127.0.0.1 with UNIVAR_DATA_DIR=data_dir."""
+
+    def __init__(self, data_dir: Path, log: Path):
+        self.log = log
+        port = _free_port()
+        env = {**os.environ, "UNIVAR_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+               "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))}
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
+                 "--server.address", "127.0.0.1", "--server.headless", "true",
+                 "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + SERVER_START_S
+        while True:
+            try:
+                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.stop()
+                pytest.fail(f"streamlit did not start: {log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     """The app served from a private data dir whose demo map is built first (so the app starts fast)."""
@@ -53,36 +90,11 @@ def app_url(tmp_path_factory):
 
     data_dir = tmp_path_factory.mktemp("maps")
     build.ensure_demo_map(data_dir=data_dir)
-    port = _free_port()
-    env = {**os.environ, "UNIVAR_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))}
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    server = _Server(data_dir, tmp_path_factory.mktemp("server") / "streamlit.log")
     try:
-        deadline = time.time() + SERVER_START_S
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if server.poll() is not None or time.time() > deadline:
-                pytest.fail(f"streamlit did not start: {log.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.5)
-        yield url
+        yield server.url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +119,7 @@ def driver(tmp_path_factory):
         browser.quit()
 
 
-def _wait_for_chart(driver) -> int:
+def _wait_for_chart(driver, timeout: float = CHART_WAIT_S) -> int:
     """Wait for a Plotly chart with traces, drawn at a real size and the app idle; return its trace count."""
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -119,7 +131,7 @@ def _wait_for_chart(driver) -> int:
             "const layer = el.querySelector('svg.main-svg, canvas');"
             "return (box.width > 100 && box.height > 100 && layer) ? el.data.length : 0;") or False
 
-    traces = WebDriverWait(driver, CHART_WAIT_S).until(drawn)
+    traces = WebDriverWait(driver, timeout).until(drawn)
     _wait_idle(driver)
     return int(traces)
 
@@ -204,3 +216,59 @@ def test_about_page_renders(app_url, driver, tmp_path):
     _wait_idle(driver)
     assert "synthetic" in driver.find_element(By.TAG_NAME, "body").text
     _screenshot(driver, tmp_path, "about")
+
+
+# ---------------------------------------------------------------- first launch, on a fresh server
+def _body_text(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
+@pytest.fixture(scope="module")
+def empty_data_dir(tmp_path_factory) -> Path:
+    _require_browser()
+    return tmp_path_factory.mktemp("empty-maps")
+
+
+def test_first_launch_builds_the_demo_and_a_second_session_opens_it(empty_data_dir, driver, tmp_path):
+    """The quickstart: an empty data dir, `/` builds the demo; a second browser session opens it too
+    (the demo builder once drew into a block made outside a cached function: CacheReplayClosureError)."""
+    server = _Server(empty_data_dir, tmp_path / "streamlit.log")
+    try:
+        driver.get(server.url)
+        assert _wait_for_chart(driver, FIRST_BUILD_WAIT_S) >= 1
+        driver.switch_to.new_window("tab")        # a new tab is a new Streamlit session
+        try:
+            driver.get(server.url)
+            assert _wait_for_chart(driver) >= 1
+            text = _body_text(driver)
+            assert "CacheReplayClosureError" not in text and "Traceback" not in text
+            _screenshot(driver, tmp_path, "second_session")
+        finally:
+            driver.close()
+            driver.switch_to.window(driver.window_handles[0])
+    finally:
+        server.stop()
+
+
+def test_deep_link_on_a_fresh_server_opens_the_named_map(empty_data_dir, driver, tmp_path):
+    """A first request to /compare?map=NAME after `streamlit run` shows that map's Compare page."""
+    from univar_core.maps import build, store
+
+    if not (empty_data_dir / "demo").is_dir():    # the test above built it; alone, build it here
+        build.ensure_demo_map(data_dir=empty_data_dir)
+    other = empty_data_dir / "base"               # a second map, so ?map= has to choose
+    if not other.exists():
+        shutil.copytree(empty_data_dir / "demo", other)
+    server = _Server(empty_data_dir, tmp_path / "streamlit.log")
+    try:
+        driver.get(f"{server.url}/compare?map=base")
+        assert _wait_for_chart(driver) >= 1
+        text = _body_text(driver)
+        assert "No map is open" not in text
+        assert "Compare two value IDs" in text
+        assert driver.current_url.endswith("?map=base")  # the sidebar chose the linked map (else demo)
+        assert store.list_maps(empty_data_dir)  # the server did not damage anything
+    finally:
+        server.stop()

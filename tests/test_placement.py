@@ -4,6 +4,8 @@ Uses the session's small ValueBench map (conftest ``vb_map``, shared with test_b
 """
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from valuebench import N_HELDOUT_QUESTIONS, random_unit, small_table
@@ -47,11 +49,12 @@ def test_place_heldout_qas_nearest_their_own_model(vb_files, vb_map, heldout):
 
 
 def test_add_layer_keeps_existing_points_and_refuses_a_second_layer_of_that_name(vb_map, heldout, tmp_path):
-    vmap, _, _ = vb_map
-    data_dir = tmp_path  # the session's map stays as built; the layered copy is stored here
+    data_dir = tmp_path  # a copy of the session's map: a layer is written back to the folder it came from
+    shutil.copytree(vb_map[0].path, data_dir / "vb")
+    vmap = store.load_map("vb", data_dir=data_dir)
     base_xy = vmap.qas[["x", "y"]].to_numpy().copy()
     placement = heldout
-    updated = add_layer(vmap, placement, data_dir=data_dir)
+    updated = add_layer(vmap, placement)
     stored = store.load_map("vb", data_dir=data_dir)
     assert len(stored.qas) == len(vmap.qas) + len(placement.qas)
     base = stored.qas[stored.qas["layer"] == "base"]
@@ -63,7 +66,7 @@ def test_add_layer_keeps_existing_points_and_refuses_a_second_layer_of_that_name
     assert stored.manifest["layer_validation"]["heldout"]["n_accepted"] == len(placement.qas)
     assert stored.layers == ["base", "heldout"]
     with pytest.raises(QAInputError, match="already has a layer named 'heldout'"):
-        add_layer(updated, placement, data_dir=data_dir)
+        add_layer(updated, placement)
     with pytest.raises(QAInputError, match="already has a layer named 'base'"):  # the map's own QAs
         check_new_layer(vmap, "base")
     with pytest.raises(QAInputError, match="must not contain ':'"):

@@ -311,3 +311,46 @@ def test_template_csv_loads_cleanly():
     assert loaded.report.n_accepted == 4 and loaded.report.skipped == [] and loaded.report.warnings == []
     assert loaded.table["dataset"].str.startswith("EXAMPLE").all()
     assert loaded.table["value_id"].nunique() == 4
+
+
+# ---------------------------------------------------------------- limits on what a file unpacks to
+def _big_rows(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"question": ["Is it fine?"] * n, "answer": ["A" * 1000] * n,
+                         "model": ["m"] * n, "lang": ["eng"] * n})
+
+
+@pytest.mark.parametrize("ext", ["xlsx", "parquet"])
+def test_size_limit_checks_the_uncompressed_size_before_reading(tmp_path, ext, monkeypatch):
+    """A small compressed file holding a big table: refused from its zip listing / parquet metadata."""
+    path = tmp_path / f"bomb.{ext}"
+    big = _big_rows(3000)                       # about 3 MB of text, compressing to a few KB
+    big.to_excel(path, index=False) if ext == "xlsx" else big.to_parquet(path)
+    assert path.stat().st_size < 2**20 // 4
+    monkeypatch.setenv("UNIVAR_MAX_FILE_MB", "1")
+    called = []
+    monkeypatch.setattr(pd, "read_excel", lambda *a, **k: called.append(1))
+    with pytest.raises(QAInputError, match=r"bomb\.\w+: the file unpacks to .* MB, over the 1 MB limit"):
+        read_qas(path)
+    assert not called                           # refused before the workbook was parsed
+    monkeypatch.setenv("UNIVAR_MAX_FILE_MB", "10")
+    monkeypatch.undo()
+    assert len(read_qas(path).table) == 1       # 3000 identical QAs: one kept, duplicates skipped
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "0", "nan", "inf"])
+def test_a_bad_size_limit_setting_is_a_clear_error(tmp_path, monkeypatch, value):
+    path = tmp_path / "qa.csv"
+    ROWS.to_csv(path, index=False)
+    monkeypatch.setenv("UNIVAR_MAX_FILE_MB", value)
+    with pytest.raises(QAInputError, match=rf"UNIVAR_MAX_FILE_MB: '{value}' is not a positive number of megabytes"):
+        read_qas(path)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_file_is_named_as_utf16(encoding):
+    data = ROWS.to_csv(index=False).encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data
+    with pytest.raises(QAInputError, match="qa.csv: the file is UTF-16") as err:
+        read_qas(upload(data, "qa.csv"))
+    assert "cp1252" not in str(err.value)

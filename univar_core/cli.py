@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any, Callable
 
@@ -38,11 +40,14 @@ def _err(message: str) -> None:
 
 
 def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Bad input (QAInputError, MapError, EncoderLoadError) -> message + exit 2; other failures -> exit 1.
+    """Bad input (QAInputError, MapError, EncoderLoadError, endpoint configuration) -> message + exit 2;
+    other failures (an endpoint that stays unavailable past the last retry) -> exit 1.
     UNIVAR_DEBUG=1 re-raises for the traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from univar_core.collect.errors import EndpointConfigError
+        from univar_core.collect.journal import JournalMismatchError
         from univar_core.data.schema import QAInputError
         from univar_core.encoders.base import EncoderLoadError
         from univar_core.maps.store import MapError
@@ -51,7 +56,7 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.BadParameter):
             raise
-        except (QAInputError, MapError, EncoderLoadError) as err:
+        except (QAInputError, MapError, EncoderLoadError, EndpointConfigError, JournalMismatchError) as err:
             if os.environ.get("UNIVAR_DEBUG"):
                 raise
             _err(f"error: {err}")
@@ -103,6 +108,11 @@ class TqdmProgress:
 DataDirOpt = Annotated[Path | None, typer.Option(
     "--data-dir", help="Folder holding the maps (default: $UNIVAR_DATA_DIR, else maps/ in the project folder).",
     file_okay=False)]
+CentreOpt = Annotated[bool, typer.Option(
+    "--centre-questions", help="Question-centred embeddings: subtract each question's mean embedding (over "
+                               "the value IDs that answered it) so that what differs between value IDs is "
+                               "left, not the topic. QAs of questions only one value ID answered are left "
+                               "out (counted).")]
 EmbeddingsOpt = Annotated[Path | None, typer.Option(
     "--embeddings", help="Precomputed embeddings: an .npy with one row per input row (float32, (n, d)). "
                          "Used as they are; no encoder is loaded.", dir_okay=False)]
@@ -110,6 +120,17 @@ EmbeddingsOpt = Annotated[Path | None, typer.Option(
 
 def _print_report(report: Any) -> None:
     _err(report.summary())
+
+
+def _print_representation(manifest: dict) -> None:
+    """One line saying which vectors a map holds (and, when centred, what could not be centred)."""
+    rep = manifest.get("representation") or {}
+    if rep.get("kind") == "question-centred":
+        _err(f"representation: question-centred ({rep.get('n_centred', '?'):,} QAs centred on "
+             f"{rep.get('n_questions_with_mean', '?'):,} question means; {rep.get('n_qas_left_out', 0):,} QA(s) "
+             f"of {rep.get('n_single_value_id_questions', 0):,} question(s) answered by a single value ID left out)")
+    else:
+        _err("representation: the encoder's embeddings (not question-centred)")
 
 
 def _print_table(df: Any) -> None:
@@ -138,6 +159,7 @@ def build(
     n_neighbors: Annotated[int, typer.Option(min=2, help="UMAP n_neighbors.")] = 15,
     min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
+    centre_questions: CentreOpt = False,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Build a value map: validate QA files, embed every QA, project with UMAP, cluster, store.
@@ -153,6 +175,10 @@ def build(
 
       univar build a.csv b.jsonl --name both --n-neighbors 30
 
+    Values instead of topics (every value ID answers the same questions; centring removes the question):
+
+      univar build qa.csv --name vb-centred --centre-questions
+
     With vectors made elsewhere (a parquet 'embedding' column, or an aligned .npy):
 
       univar build qa.parquet --name pre --encoder-name my-model
@@ -160,9 +186,11 @@ def build(
       univar build qa.csv --embeddings vectors.npy --encoder-name my-model --name pre
     """
     from univar_core.encoders.resolve import load_encoder_cached
+    from univar_core.maps import store
     from univar_core.maps.build import build_map
     from univar_core.maps.projection import UmapParams
 
+    store.validate_map_name(name)   # before loading an encoder or reading anything
     enc: Any = encoder
     options = {k: v for k, v in (("batch_size", batch_size), ("cache_flush_every", cache_flush_every))
                if v is not None}
@@ -174,10 +202,11 @@ def build(
         vmap, report = build_map(
             source, name, encoder=enc, embeddings=embeddings, encoder_name=encoder_name,
             umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed),
-            dataset=dataset, data_dir=data_dir, progress=bars)
+            dataset=dataset, data_dir=data_dir, centre_questions=centre_questions, progress=bars)
     finally:
         bars.close()
     _print_report(report)
+    _print_representation(vmap.manifest)
     emb = vmap.manifest.get("embedding", {})
     if emb.get("precomputed"):
         _err(f"embeddings: precomputed ({vmap.manifest.get('encoder')}), used as given")
@@ -229,6 +258,10 @@ def place(
     finally:
         bars.close()
     _print_report(placement.report)
+    if placement.centring is not None:
+        c = placement.centring
+        _err(f"question-centred with the map's means: {c['n_centred']:,} of {c['n_qas']:,} QAs; "
+             f"{c['n_unknown_question_qas']:,} answer questions the map has no mean for and were not placed")
     nearest = placement.nearest.copy()
     nearest["similarity"] = nearest["similarity"].round(4)
     nearest["share_nearest"] = nearest["share_nearest"].round(3)
@@ -283,6 +316,8 @@ def info(name: Annotated[str, typer.Argument(help="Map name or map folder.")],
     m = vmap.manifest
     typer.echo(f"map: {vmap.name}  ({vmap.path})")
     typer.echo("checksums: verified")
+    typer.echo("representation: " + ("question-centred" if (m.get("representation") or {}).get("kind")
+                                     == "question-centred" else "encoder embeddings"))
     for key in ("created", "updated"):
         if m.get(key):
             typer.echo(f"{key}: {m[key]}")
@@ -337,6 +372,10 @@ def export(
 ) -> None:
     """Export a map's QA table with its coordinates (x, y) and clusters to parquet or CSV.
 
+    CSV is for spreadsheets: a text cell starting with = + - @ (or a tab / carriage return) gets a
+    leading ' so no spreadsheet runs it as a formula; `univar build` reads such a CSV back exactly.
+    Parquet keeps every value exactly as stored.
+
     Written to a temporary file first and renamed, so a failed export leaves nothing half-written.
     A parquet with --with-embeddings can be rebuilt as a map without re-embedding.
 
@@ -359,10 +398,17 @@ def export(
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         if suffix == ".csv":
-            vmap.qas.to_csv(tmp, index=False)
+            _write_csv(vmap.qas, tmp)
         else:
             _write_parquet(vmap, tmp, with_embeddings)
     typer.echo(f"{len(vmap.qas):,} rows -> {out}")
+
+
+def _write_csv(frame: Any, path: Path, *, index: bool = False) -> None:
+    """Every CSV the CLI writes: spreadsheet-safe and readable back exactly (data.writers)."""
+    from univar_core.data.writers import csv_bytes
+
+    Path(path).write_bytes(csv_bytes(frame, index=index))
 
 
 def _write_parquet(vmap: Any, path: Path, with_embeddings: bool) -> None:
@@ -426,6 +472,7 @@ def distances(
     if pair and len(pair) != 2:
         raise typer.BadParameter("give exactly two value IDs", param_hint="--pair")
     vmap = store.load_map(name, data_dir=data_dir)
+    _print_representation(vmap.manifest)  # distances and lens scores are on the vectors the map holds
     emb = np.asarray(vmap.embeddings)
     known = set(vmap.qas["value_id"].astype(str))
     for vid in pair or []:
@@ -438,7 +485,7 @@ def distances(
     dm = dm.loc[order, order]
     typer.echo(dm.round(4).to_string())
     if csv_out:
-        dm.to_csv(csv_out)
+        _write_csv(dm, csv_out, index=True)
         typer.echo(f"matrix written to {csv_out}")
     if pair:
         a, b = pair
@@ -482,13 +529,14 @@ def lenses_cmd(
         raise typer.BadParameter(f"choose one of {', '.join(LEVEL_CHOICES)}", param_hint="--by")
     the_lens = lenses.load_lens(lens) if lens.endswith(".json") else lenses.get_lens(lens)
     vmap = store.load_map(name, data_dir=data_dir)
+    _print_representation(vmap.manifest)  # distances and lens scores are on the vectors the map holds
     qa_scores, dims, _ = lenses.map_lens_scores(vmap, the_lens, encoder=encoder)
     summary = lenses.score_value_ids(vmap.qas, qa_scores, by=by, n_boot=n_boot)
     wide = summary.pivot(index=by, columns="score", values="mean")[dims]
     typer.echo(f"{the_lens.title}: mean score per {by} (cosine to prototype minus cosine to neutral)")
     typer.echo(wide.round(4).to_string())
     if csv_out:
-        summary.to_csv(csv_out, index=False)
+        _write_csv(summary, csv_out)
         typer.echo(f"{len(summary):,} rows ({by}, score, mean, lo, hi, n) written to {csv_out}")
 
 
@@ -602,6 +650,10 @@ def eval_cmd(
     k: Annotated[int, typer.Option(help="Neighbours of the k-NN.")] = 50,
     probe: Annotated[bool, typer.Option(help="Also train the linear probe (acc@1/5/10).")] = True,
     tfidf: Annotated[bool, typer.Option(help="Add the TF-IDF baseline row.")] = True,
+    centre_questions: Annotated[bool, typer.Option(
+        "--centre-questions", help="Add a question-centred row per encoder (train QAs centred on their "
+                                   "question's train mean; held-out QAs on the mean of the held-out answers to "
+                                   "their question, no value-ID label used).")] = False,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV.", dir_okay=False)] = None,
 ) -> None:
     """Value identification: how well each encoder tells value IDs apart on held-out questions.
@@ -611,7 +663,7 @@ def eval_cmd(
 
     Example:
 
-      univar eval qa.csv -e all-MiniLM-L6-v2 -e runs/head --split-by questionnaire
+      univar eval qa.csv -e all-MiniLM-L6-v2 -e runs/head --split-by questionnaire --centre-questions
     """
     from univar_core.analysis.identification import value_identification_table
     from univar_core.data.readers import read_many
@@ -624,15 +676,199 @@ def eval_cmd(
     assert_no_leak(loaded.table, split)
     _err(split.summary())
     table = value_identification_table(loaded.table, {name: load_encoder(name) for name in encoder}, split,
-                                       k=k, probe=probe, tfidf=tfidf, seed=seed)
+                                       k=k, probe=probe, tfidf=tfidf, seed=seed, centre_questions=centre_questions)
     _print_table(table.round(4))
     if csv_out:
-        table.to_csv(csv_out, index=False)
+        _write_csv(table, csv_out)
         typer.echo(f"table written to {csv_out}")
 
 
 register(train_cmd, "train")
 register(eval_cmd, "eval")
+
+# ----------------------------------------------------------------------------------------------------
+# putting a model on the map: collect answers from it, translate them (then `univar place`)
+# ----------------------------------------------------------------------------------------------------
+
+def _collect_bar(status_file: Path | None):
+    """A progress callback: a tqdm bar (answers, answers/s, tokens) and, for the app, a status file."""
+    from tqdm import tqdm
+
+    from univar_core.collect.background import write_status
+
+    bar = tqdm(desc="collect", unit="answer", file=sys.stderr, dynamic_ncols=True, mininterval=0.2)
+    last = [0.0]
+
+    def progress(p) -> None:
+        bar.total = p.total
+        bar.update(max(0, p.done - bar.n))
+        bar.set_postfix_str(f"{p.answers_per_s:.2f} answers/s, {p.prompt_tokens + p.completion_tokens:,} tokens, "
+                            f"{p.n_retries} retries", refresh=False)
+        if status_file is not None and (time.time() - last[0] > 0.3 or p.done >= p.total):
+            last[0] = time.time()
+            write_status(status_file, {"state": "running", **p.as_dict()})
+
+    return bar, progress
+
+
+def collect_cmd(
+    endpoint: Annotated[str | None, typer.Option(
+        help="Base URL of an OpenAI-compatible chat-completions API, e.g. http://localhost:8000/v1.")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="Model name the endpoint serves (with --endpoint), or the name to record for --local-model.")] = None,
+    local_model: Annotated[str | None, typer.Option(
+        help="A transformers causal LM (name or folder) to run here instead of an endpoint.")] = None,
+    langs: Annotated[str, typer.Option(help="Languages to ask in, ISO 639 codes, comma-separated.")] = "eng",
+    questions: Annotated[int | None, typer.Option(min=1, help="Ask the first N questions of the bank (default: all).")]
+        = None,
+    bank: Annotated[Path | None, typer.Option(
+        help="Your own question bank (CSV/JSONL: question_id, question, optional lang); default: the built-in "
+             "one (350 questions).", dir_okay=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="QA file to write (.csv, .jsonl, .parquet); "
+                                                                 "default <model>.csv.", dir_okay=False)] = None,
+    api_key_env: Annotated[str, typer.Option(
+        help="Name of the environment variable holding the API key (the key itself is never written anywhere).")]
+        = "OPENAI_API_KEY",
+    system_prompt: Annotated[str, typer.Option(help="System message (default: none, as in UniVaR).")] = "",
+    temperature: Annotated[float, typer.Option(min=0.0)] = 1.0,
+    top_p: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.95,
+    max_tokens: Annotated[int, typer.Option(min=1, help="New tokens per answer.")] = 128,
+    seed: Annotated[int, typer.Option(help="Base seed (each question gets its own from it).")] = 0,
+    samples: Annotated[int, typer.Option(min=1, help="Answers per question and language.")] = 1,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at once (endpoint).")] = 8,
+    batch_size: Annotated[int, typer.Option(min=1, help="Prompts per generate call (local model).")] = 8,
+    retries: Annotated[int, typer.Option(min=0, help="Retries of a request on 429/5xx/timeouts.")] = 5,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for one answer.")] = 120.0,
+    mt_model: Annotated[str | None, typer.Option(
+        help="Translation model (name or folder) for questions the bank lacks in a language; without it those "
+             "are asked in English with the instruction to answer in the language.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset label of the QAs.")] = None,
+    restart: Annotated[bool, typer.Option(help="Discard answers of an earlier run into the same --out.")] = False,
+    status_file: Annotated[Path | None, typer.Option(hidden=True, help="JSON progress for the app.")] = None,
+) -> None:
+    """Ask a model the value questions and write a QA file for `univar place` / `univar build`.
+
+    An interrupted run (Ctrl-C, a crash, kill -9) keeps every finished answer in <out>.answers.jsonl;
+    the same command again asks only what is missing. Settings go to <out>.collect.json. Empty and
+    refused answers are kept (column answer_status) and counted.
+
+    Examples:
+
+      univar collect --endpoint http://localhost:8000/v1 --model my-model --langs eng,zho --questions 50
+
+      OPENAI_API_KEY=... univar collect --endpoint https://api.openai.com/v1 --model gpt-4o-mini --out gpt.csv
+
+      univar collect --local-model ./my-llm --langs eng --batch-size 16
+    """
+    from univar_core.collect.backends import AnswerBackend, GenerationSettings
+    from univar_core.collect.background import write_status
+    from univar_core.collect.bank import load_bank
+    from univar_core.collect.collector import parse_langs
+    from univar_core.collect.retry import RetryPolicy
+    from univar_core.collect.run import run_collection
+
+    if (endpoint is None) == (local_model is None):
+        raise typer.BadParameter("give either --endpoint URL (with --model) or --local-model NAME_OR_PATH")
+    if endpoint is not None and not model:
+        raise typer.BadParameter("--endpoint needs --model: the model name the endpoint serves", param_hint="--model")
+    lang_list = parse_langs(langs)
+    the_bank = load_bank(bank)
+    settings = GenerationSettings(system_prompt=system_prompt, temperature=temperature, top_p=top_p,
+                                  max_tokens=max_tokens, seed=seed)
+    backend: AnswerBackend
+    if endpoint is not None and model:
+        from univar_core.collect.chat_endpoint import ChatEndpoint
+
+        backend = ChatEndpoint(endpoint, model, api_key_env=api_key_env, concurrency=concurrency,
+                               timeout_s=timeout, retry=RetryPolicy(retries=retries))
+    elif local_model is not None:
+        from univar_core.collect.local_model import LocalCausalLM
+
+        backend = LocalCausalLM(local_model, model=model, batch_size=batch_size)
+    translator = None
+    if mt_model:
+        from univar_core.collect.translation import Translator
+
+        translator = Translator(mt_model)
+    out = out or Path(re.sub(r"[^A-Za-z0-9_.-]+", "-", backend.model).strip("-.") + ".csv")
+    bar, progress = _collect_bar(status_file)
+    _install_sigterm()
+    try:
+        result = run_collection(backend, the_bank, langs=lang_list, out=out, n_questions=questions, samples=samples,
+                                settings=settings, dataset=dataset, bank_path=bank, translator=translator,
+                                restart=restart, progress=progress)
+    except BaseException as err:
+        if status_file is not None:
+            write_status(status_file, {"state": "cancelled" if isinstance(err, KeyboardInterrupt) else "failed",
+                                       "error": str(err) if not isinstance(err, KeyboardInterrupt) else "cancelled",
+                                       "error_type": type(err).__name__})
+        raise
+    finally:
+        bar.close()
+        backend.close()
+    _err(result.summary())
+    if status_file is not None:
+        write_status(status_file, {"state": "done", "out": str(result.out), **result.progress.as_dict()})
+    typer.echo(f"{len(result.qas):,} QAs -> {result.out} (settings: {result.settings_file})")
+
+
+def _install_sigterm() -> None:
+    """SIGTERM (the app's cancel) ends a collection like Ctrl-C: finished answers stay in the journal."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def translate_cmd(
+    file: Annotated[Path, typer.Argument(help="QA file (any format `univar build` reads).", dir_okay=False)],
+    mt_model: Annotated[str, typer.Option("--model", "-m", help="Hugging Face translation model, name or folder "
+                                                                "(NLLB-200, M2M100, Marian/opus-mt).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Translated QA file (.csv, .jsonl, .parquet).",
+                                      dir_okay=False)],
+    to: Annotated[str, typer.Option(help="Target language (ISO 639).")] = "eng",
+    columns: Annotated[str, typer.Option(help="Columns to translate, comma-separated.")] = "question,answer",
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per generate call.")] = 16,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Max tokens of a translation.")] = 256,
+) -> None:
+    """Machine-translate QAs into one language (English before embedding, as the UniVaR paper does).
+
+    Rows already in the target language are left as they are. The original text stays in
+    <column>_original and the language it was translated from in mt_lang (empty when untouched);
+    `lang` keeps the language the model answered in, so value IDs do not change. Translations are
+    cached by model hash and text: a rerun translates only new texts.
+
+    Example:
+
+      univar translate answers.csv --model facebook/nllb-200-distilled-600M --out answers_eng.csv
+    """
+    from univar_core.collect.collector import parse_langs, write_table_atomic
+    from univar_core.collect.translation import Translator, translate_qas
+    from univar_core.data.readers import read_qas
+
+    target = parse_langs(to)[0]
+    loaded = read_qas(file)
+    _print_report(loaded.report)
+    cols = [c.strip() for c in columns.split(",") if c.strip()]
+    missing = [c for c in cols if c not in loaded.table.columns]
+    if missing:
+        raise typer.BadParameter(f"{file.name} has no column(s) {', '.join(missing)}", param_hint="--columns")
+    translator = Translator(mt_model, batch_size=batch_size, max_tokens=max_tokens)
+    bar, progress = _step_bar("translate")
+    try:
+        table, n_new = translate_qas(loaded.table, translator, to=target, columns=cols, progress=progress)
+    finally:
+        bar.close()
+    write_table_atomic(table, out)
+    n_rows = int((table["mt_lang"] != "").sum())
+    typer.echo(f"{n_rows:,} of {len(table):,} QAs translated into {target} ({n_new:,} texts newly translated, "
+               f"the rest from the cache) -> {out}")
+
+
+register(collect_cmd, "collect")
+register(translate_cmd, "translate")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,6 +8,13 @@ How "balanced over value IDs" is done here (the paper does not say):
 - Linear probe (torch, one linear layer, AdamW lr 2e-3, batch 512, 20 epochs, cross-entropy with
   class weights inverse to the train counts): `probe_acc@k` is the mean over value IDs of the share of
   their test QAs whose true value ID is in the top k.
+- Question-centred rows (``centre_questions=True``): each representation again after subtracting every
+  question's mean embedding (encoders.centring). Train QAs are centred on the train QAs of their question
+  (mean over the value IDs that answered it); held-out QAs on the held-out QAs of their question, as a
+  plain mean over those QAs, so no value-ID label of a test QA is used; what a test QA's vector depends
+  on is the other answers to the same held-out question (transductive over the test questions, as
+  centring a new model's answers on a map uses the answers already there). A test question with a single
+  QA has nothing to centre on: its vector is zero (an unidentifiable QA that still counts as a miss).
 - Baselines: "chance" (uniform guess: 1/C, acc@k = min(k, C)/C) and "majority" (always the most
   frequent train value ID; its balanced accuracy is 1/C, its plain accuracy that value ID's test
   share), and "TF-IDF" (sklearn TfidfVectorizer on the "Q: .. A: .." text, same k-NN and probe).
@@ -176,9 +183,26 @@ def _embeddings_for(qas: pd.DataFrame, rep, progress) -> np.ndarray:
                                      progress=progress).embeddings, dtype=np.float32)
 
 
+CENTRED_SUFFIX = ", question-centred"
+
+
+def centred_split_features(X: np.ndarray, qas: pd.DataFrame, train: np.ndarray, test: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Question-centred train and test features without leaking test labels (see the module docstring).
+    Returns (train vectors, test vectors, counts of what could not be centred)."""
+    from univar_core.encoders import centring
+
+    qid = qas["question_id"].astype(str).to_numpy()
+    vid = qas["value_id"].astype(str).to_numpy()
+    Xtr, ok_tr, _, rep_tr = centring.centre_questions(np.asarray(X)[train], qid[train], vid[train])
+    Xte, ok_te, _, rep_te = centring.centre_questions(np.asarray(X)[test], qid[test], None)
+    return Xtr, Xte, {"n_train_not_centred": int((~ok_tr).sum()), "n_test_not_centred": int((~ok_te).sum()),
+                      "n_train_single_value_id_questions": rep_tr.n_single_value_id_questions}
+
+
 def value_identification_table(qas: pd.DataFrame, representations: dict, split, *, k: int = 50,
                                probe: bool = True, tfidf: bool = True, baselines: bool = True,
-                               by_dataset: bool = True, seed: int = 0,
+                               by_dataset: bool = True, seed: int = 0, centre_questions: bool = False,
                                progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Encoders x metrics, overall and per dataset (table A4's breakdown).
 
@@ -186,10 +210,17 @@ def value_identification_table(qas: pd.DataFrame, representations: dict, split, 
     split: a splits.Split (or anything with .train / .test row positions). When the split holds value
     IDs out of encoder training, extra rows `subset` = "seen" / "unseen" score the test QAs of each side
     (k-NN and probe still fitted on all value IDs' train QAs).
+    centre_questions: add a row "<label>, question-centred" per representation (not TF-IDF), with
+    n_test_not_centred: held-out QAs whose question has a single QA (zero vectors).
     Columns: representation, dataset, subset, n_value_ids, n_train, n_test, and METRICS.
     """
     feats: dict[str, np.ndarray | None] = {label: _embeddings_for(qas, rep, progress)
                                            for label, rep in representations.items()}
+    centred_of: dict[str, str] = {}
+    if centre_questions:
+        for label in list(feats):
+            centred_of[label + CENTRED_SUFFIX] = label
+            feats[label + CENTRED_SUFFIX] = feats[label]
     if tfidf:
         feats["TF-IDF"] = None
     y = qas["value_id"].astype(str).to_numpy()
@@ -205,21 +236,33 @@ def value_identification_table(qas: pd.DataFrame, representations: dict, split, 
         te_all = np.asarray(split.test)[in_ds[split.test]]
         if len(tr) == 0 or len(te_all) == 0:
             continue
+        # centred per dataset: a question's mean comes from the rows this block evaluates
+        centred = {label: centred_split_features(f, qas, tr, te_all)
+                   for label, src in centred_of.items() if (f := feats[src]) is not None}  # never TF-IDF
         for subset in subsets:
-            te = te_all if subset == "all" else te_all[np.isin(y[te_all], list(held)) == (subset == "unseen")]
+            in_sub = (np.ones(len(te_all), bool) if subset == "all"
+                      else np.isin(y[te_all], list(held)) == (subset == "unseen"))
+            te = te_all[in_sub]
             if len(te) == 0:
                 continue
             base = {"dataset": ds, "subset": subset}
             for label, X in feats.items():
+                extra = {}
                 if X is None:
                     Xtr, Xte = tfidf_features(texts[tr], texts[te])
+                elif label in centred:
+                    Xtr, Xte_all, counts = centred[label]
+                    Xte = Xte_all[in_sub]
+                    extra = {"n_test_not_centred": counts["n_test_not_centred"]}
                 else:
                     Xtr, Xte = X[tr], X[te]
                 rows.append({"representation": label, **base,
-                             **evaluate_features(Xtr, y[tr], Xte, y[te], k=k, probe=probe, seed=seed)})
+                             **evaluate_features(Xtr, y[tr], Xte, y[te], k=k, probe=probe, seed=seed), **extra})
             if baselines:
                 for name, metrics in baseline_rows(y[tr], y[te]).items():
                     rows.append({"representation": name, **base, "n_value_ids": len(np.unique(y[tr])),
                                  "n_train": len(tr), "n_test": len(te), **metrics})
     cols = ["representation", "dataset", "subset", "n_value_ids", "n_train", "n_test"] + METRICS
+    if centred_of:
+        cols.append("n_test_not_centred")
     return pd.DataFrame(rows).reindex(columns=cols)

@@ -32,6 +32,7 @@ from univar_core.data.schema import (
     ValidationReport,
     validate_qas,
 )
+from univar_core.data.writers import restore_cell
 from univar_core.paths import REPO_ROOT
 
 DEFAULT_MAX_BYTES = 200 * 2**20
@@ -61,14 +62,20 @@ def shared_data_dir() -> Path | None:
 
 
 def max_bytes_from_env() -> int:
-    """Upload/file size limit: $UNIVAR_MAX_FILE_MB (megabytes) if set, else DEFAULT_MAX_BYTES."""
+    """Upload/file size limit: $UNIVAR_MAX_FILE_MB (megabytes) if set, else DEFAULT_MAX_BYTES.
+
+    A value that is not a positive number is a QAInputError naming the variable (exit code 2 in the
+    CLI), not a traceback or a limit of "-1 MB"."""
     raw = os.environ.get(MAX_FILE_MB_ENV)
-    if not raw:
+    if raw is None or not raw.strip():
         return DEFAULT_MAX_BYTES
     try:
         mb = float(raw)
     except ValueError:
-        raise ValueError(f"{MAX_FILE_MB_ENV}={raw!r} is not a number of megabytes") from None
+        mb = float("nan")
+    if not (mb > 0 and mb != float("inf")):
+        raise QAInputError(f"{raw!r} is not a positive number of megabytes (e.g. {MAX_FILE_MB_ENV}=500)",
+                           source=MAX_FILE_MB_ENV)
     return int(mb * 2**20)
 
 
@@ -142,9 +149,16 @@ def _read_bytes(path_or_buffer: PathOrBuffer, source: str, max_bytes: int) -> by
     return data
 
 
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
 def _decode_utf8(data: bytes, source: str) -> str:
     """UTF-8 (a BOM is fine). Anything else is an error naming where it broke: guessing latin-1 would
     silently garble non-English text, which is exactly the text this app is about."""
+    if data.startswith(_UTF16_BOMS):  # Excel's "Unicode text" and PowerShell's default: say so
+        raise QAInputError(
+            "the file is UTF-16 (it starts with a UTF-16 byte-order mark), not UTF-8. Re-save it as "
+            "UTF-8 (e.g. Excel: 'CSV UTF-8'; iconv -f utf-16 -t utf-8).", source=source)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -180,8 +194,8 @@ def _read_delimited(text: str, source: str, delimiter: str | None) -> pd.DataFra
     # QA columns are text (ids like "0012" keep their zeros); extra columns keep pandas' types.
     text_columns = {h: str for h in header if h.strip().lower() in _alias_names()}
     try:
-        return pd.read_csv(_io.StringIO(text), sep=sep, dtype=text_columns, keep_default_na=False,
-                           na_values=[""])
+        table = pd.read_csv(_io.StringIO(text), sep=sep, dtype=text_columns, keep_default_na=False,
+                            na_values=[""])
     except pd.errors.ParserError as err:
         line = re.search(r"line (\d+)", str(err))
         where = f" at line {line.group(1)}" if line else ""
@@ -192,6 +206,17 @@ def _read_delimited(text: str, source: str, delimiter: str | None) -> pd.DataFra
         ) from None
     except pd.errors.EmptyDataError:
         raise QAInputError("the file has no header or data", source=source) from None
+    return _restore_spreadsheet_cells(table)
+
+
+def _restore_spreadsheet_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """Undo the "'" that writers.csv_text puts before formula-like cells, so an exported CSV reads back
+    exactly (a spreadsheet drops that quote too when it saves the cell)."""
+    table.columns = [restore_cell(c) for c in table.columns]
+    for column in table.columns:
+        if table[column].dtype == object or isinstance(table[column].dtype, pd.StringDtype):
+            table[column] = table[column].map(restore_cell, na_action="ignore")
+    return table
 
 
 def _read_jsonl(text: str, source: str) -> pd.DataFrame:
@@ -232,20 +257,48 @@ def _read_json(text: str, source: str) -> pd.DataFrame:
     return pd.DataFrame.from_records(data)
 
 
-def _read_parquet(data: bytes, source: str) -> pd.DataFrame:
+def _check_unpacked_size(size: int, source: str, max_bytes: int, what: str) -> None:
+    """The size limit applies to what reading puts in memory, not only to the file: a small
+    compressed file can hold a huge table (a 100 KB xlsx can unpack to 100 MB)."""
+    if size > max_bytes:
+        raise QAInputError(
+            f"the file unpacks to {what} {size / 2**20:,.1f} MB, over the {max_bytes / 2**20:,.0f} MB limit. "
+            f"Raise the limit with the environment variable {MAX_FILE_MB_ENV} (e.g. {MAX_FILE_MB_ENV}=1000) "
+            f"or the max_bytes argument, or split the file.", source=source)
+
+
+def _read_parquet(data: bytes, source: str, max_bytes: int) -> pd.DataFrame:
+    """Row groups are checked by their metadata first, then read batch by batch while counting the
+    decoded size (dictionary-encoded text can be far larger decoded than the metadata says), so a
+    file over the limit is refused before the whole table is in memory."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        parquet = pq.ParquetFile(pa.BufferReader(data))
+        meta = parquet.metadata
+        listed = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        _check_unpacked_size(listed, source, max_bytes, "at least")
+        batches, decoded = [], 0
+        for batch in parquet.iter_batches(batch_size=16_384):
+            decoded += batch.nbytes
+            _check_unpacked_size(decoded, source, max_bytes, "more than")
+            batches.append(batch)
+        table = pa.Table.from_batches(batches, schema=parquet.schema_arrow)
     except (pa.ArrowException, OSError) as err:
         raise QAInputError(f"not a readable parquet file: {err}", source=source) from None
     return table.to_pandas()
 
 
-def _read_xlsx(data: bytes, source: str) -> pd.DataFrame:
-    from zipfile import BadZipFile
+def _read_xlsx(data: bytes, source: str, max_bytes: int) -> pd.DataFrame:
+    from zipfile import BadZipFile, ZipFile
 
+    try:
+        with ZipFile(_io.BytesIO(data)) as archive:   # an xlsx is a zip: sum what it unpacks to
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (BadZipFile, OSError) as err:
+        raise QAInputError(f"not a readable .xlsx workbook: {err}", source=source) from None
+    _check_unpacked_size(unpacked, source, max_bytes, "workbook XML of")
     try:
         # Cells as stored (a text cell "0012" stays text); extra columns then get pandas' types.
         raw = pd.read_excel(_io.BytesIO(data), sheet_name=0, engine="openpyxl", dtype=object)
@@ -274,11 +327,12 @@ def read_table(path_or_buffer: PathOrBuffer, *, name: str | None = None,
     """The raw table of one file, chosen by extension; no validation (see read_qas)."""
     source = _source_name(path_or_buffer, name)
     ext = _format_of(source)
-    data = _read_bytes(path_or_buffer, source, max_bytes if max_bytes is not None else max_bytes_from_env())
+    limit = max_bytes if max_bytes is not None else max_bytes_from_env()
+    data = _read_bytes(path_or_buffer, source, limit)
     if ext in (".parquet", ".pq"):
-        return _read_parquet(data, source)
+        return _read_parquet(data, source, limit)
     if ext == ".xlsx":
-        return _read_xlsx(data, source)
+        return _read_xlsx(data, source, limit)
     text = _decode_utf8(data, source)
     if ext in (".jsonl", ".ndjson"):
         return _read_jsonl(text, source)

@@ -151,17 +151,47 @@ def _cluster_table(table: pd.DataFrame, xy: np.ndarray) -> pd.DataFrame:
     return out
 
 
+def _centre(table: pd.DataFrame, embedded: _Embedded, report: ValidationReport):
+    """Question-centre the embedded table; drop (and count) the QAs that cannot be centred."""
+    from univar_core.encoders import centring
+
+    vectors, ok, means, crep = centring.centre_questions(embedded.embeddings, table["question_id"],
+                                                         table["value_id"], table["question"])
+    if int(ok.sum()) < MIN_QAS_FOR_MAP:
+        raise QAInputError(f"question-centring needs questions answered by at least two value IDs; only "
+                           f"{int(ok.sum())} QA(s) could be centred ({crep.summary()})", source=report.source)
+    if not ok.all():
+        report.warnings.append(crep.summary() + f": {int((~ok).sum()):,} QA(s) left out of the map")
+    table = table[ok].reset_index(drop=True)
+    embedded = _Embedded(vectors[ok], embedded.encoder_name, embedded.content_hash,
+                         embedded.n_truncated_tokens, embedded.n_from_cache)
+    representation = {"kind": "question-centred", "by": "question_id", "renormalised": True,
+                      "means_file": store.QUESTION_MEANS_FILE, "n_questions_with_mean": len(means),
+                      "n_qas_left_out": int((~ok).sum()), **crep.to_dict()}
+    return table, embedded, means.to_frame(), representation
+
+
+def is_centred(manifest: dict) -> bool:
+    """Whether a map holds question-centred vectors (its new QAs must then be centred too)."""
+    return (manifest.get("representation") or {}).get("kind") == "question-centred"
+
+
 def build_map(source: Source, name: str, *, encoder: EncoderSpec = DEFAULT_ENCODER,
               embeddings: np.ndarray | str | Path | None = None, encoder_name: str | None = None,
               umap: UmapParams = UmapParams(), dataset: str | None = None,
-              data_dir: str | Path | None = None,
+              data_dir: str | Path | None = None, centre_questions: bool = False,
               progress: StageProgress | None = None) -> tuple[ValueMap, ValidationReport]:
     """Read, validate, embed (or take precomputed vectors), project, cluster and store a map.
 
-    ``encoder``: a name/path (loaded with encoders.resolve.load_encoder_cached) or an encoder object. With precomputed
-    embeddings no encoder is loaded; ``encoder_name`` then names the model that made them.
+    ``encoder``: a name/path (loaded with encoders.resolve.load_encoder_cached) or an encoder object. With
+    precomputed embeddings no encoder is loaded; ``encoder_name`` then names the model that made them.
+    ``centre_questions``: store question-centred vectors (encoders.centring) instead of the encoder's:
+    the map then shows how answers differ from each question's consensus, not topics. QAs of questions
+    answered by a single value ID have nothing to centre on and are left out (counted in the report and
+    the manifest); the per-question means are stored so that new QAs can be centred the same way.
     Replaces a stored map of the same name atomically: an interrupted build leaves the old one intact.
     """
+    store.validate_map_name(name)   # before any work: a bad name must not cost an embedding run
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     loaded = load_source(source, dataset=dataset, embeddings=embeddings)
@@ -183,6 +213,10 @@ def build_map(source: Source, name: str, *, encoder: EncoderSpec = DEFAULT_ENCOD
         embedded = _embed(table, encoder=encoder, progress=progress)
     timings["embed"] = time.perf_counter() - t0
 
+    question_means = None
+    representation: dict[str, Any] = {"kind": "encoder"}
+    if centre_questions:
+        table, embedded, question_means, representation = _centre(table, embedded, report)
     t0 = time.perf_counter()
     xy = fit_projection(embedded.embeddings, umap, progress=_stage(progress, "project"))
     timings["project"] = time.perf_counter() - t0
@@ -205,9 +239,11 @@ def build_map(source: Source, name: str, *, encoder: EncoderSpec = DEFAULT_ENCOD
         "embedding": {"n_truncated": embedded.n_truncated_tokens,
                       "n_from_cache": embedded.n_from_cache,
                       "precomputed": embedded.content_hash == PRECOMPUTED_HASH},
+        "representation": representation,
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
-    vmap = ValueMap(name=name, qas=qas, embeddings=embedded.embeddings, manifest=manifest, path=None)
+    vmap = ValueMap(name=name, qas=qas, embeddings=embedded.embeddings, manifest=manifest, path=None,
+                    question_means=question_means)
 
     if progress is not None:
         progress("store", 0, 1)

@@ -22,6 +22,7 @@ from univar_core.maps.build import (
     Source,
     StageProgress,
     _stage,
+    is_centred,
     load_source,
     validation_counts,
 )
@@ -31,7 +32,7 @@ from univar_core.maps.projection import (
     nearest_map_points,
     positions_from_neighbours,
 )
-from univar_core.maps.store import ValueMap
+from univar_core.maps.store import MapError, ValueMap
 from univar_core.neighbours import unit_rows
 
 
@@ -46,6 +47,7 @@ class Placement:
     layer: str
     n_from_cache: int = 0
     timings_s: dict[str, float] = field(default_factory=dict)
+    centring: dict | None = None  # on a question-centred map: centring.CentringReport.to_dict()
 
 
 
@@ -121,6 +123,9 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Encoder
         raise QAInputError(f"embeddings have dimension {new_emb.shape[1]} but map '{vmap.name}' has "
                            f"{map_dim} (encoder '{(vmap.manifest.get('encoder') or {}).get('name')}')",
                            source=report.source)
+    centring_counts = None
+    if is_centred(vmap.manifest):
+        table, new_emb, centring_counts = _centre_on_map(vmap, table, new_emb, report)
     timings["embed"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -137,7 +142,9 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Encoder
     timings["place"] = time.perf_counter() - t0
 
     qas = table.copy()
-    qas["qa_id"] = layer + ":" + qas["qa_id"].astype(str)
+    ids = qas["qa_id"].astype(str)
+    # the layer prefix keeps ids unique across layers; ids made from the file name may carry it already
+    qas["qa_id"] = ids.where(ids.str.startswith(layer + ":"), layer + ":" + ids)
     qas["x"] = xy[:, 0]
     qas["y"] = xy[:, 1]
     qas["cluster"] = vmap.qas["cluster"].to_numpy()[nearest_row].astype(np.int64)
@@ -145,7 +152,27 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Encoder
     qas["layer"] = layer
     qas["nearest_value_id"] = pd.Series(per_qa, dtype=str)
     return Placement(qas=qas, embeddings=new_emb, nearest=nearest, report=report, layer=layer,
-                     n_from_cache=n_from_cache, timings_s=timings)
+                     n_from_cache=n_from_cache, timings_s=timings, centring=centring_counts)
+
+
+def _centre_on_map(vmap: ValueMap, table: pd.DataFrame, new_emb: np.ndarray, report: ValidationReport):
+    """New QAs on a question-centred map are centred with the map's mean for their question. Those whose
+    question the map has no mean for cannot be: an uncentred vector among centred ones would land by
+    topic, so they are left out, counted, and the whole upload is refused when none can be centred."""
+    from univar_core.encoders import centring
+
+    if vmap.question_means is None:
+        raise MapError(f"map '{vmap.name}' is question-centred but its {store.QUESTION_MEANS_FILE} is missing")
+    means = centring.QuestionMeans.from_frame(vmap.question_means)
+    vectors, ok, crep = centring.centre_new(new_emb, table["question_id"], means, table["question"])
+    if not ok.any():
+        raise QAInputError(
+            f"map '{vmap.name}' is question-centred and none of the {len(ok):,} new QAs answers a question "
+            f"it has a mean for ({crep.summary()}); place them on a map built without centring, or build a "
+            f"centred map from a corpus that includes their questions", source=report.source)
+    if not ok.all():
+        report.warnings.append(f"{crep.summary()}: {int((~ok).sum()):,} QA(s) not placed")
+    return table[ok].reset_index(drop=True), vectors[ok], crep.to_dict()
 
 
 def _check_layer_name(layer: str) -> str:
@@ -167,27 +194,43 @@ def check_new_layer(vmap: ValueMap, layer: str) -> str:
     return layer
 
 
+def _identity(vmap: ValueMap) -> tuple:
+    """What a re-save (a new layer) keeps and a rebuild changes: creation time and encoder hash."""
+    return vmap.manifest.get("created"), (vmap.manifest.get("encoder") or {}).get("content_hash")
+
+
 def add_layer(vmap: ValueMap, placement: Placement, *, data_dir: str | Path | None = None) -> ValueMap:
-    """Append placed QAs to the map as a new layer and store it atomically under the same name.
+    """Append placed QAs to the map as a new layer and store it atomically, in the folder the map was
+    opened from (``vmap.path``; ``data_dir``/name only for a map that was never stored).
 
-    Existing rows (and their x, y) are kept exactly; the layer name must be new.
+    Holds the map's write lock while it re-reads the stored map and adds to *that*: a layer another
+    process added meanwhile is kept. Existing rows (and their x, y) are kept exactly; the layer name
+    must be new. A map rebuilt since the placement (other points, maybe another encoder) is refused.
     """
-    check_new_layer(vmap, placement.layer)
-    clash = set(placement.qas["qa_id"]).intersection(vmap.qas["qa_id"])
-    if clash:
-        raise QAInputError(f"{len(clash)} qa_id(s) of layer '{placement.layer}' already exist in map "
-                           f"'{vmap.name}', e.g. {sorted(clash)[0]!r}")
-    if placement.embeddings.shape[1] != vmap.embeddings.shape[1]:
-        raise QAInputError(f"layer '{placement.layer}' embeddings have dimension "
-                           f"{placement.embeddings.shape[1]}, map '{vmap.name}' has {vmap.embeddings.shape[1]}")
+    folder = Path(vmap.path) if vmap.path is not None else store.map_path(vmap.name, data_dir)
+    with store.map_lock(folder):
+        current = store.load_map(folder, verify="quick") if folder.exists() else vmap
+        if _identity(current) != _identity(vmap):
+            raise MapError(f"{folder}: the map was rebuilt after these QAs were placed on it; place them "
+                           f"again on the map as it is now")
+        check_new_layer(current, placement.layer)
+        clash = set(placement.qas["qa_id"]).intersection(current.qas["qa_id"])
+        if clash:
+            raise QAInputError(f"{len(clash)} qa_id(s) of layer '{placement.layer}' already exist in map "
+                               f"'{current.name}', e.g. {sorted(clash)[0]!r}")
+        if placement.embeddings.shape[1] != current.embeddings.shape[1]:
+            raise QAInputError(f"layer '{placement.layer}' embeddings have dimension "
+                               f"{placement.embeddings.shape[1]}, map '{current.name}' has "
+                               f"{current.embeddings.shape[1]}")
 
-    new_rows = placement.qas.drop(columns=["nearest_value_id"], errors="ignore")
-    qas = pd.concat([vmap.qas, new_rows], ignore_index=True, sort=False)
-    emb = np.concatenate([np.asarray(vmap.embeddings), placement.embeddings.astype(np.float32)], axis=0)
-    manifest = dict(vmap.manifest)
-    # store.save_map refreshes counts, layers, checksums and 'updated'; what the layer's input was is ours
-    manifest["layer_validation"] = {**(manifest.get("layer_validation") or {}),
-                                    placement.layer: validation_counts(placement.report)}
-    updated = ValueMap(name=vmap.name, qas=qas, embeddings=emb, manifest=manifest, path=None)
-    updated.path = store.save_map(updated, data_dir=data_dir)
+        new_rows = placement.qas.drop(columns=["nearest_value_id"], errors="ignore")
+        qas = pd.concat([current.qas, new_rows], ignore_index=True, sort=False)
+        emb = np.concatenate([np.asarray(current.embeddings), placement.embeddings.astype(np.float32)], axis=0)
+        manifest = dict(current.manifest)
+        # store.save_map refreshes counts, layers, checksums and 'updated'; what the layer's input was is ours
+        manifest["layer_validation"] = {**(manifest.get("layer_validation") or {}),
+                                        placement.layer: validation_counts(placement.report)}
+        updated = ValueMap(name=current.name, qas=qas, embeddings=emb, manifest=manifest, path=None,
+                           question_means=current.question_means)
+        store.save_map(updated, folder=folder)
     return updated

@@ -4,6 +4,8 @@ A map folder holds
   qas.parquet     the QA table plus x, y, cluster, cluster_label, layer
   embeddings.npy  float32 (n, d), row-aligned with qas.parquet, opened memory-mapped
   manifest.json   what produced the map (encoder, projection, counts, versions) and checksums
+  question_means.parquet  only on question-centred maps: the per-question means that centre new QAs
+                  (encoders.centring; plain columns, no pickle)
 
 Writes are atomic: everything goes into a hidden temp folder inside the data directory, is fsynced,
 and only then renamed into place, so a crash never leaves a half-written map where a good one was.
@@ -15,9 +17,15 @@ Verification levels for `load_map(verify=...)`:
                     (the app: hashing a 150 MB matrix on every page load is wasted time)
   "none" (or False) structure only: manifest, files present, sizes, shapes, row counts
 Hashes are cached per process by (path, inode, size, mtime), so re-opening an unchanged map is free.
+
+A map is identified by its folder: a map opened from any folder is written back to that folder
+(`save_map(vmap, folder=...)`, `placement.add_layer`), never to a namesake in the data directory.
+Writers of one folder serialise on a file lock beside it (`.locks/<folder name>.lock`, :func:`map_lock`),
+so two processes adding layers at once both keep theirs, and two builds of one name swap in turn.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -33,6 +41,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from filelock import FileLock, Timeout
 
 from univar_core._atomic import atomic_path, fsync_dir, write_json
 from univar_core.paths import REPO_ROOT
@@ -42,6 +51,7 @@ FORMAT_VERSION = 1
 QAS_FILE = "qas.parquet"
 EMBEDDINGS_FILE = "embeddings.npy"
 MANIFEST_FILE = "manifest.json"
+QUESTION_MEANS_FILE = "question_means.parquet"
 MAP_COLUMNS = ("x", "y", "cluster", "cluster_label", "layer")
 
 # Letters, digits, - _ . ; must start with a letter or digit so that names never collide with the
@@ -50,6 +60,8 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _TMP_PREFIX = ".tmp-"
 _OLD_PREFIX = ".old-"
 _DELETED_PREFIX = ".deleted-"
+LOCKS_DIR = ".locks"  # beside the map folders: one lock file per folder name (hidden from list_maps)
+LOCK_TIMEOUT_S = 600.0  # a save takes seconds; ten minutes of waiting means a stuck writer
 _VERSIONED_PACKAGES = ("numpy", "pandas", "umap-learn", "sentence-transformers", "torch")
 
 
@@ -64,6 +76,7 @@ class ValueMap:
     embeddings: np.ndarray            # row-aligned with qas (may be a read-only memmap)
     manifest: dict = field(default_factory=dict)
     path: Path | None = None
+    question_means: pd.DataFrame | None = None  # centring.QuestionMeans.to_frame(); None: not centred
 
     @property
     def n_qas(self) -> int:
@@ -108,6 +121,30 @@ def map_path(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None
     if isinstance(name_or_path, Path) or os.sep in str(name_or_path) or "/" in str(name_or_path):
         return Path(name_or_path).expanduser()
     return _resolve_data_dir(data_dir) / validate_map_name(str(name_or_path))
+
+
+# ---------------------------------------------------------------------------------------------
+# one writer at a time per map folder
+
+@contextlib.contextmanager
+def map_lock(folder: str | os.PathLike, *, timeout: float = LOCK_TIMEOUT_S):
+    """Hold the write lock of a map folder (processes and threads alike; re-entrant in a thread).
+
+    The lock file lives beside the folder (<parent>/.locks/<folder name>.lock, hidden, so `list_maps`
+    ignores it) and may exist before the folder does: a first build of a name is serialised too."""
+    folder = Path(folder)
+    locks = folder.parent / LOCKS_DIR
+    locks.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(locks / f"{folder.name}.lock", is_singleton=True)
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise MapError(f"{folder}: another process has been writing this map for over {timeout:.0f} s "
+                       f"(lock {lock.lock_file}); try again when it has finished") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,6 +301,11 @@ def _write_folder(vmap: ValueMap, emb: np.ndarray, folder: Path) -> dict:
             "dtype": "float32",
         },
     }
+    if vmap.question_means is not None:
+        means_path = folder / QUESTION_MEANS_FILE
+        _write_qas(vmap.question_means, means_path)
+        manifest["files"][QUESTION_MEANS_FILE] = {"sha256": sha256_file(means_path),
+                                                  "bytes": means_path.stat().st_size}
     _write_manifest(manifest, folder / MANIFEST_FILE)  # last: a folder without it is not a map
     fsync_dir(folder)
     return manifest
@@ -301,19 +343,37 @@ def remove_stale_folders(data_dir: str | os.PathLike | None = None, *, tmp_age_s
     return removed
 
 
-def save_map(vmap: ValueMap, *, data_dir: str | os.PathLike | None = None) -> Path:
-    """Write `vmap` as <data_dir>/<vmap.name>, atomically replacing any map of that name.
+def save_map(vmap: ValueMap, *, data_dir: str | os.PathLike | None = None,
+             folder: str | os.PathLike | None = None) -> Path:
+    """Write `vmap` atomically, replacing what was there: into `folder` when given (the folder a map
+    was opened from: that is its identity, whatever its name), else <data_dir>/<vmap.name>.
 
     On success `vmap.path` and `vmap.manifest` are updated to what was written. On any error the
-    temp folder is removed and a previous map of that name is left exactly as it was.
+    temp folder is removed and a previous map there is left exactly as it was. Concurrent saves of one
+    folder take turns (:func:`map_lock`); the last one wins.
     """
     emb = _check_savable(vmap)
-    root = _resolve_data_dir(data_dir)
+    _build_manifest(vmap, emb.shape)  # a bad manifest fails here, before anything is locked or written
+    if folder is not None:
+        target = Path(folder).expanduser()
+        root = target.parent
+        root.mkdir(parents=True, exist_ok=True)
+    else:
+        root = _resolve_data_dir(data_dir)
+        target = root / vmap.name
+    with map_lock(target):
+        manifest = _swap_in(vmap, emb, root, target)
+    vmap.path = target
+    vmap.manifest = manifest
+    return target
+
+
+def _swap_in(vmap: ValueMap, emb: np.ndarray, root: Path, target: Path) -> dict:
+    """Write into a temp folder beside `target`, then rename it into place (caller holds the lock)."""
     remove_stale_folders(root)
-    target = root / vmap.name
     token = secrets.token_hex(4)
-    tmp = root / f"{_TMP_PREFIX}{vmap.name}-{token}"
-    old = root / f"{_OLD_PREFIX}{vmap.name}-{token}"
+    tmp = root / f"{_TMP_PREFIX}{target.name}-{token}"
+    old = root / f"{_OLD_PREFIX}{target.name}-{token}"
     tmp.mkdir()
     try:
         manifest = _write_folder(vmap, emb, tmp)
@@ -329,11 +389,9 @@ def save_map(vmap: ValueMap, *, data_dir: str | os.PathLike | None = None) -> Pa
     shutil.rmtree(old, ignore_errors=True)
     # The files were hashed while in the temp folder; a rename keeps their inode and mtime, so the
     # next load in this process need not read them again.
-    for fname in (QAS_FILE, EMBEDDINGS_FILE):
+    for fname in manifest["files"]:
         _HASH_CACHE[_file_key(target / fname)] = manifest["files"][fname]["sha256"]
-    vmap.path = target
-    vmap.manifest = manifest
-    return target
+    return manifest
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,6 +402,12 @@ def _recover_interrupted(target: Path) -> None:
     put the newest complete one back so the previous map is still there."""
     if target.exists():
         return
+    with map_lock(target):   # a save in progress holds it between its two renames: wait, then look again
+        if not target.exists():
+            _restore_newest_old(target)
+
+
+def _restore_newest_old(target: Path) -> None:
     own = re.compile(re.escape(f"{_OLD_PREFIX}{target.name}-") + r"[0-9a-f]{8}$")  # not map "a-b"'s for "a"
     candidates = sorted(
         (p for p in target.parent.iterdir() if own.match(p.name) and (p / MANIFEST_FILE).is_file()),
@@ -399,6 +463,11 @@ def _normalise_verify(verify: bool | str) -> str:
     raise ValueError(f"verify must be True, False, 'full', 'quick' or 'none', not {verify!r}")
 
 
+def _listed_files(files: dict) -> tuple[str, ...]:
+    """The map's files named in the manifest (the two always there, then the optional ones we know)."""
+    return (QAS_FILE, EMBEDDINGS_FILE) + ((QUESTION_MEANS_FILE,) if QUESTION_MEANS_FILE in files else ())
+
+
 def check_map_folder(folder: Path, verify: bool | str = "quick") -> dict:
     """Check a map folder without loading it; return its manifest or raise MapError."""
     level = _normalise_verify(verify)
@@ -406,7 +475,7 @@ def check_map_folder(folder: Path, verify: bool | str = "quick") -> dict:
     files = manifest.get("files")
     if not isinstance(files, dict) or QAS_FILE not in files or EMBEDDINGS_FILE not in files:
         raise MapError(f"{folder}: damaged: {MANIFEST_FILE} lacks the file checksums")
-    for fname in (QAS_FILE, EMBEDDINGS_FILE):
+    for fname in _listed_files(files):
         path = folder / fname
         if not path.is_file():
             raise MapError(f"{folder}: damaged: missing file {fname}")
@@ -426,7 +495,8 @@ def check_map_folder(folder: Path, verify: bool | str = "quick") -> dict:
     n_qas = (manifest.get("counts") or {}).get("n_qas")
     if n_qas is not None and n_qas != shape[0]:
         raise MapError(f"{folder}: row-count mismatch: manifest says {n_qas} QAs, {EMBEDDINGS_FILE} has {shape[0]} rows")
-    to_hash = {"full": (QAS_FILE, EMBEDDINGS_FILE), "quick": (QAS_FILE,), "none": ()}[level]
+    optional = tuple(f for f in _listed_files(files) if f not in (QAS_FILE, EMBEDDINGS_FILE))
+    to_hash = {"full": (QAS_FILE, EMBEDDINGS_FILE) + optional, "quick": (QAS_FILE,) + optional, "none": ()}[level]
     for fname in to_hash:
         expected = files[fname].get("sha256")
         got = sha256_file(folder / fname)
@@ -457,8 +527,14 @@ def load_map(
         raise MapError(
             f"{folder}: row-count mismatch: {QAS_FILE} has {len(qas)} rows, {EMBEDDINGS_FILE} has {embeddings.shape[0]}"
         )
+    question_means = None
+    if QUESTION_MEANS_FILE in manifest["files"]:
+        try:
+            question_means = pd.read_parquet(folder / QUESTION_MEANS_FILE)
+        except Exception as err:  # pyarrow raises several types for a corrupt file
+            raise MapError(f"{folder}: damaged: {QUESTION_MEANS_FILE} unreadable ({err})") from None
     return ValueMap(name=_folder_map_name(folder, manifest), qas=qas, embeddings=embeddings,
-                    manifest=manifest, path=folder)
+                    manifest=manifest, path=folder, question_means=question_means)
 
 
 def _folder_map_name(folder: Path, manifest: dict) -> str:
@@ -475,6 +551,10 @@ def list_maps(data_dir: str | os.PathLike | None = None) -> list[dict]:
     are skipped. Checks are structural only (no hashing), so listing stays instant.
     """
     root = _resolve_data_dir(data_dir)
+    for hidden in list(root.iterdir()):   # a map left only as .old-<name>-* by a killed save: restore it
+        match = _HIDDEN_RE.match(hidden.name)
+        if match and match.group(1) == "old" and not (root / match.group(2)).exists():
+            _recover_interrupted(root / match.group(2))
     rows = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         row: dict[str, Any] = {"name": folder.name, "n_qas": None, "n_value_ids": None, "encoder": None,

@@ -11,7 +11,7 @@ import hashlib
 import io
 import re
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -212,7 +212,7 @@ def csv_download(frame: pd.DataFrame, *, label: str, file_name: str, key: str) -
                        mime="text/csv", key=key, on_click="ignore")
 
 
-def map_error(err: Exception) -> None:
+def map_error(err: Exception) -> NoReturn:
     """Show a bad-map / bad-input error as a message (never a traceback) and stop this run."""
     st.error(md(err))
     st.stop()

@@ -21,6 +21,7 @@ from univar_core.data.readers import shared_data_dir
 from univar_core.data.schema import QAInputError
 from univar_core.data.splits import assert_no_leak, split_qas
 from univar_core.encoders import resolve
+from univar_core.encoders.head import HEAD_WEIGHTS
 
 HOW_TO_READ = ("Each number is measured on held-out questions (no test question was seen by k-NN, probe or "
                "a head trained with the same split). knn_bal_acc: k-NN (cosine, k neighbours) balanced accuracy, "
@@ -43,7 +44,7 @@ def _candidates(vmap) -> list[dict]:
             ok, why = jobs.head_matches_map(row.path, vmap.manifest)
             if not ok:
                 continue
-            stamp = (Path(row.path) / "head.safetensors").stat().st_mtime
+            stamp = (Path(row.path) / HEAD_WEIGHTS).stat().st_mtime
             out.append({"label": f"head {row.name}", "kind": "head", "path": row.path, "stamp": stamp,
                         "note": _leak_note(vmap, row)})
         elif row.kind == "full":

@@ -23,6 +23,7 @@ PAGES = [
     st.Page("pages/value_map.py", title="Value Map", icon=":material/map:", default=True),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/upload.py", title="Upload", icon=":material/upload_file:"),
+    st.Page("pages/add_model.py", title="Add a model", icon=":material/smart_toy:"),
     st.Page("pages/value_lenses.py", title="Value Lenses", icon=":material/visibility:"),
     st.Page("pages/train_embed.py", title="Train & Embed", icon=":material/model_training:"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),

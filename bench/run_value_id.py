@@ -1,4 +1,5 @@
-"""Value identification on ValueBench and the AlpacaEval control: base MiniLM vs a trained head.
+"""Value identification on ValueBench and the AlpacaEval control: base MiniLM vs a trained head, each raw
+and question-centred (encoders.centring), and a head trained on question-centred embeddings.
 
 Produces the figures in docs/results.md. Base MiniLM embeddings of both corpora are cached as .npy in
 <repo>/.cache/value_id/ (embedding them on 2 CPU cores takes minutes); later runs reuse them.
@@ -102,7 +103,7 @@ def base_embeddings(name: str, df: pd.DataFrame) -> np.ndarray:
 
 def _fmt(table: pd.DataFrame) -> str:
     cols = ["representation", "dataset", "subset", "n_test", "knn_bal_acc", "knn_macro_f1", "knn_acc",
-            "probe_acc@1", "probe_acc@5", "probe_acc@10"]
+            "probe_acc@1", "probe_acc@5"]   # acc@10 is undefined (NaN) with 6 value IDs
     t = table[cols].copy()
     head = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
     body = "".join("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |\n"
@@ -130,6 +131,42 @@ def full_fine_tune(train_qas: pd.DataFrame, *, steps: int, batch_pairs: int, see
             f"{result.config.lr:g}, logit scale {result.config.logit_scale:g}) on {result.device} in "
             f"{time.time() - t0:.0f} s, loss {result.losses[0]:.3f} -> {result.final_loss:.3f}, saved in {out_dir}")
     return Encoder(str(out_dir), cache_dir=None), line
+
+
+CENTRED_HEAD = "head on centred MiniLM"
+
+
+def centred_head_row(qas, emb, split, head, *, seed: int, label: str) -> dict:
+    """A head trained on question-centred embeddings, applied to centred train / held-out vectors (the
+    held-out side centred without its labels, as in value_identification_table)."""
+    from univar_core.analysis.identification import centred_split_features, evaluate_features
+
+    y = qas["value_id"].astype(str).to_numpy()
+    tr, te = np.asarray(split.train), np.asarray(split.test)
+    Xtr, Xte, counts = centred_split_features(emb, qas, tr, te)
+    return {"representation": label, "dataset": "all", "subset": "all",
+            **evaluate_features(head.transform(Xtr), y[tr], head.transform(Xte), y[te], k=50, seed=seed),
+            "n_test_not_centred": counts["n_test_not_centred"]}
+
+
+def train_centred_head(qas, emb, split, *, base, steps: int, seed: int):
+    """The head trained on the encoder-train QAs' question-centred embeddings (centred among themselves)."""
+    import tempfile
+
+    from univar_core.encoders import centring
+    from univar_core.encoders.head import HeadEncoder
+    from univar_core.training.trainer import train_encoder
+
+    rows = np.asarray(split.encoder_train)
+    sub = qas.iloc[rows].reset_index(drop=True)
+    vectors, ok, _, _ = centring.centre_questions(emb[rows], sub["question_id"], sub["value_id"])
+    out_dir = Path(tempfile.mkdtemp(prefix="univar_centred_head_"))
+    t0 = time.time()
+    result = train_encoder(sub[ok].reset_index(drop=True), mode="head", base=base, embeddings=vectors[ok],
+                           steps=steps, seed=seed, out_dir=out_dir)
+    print(f"head on centred embeddings trained: {result.steps_done} steps in {time.time() - t0:.1f} s "
+          f"(loss {result.losses[0]:.3f} -> {result.final_loss:.3f}), saved in {out_dir}")
+    return HeadEncoder.load(out_dir, base=base)
 
 
 def run_tables(vb, vb_emb, ae, ae_emb, *, seed: int, steps: int, full_steps: int = 0, full_batch: int = 24) -> None:
@@ -166,8 +203,12 @@ def run_tables(vb, vb_emb, ae, ae_emb, *, seed: int, steps: int, full_steps: int
         t0 = time.time()
         reps["MiniLM full fine-tune"] = tuned.encode_qas(vb["question"].tolist(), vb["answer"].tolist()).embeddings
         print(f"embedded ValueBench with the tuned model in {time.time() - t0:.0f} s")
+    centred_head = train_centred_head(vb, vb_emb, split, base=base, steps=steps, seed=seed)
     t0 = time.time()
-    vb_table = value_identification_table(vb, reps, split, by_dataset=False, seed=seed)
+    vb_table = value_identification_table(vb, reps, split, by_dataset=False, seed=seed, centre_questions=True)
+    vb_table = pd.concat([vb_table, pd.DataFrame([centred_head_row(vb, vb_emb, split, centred_head, seed=seed,
+                                                                   label=CENTRED_HEAD + ", question-centred")])],
+                         ignore_index=True)
     print(f"\n## ValueBench, questionnaire-disjoint split (eval {time.time() - t0:.0f} s)\n")
     print(_fmt(vb_table))
 
@@ -180,7 +221,11 @@ def run_tables(vb, vb_emb, ae, ae_emb, *, seed: int, steps: int, full_steps: int
     if tuned is not None:
         ae_reps["MiniLM full fine-tune (trained on ValueBench)"] = tuned.encode_qas(
             ae_mapped["question"].tolist(), ae_mapped["answer"].tolist()).embeddings
-    ae_table = value_identification_table(ae_mapped, ae_reps, ae_split, by_dataset=False, seed=seed)
+    ae_table = value_identification_table(ae_mapped, ae_reps, ae_split, by_dataset=False, seed=seed,
+                                          centre_questions=True)
+    ae_table = pd.concat([ae_table, pd.DataFrame([centred_head_row(
+        ae_mapped, ae_emb, ae_split, centred_head, seed=seed,
+        label=CENTRED_HEAD + " (trained on ValueBench), question-centred")])], ignore_index=True)
     print("\n## AlpacaEval control (six mapped models), question-disjoint split\n")
     print(_fmt(ae_table))
 
@@ -192,6 +237,10 @@ def run_tables(vb, vb_emb, ae, ae_emb, *, seed: int, steps: int, full_steps: int
     drop_base = bal(vb_table, "MiniLM (base)") - bal(ae_table, "MiniLM (base)")
     print(f"\nseed {seed}: head - base on ValueBench = {gain * 100:+.1f} points balanced k-NN accuracy; "
           f"ValueBench -> AlpacaEval drop: head {drop_head * 100:.1f}, base {drop_base * 100:.1f} points")
+    c = ", question-centred"
+    print(f"seed {seed}: question-centred base on ValueBench {bal(vb_table, 'MiniLM (base)' + c):.3f} (raw "
+          f"{bal(vb_table, 'MiniLM (base)'):.3f}); on AlpacaEval {bal(ae_table, 'MiniLM (base)' + c):.3f} (raw "
+          f"{bal(ae_table, 'MiniLM (base)'):.3f})")
     if tuned is not None:
         full = "MiniLM full fine-tune"
         print(f"seed {seed}: full fine-tune - base on ValueBench = "

@@ -28,7 +28,9 @@ placement of your own QAs.
 - **Distances** on the Compare page are computed on the embeddings, not on the 2-D picture, which
   distorts distances.
 - The default encoder, all-MiniLM-L6-v2, is a general sentence encoder: it mostly encodes what a QA is
-  *about*. A trained UniVaR encoder (or a head trained with `univar train`) focuses on values.
+  *about*. Question-centred embeddings (the map option `--centre-questions`) subtract each question's
+  mean answer and keep how answers differ; a trained UniVaR encoder (or a head trained with
+  `python -m univar_core.cli train`) focuses on values.
 
 #### Data
 - **Demo map** (`demo`): a *synthetic* corpus written by this project — fictional models and languages
@@ -45,18 +47,21 @@ placement of your own QAs.
 Any table with the columns `question`, `answer`, `model`, `lang` (optional `question_id`, `dataset`,
 anything else) in CSV/TSV, JSONL, parquet or xlsx:
 ```bash
-univar build my_qas.csv --name my-map                     # embed, project, cluster, store
-univar build path/to/univar_release/ --name univar         # the UniVaR release folder layout
-univar build qas.parquet --name precomputed --embeddings emb.npy --encoder-name CAiRE/UniVaR-lambda-5
-univar place new_model.csv --map my-map --layer new-model  # add QAs to a map as a new layer
-univar info my-map                                         # what a map holds
-univar demo                                                # (re)build the demo map
+python -m univar_core.cli build my_qas.csv --name my-map        # embed, project, cluster, store
+python -m univar_core.cli build my_qas.csv --name my-map-values --centre-questions  # values, not topics
+python -m univar_core.cli build path/to/univar_release/ --name univar   # the UniVaR release folder layout
+python -m univar_core.cli build qas.parquet --name precomputed --embeddings emb.npy --encoder-name CAiRE/UniVaR-lambda-5
+python -m univar_core.cli place new_model.csv --map my-map --layer new-model   # add QAs as a new layer
+python -m univar_core.cli info my-map                           # what a map holds
+python -m univar_core.cli demo                                  # (re)build the demo map
 ```
+(run from the project folder; after `pip install .` the same commands are `univar build ...`)
 Maps are stored in the data directory (`maps/` in the project, or `$UNIVAR_DATA_DIR`) and appear in the
 sidebar. To try a few QAs without saving anything, use the **Upload** page. Another encoder is one option
-away: `univar build my_qas.csv --name my-map --encoder PATH_OR_NAME` (any sentence-transformers model, a
-trained head folder, or a published UniVaR checkpoint such as `CAiRE/UniVaR-lambda-5` where a model hub is
-reachable). `univar export my-map --out my-map.csv` writes the table with its map coordinates.
+away: `python -m univar_core.cli build my_qas.csv --name my-map --encoder PATH_OR_NAME` (any
+sentence-transformers model, a trained head folder, or a published UniVaR checkpoint such as
+`CAiRE/UniVaR-lambda-5` where a model hub is reachable).
+`python -m univar_core.cli export my-map --out my-map.csv` writes the table with its map coordinates.
 """
 
 vmap = _shared.current_map()

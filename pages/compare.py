@@ -48,7 +48,7 @@ def _distance_section(key, a: str, b: str) -> None:
     c2.metric("Rank among all pairs", f"{rank['rank']} of {rank['n_pairs']}", help="1 = the closest pair")
     c3.metric("Pairs closer than this one", f"{rank['percentile']:.0f}%")
     upper = dm.to_numpy()[np.triu_indices(len(dm), k=1)]
-    fig = map_figures.pair_distance_figure(upper, rank["distance"], label=f"{a} vs {b}")
+    fig = map_figures.pair_distance_figure(upper, rank["distance"], label=f"{a} vs {b}", method=method)
     _shared.show_figure(fig, name="pair_distance_rank", key="cmp_rank_chart")
 
 
@@ -76,8 +76,10 @@ def _same_question_section(key, a: str, b: str) -> None:
     _shared.csv_download(table, label="Download answer pairs (CSV)", file_name="same_question_pairs.csv",
                          key="cmp_pairs_csv")
     labels = [f"{d:.3f} · {map_figures.shorten(q, 90)}" for d, q in zip(pairs["divergence"], pairs["question"])]
+    # one picker per pair of value IDs: a new A or B starts at its most divergent question instead of
+    # keeping the old position (and, in the browser, the old label) over another list
     pick = st.selectbox("Read one pair in full", range(len(pairs)), format_func=lambda i: labels[i],
-                        key="cmp_pair_pick")
+                        key=f"cmp_pair_pick:{a}:{b}")
     row = pairs.iloc[int(pick)]
     st.text(f"Question ({row['question_id']}):\n{row['question']}")
     left, right = st.columns(2)
@@ -93,10 +95,12 @@ def _nearest_section(key, a: str, b: str) -> None:
     near = _nearest(key, direction, other, k)
     st.caption(f"For each QA of {_shared.md(direction)}, its {k} most similar QA(s) of {_shared.md(other)} "
                "(cosine).")
-    cols = [c for c in ("question_a", "answer_a", "rank", "question_b", "answer_b", "similarity") if c in near]
+    # rank and similarity first: after two long text columns they were off-screen
+    cols = [c for c in ("rank", "similarity", "question_a", "answer_a", "question_b", "answer_b") if c in near]
     table = near[cols].rename(columns={"question_a": f"question ({direction})", "answer_a": f"answer ({direction})",
                                        "question_b": f"question ({other})", "answer_b": f"answer ({other})"})
-    st.dataframe(table, hide_index=True, key="cmp_near_table")
+    st.dataframe(table, hide_index=True, key="cmp_near_table",
+                 column_config={"similarity": st.column_config.NumberColumn(format="%.3f")})
     _shared.csv_download(table, label="Download nearest QAs (CSV)", file_name="nearest_qas.csv",
                          key="cmp_near_csv")
 
@@ -116,10 +120,12 @@ def _lens_section(vmap, key, a: str, b: str) -> None:
     except MapError as err:
         st.info(_shared.md(err))
         return
-    columns = subs if len(subs) >= 3 else dims
+    # the same axes and default as the Value Lenses page's radar
+    level = st.radio("Radar axes", ["dimensions", "subdimensions"], horizontal=True, key="cmp_lens_axes")
+    columns = dims if level == "dimensions" or len(subs) < 3 else subs
     ids = vmap.qas["value_id"].astype(str).to_numpy()
     table = pd.DataFrame({v: scores.loc[ids == v, columns].mean() for v in (a, b)}).T
-    fig = map_figures.radar_figure(table, title=f"{lenses.get_lens(lens_name).title}: {a} vs {b}")
+    fig = map_figures.radar_figure(table, title=f"{lenses.get_lens(lens_name).title} {level}: {a} vs {b}")
     _shared.show_figure(fig, name=f"lens_{lens_name}_radar", key="cmp_lens_chart")
     out = table.T.reset_index().rename(columns={"index": "value"})
     st.dataframe(out, hide_index=True, key="cmp_lens_table")

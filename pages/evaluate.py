@@ -15,13 +15,14 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import _shared
-from univar_core import jobs
 from univar_core.analysis import identification
 from univar_core.data.readers import shared_data_dir
 from univar_core.data.schema import QAInputError
 from univar_core.data.splits import assert_no_leak, split_qas
 from univar_core.encoders import resolve
+from univar_core.encoders.compat import head_matches_map, load_head_for_map
 from univar_core.encoders.head import HEAD_WEIGHTS
+from univar_core.training.runs import list_runs, runs_dir
 
 HOW_TO_READ = ("Each number is measured on held-out questions (no test question was seen by k-NN, probe or "
                "a head trained with the same split). knn_bal_acc: k-NN (cosine, k neighbours) balanced accuracy, "
@@ -38,10 +39,10 @@ def _candidates(vmap) -> list[dict]:
     """Representations on offer: {label, kind: map|head|full, path, stamp (cache key part), note}."""
     enc = _shared.encoder_name(vmap.manifest)
     out = [{"label": f"{enc} (map embeddings)", "kind": "map", "path": "", "stamp": 0.0, "note": ""}]
-    runs = jobs.list_runs()
+    runs = list_runs()
     for row in runs.itertuples():
         if row.kind == "head":
-            ok, why = jobs.head_matches_map(row.path, vmap.manifest)
+            ok, why = head_matches_map(row.path, vmap.manifest)
             if not ok:
                 continue
             stamp = (Path(row.path) / HEAD_WEIGHTS).stat().st_mtime
@@ -66,7 +67,7 @@ def _features(vmap, rep: dict, progress=None) -> np.ndarray:
     if rep["kind"] == "map":
         return base
     if rep["kind"] == "head":
-        return jobs.load_head_for_map(rep["path"], vmap.manifest).transform(np.array(base))   # a writable copy
+        return load_head_for_map(rep["path"], vmap.manifest).transform(np.array(base))   # a writable copy
     enc = resolve.load_encoder_cached(rep["path"])
     return np.asarray(enc.encode_qas(vmap.qas["question"].tolist(), vmap.qas["answer"].tolist(),
                                      progress=progress).embeddings, dtype=np.float32)
@@ -74,13 +75,14 @@ def _features(vmap, rep: dict, progress=None) -> np.ndarray:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _value_id_table(key, reps: tuple, by: str, test_fraction: float, seed: int, k: int, probe: bool,
-                    tfidf: bool) -> tuple[pd.DataFrame, str]:
+                    tfidf: bool, centre: bool = False) -> tuple[pd.DataFrame, str]:
     vmap = _shared.load_value_map(*key)
     qas = vmap.qas.reset_index(drop=True)
     split = split_qas(qas, by=by, test_fraction=test_fraction, seed=seed)
     assert_no_leak(qas, split)
     feats = {rep["label"]: _features(vmap, rep) for rep in map(dict, reps)}
-    table = identification.value_identification_table(qas, feats, split, k=k, probe=probe, tfidf=tfidf, seed=seed)
+    table = identification.value_identification_table(qas, feats, split, k=k, probe=probe, tfidf=tfidf, seed=seed,
+                                                      centre_questions=centre)
     return table, split.summary()
 
 
@@ -111,8 +113,9 @@ def _control_source(vmap) -> tuple[pd.DataFrame | None, str]:
     choice = st.radio("Control QAs", options, horizontal=True, key="ev_control_source")
     if choice == "Shared AlpacaEval corpus":
         control = _shared_control(str(shared_csv))
-        where = (f"{CONTROL_CORPUS} (models mapped to their value-corpus names: "
-                 + ", ".join(f"{a} → {b}" for a, b in identification.CONTROL_MODEL_MAP.items()) + ")")
+        # name only the mappings this map uses: the full list was a wall of names ending in "share 0"
+        used = {a: b for a, b in identification.CONTROL_MODEL_MAP.items() if f"{b}$eng" in value_ids}
+        where = CONTROL_CORPUS + (" (" + ", ".join(f"{a} → {b}" for a, b in used.items()) + ")" if used else "")
     else:
         if shared_csv is None:
             st.caption("No shared control corpus here (set UNIVAR_SHARED_DATA to the folder holding "
@@ -150,8 +153,9 @@ def _control_section(vmap, key, reps: list[dict], settings: dict) -> None:
         return
     n_vid = control["value_id"].nunique()
     if n_vid < 2:
-        st.info(_shared.md(f"The control QAs ({where}) share {n_vid} value ID(s) with this map; the comparison "
-                           "needs at least 2. Control QAs must use the map's model and lang names."))
+        st.info(_shared.md(f"No control comparison for this map: {where} answers by {n_vid} of its value IDs, "
+                           "and it needs at least 2. Upload control QAs answered by this map's models (same model "
+                           "and lang names)."))
         return
     st.caption(_shared.md(f"Control: {where}; {n_vid} value IDs in common with the map."))
     n_q = st.slider("control questions (same for every value ID)", 20, 805, MAX_CONTROL_QUESTIONS, 10,
@@ -210,7 +214,7 @@ def _control_comparison(vmap, control: pd.DataFrame, reps: list[dict], settings:
         if rep["kind"] == "map":
             control_feats[rep["label"]] = base_control
         elif rep["kind"] == "head":
-            control_feats[rep["label"]] = jobs.load_head_for_map(rep["path"], vmap.manifest).transform(base_control)
+            control_feats[rep["label"]] = load_head_for_map(rep["path"], vmap.manifest).transform(base_control)
         else:
             control_feats[rep["label"]] = np.asarray(resolve.load_encoder_cached(rep["path"]).encode_qas(
                 control["question"].tolist(), control["answer"].tolist()).embeddings, dtype=np.float32)
@@ -244,15 +248,21 @@ candidates = _candidates(vmap)
 labels = [c["label"] for c in candidates]
 chosen = st.multiselect("Representations", labels, default=labels[:4], key="ev_reps",
                         help="Trained heads are listed when their base encoder is this map's encoder "
-                             f"(runs dir: {jobs.runs_dir()}). Train one on the Train & Embed page.")
+                             f"(runs dir: {runs_dir()}). Train one on the Train & Embed page.")
 c1, c2, c3, c4, c5 = st.columns(5)
 by_options = ["question_id"] + [c for c in ("questionnaire", "dataset", "subset") if c in qas and qas[c].nunique() > 1]
-by = c1.selectbox("split by", by_options, key="ev_by", help="Test questions never appear in train.")
+by = c1.selectbox("split by", by_options, key="ev_by", help="Test questions never appear in train. Default: by "
+                  "questionnaire where there is one (the README's protocol: no test item shares an inventory).",
+                  index=by_options.index("questionnaire") if "questionnaire" in by_options else 0)
 test_fraction = c2.slider("test share", 0.1, 0.5, 0.3, 0.05, key="ev_test_fraction")
 seed = int(c3.number_input("seed", 0, 10_000, 0, key="ev_seed"))
 k = int(c4.number_input("k (neighbours)", 1, 500, 50, key="ev_k"))
 probe = c5.checkbox("linear probe", value=True, key="ev_probe", help="acc@1/5/10 of a linear layer (slower).")
-tfidf = st.checkbox("TF-IDF baseline", value=True, key="ev_tfidf")
+c6, c7 = st.columns(2)
+tfidf = c6.checkbox("TF-IDF baseline", value=True, key="ev_tfidf")
+centre = c7.checkbox("question-centred rows", value=True, key="ev_centre",
+                     help="Each representation again after subtracting every question's mean embedding; held-out "
+                          "QAs are centred on the other held-out answers to their question (no label used).")
 reps = [c for c in candidates if c["label"] in chosen]
 for rep in reps:
     if rep["note"]:
@@ -260,12 +270,15 @@ for rep in reps:
 rep_key = tuple(tuple(sorted(r.items())) for r in reps)
 with st.spinner("k-NN and probes on every representation…"):
     try:
-        table, summary = _value_id_table(key, rep_key, by, float(test_fraction), seed, k, bool(probe), bool(tfidf))
+        table, summary = _value_id_table(key, rep_key, by, float(test_fraction), seed, k, bool(probe), bool(tfidf),
+                                         bool(centre))
     except (QAInputError, ValueError, OSError) as err:
         st.error(_shared.md(err))
         st.stop()
 st.caption(_shared.md(summary))
 metric_cols = [m for m in identification.METRICS if table[m].notna().any()]
+# acc@k with k >= the number of value IDs is a 1.000 for everything: those columns are NaN and left out
+table = table.drop(columns=[m for m in identification.METRICS if m not in metric_cols])
 st.dataframe(table, hide_index=True, key="ev_table",
              column_config={m: st.column_config.NumberColumn(format="%.3f") for m in metric_cols})
 _shared.csv_download(table, label="Download the table (CSV)", file_name="value_identification.csv", key="ev_csv")

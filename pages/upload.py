@@ -10,12 +10,11 @@ import hashlib
 
 import streamlit as st
 
-from pages import _shared
+from pages import _placement_view, _shared
 from univar_core.data import schema
 from univar_core.data.schema import QAInputError
 from univar_core.encoders.base import EncoderLoadError
-from univar_core.figures import map_figures
-from univar_core.maps.placement import add_layer, own_value_id_fraction, place_on_map
+from univar_core.maps.placement import add_layer, place_on_map
 from univar_core.maps.store import MapError
 from univar_core.paths import ASSETS_DIR
 
@@ -80,39 +79,6 @@ def _place(vmap, key, state) -> None:
         state.update(placement=placement, map_key=key)
 
 
-def _show_placement(vmap, key, placement) -> None:
-    st.subheader(f"Your {len(placement.qas):,} QAs on the map")
-    nearest = placement.nearest
-    top = nearest["value_id"].head(3).tolist()
-    base = vmap.qas
-    hover = _shared.hover_for_map(key, _shared.hover_answer_chars(len(base)))
-    fig = map_figures.value_map_figure(base, color_by="value_id", emphasis=base["value_id"].isin(top).to_numpy(),
-                                   hover=hover, title=f"Layer '{placement.layer}' placed on {vmap.name} "
-                                                      "(stars); the 3 nearest value IDs coloured")
-    map_figures.add_overlay(fig, placement.qas, name=f"{placement.layer} (new)")
-    _shared.show_figure(fig, name="upload_on_map", key="upload_map_chart")
-
-    st.subheader("Nearest value IDs")
-    st.caption("Value identification of your QAs as a whole: cosine similarity of their mean embedding to each "
-               "value ID's centroid; share_nearest = fraction of your QAs whose own nearest centroid it is.")
-    own = own_value_id_fraction(placement)
-    if own is not None:
-        st.metric("Your QAs nearest to their own value ID", f"{own:.0%}")
-    left, right = st.columns([1, 1])
-    left.dataframe(nearest, hide_index=True, key="upload_nearest",
-                   column_config={"similarity": st.column_config.NumberColumn(format="%.4f"),
-                                  "share_nearest": st.column_config.NumberColumn(format="%.2f")})
-    with right:
-        _shared.show_figure(map_figures.nearest_value_ids_figure(nearest), name="nearest_value_ids",
-                            key="upload_nearest_chart")
-    _shared.csv_download(nearest, label="Download ranking (CSV)", file_name="nearest_value_ids.csv",
-                         key="upload_nearest_csv")
-    placed = _shared.display_qas(placement.qas, extra=["nearest_value_id", "x", "y"])
-    st.dataframe(placed, hide_index=True, key="upload_placed")
-    _shared.csv_download(placed, label="Download placed QAs (CSV)", file_name="placed_qas.csv",
-                         key="upload_placed_csv")
-
-
 def _keep_or_discard(vmap, state) -> None:
     keep, discard = st.columns(2)
     if keep.button("Keep as a new layer of this map", type="primary", key="upload_keep"):
@@ -154,7 +120,7 @@ if len(state["loaded"].table) == 0:
     st.stop()
 _place(vmap, key, state)
 if state["placement"] is not None and state["map_key"] == key:
-    _show_placement(vmap, key, state["placement"])
+    _placement_view.show_placement(vmap, key, state["placement"], prefix="upload")
     _keep_or_discard(vmap, state)
 elif state["placement"] is not None:
     st.info("The map changed since these QAs were placed: place them again.")

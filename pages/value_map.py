@@ -15,6 +15,11 @@ COLOR_CHOICES = {"language": "lang", "model": "model", "dataset": "dataset", "cl
 FILTER_COLUMNS = ["lang", "model", "dataset", "layer", "cluster_label", "value_id"]
 MAX_FILTER_OPTIONS = 300      # a column with more distinct values than this is not offered as a filter
 CHART_KEY = "value_map_chart"
+COHESION_HELP = ("cohesion: mean cosine similarity of a value ID's QAs to their own centroid (1 = its answers "
+                 "are alike; low = they spread over the map).")
+TOPIC_HINT = ("Encoder {enc}: nearby QAs mostly share a question or topic, not values (the UniVaR paper's point). "
+              "For values, rebuild the map question-centred (`--centre-questions`, or the option on Train & "
+              "Embed) or with a trained value encoder; the grouped view compares value IDs as wholes.")
 LAYOUT_HELP = ("centroid: cosine distance between the value IDs' mean embeddings (the paper's grouped view); "
                "energy / mmd: distances between their whole QA distributions. Not the mean of map positions: "
                "every value ID answers the same questions, so those means all fall near the middle.")
@@ -57,12 +62,25 @@ def _search_mask(qas: pd.DataFrame, query: str) -> np.ndarray:
 def _qa_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
     available = {label: col for label, col in COLOR_CHOICES.items() if col in qas.columns}
     c1, c2 = st.columns([1, 2])
-    color_label = c1.selectbox("Colour by", list(available), key="color_by")
+    # one language (ValueBench) coloured by language is one colour: start with the first column that splits
+    default = next((i for i, col in enumerate(available.values()) if qas[col].nunique() > 1), 0)
+    color_label = c1.selectbox("Colour by", list(available), key="color_by", index=default)
     color_col = available[color_label]
     query = c2.text_input("Search QA text", key="map_search", placeholder="e.g. family, freedom, tradition")
     n_groups = qas.loc[keep, color_col].nunique()
     highlight: list[str] = []
-    if n_groups > map_figures.MAX_LEGEND_GROUPS:
+    contours = False
+    if n_groups <= map_figures.MAX_LEGEND_GROUPS and not pd.api.types.is_float_dtype(qas[color_col]):
+        c3, c4 = st.columns([1, 2])
+        focus = c3.selectbox("One group against the rest", ["(all groups)"]
+                             + sorted(map_figures.as_labels(qas.loc[keep, color_col]).unique()), key="focus_group",
+                             help="Colour one group and draw every other point grey underneath it.")
+        highlight = [] if focus == "(all groups)" else [focus]
+        contours = c4.toggle("Density contours per group", key="map_contours",
+                             disabled=n_groups > map_figures.MAX_CONTOUR_GROUPS,
+                             help="Where points of several groups overlap, each group's contour lines show "
+                                  f"where it lies (up to {map_figures.MAX_CONTOUR_GROUPS} groups).")
+    elif n_groups > map_figures.MAX_LEGEND_GROUPS:
         st.caption(f"{n_groups} {color_label} groups: too many for a legend. Colour by language or model "
                    "to group them, or pick groups to highlight (the rest turn grey).")
         highlight = st.multiselect("Highlight", sorted(map_figures.as_labels(qas.loc[keep, color_col]).unique()),
@@ -75,7 +93,7 @@ def _qa_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
         emphasis = _search_mask(shown, query)
         st.caption(f"{int(emphasis.sum()):,} of {len(shown):,} shown QAs match “{_shared.md(query.strip())}”.")
     fig = map_figures.value_map_figure(shown, color_by=color_col, emphasis=emphasis, highlight_groups=highlight,
-                                   hover=list(hover_all[keep]),
+                                   hover=list(hover_all[keep]), contours=contours,
                                    title=f"{vmap.name}: {len(shown):,} QAs coloured by {color_label}")
     _shared.show_figure(fig, name=f"{vmap.name}_value_map", key=CHART_KEY, on_select=_remember_selection,
                         selection_mode=("points", "box", "lasso"))
@@ -118,7 +136,11 @@ def _grouped_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
                    f"keep their order with Spearman ρ = {layout.fidelity:.2f} (1 = perfectly); read exact "
                    "distances on the Compare page.")
     table = cen.drop(columns=["x", "y"]).sort_values("n", ascending=False)
-    st.dataframe(table, hide_index=True, key="centroid_table")
+    st.dataframe(table, hide_index=True, key="centroid_table", column_config={
+        "n": st.column_config.NumberColumn("n", help="QAs of this value ID"),
+        "cohesion": st.column_config.NumberColumn(
+            "cohesion", format="%.3f", help=COHESION_HELP)})
+    st.caption(COHESION_HELP)
     _shared.csv_download(cen, label="Download value-ID positions (CSV)", file_name="value_id_positions.csv",
                          key="centroids_csv")
 
@@ -135,11 +157,14 @@ if not keep.any():
     st.stop()
 view = st.radio("View", ["QAs", "Value IDs (grouped)"], horizontal=True, key="map_view")
 if view == "QAs":
-    if str((vmap.manifest.get("encoder") or {}).get("name")) == DEFAULT_ENCODER:
-        st.info(f"This map uses the general sentence encoder {DEFAULT_ENCODER}: nearby QAs mostly share a "
-                "question or topic, not values (the UniVaR paper's point). The grouped view compares value IDs as "
-                "wholes; for a map where values set the layout, train a value encoder on Train & Embed and rebuild "
-                "the map with it.", icon=":material/lightbulb:")
+    centred = (vmap.manifest.get("representation") or {}).get("kind") == "question-centred"
+    if centred:
+        st.caption("Question-centred: each point is how an answer departs from the other answers to its "
+                   "question, so nearby points share a stance, not a topic.")
+    elif str((vmap.manifest.get("encoder") or {}).get("name")) == DEFAULT_ENCODER:
+        # one caption line, not a box: the map must stay above the fold
+        st.caption(":material/lightbulb: " + _shared.md(TOPIC_HINT.format(enc="general sentence encoder "
+                                                                            + DEFAULT_ENCODER)))
     _qa_view(vmap, key, qas, keep)
 else:
     _grouped_view(vmap, key, qas, keep)

@@ -19,11 +19,12 @@ FAULTS = ("ok", "429", "500", "drop")
 
 
 class ChatServer:
-    def __init__(self, backend, *, api_key: str | None = None, delay_s: float = 0.0):
+    def __init__(self, backend, *, api_key: str | None = None, delay_s: float = 0.0, max_tokens_cap: int = 16):
         self.backend = backend
         self.model = backend.model
         self.api_key = api_key
         self.delay_s = delay_s
+        self.max_tokens_cap = max_tokens_cap   # a tiny random model has nothing to say at length
         self.faults: list[str] = []      # consumed one per request; "ok" when empty
         self.always: str | None = None   # a fault for every request (e.g. "500")
         self.requests: list[dict] = []   # the bodies of the requests answered
@@ -122,7 +123,7 @@ class ChatServer:
             question = " ".join(m["content"] for m in messages if m.get("role") == "user")
             settings = GenerationSettings(temperature=float(body.get("temperature", 1.0)),
                                           top_p=float(body.get("top_p", 1.0)),
-                                          max_tokens=int(body.get("max_tokens") or 16))
+                                          max_tokens=min(int(body.get("max_tokens") or 16), self.max_tokens_cap))
             with self._gen_lock:
                 done = self.backend.complete([Prompt(question=question, system=system, seed=body.get("seed"))],
                                              settings)[0]

@@ -66,6 +66,7 @@ def demo_dir(tmp_path_factory, demo_map_master) -> Path:
 def vb_files(shared_data, tmp_path_factory):
     """(build csv, held-out csv, n build rows, n held-out rows): question-disjoint ValueBench samples."""
     import pandas as pd
+
     from valuebench import valuebench_split
 
     build_df, held_df = valuebench_split(shared_data)
@@ -100,3 +101,12 @@ def no_encoder(monkeypatch):
 
     monkeypatch.setattr(sentence_encoder, "SentenceEncoder", refuse)
     monkeypatch.setattr(resolve, "load_encoder", refuse)
+    monkeypatch.setattr(resolve, "_loaded_encoders", {})   # an encoder loaded by an earlier test does not count
+
+
+@pytest.fixture(scope="session")
+def tiny_causal_lm_dir(tmp_path_factory) -> Path:
+    """A tiny random Llama-shaped causal LM folder (tests/tiny_causal_lm.py), built once per session."""
+    from tiny_causal_lm import build_tiny_causal_lm
+
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny_causal_lm") / "lm")

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from apptest_helpers import first_frame, real_map_dir, real_subset_table, run_ok
 from streamlit.testing.v1 import AppTest
 
 from univar_core.data.demo import DEMO_PLANTED_NEAREST
+
+from apptest_helpers import first_frame, real_map_dir, real_subset_table, run_ok
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -63,6 +64,9 @@ def test_every_page_runs_on_the_demo_map(demo_dir, page):
     assert _current_map_name(at) == "demo"
     if page != "pages/upload.py" and page != "pages/about.py":
         assert _charts(at), f"{page} drew no chart"
+    if page == "pages/about.py":   # commands that work after the quickstart (which puts no `univar` on the PATH)
+        lines = [ln for m in at.markdown for ln in m.value.splitlines() if ln.startswith(("univar ", "python -m"))]
+        assert lines and all(ln.startswith("python -m univar_core.cli ") for ln in lines), lines
 
 
 @pytest.mark.shared_data
@@ -103,7 +107,16 @@ def _array(values) -> np.ndarray:
 
 def test_value_map_colour_search_filter_and_grouped_view(demo_dir):
     at = _open(PAGES[0])
-    assert any("general sentence encoder" in i.value for i in at.info)   # says why QAs group by question
+    # says why QAs group by question, and what to do, in one caption line: no box pushing the map down
+    assert any("general sentence encoder" in c.value and "centre" in c.value for c in at.caption)
+    assert not at.info
+    at.selectbox(key="focus_group").set_value(at.selectbox(key="focus_group").options[1])
+    at.toggle(key="map_contours").set_value(True)
+    _run(at)
+    traces = json.loads(_charts(at)[0].proto.spec)["data"]
+    assert traces[0]["name"] == "other QAs"                       # one group against the rest in grey
+    assert any(t["type"] == "histogram2dcontour" for t in traces)  # density contours per group
+    at.selectbox(key="focus_group").set_value("(all groups)")
     at.selectbox(key="color_by").set_value("model")
     at.text_input(key="map_search").input("family")
     _run(at)
@@ -115,6 +128,7 @@ def test_value_map_colour_search_filter_and_grouped_view(demo_dir):
     _run(at)
     centroids = first_frame(at, "value_id", "n", "model", "lang")
     assert sorted(centroids["lang"].unique()) == langs[:1] and len(centroids) >= 3   # the filter holds
+    assert any(c.value.startswith("cohesion: mean cosine") for c in at.caption)      # the column is explained
     at.multiselect(key="filter_lang").set_value([])
     _run(at)
     assert len(first_frame(at, "value_id", "n", "model", "lang")) == 15
@@ -139,14 +153,26 @@ def test_compare_page_shows_rank_pairs_and_full_answers(demo_dir):
     texts = [t.value for t in at.text]
     assert any(t.startswith("Question (") for t in texts)
     assert any(t.startswith("Answer of ") for t in texts)
+    picker = next(s for s in at.selectbox if s.label == "Read one pair in full")
+    picker.set_value(2)
     at.selectbox(key="cmp_method").set_value("energy")
     _run(at)
     assert at.metric[0].label == "energy distance"
     near = first_frame(at, "rank", "similarity")
-    assert len(near) > 0
+    assert len(near) > 0 and list(near.columns[:2]) == ["rank", "similarity"]   # on screen, not after the texts
     lens = first_frame(at, "value")                                # both value IDs scored on the lens
     assert len(lens) >= 3 and lens.shape[1] == 3
-    assert any('"scatterpolar"' in c.proto.spec for c in _charts(at))
+    radar = next(json.loads(c.proto.spec) for c in _charts(at) if '"scatterpolar"' in c.proto.spec)
+    assert " dimensions: " in radar["layout"]["title"]["text"]     # says which level it shows
+    assert next(s for s in at.selectbox if s.label == "Read one pair in full").value == 2   # same pair kept
+    # a new B: the picker follows the new list (its most divergent pair), not the old position
+    b_model = at.selectbox(key="cmp_B_model")
+    b_model.set_value(b_model.options[-1])
+    _run(at)
+    picker = next(s for s in at.selectbox if s.label == "Read one pair in full")
+    assert picker.value == 0
+    first_question = first_frame(at, "question_id", "divergence")["question"].iloc[0]
+    assert any(t.value.startswith("Question (") and first_question in t.value for t in at.text)
 
 
 def test_two_sessions_do_not_share_selections(demo_dir):

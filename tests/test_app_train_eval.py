@@ -1,16 +1,21 @@
 """Train & Embed and Evaluate pages (AppTest) on the demo map: both run; a short head-mode training run
-started from the page completes and is listed; the Evaluate table has the representations, the chance
-and majority rows and the metric columns, and lists the trained head."""
+started from the page runs as a `univar train` subprocess, shows its progress, completes and is listed;
+the Evaluate table has the representations, the chance and majority rows and the metric columns, and
+lists the trained head."""
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
-from apptest_helpers import copy_demo, first_frame, run_ok
 from streamlit.testing.v1 import AppTest
 
-from univar_core import jobs
 from univar_core.analysis import identification
+from univar_core.jobs import runner
+from univar_core.training import runs as training_runs
+
+from apptest_helpers import copy_demo, first_frame, run_ok
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -50,18 +55,21 @@ def test_train_page_runs_and_a_head_run_completes_and_is_listed(demo_env):
     _run(at)
     assert not at.error, [e.value for e in at.error]
     job_ids = at.session_state["train_embed_jobs"]
-    job = jobs.default_runner().get(job_ids[-1])
-    assert job is not None and job.kind == "train"
-    assert job.wait(120), "the training job did not finish"
-    assert job.state == "done", job.error
+    job = runner.read_job(job_ids[-1])
+    assert job.kind == "train" and job.pid != os.getpid()       # a `univar train` subprocess
+    assert any("training page-head" in m.value.replace("\\", "") for m in at.markdown)   # the page shows the job ...
+    assert at.get("progress"), "no progress bar"                       # ... with its progress
+    job = runner.wait_job(job.path, timeout=180)
+    assert job.state == "done", (job.error, job.log_tail())
     assert job.done == job.total == 40
     _run(at)
+    assert any(p.proto.value == 100 for p in at.get("progress"))       # the finished job's bar is full
     runs_table = first_frame(at, "name", "kind", "state", "final_loss")
     assert runs_table is not None
     row = runs_table[runs_table["name"] == "page-head"].iloc[0]
     assert row["kind"] == "head" and row["state"] == "done"
     assert (runs / "page-head" / "head.safetensors").is_file()
-    info = jobs.read_run_info(runs / "page-head")
+    info = training_runs.read_run_info(runs / "page-head")
     assert info["source_map"] == "demo" and info["split"]["by"] == "question_id"
     assert at.get("plotly_chart"), "no loss curve drawn"
 
@@ -71,9 +79,8 @@ def test_train_page_runs_and_a_head_run_completes_and_is_listed(demo_env):
     at.button(key="tr_rebuild").click()
     _run(at)
     assert not at.error, [e.value for e in at.error]
-    build = jobs.default_runner().get(at.session_state["train_embed_jobs"][-1])
-    assert build.kind == "build" and build.wait(300), "the rebuild did not finish"
-    assert build.state == "done", build.error
+    build = runner.wait_job(at.session_state["train_embed_jobs"][-1], timeout=300)
+    assert build.kind == "build" and build.state == "done", (build.error, build.log_tail())
     from univar_core.maps import store
 
     rebuilt = store.load_map("demo-page-head", data_dir=data_dir)
@@ -84,18 +91,33 @@ def test_train_page_runs_and_a_head_run_completes_and_is_listed(demo_env):
 
 
 def test_second_training_start_is_refused_while_one_runs(demo_env):
-    import threading
-
-    release = threading.Event()
-    blocker = jobs.default_runner().start(lambda job: release.wait(60), kind="test", label="blocking run")
+    _, runs = demo_env
+    blocker = runner.start_job([sys.executable, "-c", "import time; time.sleep(120)"], runs / ".builds" / "blocker",
+                               kind="test", label="blocking run")
     try:
         at = _open("pages/train_embed.py")
+        assert any("blocking run" in i.value for i in at.info)     # another session's run is shown
         at.button(key="tr_start").click()
         _run(at)
         assert any("blocking run" in w.value and "still running" in w.value for w in at.warning)
     finally:
-        release.set()
-        blocker.wait(10)
+        runner.cancel_job(blocker.path, grace_s=2)
+
+
+def test_cancel_from_the_page_ends_the_run(demo_env):
+    at = _open("pages/train_embed.py")
+    at.number_input(key="tr_steps").set_value(100_000)
+    at.text_input(key="tr_name").input("page-cancel")
+    at.button(key="tr_start").click()
+    _run(at)
+    job = runner.read_job(at.session_state["train_embed_jobs"][-1])
+    assert job.running
+    at.button(key=f"job_cancel_{job.id}").click()
+    _run(at)
+    job = runner.read_job(job.path)
+    assert job.state == "cancelled"
+    with pytest.raises(ProcessLookupError):
+        os.kill(job.pid, 0)
 
 
 def test_train_page_bad_upload_is_an_error_message(demo_env):
@@ -119,7 +141,8 @@ def test_evaluate_page_table_rows_and_columns(demo_env):
     reps = set(table["representation"])
     assert {"chance", "majority", "TF-IDF"} <= reps
     assert any(r.endswith("(map embeddings)") for r in reps)
-    assert set(identification.METRICS) <= set(table.columns)
+    assert any(r.endswith("(map embeddings)" + identification.CENTRED_SUFFIX) for r in reps)   # a centred row
+    assert {m for m in identification.METRICS if not m.startswith("probe")} <= set(table.columns)
     assert {"dataset", "subset", "n_value_ids", "n_train", "n_test"} <= set(table.columns)
     chance = table[(table["representation"] == "chance") & (table["dataset"] == "all")].iloc[0]
     assert chance["knn_bal_acc"] == pytest.approx(1 / chance["n_value_ids"])
@@ -132,9 +155,10 @@ def test_evaluate_page_table_rows_and_columns(demo_env):
         at.multiselect(key="ev_reps").set_value(at.multiselect(key="ev_reps").value + heads[:1])
         _run(at)
         assert heads[0] in set(first_frame(at, "representation", "knn_bal_acc")["representation"])
-    # the demo's fictional models have no shared control corpus: the page says so plainly
+    # the demo's fictional models have no shared control corpus: the page says so plainly, in one line
     texts = [i.value for i in at.info] + [c.value for c in at.caption]
-    assert any("control" in t.lower() for t in texts)
+    assert any(t.startswith("No control") for t in texts)
+    assert not any("→" in t or "share 0" in t for t in texts)
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +188,7 @@ def test_evaluate_control_comparison_on_real_data(valuebench_dir, monkeypatch):
     at.query_params["map"] = "vb-small"
     _run(at)
     _run(at.switch_page("pages/evaluate.py"))
+    assert at.selectbox(key="ev_by").value == "questionnaire"   # the README's protocol where there is one
     at.checkbox(key="ev_probe").uncheck()
     _run(at)
     assert at.radio(key="ev_control_source").value == "Shared AlpacaEval corpus"
@@ -196,9 +221,8 @@ def test_embed_a_new_corpus_into_a_new_map(demo_env):
     assert at.text_input(key="emb_name").value == "corpus"
     at.button(key="emb_build").click()
     _run(at)
-    job = jobs.default_runner().get(at.session_state["train_embed_jobs"][-1])
-    assert job.kind == "build" and job.wait(300), "the build did not finish"
-    assert job.state == "done", job.error
+    job = runner.wait_job(at.session_state["train_embed_jobs"][-1], timeout=300)
+    assert job.kind == "build" and job.state == "done", (job.error, job.log_tail())
     built = store.load_map("corpus", data_dir=data_dir)
     assert len(built.qas) == 60 and built.manifest["encoder"]["name"] == "all-MiniLM-L6-v2"
     _run(at)

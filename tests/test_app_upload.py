@@ -6,10 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from apptest_helpers import first_frame, run_ok
 from streamlit.testing.v1 import AppTest
 
 from univar_core.maps import store
+
+from apptest_helpers import first_frame, run_ok
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -53,8 +54,12 @@ def test_upload_validates_places_and_discards(demo_dir):
     _run(at)
     nearest = first_frame(at, "value_id", "similarity", "share_nearest")
     assert list(nearest.columns[:2]) == ["value_id", "similarity"] and nearest["similarity"].is_monotonic_decreasing
+    assert abs(nearest["p_first"].sum() - 1.0) < 1e-9          # bootstrap: how often each ranks first
+    # four generic questions the demo map never asked: the page says the ranking mixes topic and values
+    assert any("answers a question of this map" in w.value for w in at.warning)
     placed = first_frame(at, "qa_id", "nearest_value_id")
     assert len(placed) == 4 and placed["qa_id"].str.startswith("my_llm:").all()
+    assert not placed["qa_id"].str.startswith("my_llm:my_llm:").any()   # the file name once, not twice
     assert '"my_llm (new)"' in at.get("plotly_chart")[0].proto.spec   # the overlay trace of new points
     before = store.load_map("demo", data_dir=demo_dir).n_qas
     at.button(key="upload_discard").click()

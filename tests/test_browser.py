@@ -24,6 +24,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else shutil.which("chromedriver")
 SERVER_START_S = 90
 CHART_WAIT_S = 120
+VB_QUESTIONS = 300      # the real-data map: 6 ValueBench models x this many questions
+VB_MODELS = 6
 FIRST_BUILD_WAIT_S = 900   # the demo map's first build: embedding + UMAP's numba compile on a busy CPU
 UPLOAD_CSV = (
     "question,answer,model,lang\n"
@@ -44,6 +46,35 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _shared_valuebench() -> Path | None:
+    from univar_core.data.readers import shared_data_dir
+
+    root = shared_data_dir()
+    csv = Path(root) / "valuebench_qa" / "qa.csv" if root is not None else None
+    return csv if csv is not None and csv.is_file() else None
+
+
+def _build_valuebench_maps(data_dir: Path) -> None:
+    """Real data for the screenshots, when ../shared/data is here: the same ValueBench QAs as a plain
+    map ('valuebench-raw') and question-centred ('valuebench')."""
+    import pandas as pd
+
+    from univar_core.maps import build
+
+    csv = _shared_valuebench()
+    if csv is None:
+        return
+    vb = pd.read_csv(csv)
+    vb = vb[vb["question_id"].isin(sorted(vb["question_id"].unique())[:VB_QUESTIONS])]
+    table = vb[["model", "lang", "question_id", "question", "answer", "questionnaire"]]
+    build.build_map(table, "valuebench-raw", data_dir=data_dir)
+    build.build_map(table, "valuebench", data_dir=data_dir, centre_questions=True)
+
+
+def _real_map_query() -> str:
+    return "?map=valuebench" if _shared_valuebench() is not None else ""
 
 
 class _Server:
@@ -90,6 +121,7 @@ def app_url(tmp_path_factory):
 
     data_dir = tmp_path_factory.mktemp("maps")
     build.ensure_demo_map(data_dir=data_dir)
+    _build_valuebench_maps(data_dir)
     server = _Server(data_dir, tmp_path_factory.mktemp("server") / "streamlit.log")
     try:
         yield server.url
@@ -171,7 +203,7 @@ def _click_text(driver, text: str, tag: str = "*") -> None:
 
 @pytest.mark.parametrize("page,path", [("value_map", ""), ("compare", "compare"), ("value_lenses", "value_lenses")])
 def test_chart_pages_draw_their_chart(app_url, driver, tmp_path, page, path):
-    driver.get(f"{app_url}/{path}")
+    driver.get(f"{app_url}/{path}{_real_map_query()}")    # the README's screenshots: real data where it is here
     assert _wait_for_chart(driver) >= 1
     _screenshot(driver, tmp_path, page)
 
@@ -216,6 +248,40 @@ def test_about_page_renders(app_url, driver, tmp_path):
     _wait_idle(driver)
     assert "synthetic" in driver.find_element(By.TAG_NAME, "body").text
     _screenshot(driver, tmp_path, "about")
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name,shot", [("valuebench-raw", "value_map_valuebench_raw"),
+                                       ("valuebench", "value_map_valuebench_centred")])
+def test_real_map_coloured_by_model_shows_every_model_above_the_fold(app_url, driver, tmp_path, name, shot):
+    """Six models answering the same questions: no model's points all under another's, the map starts
+    on the first screen at 1600x1000, and no Deploy button."""
+    from selenium.webdriver.common.by import By
+
+    if _shared_valuebench() is None:
+        pytest.skip("ValueBench is not in the shared data folder")
+    driver.set_window_size(1600, 1000)
+    try:
+        driver.get(f"{app_url}/?map={name}")
+        _wait_for_chart(driver)
+        info = driver.execute_script(
+            "const el = document.querySelector('.js-plotly-plot');"
+            "const groups = el.data.filter(t => t.type === 'scattergl').map(t => t.legendgroup || t.name);"
+            "return {groups: groups, top: el.getBoundingClientRect().top, title: el.layout.title.text};")
+        assert "coloured by model" in info["title"]           # one language: colour by model from the start
+        positions: dict[str, list[int]] = {}
+        for i, group in enumerate(info["groups"]):
+            positions.setdefault(group, []).append(i)
+        assert len(positions) == VB_MODELS
+        for a, pa in positions.items():
+            for b, pb in positions.items():
+                assert a == b or max(pa) > min(pb), f"{a} is drawn entirely under {b}"
+        assert info["top"] < 1000 - 400                        # the map is on the first screen
+        header = " ".join(h.text for h in driver.find_elements(By.CSS_SELECTOR, "header, [data-testid='stToolbar']"))
+        assert "Deploy" not in header
+        _screenshot(driver, tmp_path, shot)
+    finally:
+        driver.set_window_size(1440, 1300)
 
 
 # ---------------------------------------------------------------- first launch, on a fresh server

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from valuebench import N_BUILD_QUESTIONS, random_unit, small_table
 
 from univar_core.data.schema import QAInputError
 from univar_core.encoders import resolve
 from univar_core.maps import build, store
+
+from valuebench import N_BUILD_QUESTIONS, random_unit, small_table
 
 
 def test_build_keeps_every_accepted_row_and_reports_skips(vb_files, vb_map, minilm):

@@ -245,18 +245,21 @@ def test_train_a_head_then_eval_it_against_the_base(cli_files, env, tmp_path):
     assert "trained 60 steps on cpu" in result.output and (run / "head.safetensors").exists()
     table_csv = tmp_path / "table.csv"
     result = invoke(["eval", cli_files[0], "-e", "all-MiniLM-L6-v2", "-e", run, "--split-by", "question_id",
-                     "--k", "5", "--no-probe", "--csv", table_csv], env)
+                     "--k", "5", "--no-probe", "--centre-questions", "--csv", table_csv], env)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(table_csv)
     overall = table[table["dataset"] == "all"].set_index("representation")
-    assert {"all-MiniLM-L6-v2", str(run), "TF-IDF"} <= set(overall.index)
+    assert {"all-MiniLM-L6-v2", str(run), "TF-IDF", "all-MiniLM-L6-v2, question-centred",
+            f"{run}, question-centred"} <= set(overall.index)
     assert overall["n_value_ids"].eq(6).all()
     assert overall["knn_bal_acc"].between(0, 1).all()
     # a map built with the trained head (README: values instead of topics)
-    result = invoke(["build", cli_files[0], "--encoder", run, "--name", "vb-head", "--n-neighbors", "10"], env)
+    result = invoke(["build", cli_files[0], "--encoder", run, "--name", "vb-head", "--n-neighbors", "10",
+                     "--centre-questions"], env)
     assert result.exit_code == 0, result.output
     head_map = store.load_map("vb-head", data_dir=env["UNIVAR_DATA_DIR"])
     assert head_map.manifest["encoder"]["name"] == str(run) and head_map.embeddings.shape[1] == 256
+    assert head_map.manifest["representation"]["kind"] == "question-centred"   # a head's vectors, centred
 
 
 def test_full_mode_options_are_refused_in_head_mode(cli_files, env, tmp_path):

@@ -91,3 +91,15 @@ def test_labels_edge_cases():
     assert "script" in label_clusters(["<script>alert</script>", "hello world"], [0, 1])[0]
     with pytest.raises(ValueError, match="2 texts but 3 labels"):
         label_clusters(["a", "b"], [0, 0, 1])
+
+
+def test_two_clusters_never_share_a_label_in_another_word_order():
+    # two clusters of the same words (one map region split in two) and one elsewhere: once shown as
+    # "authority · respect · leaders" and "leaders · respect · authority"
+    same = ["Respect authority and leaders.", "Leaders deserve respect and authority.",
+            "Authority of leaders earns respect."]
+    texts = same + same[::-1] + ["Cats and dogs play.", "Dogs chase cats.", "Cats nap."]
+    labels = [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    names = label_clusters(texts, labels, n_words=3)
+    keyword_sets = [frozenset(names[c].split(" (")[0].split(" · ")) for c in (0, 1, 2)]
+    assert len(set(keyword_sets)) == 3, names

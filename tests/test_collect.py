@@ -29,7 +29,6 @@ from univar_core.data.schema import QAInputError
 
 sys.path.insert(0, str(Path(__file__).parent))
 from chat_server import ChatServer  # noqa: E402
-from tiny_causal_lm import build_tiny_causal_lm  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "sk-test-5ecret-Key-0123456789abcdef"
@@ -39,11 +38,10 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def lm_backend(tmp_path_factory):
+def lm_backend(tiny_causal_lm_dir):
     from univar_core.collect.local_model import LocalCausalLM
 
-    folder = build_tiny_causal_lm(tmp_path_factory.mktemp("tiny_lm") / "lm")
-    return LocalCausalLM(str(folder), model="tiny-llama", batch_size=4)
+    return LocalCausalLM(str(tiny_causal_lm_dir), model="tiny-llama", batch_size=4)
 
 
 @pytest.fixture()
@@ -199,12 +197,14 @@ def test_cli_key_is_used_but_never_written_or_shown(lm_backend, tmp_path):
     with ChatServer(lm_backend, api_key=SECRET) as srv:
         out = tmp_path / "run" / "qa.csv"
         args = ["collect", "--endpoint", srv.base_url, "--model", srv.model, "--questions", "3", "--out", str(out),
-                "--max-tokens", "4", "--api-key-env", "MY_KEY", "--status-file", str(tmp_path / "run" / "s.json")]
+                "--max-tokens", "4", "--api-key-env", "MY_KEY", "--status-dir", str(tmp_path / "run")]
         ok = runner.invoke(cli.app, args, env={"MY_KEY": SECRET})
         assert ok.exit_code == 0, ok.output
         assert srv.auth_headers[-1] == f"Bearer {SECRET}"          # it was used
-        bad = runner.invoke(cli.app, [*args[:-2], "--restart"], env={"MY_KEY": SECRET[::-1]})
+        bad = runner.invoke(cli.app, [*args, "--restart"], env={"MY_KEY": SECRET[::-1]})
     assert bad.exit_code == 2 and "HTTP 401" in bad.output and "Traceback" not in bad.output
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["state"] == "failed" and "HTTP 401" in status["error"]
     for text in [ok.output, bad.output] + [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()]:
         assert SECRET not in text and SECRET[::-1] not in text and SECRET[:8] not in text
     assert len(list(tmp_path.rglob("*"))) >= 4    # qa.csv, its journal and settings, the status file

@@ -91,3 +91,19 @@ def test_trajectory_map_draws_the_path_and_the_target():
     assert any(t.type == "scattergl" for t in fig.data[:-2])   # the map underneath
     with pytest.raises(ValueError, match="coordinates"):
         lens_figures.trajectory_map_figure(points, traj.drop(columns=["x", "y"]), target="t$eng")
+
+
+def test_trajectory_labels_converging_on_the_target_do_not_pile_up():
+    rng = np.random.default_rng(0)
+    points = pd.DataFrame({"qa_id": [f"q{i}" for i in range(20)], "x": rng.uniform(0, 10, 20),
+                           "y": rng.uniform(0, 10, 20), "question": "q", "answer": "a",
+                           "value_id": ["t$eng"] * 10 + ["o$eng"] * 10})
+    # step0 far away, then five checkpoints within a hair of the target
+    traj = pd.DataFrame({"checkpoint": [f"step{i}" for i in range(6)], "n": 10,
+                         "x": [0.0, 5.0, 5.02, 5.01, 5.0, 5.01], "y": [0.0, 5.0, 5.01, 5.02, 5.01, 5.0],
+                         "distance_to_target": [0.9, 0.2, 0.15, 0.1, 0.05, 0.01]})
+    path = lens_figures.trajectory_map_figure(points, traj, target="t$eng").data[-1]
+    labelled = [i for i, t in enumerate(path.text) if t]
+    assert labelled[0] == 0 and labelled[-1] == 5                  # where it started and where it ended
+    assert len([i for i in labelled if i > 0]) == 1                # the blob at the target: one label
+    assert list(path.hovertext) == [f"step{i}" for i in range(6)]  # every checkpoint keeps its hover

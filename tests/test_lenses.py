@@ -228,3 +228,11 @@ def test_culture_errors_name_file_row_and_column():
     with pytest.raises(QAInputError, match=r"row 2, column 'country': country 'Z'"):
         culture.human_distance_matrix(cmap, pd.DataFrame({"lang": ["a", "b"], "country": ["A", "Z"]}))
     assert culture.default_lang_country(["jpn", "eng"])["country"].tolist() == ["United States", "Japan"]
+
+
+def test_example_cultural_map_covers_every_default_language_country():
+    # the demo's 'ind' -> Indonesia once made the section fail out of the box
+    cmap = culture.load_cultural_map(culture.EXAMPLE_CULTURAL_MAP)
+    langs = sorted(culture.DEFAULT_LANG_COUNTRY)
+    human = culture.human_distance_matrix(cmap, culture.default_lang_country(langs), langs=langs)
+    assert list(human.index) == langs

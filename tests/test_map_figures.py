@@ -51,9 +51,10 @@ def test_selected_qa_ids_handles_scalar_list_and_missing_customdata():
 def test_value_map_figure_carries_qa_ids_in_every_trace():
     pts = _points()
     fig = map_figures.value_map_figure(pts, color_by="model")
-    assert [t.name for t in fig.data] == ["m0", "m1", "m2"]
-    ids = {i for t in fig.data for i in t.customdata}
-    assert ids == set(pts["qa_id"])
+    assert sorted({t.name for t in fig.data}) == ["m0", "m1", "m2"]
+    assert [t.name for t in fig.data if t.showlegend] != [] and sum(t.showlegend for t in fig.data) == 3
+    ids = [i for t in fig.data for i in t.customdata]
+    assert sorted(ids) == sorted(pts["qa_id"])              # every point once
     assert all(t.type == "scattergl" for t in fig.data)
 
 
@@ -62,7 +63,7 @@ def test_value_map_emphasis_greys_the_rest():
     mask = (pts["model"] == "m1").to_numpy()
     fig = map_figures.value_map_figure(pts, color_by="model", emphasis=mask)
     assert fig.data[0].name == "other QAs" and len(fig.data[0].x) == (~mask).sum()
-    assert [t.name for t in fig.data[1:]] == ["m1"]
+    assert {t.name for t in fig.data[1:]} == {"m1"}
 
 
 def test_value_map_with_many_groups_hides_legend_or_highlights():
@@ -72,7 +73,7 @@ def test_value_map_with_many_groups_hides_legend_or_highlights():
     assert len(set(fig.data[0].marker.color)) == 40         # points keep distinct colours (group codes)
     assert len({c for _, c in fig.data[0].marker.colorscale}) > 20
     fig = map_figures.value_map_figure(pts, color_by="value_id", highlight_groups=["m3$eng", "m7$eng"])
-    assert [t.name for t in fig.data] == ["other QAs", "m3$eng", "m7$eng"]
+    assert fig.data[0].name == "other QAs" and {t.name for t in fig.data[1:]} == {"m3$eng", "m7$eng"}
 
 
 def test_value_map_continuous_colour_and_bad_column():
@@ -120,7 +121,7 @@ def test_small_charts_and_html_download_is_self_contained():
 def test_missing_group_values_are_drawn_as_none_group():
     pts = _points().assign(questionnaire=["PVQ40"] * 6 + [None] * 6)
     fig = map_figures.value_map_figure(pts, color_by="questionnaire")
-    assert sorted(t.name for t in fig.data) == ["(none)", "PVQ40"]
+    assert sorted({t.name for t in fig.data}) == ["(none)", "PVQ40"]
     assert sum(len(t.x) for t in fig.data) == len(pts)
 
 
@@ -128,3 +129,69 @@ def test_wrap_keeps_words_and_cuts_long_tokens():
     assert map_figures._wrap("aa bb cc", 5) == ["aa bb", "cc"]
     assert map_figures._wrap("x" * 12, 5) == ["xxxxx", "xxxxx", "xx"]
     assert map_figures._wrap("", 5) == []
+
+
+def _same_spot(n_groups: int = 6, per_group: int = 300) -> pd.DataFrame:
+    """Six models answering the same questions: every group on the same spots (the ValueBench map)."""
+    rng = np.random.default_rng(1)
+    spots = rng.normal(size=(per_group, 2))
+    rows = [{"qa_id": f"d:{g}-{i}", "value_id": f"m{g}$eng", "model": f"m{g}", "question": "Q?", "answer": "A",
+             "x": spots[i, 0], "y": spots[i, 1]} for g in range(n_groups) for i in range(per_group)]
+    return pd.DataFrame(rows)
+
+
+def test_no_group_is_drawn_entirely_under_another():
+    fig = map_figures.value_map_figure(_same_spot(), color_by="model")
+    positions = map_figures.group_draw_positions(fig)
+    assert len(positions) == 6
+    for a, pa in positions.items():
+        for b, pb in positions.items():
+            if a != b:   # some of a's points come after some of b's: a is not all below b
+                assert max(pa) > min(pb), f"{a} is drawn entirely under {b}"
+    again = map_figures.value_map_figure(_same_spot(), color_by="model")
+    assert [t.name for t in again.data] == [t.name for t in fig.data]     # seeded: the same figure twice
+    legend = sorted((t.legendrank, t.name) for t in fig.data if t.showlegend)
+    assert [name for _, name in legend] == [f"m{g}" for g in range(6)]  # legend in name order
+
+
+def test_many_groups_in_one_trace_are_drawn_in_random_order():
+    pts = _points(n_groups=40, per_group=3)
+    fig = map_figures.value_map_figure(pts, color_by="value_id")
+    codes = np.asarray(fig.data[0].marker.color)
+    assert sorted(fig.data[0].customdata) == sorted(pts["qa_id"])
+    assert (np.diff(codes) != 0).sum() > 60        # not in blocks of one group after another
+
+
+def test_opacity_adapts_to_the_number_of_points():
+    assert map_figures.auto_opacity(500) == 0.85
+    assert map_figures.auto_opacity(12_000) < 0.5 and map_figures.auto_opacity(1_000_000) == 0.2
+    fig = map_figures.value_map_figure(_same_spot(per_group=2000), color_by="model")
+    assert fig.data[0].marker.opacity == pytest.approx(map_figures.auto_opacity(12_000))
+
+
+def test_one_group_against_the_rest_in_grey_and_density_contours():
+    pts = _same_spot()
+    fig = map_figures.value_map_figure(pts, color_by="model", highlight_groups=["m2"], contours=True)
+    assert fig.data[0].name == "other QAs" and fig.data[0].marker.color == map_figures.OTHER_COLOR
+    assert {t.name for t in fig.data[1:] if t.type == "scattergl"} == {"m2"}
+    fig = map_figures.value_map_figure(pts, color_by="model", contours=True)
+    contours = [t for t in fig.data if t.type == "histogram2dcontour"]
+    assert sorted(t.name for t in contours) == [f"m{g}" for g in range(6)]
+    assert all(t.legendgroup == t.name for t in contours)    # toggled with their group in the legend
+
+
+def test_grouped_map_labels_of_nearby_points_go_different_ways():
+    cen = pd.DataFrame({"value_id": ["a$eng", "b$eng", "c$eng", "d$eng", "far$eng"],
+                        "x": [0.0, 0.01, 0.0, 0.01, 5.0], "y": [0.0, 0.0, 0.01, 0.01, 5.0], "n": [10] * 5,
+                        "lang": ["eng"] * 5})
+    fig = map_figures.grouped_map_figure(cen, color_by="value_id")
+    positions = {t.text[0]: t.textposition[0] for t in fig.data}
+    crowd = [positions[v] for v in ("a$eng", "b$eng", "c$eng", "d$eng")]
+    assert len(set(crowd)) == 4, positions        # four labels on one spot: four directions
+
+
+def test_pair_distance_histogram_has_an_x_title_room_for_it_and_whole_counts():
+    fig = map_figures.pair_distance_figure([0.1, 0.2, 0.25, 0.3], 0.2, label="a vs b", method="energy")
+    assert fig.layout.xaxis.title.text == "energy distance between two value IDs"
+    assert fig.layout.margin.b >= 40                        # a 10 px margin cut the axis title off
+    assert fig.layout.yaxis.dtick >= 1 and fig.layout.yaxis.tickformat == "d"   # no 0.5 pairs

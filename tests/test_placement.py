@@ -8,7 +8,6 @@ import shutil
 
 import numpy as np
 import pytest
-from valuebench import N_HELDOUT_QUESTIONS, random_unit, small_table
 
 from univar_core.data.schema import QAInputError
 from univar_core.maps import build, store
@@ -18,6 +17,8 @@ from univar_core.maps.placement import (
     own_value_id_fraction,
     place_on_map,
 )
+
+from valuebench import N_HELDOUT_QUESTIONS, random_unit, small_table
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +102,16 @@ def test_placing_on_a_precomputed_map_needs_embeddings_or_an_encoder(vb_files, d
     # a QA placed with its own map vector sits exactly on its own point's value ID and cluster
     assert (placement.qas["nearest_value_id"] == table["model"].iloc[:6] + "$eng").all()
     np.testing.assert_array_equal(placement.qas["cluster"].to_numpy(), vmap.qas["cluster"].to_numpy()[:6])
+
+
+def test_first_place_shares_split_on_a_near_tie_and_not_on_a_clear_winner():
+    from univar_core.maps.placement import first_place_shares
+
+    centroids = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    rng = np.random.default_rng(0)
+    angles = rng.normal(np.pi / 4, 0.6, size=40)            # QAs spread around the diagonal: a tie
+    tie = np.stack([np.cos(angles), np.sin(angles)], 1).astype(np.float32)
+    shares = first_place_shares(centroids, tie, n_boot=300)
+    assert shares.sum() == 1.0 and 0.15 < shares[0] < 0.85
+    clear = np.tile([[1.0, 0.1]], (10, 1)).astype(np.float32)
+    assert first_place_shares(centroids, clear, n_boot=50).tolist() == [1.0, 0.0]

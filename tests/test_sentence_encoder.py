@@ -13,7 +13,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from tiny_bert import build_tiny_bert
 
 import univar_core.encoders.sentence_encoder as encode_mod
 from univar_core.encoders.cache import EmbeddingCache
@@ -26,6 +25,8 @@ from univar_core.encoders.sentence_encoder import (
     folder_content_hash,
     resolve_model_path,
 )
+
+from tiny_bert import build_tiny_bert
 
 TINY_WORDS = ("should i help my friend neighbour family money work yes no because it is good bad "
               "the a to and of you we they always never maybe honest truth lie value q a").split()
@@ -49,7 +50,7 @@ def with_cache(encoder: SentenceEncoder, cache_dir, **settings) -> SentenceEncod
     """The same loaded model with its own cache folder (saves reloading weights in every test)."""
     clone = copy.copy(encoder)
     clone.cache_dir = cache_dir
-    clone._cache = EmbeddingCache(cache_dir / encoder.content_hash, encoder.dim)
+    clone._cache = EmbeddingCache(cache_dir / encoder.content_hash, encoder.dim, unit_norm=True)
     for key, value in settings.items():
         setattr(clone, key, value)
     return clone
@@ -321,10 +322,71 @@ def test_damaged_shard_is_skipped_with_a_warning(tiny, tmp_path):
     shards = sorted((tmp_path / tiny.content_hash).glob("*.keys.npy"))
     assert len(shards) == 2
     shards[0].write_bytes(b"not a numpy file")
-    with pytest.warns(UserWarning, match="skipping damaged shard"):
+    with pytest.warns(UserWarning, match="damaged shard .*unreadable"):
         again = with_cache(tiny, tmp_path)._encode(texts, None)
     assert again[1] == 2
     np.testing.assert_allclose(again[0], tiny.encode(texts), atol=1e-6)
+
+
+def test_vectors_reach_the_cache_every_few_seconds_not_only_every_n_qas(tiny, tmp_path, monkeypatch):
+    """A kill -9 skips every `finally`: what is on disk then is all that survives."""
+    clock = iter(range(0, 10_000))                     # one "second" per look at the clock
+    monkeypatch.setattr(encode_mod, "_now", lambda: float(next(clock)))
+    encoder = with_cache(tiny, tmp_path, batch_size=2)  # flush count at its default (2048)
+    on_disk = []
+
+    def look(done, total):
+        if done >= 6 and not on_disk:
+            disk = EmbeddingCache(tmp_path / tiny.content_hash, tiny.dim)
+            disk.refresh()
+            on_disk.append(len(disk))
+
+    encoder.encode(sentences(11), progress=look)
+    assert on_disk and on_disk[0] >= 4
+
+
+def _one_shard(encoder, folder, texts):
+    encoder.encode(texts)
+    (keys,) = sorted(folder.glob("*.keys.npy"))
+    return keys, keys.with_name(keys.name.replace(".keys.npy", ".vecs.npy"))
+
+
+def _unit_random(shape, seed=0):
+    v = np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("damage", ["other unit vectors", "random vectors", "nan"])
+def test_a_tampered_shard_is_reported_by_path_set_aside_and_re_embedded(tiny, tmp_path, damage):
+    folder = tmp_path / tiny.content_hash
+    texts = sentences(6)
+    keys, vecs = _one_shard(with_cache(tiny, tmp_path), folder, texts)
+    good = np.load(vecs)
+    bad = {"other unit vectors": _unit_random(good.shape),
+           "random vectors": np.random.default_rng(1).random(good.shape, dtype=np.float32),
+           "nan": np.where(np.arange(len(good))[:, None] == 2, np.nan, good).astype(np.float32)}[damage]
+    np.save(vecs, bad)                                  # same size, same dtype: only the content differs
+    with pytest.warns(UserWarning, match=rf"damaged shard {re.escape(str(keys))} \((checksum mismatch|vectors)"):
+        vectors, n_from_cache = with_cache(tiny, tmp_path)._encode(texts, None)
+    assert n_from_cache == 0
+    np.testing.assert_allclose(vectors, tiny.encode(texts), atol=1e-6)
+    assert sorted(p.name for p in (folder / "damaged").iterdir()) == sorted([keys.name, vecs.name])
+    with warnings.catch_warnings():                     # reported once: the next run just uses the cache
+        warnings.simplefilter("error")
+        assert with_cache(tiny, tmp_path)._encode(texts, None)[1] == 6
+
+
+def test_shards_written_before_checksums_are_still_value_checked(tiny, tmp_path):
+    folder = tmp_path / tiny.content_hash
+    texts = sentences(4)
+    keys, vecs = _one_shard(with_cache(tiny, tmp_path), folder, texts)
+    stem = keys.name.split(".")[0]                      # the old name: no checksum
+    keys.rename(folder / f"{stem}.keys.npy")
+    vecs.rename(folder / f"{stem}.vecs.npy")
+    assert with_cache(tiny, tmp_path)._encode(texts, None)[1] == 4
+    np.save(folder / f"{stem}.vecs.npy", np.ones((4, tiny.dim), dtype=np.float32))
+    with pytest.warns(UserWarning, match="not unit-length"):
+        assert with_cache(tiny, tmp_path)._encode(texts, None)[1] == 0
 
 
 def test_orphan_vectors_without_keys_are_ignored(tiny, tmp_path):

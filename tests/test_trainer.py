@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_bert import build_tiny_bert
 
 from univar_core.data.schema import QAInputError
 from univar_core.encoders.head import HeadEncoder
@@ -25,6 +24,8 @@ from univar_core.training.run_folder import (
     read_status,
 )
 from univar_core.training.trainer import ViewSampler, multiview_infonce, train_encoder
+
+from tiny_bert import build_tiny_bert
 
 WORDS = ("the a is to of and i should you it be yes no help people value answer question life family work "
          "money honest freedom duty rules fun").split()

@@ -8,15 +8,19 @@ New commands are plain functions registered with :func:`register` under a sectio
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
+import signal
 import sys
-import time
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import TYPE_CHECKING, Annotated, Any, Callable
 
 import typer
+
+if TYPE_CHECKING:  # numpy only for annotations: --help stays instant
+    import numpy as np
 
 from univar_core.encoders.base import DEFAULT_ENCODER
 
@@ -118,6 +122,32 @@ EmbeddingsOpt = Annotated[Path | None, typer.Option(
                          "Used as they are; no encoder is loaded.", dir_okay=False)]
 
 
+StatusDirOpt = Annotated[Path | None, typer.Option(
+    "--status-dir", help="Write progress and the outcome to DIR/status.json instead of progress bars (for a "
+                         "watcher such as the app, which runs this command in the background).", file_okay=False)]
+
+
+@contextlib.contextmanager
+def _stage_progress(status_dir: Path | None):
+    """A (stage, done, total) progress callback: tqdm bars on stderr, or with --status-dir the run's
+    status.json (jobs/status.py), which also records a failure. Yields (progress, status file or None)."""
+    if status_dir is None:
+        bars = TqdmProgress()
+        try:
+            yield bars, None
+        finally:
+            bars.close()
+        return
+    from univar_core.jobs.status import StatusFile
+
+    status = StatusFile(status_dir)
+    try:
+        yield status, status
+    except BaseException as err:
+        status.fail(err)
+        raise
+
+
 def _print_report(report: Any) -> None:
     _err(report.summary())
 
@@ -154,13 +184,17 @@ def build(
         help="With precomputed embeddings: the model that made them (recorded in the manifest).")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Encoder batch size (default 64).")] = None,
     cache_flush_every: Annotated[int | None, typer.Option(
-        min=1, help="Save embeddings to the cache every N QAs (default 2048): an interrupted build "
-                    "resumes from the last save.")] = None,
+        min=1, help="Save embeddings to the cache every N QAs (default 2048) and at least every 2 seconds: "
+                    "a killed build resumes from the last save.")] = None,
     n_neighbors: Annotated[int, typer.Option(min=2, help="UMAP n_neighbors.")] = 15,
     min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
     centre_questions: CentreOpt = False,
+    landmarks: Annotated[int, typer.Option(
+        min=10, help="Maps with more QAs fit UMAP on this many landmarks (stratified by value ID) and "
+                     "place the rest by their nearest neighbours.")] = 50_000,
     data_dir: DataDirOpt = None,
+    status_dir: StatusDirOpt = None,
 ) -> None:
     """Build a value map: validate QA files, embed every QA, project with UMAP, cluster, store.
 
@@ -197,14 +231,13 @@ def build(
     if options and embeddings is None:
         enc = load_encoder_cached(encoder, **options)
     source = files[0] if len(files) == 1 else files
-    bars = TqdmProgress()
-    try:
+    with _stage_progress(status_dir) as (progress, status):
         vmap, report = build_map(
             source, name, encoder=enc, embeddings=embeddings, encoder_name=encoder_name,
             umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed),
-            dataset=dataset, data_dir=data_dir, centre_questions=centre_questions, progress=bars)
-    finally:
-        bars.close()
+            dataset=dataset, data_dir=data_dir, centre_questions=centre_questions,
+            landmarks=landmarks, progress=progress)
+        _built(vmap, status)
     _print_report(report)
     _print_representation(vmap.manifest)
     emb = vmap.manifest.get("embedding", {})
@@ -216,6 +249,40 @@ def build(
     n_clusters = int((vmap.qas["cluster"].unique() >= 0).sum())
     typer.echo(f"map '{vmap.name}': {len(vmap.qas):,} QAs, {vmap.qas['value_id'].nunique()} value IDs, "
                f"{n_clusters} clusters -> {vmap.path}")
+
+
+def _built(vmap: Any, status: Any) -> None:
+    if status is not None:
+        status.finish(map_name=vmap.name, map_path=str(vmap.path), n_qas=int(len(vmap.qas)))
+
+
+def rebuild(
+    map_name: Annotated[str, typer.Argument(help="Map name or map folder whose QAs are re-embedded.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Name of the new map (replaces a map of that name).")],
+    encoder: Annotated[str, typer.Option(help="Encoder name or folder, e.g. a trained run (`univar train --out`).")],
+    n_neighbors: Annotated[int, typer.Option(min=2, help="UMAP n_neighbors.")] = 15,
+    min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
+    data_dir: DataDirOpt = None,
+    status_dir: StatusDirOpt = None,
+) -> None:
+    """Rebuild a map's QAs (every layer) with another encoder, as a new map.
+
+    A head trained on the map's own stored embeddings is applied to them directly when those were
+    precomputed; otherwise the encoder embeds the QAs again.
+
+    Example:
+
+      univar rebuild valuebench --encoder runs/head --name valuebench-head
+    """
+    from univar_core.maps.projection import UmapParams
+    from univar_core.maps.rebuild import rebuild_map
+
+    with _stage_progress(status_dir) as (progress, status):
+        vmap, _ = rebuild_map(map_name, name, encoder=encoder, data_dir=data_dir, progress=progress,
+                              umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed))
+        _built(vmap, status)
+    typer.echo(f"map '{vmap.name}': {len(vmap.qas):,} QAs re-embedded with {encoder} -> {vmap.path}")
 
 
 def place(
@@ -265,7 +332,7 @@ def place(
     nearest = placement.nearest.copy()
     nearest["similarity"] = nearest["similarity"].round(4)
     nearest["share_nearest"] = nearest["share_nearest"].round(3)
-    _print_table(nearest[["rank", "value_id", "similarity", "share_nearest"]])
+    _print_table(nearest[["rank", "value_id", "similarity", "p_first", "share_nearest"]])
     top = placement.nearest.iloc[0]
     typer.echo(f"{len(placement.qas):,} QAs placed; as a whole nearest to {top['value_id']} "
                f"(cosine {top['similarity']:.4f}); {top['share_nearest']:.1%} of them are individually "
@@ -273,6 +340,8 @@ def place(
     own = own_value_id_fraction(placement)
     if own is not None:
         typer.echo(f"fraction nearest to their own value ID: {own:.3f}")
+    for warning in placement.warnings:
+        _err(f"warning: {warning}")
     if save:
         updated = add_layer(vmap, placement, data_dir=data_dir)
         typer.echo(f"layer '{layer}' added to map '{updated.name}' -> {updated.path}")
@@ -425,6 +494,7 @@ def _write_parquet(vmap: Any, path: Path, with_embeddings: bool) -> None:
 
 
 register(build, "build")
+register(rebuild, "rebuild")
 register(place, "place")
 register(demo, "demo")
 register(info, "info")
@@ -569,17 +639,24 @@ def _step_bar(desc: str):
 
 
 def train_cmd(
-    files: Annotated[list[Path], typer.Argument(help="QA files (any format `univar build` reads).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: the encoder, checkpoints, loss log.",
                                       file_okay=False)],
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="QA files (any format `univar build` reads); or give --map.")] = None,
+    map_name: Annotated[str | None, typer.Option(
+        "--map", help="Train on a stored map's QAs (name or folder); head mode uses its stored embeddings.")] = None,
     mode: Annotated[str, typer.Option(help="head: small MLP on frozen base embeddings (fast on CPU); "
                                            "full: fine-tune the whole sentence-transformers model.")] = "head",
-    base: Annotated[str, typer.Option(help="Base sentence-transformers model name or folder.")] = DEFAULT_ENCODER,
+    base: Annotated[str | None, typer.Option(
+        help=f"Base sentence-transformers model name or folder (default: the map's encoder, else "
+             f"{DEFAULT_ENCODER}).")] = None,
     lam: Annotated[int, typer.Option(help="Max QAs per view (the paper's lambda).")] = 5,
     steps: Annotated[int | None, typer.Option(help="Optimizer steps (default: head 1500, full 3 epochs).")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default: head 1e-3, full 2e-4).")] = None,
     logit_scale: Annotated[float | None, typer.Option(help="Default: head 20, full 50.")] = None,
     batch_value_ids: Annotated[int | None, typer.Option(help="Value IDs per batch (default: all).")] = None,
+    pairs_per_value_id: Annotated[int | None, typer.Option(
+        help="head: view pairs per value ID per step (default 16).")] = None,
     embeddings: EmbeddingsOpt = None,
     split_by: SplitByOpt = None,
     test_fraction: TestFractionOpt = 0.3,
@@ -593,45 +670,56 @@ def train_cmd(
     precision: Annotated[str, typer.Option(help="full: auto (bf16 on GPUs that have it, else fp16; fp32 on CPU), "
                                                 "bf16, fp16 or fp32.")] = "auto",
     max_seq_length: Annotated[int | None, typer.Option(help="full: tokens per view (default: the model's).")] = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Train a value encoder with multi-view contrastive learning (UniVaR).
 
     The result in --out loads anywhere an encoder name is accepted (e.g. `univar build --encoder OUT`).
+    Progress, loss log and status.json are written in --out as the run goes (the app reads them).
 
     Examples:
 
       univar train qa.csv --out runs/head --split-by questionnaire
 
+      univar train --map valuebench --out runs/vb-head --split-by question_id
+
       univar train qa.csv --out runs/full --mode full --steps 500
     """
     from univar_core.data.readers import read_many, read_qas
-    from univar_core.data.splits import split_qas
-    from univar_core.training.trainer import train_encoder
+    from univar_core.data.schema import QAInputError
+    from univar_core.training.plan import plan_training
 
-    if embeddings and len(files) != 1:
+    if bool(files) == bool(map_name):
+        raise typer.BadParameter("give QA files or --map (one of them)")
+    if embeddings and (map_name or len(files or []) != 1):
         raise typer.BadParameter("--embeddings goes with exactly one QA file (its rows align with the .npy)")
-    loaded = read_qas(files[0], embeddings=embeddings) if embeddings else read_many(files)
-    _print_report(loaded.report)
-    qas, emb = loaded.table, loaded.embeddings
-    if split_by:
-        split = split_qas(qas, by=split_by, test_fraction=test_fraction, seed=seed)
-        _err(split.summary() + " -> training on the train side")
-        qas = qas.iloc[split.encoder_train].reset_index(drop=True)
-        emb = emb[split.encoder_train] if emb is not None else None
-    full_options: dict[str, Any] = {
-        "batch_pairs": batch_pairs, "micro_batch_pairs": micro_batch_pairs, "precision": precision,
-        "max_seq_length": max_seq_length}
-    if mode != "full":
-        given = [f"--{k.replace('_', '-')}" for k, v in full_options.items() if v not in (None, "auto")]
-        if given:
-            raise typer.BadParameter(f"{', '.join(given)} only apply to --mode full")
-        full_options = {}
+    manifest = source_file = None
+    emb: np.ndarray | None
+    if map_name:
+        from univar_core.maps import store
+
+        vmap = store.load_map(map_name, data_dir=data_dir)
+        qas, emb, manifest, map_name = vmap.qas, vmap.embeddings, vmap.manifest, vmap.name
+    else:
+        files = files or []
+        loaded = read_qas(files[0], embeddings=embeddings) if embeddings else read_many(files)
+        _print_report(loaded.report)
+        qas, emb, source_file = loaded.table, loaded.embeddings, loaded.report.source
+    try:
+        plan = plan_training(qas, emb, mode=mode, base=base, manifest=manifest, source_map=map_name,
+                             source_file=source_file, split_by=split_by, test_fraction=test_fraction, seed=seed,
+                             lam=lam, steps=steps, lr=lr, logit_scale=logit_scale, batch_value_ids=batch_value_ids,
+                             pairs_per_value_id=pairs_per_value_id, batch_pairs=batch_pairs,
+                             micro_batch_pairs=micro_batch_pairs, precision=precision, max_seq_length=max_seq_length)
+    except QAInputError:
+        raise
+    except ValueError as err:   # settings that do not fit the mode
+        raise typer.BadParameter(str(err)) from None
+    if plan.split_summary:
+        _err(plan.split_summary + " -> training on the train side")
     bar, progress = _step_bar(f"train ({mode})")
     try:
-        result = train_encoder(qas, mode=mode, base=base, lam=lam, steps=steps, lr=lr, logit_scale=logit_scale,
-                               batch_value_ids=batch_value_ids, embeddings=emb if mode == "head" else None,
-                               out_dir=out, seed=seed, resume=resume, progress=progress, log=_err,
-                               **full_options)
+        result = plan.run(out, resume=resume, progress=progress, log=_err)
     finally:
         bar.close()
     typer.echo(f"trained {result.steps_done} steps on {result.device} in {result.elapsed_s:.1f} s, "
@@ -690,23 +778,24 @@ register(eval_cmd, "eval")
 # putting a model on the map: collect answers from it, translate them (then `univar place`)
 # ----------------------------------------------------------------------------------------------------
 
-def _collect_bar(status_file: Path | None):
-    """A progress callback: a tqdm bar (answers, answers/s, tokens) and, for the app, a status file."""
+def _collect_progress(status: Any):
+    """A collection progress callback: a tqdm bar (answers, answers/s, tokens, retries) on stderr, or with
+    --status-dir the run's status.json, with the same figures for the app."""
+    if status is not None:
+        def to_status(p) -> None:
+            status.status.update({k: v for k, v in p.as_dict().items() if k not in ("done", "total", "started")})
+            status("collect", p.done, p.total)
+
+        return None, to_status
     from tqdm import tqdm
 
-    from univar_core.collect.background import write_status
-
     bar = tqdm(desc="collect", unit="answer", file=sys.stderr, dynamic_ncols=True, mininterval=0.2)
-    last = [0.0]
 
     def progress(p) -> None:
         bar.total = p.total
         bar.update(max(0, p.done - bar.n))
         bar.set_postfix_str(f"{p.answers_per_s:.2f} answers/s, {p.prompt_tokens + p.completion_tokens:,} tokens, "
                             f"{p.n_retries} retries", refresh=False)
-        if status_file is not None and (time.time() - last[0] > 0.3 or p.done >= p.total):
-            last[0] = time.time()
-            write_status(status_file, {"state": "running", **p.as_dict()})
 
     return bar, progress
 
@@ -744,7 +833,7 @@ def collect_cmd(
              "are asked in English with the instruction to answer in the language.")] = None,
     dataset: Annotated[str | None, typer.Option(help="Dataset label of the QAs.")] = None,
     restart: Annotated[bool, typer.Option(help="Discard answers of an earlier run into the same --out.")] = False,
-    status_file: Annotated[Path | None, typer.Option(hidden=True, help="JSON progress for the app.")] = None,
+    status_dir: StatusDirOpt = None,
 ) -> None:
     """Ask a model the value questions and write a QA file for `univar place` / `univar build`.
 
@@ -761,7 +850,6 @@ def collect_cmd(
       univar collect --local-model ./my-llm --langs eng --batch-size 16
     """
     from univar_core.collect.backends import AnswerBackend, GenerationSettings
-    from univar_core.collect.background import write_status
     from univar_core.collect.bank import load_bank
     from univar_core.collect.collector import parse_langs
     from univar_core.collect.retry import RetryPolicy
@@ -791,35 +879,20 @@ def collect_cmd(
 
         translator = Translator(mt_model)
     out = out or Path(re.sub(r"[^A-Za-z0-9_.-]+", "-", backend.model).strip("-.") + ".csv")
-    bar, progress = _collect_bar(status_file)
-    _install_sigterm()
-    try:
-        result = run_collection(backend, the_bank, langs=lang_list, out=out, n_questions=questions, samples=samples,
-                                settings=settings, dataset=dataset, bank_path=bank, translator=translator,
-                                restart=restart, progress=progress)
-    except BaseException as err:
-        if status_file is not None:
-            write_status(status_file, {"state": "cancelled" if isinstance(err, KeyboardInterrupt) else "failed",
-                                       "error": str(err) if not isinstance(err, KeyboardInterrupt) else "cancelled",
-                                       "error_type": type(err).__name__})
-        raise
-    finally:
-        bar.close()
-        backend.close()
+    with _stage_progress(status_dir) as (_, status):
+        bar, progress = _collect_progress(status)
+        try:
+            result = run_collection(backend, the_bank, langs=lang_list, out=out, n_questions=questions,
+                                    samples=samples, settings=settings, dataset=dataset, bank_path=bank,
+                                    translator=translator, restart=restart, progress=progress)
+        finally:
+            if bar is not None:
+                bar.close()
+            backend.close()
+        if status is not None:
+            status.finish(out=str(result.out), n_qas=int(len(result.qas)), summary=result.summary())
     _err(result.summary())
-    if status_file is not None:
-        write_status(status_file, {"state": "done", "out": str(result.out), **result.progress.as_dict()})
     typer.echo(f"{len(result.qas):,} QAs -> {result.out} (settings: {result.settings_file})")
-
-
-def _install_sigterm() -> None:
-    """SIGTERM (the app's cancel) ends a collection like Ctrl-C: finished answers stay in the journal."""
-    import signal
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 def translate_cmd(
@@ -832,6 +905,7 @@ def translate_cmd(
     columns: Annotated[str, typer.Option(help="Columns to translate, comma-separated.")] = "question,answer",
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per generate call.")] = 16,
     max_tokens: Annotated[int, typer.Option(min=1, help="Max tokens of a translation.")] = 256,
+    status_dir: StatusDirOpt = None,
 ) -> None:
     """Machine-translate QAs into one language (English before embedding, as the UniVaR paper does).
 
@@ -856,12 +930,12 @@ def translate_cmd(
     if missing:
         raise typer.BadParameter(f"{file.name} has no column(s) {', '.join(missing)}", param_hint="--columns")
     translator = Translator(mt_model, batch_size=batch_size, max_tokens=max_tokens)
-    bar, progress = _step_bar("translate")
-    try:
-        table, n_new = translate_qas(loaded.table, translator, to=target, columns=cols, progress=progress)
-    finally:
-        bar.close()
-    write_table_atomic(table, out)
+    with _stage_progress(status_dir) as (progress, status):
+        table, n_new = translate_qas(loaded.table, translator, to=target, columns=cols,
+                                     progress=lambda done, total: progress("translate", done, total))
+        write_table_atomic(table, out)
+        if status is not None:
+            status.finish(out=str(out), n_qas=int(len(table)))
     n_rows = int((table["mt_lang"] != "").sum())
     typer.echo(f"{n_rows:,} of {len(table):,} QAs translated into {target} ({n_new:,} texts newly translated, "
                f"the rest from the cache) -> {out}")
@@ -871,8 +945,15 @@ register(collect_cmd, "collect")
 register(translate_cmd, "translate")
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `univar` script (pyproject [project.scripts])."""
+    # SIGTERM (the app's cancel, a batch scheduler) ends a run like Ctrl-C: locks released, a half-built
+    # map's temporary folder removed, exit code 130.
+    signal.signal(signal.SIGTERM, _interrupt)
     app(args=argv, prog_name="univar")
 
 

@@ -7,7 +7,8 @@ How "balanced over value IDs" is done here (the paper does not say):
   accuracy (mean per-value-ID recall), `knn_macro_f1` the unweighted mean F1. Plain `knn_acc` is kept.
 - Linear probe (torch, one linear layer, AdamW lr 2e-3, batch 512, 20 epochs, cross-entropy with
   class weights inverse to the train counts): `probe_acc@k` is the mean over value IDs of the share of
-  their test QAs whose true value ID is in the top k.
+  their test QAs whose true value ID is in the top k; NaN where k >= the number of value IDs (every
+  value ID is then in the top k: a 1.000 that says nothing).
 - Question-centred rows (``centre_questions=True``): each representation again after subtracting every
   question's mean embedding (encoders.centring). Train QAs are centred on the train QAs of their question
   (mean over the value IDs that answered it); held-out QAs on the held-out QAs of their question, as a
@@ -141,7 +142,7 @@ def evaluate_features(train_X, train_y, test_X, test_y, *, k: int = 50, probe: b
         scores = linear_probe_scores(train_X, train_y, test_X, classes=classes, seed=seed, **(probe_kwargs or {}))
         codes = np.searchsorted(classes, test_y)
         for kk in (1, 5, 10):
-            out[f"probe_acc@{kk}"] = _topk_balanced(scores, codes, kk)
+            out[f"probe_acc@{kk}"] = _topk_balanced(scores, codes, kk) if kk < len(classes) or kk == 1 else np.nan
     return out
 
 
@@ -154,11 +155,11 @@ def baseline_rows(train_y, test_y) -> dict[str, dict]:
     major = values[np.argmax(counts)]
     pred = np.full(len(test_y), major)
     chance = {"knn_acc": 1 / c, "knn_bal_acc": 1 / c, "knn_macro_f1": 1 / c,
-              **{f"probe_acc@{kk}": min(kk, c) / c for kk in (1, 5, 10)}}
+              **{f"probe_acc@{kk}": kk / c if kk < c or kk == 1 else np.nan for kk in (1, 5, 10)}}
     majority = {"knn_acc": float(np.mean(pred == test_y)),
                 "knn_bal_acc": float(balanced_accuracy_score(test_y, pred)),
                 "knn_macro_f1": float(f1_score(test_y, pred, average="macro", labels=classes, zero_division=0)),
-                **{f"probe_acc@{kk}": min(kk, c) / c if kk > 1 else float(np.mean(classes == major))
+                **{f"probe_acc@{kk}": (kk / c if kk < c else np.nan) if kk > 1 else float(np.mean(classes == major))
                    for kk in (1, 5, 10)}}
     # majority acc@k for k>1 is undefined for a single guess; the ranked guess "by train frequency" ties
     # at chance on a balanced set, so chance is used there.

@@ -37,6 +37,12 @@ def is_transient(err: BaseException) -> bool:
     return status is not None and (status == 429 or status >= 500)
 
 
+def _never_connected(err: BaseException) -> bool:
+    """A refused connection or unknown host (httpx's ConnectError under openai's APIConnectionError)."""
+    cause = err.__cause__ or err.__context__
+    return type(cause).__name__ == "ConnectError" or "ConnectError" in repr(cause)
+
+
 def retry_after_s(err: BaseException) -> float | None:
     response = getattr(err, "response", None)
     value = response.headers.get("retry-after") if response is not None else None
@@ -95,7 +101,7 @@ class ChatEndpoint:
                 max_tokens=settings.max_tokens, seed=prompt.seed)
 
         try:
-            resp = call_with_retries(call, self.retry, is_transient=is_transient, retry_after=retry_after_s,
+            resp = call_with_retries(call, self.retry, is_transient=self._is_transient, retry_after=retry_after_s,
                                      on_retry=self.on_retry)
         except RetriesExhausted as err:
             raise self._final_error(err.last, err.attempts) from None
@@ -108,6 +114,16 @@ class ChatEndpoint:
                           finish_reason=getattr(choice, "finish_reason", None),
                           prompt_tokens=getattr(usage, "prompt_tokens", None),
                           completion_tokens=getattr(usage, "completion_tokens", None))
+
+    def _is_transient(self, err: BaseException) -> bool:
+        """As :func:`is_transient`, except that an endpoint never reached in this run (refused, unknown
+        host) fails at once: that is a wrong URL far more often than a server restarting."""
+        import openai
+
+        if self.n_succeeded == 0 and isinstance(err, openai.APIConnectionError) \
+                and not isinstance(err, openai.APITimeoutError) and _never_connected(err):
+            return False
+        return is_transient(err)
 
     # -- messages -------------------------------------------------------------------------------
     def _server_says(self, err: BaseException) -> str:
@@ -123,8 +139,13 @@ class ChatEndpoint:
         return endpoint_host(self.base_url)
 
     def _config_error(self, err: BaseException) -> Exception:
+        import openai
+
         status = _status(err)
         where = self._where()
+        if isinstance(err, openai.APIConnectionError):
+            return EndpointConfigError(f"cannot connect to {where}: check --endpoint (is the server running? "
+                                       "the URL usually ends in /v1)")
         if status in (401, 403):
             hint = (f"set {self.api_key_env} to a valid key" if self._key == NO_KEY
                     else f"the key in {self.api_key_env} was not accepted")
@@ -142,10 +163,6 @@ class ChatEndpoint:
 
         where = self._where()
         status = _status(err)
-        if isinstance(err, openai.APIConnectionError) and not isinstance(err, openai.APITimeoutError) \
-                and self.n_succeeded == 0:
-            return EndpointConfigError(f"cannot connect to {where} ({attempts} attempts): check --endpoint "
-                                       f"(is the server running? the URL usually ends in /v1)")
         if status == 429:
             what = f"rate limit (HTTP 429) on every one of {attempts} attempts: lower --concurrency or try later"
         elif status is not None:

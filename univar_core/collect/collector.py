@@ -28,6 +28,7 @@ from univar_core.collect.bank import LENS_TAG_COLUMNS, select_questions
 from univar_core.collect.journal import AnswerJournal, task_key
 from univar_core.data.languages import iso639_3
 from univar_core.data.schema import QAInputError, make_value_id
+from univar_core.data.writers import csv_bytes
 
 SETTINGS_SUFFIX = ".collect.json"
 JOURNAL_SUFFIX = ".answers.jsonl"
@@ -87,7 +88,7 @@ def plan_tasks(bank: pd.DataFrame, langs: list[str], *, n_questions: int | None,
         asked, source, instruction = dict(own), {q: "bank" for q in own.index}, {}
         if missing and translate is not None:
             done = translate([source_text[q] for q in missing], "eng", lang)
-            asked.update(zip(missing, done))
+            asked.update(zip(missing, done, strict=True))
             source.update({q: "mt" for q in missing})
         elif missing:
             asked.update(source_text)
@@ -191,7 +192,7 @@ def collect_answers(backend: AnswerBackend, tasks: pd.DataFrame, journal: Answer
                     failure = failure or err
                     continue
                 now = time.time()
-                for task, completion in zip(batch, completions):
+                for task, completion in zip(batch, completions, strict=True):
                     rec = _record(task, completion, now)
                     journal.append(rec)
                     stats.asked += 1
@@ -243,7 +244,7 @@ def write_table_atomic(table: pd.DataFrame, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         if suffix == ".csv":
-            table.to_csv(tmp, index=False)
+            Path(tmp).write_bytes(csv_bytes(table))        # spreadsheet-safe, reads back exactly
         elif suffix == ".jsonl":
             table.to_json(tmp, orient="records", lines=True, force_ascii=False)
         else:

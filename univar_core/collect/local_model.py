@@ -78,7 +78,7 @@ class LocalCausalLM:
         new = out[:, enc["input_ids"].shape[1]:]
         eos = self.tokenizer.eos_token_id
         results = []
-        for row, mask in zip(new, enc["attention_mask"]):
+        for row, mask in zip(new, enc["attention_mask"], strict=True):
             ids = row.tolist()
             stopped = eos is not None and eos in ids
             ids = ids[:ids.index(eos)] if stopped else ids

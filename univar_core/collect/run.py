@@ -48,7 +48,7 @@ def _file_sha256(path: Path) -> str:
 
 def run_collection(backend: AnswerBackend, bank: pd.DataFrame, *, langs: list[str], out: str | os.PathLike,
                    n_questions: int | None = None, samples: int = 1,
-                   settings: GenerationSettings = GenerationSettings(), dataset: str | None = None,
+                   settings: GenerationSettings | None = None, dataset: str | None = None,
                    bank_path: str | os.PathLike | None = None, translator=None, restart: bool = False,
                    progress: Callable[[CollectProgress], None] | None = None,
                    stop: threading.Event | None = None) -> CollectResult:
@@ -57,6 +57,7 @@ def run_collection(backend: AnswerBackend, bank: pd.DataFrame, *, langs: list[st
     The journal ``<out>.answers.jsonl`` keeps every finished answer; ``restart`` discards it first.
     ``translator``: a translation.Translator for questions the bank lacks in a language."""
     out = Path(out)
+    settings = settings or GenerationSettings()
     if out.suffix.lower() not in collector.OUTPUT_TYPES:
         raise collector.QAInputError(f"the output must end in {', '.join(collector.OUTPUT_TYPES)}",
                                      source=str(out))

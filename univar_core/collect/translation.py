@@ -46,15 +46,16 @@ class Translator:
         """Translate ISO 639-3 ``src`` -> ``tgt``, same order; identical and cached texts run once/never."""
         keys = [text_key(src, tgt, t) for t in texts]
         done = self.cache.get_many(sorted(set(keys)))
-        done.update({k: "" for k, t in zip(keys, texts) if not t.strip()})   # nothing to translate
-        todo = sorted({k: t for k, t in zip(keys, texts) if k not in done}.items(), key=lambda kv: len(kv[1]))
+        done.update({k: "" for k, t in zip(keys, texts, strict=True) if not t.strip()})   # nothing to translate
+        pending = {k: t for k, t in zip(keys, texts, strict=True) if k not in done}
+        todo = sorted(pending.items(), key=lambda kv: len(kv[1]))      # length-sorted: less padding
         total = len(todo)
         if progress:
             progress(0, total)
         for i in range(0, total, self.batch_size):
             chunk = todo[i:i + self.batch_size]
             outs = self._generate([t for _, t in chunk], src, tgt)
-            fresh = {k: o for (k, _), o in zip(chunk, outs)}
+            fresh = {k: o for (k, _), o in zip(chunk, outs, strict=True)}
             self.cache.put_many(fresh)
             done.update(fresh)
             self.n_translated += len(chunk)

@@ -16,6 +16,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "languages": ["iso639_3", "normalise_languages"],
     "readers": ["LoadedQAs", "read_table", "read_qas", "read_many", "shared_data_dir"],
     "vectors": ["attach", "load_npy"],
-    "splits": ["Split", "split_qas", "assert_no_leak"],
+    "splits": ["Split", "split_qas", "assert_no_leak", "split_columns"],
     "demo": ["demo_qas", "demo_checkpoints"],
 })

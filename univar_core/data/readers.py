@@ -5,9 +5,9 @@ Every reader accepts a path or a file-like object with a ``name`` (a Streamlit u
 the file itself (too large, empty, not UTF-8, unparsable) raise ``schema.QAInputError`` naming the
 file and, where known, the line or byte offset; nothing is guessed silently (no latin-1 fallback).
 
-Precomputed embeddings (an ``.npy`` or an ``embedding`` column) are checked by ``data.vectors.attach``,
-the one validator of vectors: float32 stays bit-for-bit, float64/float16 are converted to float32 and
-the report says so, and they are subset to the rows validation accepted.
+Precomputed embeddings (an ``.npy`` or an ``embedding`` column) are checked by ``data.vectors``, the
+one validator of vectors: float32 stays bit-for-bit, float64/float16 are converted to float32 and the
+report says so, and they are subset to the rows validation accepted.
 """
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def max_bytes_from_env() -> int:
     if not (mb > 0 and mb != float("inf")):
         raise QAInputError(f"{raw!r} is not a positive number of megabytes (e.g. {MAX_FILE_MB_ENV}=500)",
                            source=MAX_FILE_MB_ENV)
-    return int(mb * 2**20)
+    return round(mb * 2**20)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,9 +112,15 @@ def _buffer_size(buf: Any) -> int | None:
     return None
 
 
+def _mb(n_bytes: int) -> str:
+    """Megabytes with the digits that matter (a 0.001 MB limit must not read as "0 MB")."""
+    mb = n_bytes / 2**20
+    return f"{mb:,.0f} MB" if mb >= 100 else f"{mb:.3g} MB"
+
+
 def _too_large(source: str, size: int, max_bytes: int) -> QAInputError:
     return QAInputError(
-        f"the file is {size / 2**20:,.1f} MB, over the {max_bytes / 2**20:,.0f} MB limit. Raise the limit "
+        f"the file is {_mb(size)}, over the {_mb(max_bytes)} limit. Raise the limit "
         f"with the environment variable {MAX_FILE_MB_ENV} (e.g. {MAX_FILE_MB_ENV}=1000) or the max_bytes "
         f"argument, or split the file.",
         source=source,
@@ -262,7 +268,7 @@ def _check_unpacked_size(size: int, source: str, max_bytes: int, what: str) -> N
     compressed file can hold a huge table (a 100 KB xlsx can unpack to 100 MB)."""
     if size > max_bytes:
         raise QAInputError(
-            f"the file unpacks to {what} {size / 2**20:,.1f} MB, over the {max_bytes / 2**20:,.0f} MB limit. "
+            f"the file unpacks to {what} {_mb(size)}, over the {_mb(max_bytes)} limit. "
             f"Raise the limit with the environment variable {MAX_FILE_MB_ENV} (e.g. {MAX_FILE_MB_ENV}=1000) "
             f"or the max_bytes argument, or split the file.", source=source)
 
@@ -342,6 +348,143 @@ def read_table(path_or_buffer: PathOrBuffer, *, name: str | None = None,
 
 
 # ---------------------------------------------------------------------------------------------
+# Precomputed embeddings
+
+# The rules and the whole-array path live in data.vectors (the one validator); the readers stream a
+# parquet column through the same checks.
+ArraySink = vectors.ArraySink
+EmbeddingSink = vectors.EmbeddingSink
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet files read in row batches (the vectors of an embedding column stream to the sink)
+
+def _parquet_file(path: Path, source: str):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise QAInputError("file not found", source=str(path))
+    if path.stat().st_size == 0:
+        raise QAInputError("the file is empty (0 bytes)", source=source)
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as err:
+        raise QAInputError(f"not a readable parquet file: {err}", source=source) from None
+
+
+def _read_parquet_texts(pf, source: str, columns: list[str], max_bytes: int) -> pd.DataFrame:
+    """The table without the vectors, read batch by batch. The size limit counts what is held in
+    memory (these columns, unpacked: listed sizes first, then the decoded batches, as _read_parquet
+    does); an embedding column streams to disk and does not count."""
+    import pyarrow as pa
+
+    meta = pf.metadata
+    wanted = set(columns)
+    listed = sum(meta.row_group(g).column(c).total_uncompressed_size
+                 for g in range(meta.num_row_groups) for c in range(meta.num_columns)
+                 if meta.row_group(g).column(c).path_in_schema.split(".")[0] in wanted)
+    _check_unpacked_size(listed, source, max_bytes, "at least")
+    parts, decoded = [], 0
+    try:
+        for batch in pf.iter_batches(batch_size=vectors.STREAM_ROWS, columns=columns):
+            decoded += batch.nbytes
+            _check_unpacked_size(decoded, source, max_bytes, "more than")
+            parts.append(batch.to_pandas())
+    except (pa.ArrowException, OSError) as err:
+        raise QAInputError(f"not a readable parquet file: {err}", source=source) from None
+    if not parts:
+        return pf.schema_arrow.empty_table().select(columns).to_pandas()
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def _vector_block(arr, offset: int, dim: int | None, source: str, column: str) -> np.ndarray:
+    """One arrow batch of a list / fixed-size-list column -> (rows, d) numpy, with the errors of
+    vectors.from_column (row numbers counted in the whole file)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)
+            or pa.types.is_fixed_size_list(arr.type)):
+        raise QAInputError(f"embedding is {arr.type}, expected a list of numbers (store vectors as a "
+                           f"parquet list<float> column or a separate .npy)", source=source,
+                           row=offset + 1, column=column)
+    if arr.null_count:
+        bad = int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0])
+        raise QAInputError("embedding is empty, expected a list of numbers (store vectors as a parquet "
+                           "list<float> column or a separate .npy)", source=source, row=offset + bad + 1,
+                           column=column)
+    lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
+    dim = int(lengths[0]) if dim is None and len(lengths) else dim
+    wrong = np.flatnonzero(lengths != dim)
+    if len(wrong):
+        raise QAInputError(f"embedding has {int(lengths[wrong[0]])} values, earlier rows have {dim}",
+                           source=source, row=offset + int(wrong[0]) + 1, column=column)
+    values = arr.flatten()
+    if not (pa.types.is_floating(values.type) or pa.types.is_integer(values.type)):
+        raise QAInputError(f"embedding values must be numbers: got {values.type}", source=source,
+                           column=column)
+    if values.null_count:  # a missing value inside a vector (pandas writes NaN so): NaN, reported by row
+        values = pc.fill_null(values.cast(pa.float64()) if pa.types.is_integer(values.type) else values,
+                              float("nan"))
+    block = values.to_numpy(zero_copy_only=False).reshape(len(arr), dim)
+    return block if block.dtype.kind == "f" else block.astype(np.float64)
+
+
+def _stream_embedding_column(pf, column: str, report: ValidationReport, source: str,
+                             sink: EmbeddingSink) -> np.ndarray:
+    """The accepted rows' vectors of `column`, batch by batch into the sink (float32, checked)."""
+    what = f"embeddings in column '{column}'"
+    kept = report.kept_rows
+    writer, dim, offset, warned = None, None, 0, False
+    try:
+        for batch in pf.iter_batches(batch_size=vectors.STREAM_ROWS, columns=[column]):
+            block = _vector_block(batch.column(0), offset, dim, source, column)
+            dim = block.shape[1]
+            lo, hi = np.searchsorted(kept, [offset, offset + len(block)])
+            rows = kept[lo:hi]
+            block = block[rows - offset]
+            vectors.check_finite(block, rows, source=source, what=what, column=column)
+            if vectors.check_dtype(block.dtype, source=source, what=what) and not warned:
+                report.warnings.append(vectors.conversion_warning(block.dtype, what))
+                warned = True
+            if writer is None:
+                writer = (sink or vectors.ArraySink)(len(kept), dim)
+            writer.append(block.astype(np.float32, copy=False))
+            offset += batch.num_rows
+        if writer is None:  # a file without rows: no vectors
+            writer = (sink or vectors.ArraySink)(0, 0)
+        out = writer.finish()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    vectors.norm_warning(np.asarray(out[: min(len(out), 10_000)]), report.warnings, what)
+    return out
+
+
+def _read_parquet_qas(path: Path, source: str, *, dataset: str | None, embeddings: Any,
+                      embedding_column: str, max_bytes: int | None, max_chars: int,
+                      sink: EmbeddingSink) -> LoadedQAs:
+    pf = _parquet_file(path, source)
+    names = pf.schema_arrow.names
+    has_column = embedding_column in names
+    if has_column and embeddings is not None:
+        raise QAInputError(f"the file has an '{embedding_column}' column and an embeddings file was "
+                           f"also given; use one", source=source)
+    raw = _read_parquet_texts(pf, source, [c for c in names if c != embedding_column],
+                              max_bytes if max_bytes is not None else max_bytes_from_env())
+    table, report = validate_qas(raw, source=source, dataset=dataset, max_chars=max_chars)
+    del raw
+    if has_column:
+        return LoadedQAs(table, report, _stream_embedding_column(pf, embedding_column, report, source, sink))
+    if embeddings is not None:
+        return LoadedQAs(table, report, vectors.attach(vectors.load_npy(embeddings, source), report, source=source,
+                                                       sink=sink))
+    return LoadedQAs(table, report, None)
+
+
+# ---------------------------------------------------------------------------------------------
 # QA files and folders
 
 def _release_files(folder: Path) -> list[tuple[Path, str]]:
@@ -373,12 +516,16 @@ def _read_release_folder(folder: Path, *, dataset: str | None, max_bytes: int | 
 
 def read_qas(path_or_buffer: PathOrBuffer, *, name: str | None = None, dataset: str | None = None,
              embeddings: Any = None, embedding_column: str = "embedding", max_bytes: int | None = None,
-             max_chars: int = DEFAULT_MAX_CHARS) -> LoadedQAs:
+             max_chars: int = DEFAULT_MAX_CHARS, sink: EmbeddingSink = None) -> LoadedQAs:
     """Read and validate one QA file (or UniVaR release folder).
 
     embeddings: an .npy path (or array / file-like) row-aligned with the file's data rows; or leave
     None and give a parquet/JSONL column ``embedding_column`` of vectors. Either way the vectors are
     subset to the accepted rows. max_bytes: None means $UNIVAR_MAX_FILE_MB, else 200 MB.
+
+    A parquet path is read in row batches and its vectors (or an .npy's, memory-mapped) stream in
+    blocks into ``sink(n_rows, dim)`` (default: an array in memory; builds give
+    ``maps.store.stage_embeddings``), so only the QA text is held in memory.
     """
     if isinstance(path_or_buffer, (str, os.PathLike)) and Path(path_or_buffer).is_dir():
         if embeddings is not None:
@@ -387,6 +534,10 @@ def read_qas(path_or_buffer: PathOrBuffer, *, name: str | None = None, dataset: 
         return _read_release_folder(Path(path_or_buffer), dataset=dataset, max_bytes=max_bytes,
                                     max_chars=max_chars)
     source = _source_name(path_or_buffer, name)
+    if isinstance(path_or_buffer, (str, os.PathLike)) and _format_of(source) in (".parquet", ".pq"):
+        return _read_parquet_qas(Path(path_or_buffer), source, dataset=dataset, embeddings=embeddings,
+                                 embedding_column=embedding_column, max_bytes=max_bytes,
+                                 max_chars=max_chars, sink=sink)
     raw = read_table(path_or_buffer, name=source, max_bytes=max_bytes)
     column_emb = None
     if embedding_column in raw.columns:
@@ -401,7 +552,8 @@ def read_qas(path_or_buffer: PathOrBuffer, *, name: str | None = None, dataset: 
         return LoadedQAs(table, report, vectors.attach(column_emb, report, source=source, column=embedding_column,
                                                        what=f"embeddings in column '{embedding_column}'"))
     if embeddings is not None:
-        return LoadedQAs(table, report, vectors.attach(vectors.load_npy(embeddings, source), report, source=source))
+        return LoadedQAs(table, report, vectors.attach(vectors.load_npy(embeddings, source), report, source=source,
+                                                       sink=sink))
     return LoadedQAs(table, report, None)
 
 

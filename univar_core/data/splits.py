@@ -134,3 +134,12 @@ def assert_no_leak(qas: pd.DataFrame, split: Split) -> None:
         problems.append("held-out value IDs in encoder training rows")
     if problems:
         raise ValueError("split leaks: " + "; ".join(problems))
+
+
+SPLIT_COLUMNS = ("question_id", "questionnaire", "dataset", "subset")
+
+
+def split_columns(qas: pd.DataFrame) -> list[str]:
+    """The columns a question-disjoint split can group by, finest first: question_id, then the coarser
+    questionnaire / dataset / subset; only those with at least 2 groups (one group cannot be split)."""
+    return [c for c in SPLIT_COLUMNS if c in qas.columns and qas[c].nunique() >= 2]

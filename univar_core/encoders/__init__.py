@@ -9,6 +9,7 @@ sentence_encoder  ``SentenceEncoder`` (any sentence-transformers model; offline 
 head              ``HeadEncoder``: a trained head on a frozen base encoder; its file names
 cache             ``EmbeddingCache``: vectors keyed by the exact text, in shards under the model's hash
 centring          question-centred vectors (each question's mean subtracted)
+compat            which trained head fits which map (``head_matches_map``, ``load_head_for_map``)
 """
 from univar_core._lazy import lazy_exports
 
@@ -18,4 +19,5 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "sentence_encoder": ["SentenceEncoder", "default_cache_dir"],
     "head": ["HeadEncoder", "is_head_folder"],
     "cache": ["EmbeddingCache"],
+    "compat": ["head_matches_map", "load_head_for_map", "recorded_base", "head_meta"],
 })

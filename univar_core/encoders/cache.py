@@ -5,7 +5,12 @@ Layout: ``<cache_dir>/<content_hash>/<shard>.vecs.npy`` (float32, (n, d)) and ``
 (``univar_core._atomic``), vectors first: a shard exists once its keys file exists, so a run killed
 at any moment leaves only whole shards (plus at worst an orphan vectors file, which is ignored).
 Shard names are unique per writer, so two processes filling the same cache never clash.
-Nothing is ever loaded with pickle; a damaged shard is skipped with a warning.
+
+A cache is trusted only as far as it checks out: each shard's name carries a blake2b checksum of its
+keys and vectors (``<stem>.<checksum>.keys.npy``), and every vector must be finite (and unit-length
+for a normalising encoder). A shard that fails (bit rot, a file replaced by other vectors of the same
+size, NaN) is reported by path, moved to ``damaged/`` in the cache folder and its texts are embedded
+again. Nothing is ever loaded with pickle.
 """
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ from univar_core._atomic import atomic_path
 KEY_BYTES = 16
 _KEYS_SUFFIX = ".keys.npy"
 _VECS_SUFFIX = ".vecs.npy"
+DAMAGED_DIR = "damaged"
+_NORM_TOLERANCE = 1e-3
 
 
 def text_key(text: str) -> bytes:
@@ -33,13 +40,15 @@ def text_key(text: str) -> bytes:
 class EmbeddingCache:
     """Vectors of already-embedded texts for one encoder; lookups in memory, shards on disk."""
 
-    def __init__(self, folder: Path, dim: int):
+    def __init__(self, folder: Path, dim: int, *, unit_norm: bool = False):
         self.folder = Path(folder)
         self.dim = dim
+        self.unit_norm = unit_norm  # the encoder writes L2-normalised vectors: anything else is damage
         self._index: dict[bytes, tuple[int, int]] = {}  # key -> (shard number, row)
         self._shards: list[np.ndarray] = []  # memory-mapped vectors, by shard number
         self._seen: set[str] = set()  # shard names already read
         self.n_skipped_shards = 0
+        self.damaged: list[str] = []  # "path: reason" of every shard set aside by this object
 
     def refresh(self) -> None:
         """Read shards written since the last refresh (by this or another process)."""
@@ -65,17 +74,49 @@ class EmbeddingCache:
         try:
             keys = np.load(keys_path, allow_pickle=False)
             vecs = np.load(vecs_path, allow_pickle=False, mmap_mode="r")
-            if keys.dtype != np.uint8 or keys.ndim != 2 or keys.shape[1] != KEY_BYTES:
-                raise ValueError(f"keys have shape {keys.shape} and dtype {keys.dtype}")
-            if vecs.dtype != np.float32 or vecs.shape != (len(keys), self.dim):
-                raise ValueError(
-                    f"vectors have shape {vecs.shape} and dtype {vecs.dtype}, "
-                    f"expected ({len(keys)}, {self.dim}) float32"
-                )
+        except FileNotFoundError:
+            return None  # removed meanwhile by another process setting it aside: nothing to report
         except (OSError, ValueError, EOFError) as err:
-            warnings.warn(f"embedding cache: skipping damaged shard {keys_path}: {err}", stacklevel=3)
+            self._set_aside(keys_path, vecs_path, f"unreadable: {err}")
+            return None
+        problem = self._check_shard(keys_path, keys, vecs)
+        if problem:
+            self._set_aside(keys_path, vecs_path, problem)
             return None
         return keys, vecs
+
+    def _check_shard(self, keys_path: Path, keys: np.ndarray, vecs: np.ndarray) -> str | None:
+        if keys.dtype != np.uint8 or keys.ndim != 2 or keys.shape[1] != KEY_BYTES:
+            return f"keys have shape {keys.shape} and dtype {keys.dtype}"
+        if vecs.dtype != np.float32 or vecs.shape != (len(keys), self.dim):
+            return (f"vectors have shape {vecs.shape} and dtype {vecs.dtype}, expected ({len(keys)}, {self.dim}) "
+                    f"float32")
+        expected = _shard_checksum_of(keys_path.name[: -len(_KEYS_SUFFIX)])
+        if expected is not None and expected != _checksum(keys, vecs):
+            return "checksum mismatch (the keys or vectors changed after they were written)"
+        values = np.asarray(vecs)
+        if not np.isfinite(values).all():
+            return "vectors contain NaN or infinite values"
+        if self.unit_norm and len(values):
+            norms = np.linalg.norm(values.astype(np.float64), axis=1)
+            if np.abs(norms - 1.0).max() > _NORM_TOLERANCE:
+                return f"vectors are not unit-length (norms {norms.min():.3g} to {norms.max():.3g})"
+        return None
+
+    def _set_aside(self, keys_path: Path, vecs_path: Path, reason: str) -> None:
+        """Move a bad shard out of the way (so it is reported once, not on every run) and say where."""
+        dest = self.folder / DAMAGED_DIR
+        try:
+            dest.mkdir(exist_ok=True)
+            for path in (vecs_path, keys_path):
+                if path.exists():
+                    os.replace(path, dest / path.name)
+            where = f"moved to {dest}"
+        except OSError as err:
+            where = f"could not be moved aside ({err}); delete it"
+        self.damaged.append(f"{keys_path}: {reason}")
+        warnings.warn(f"embedding cache: damaged shard {keys_path} ({reason}); {where}; its texts will be "
+                      f"embedded again", stacklevel=4)
 
     def __len__(self) -> int:
         return len(self._index)
@@ -96,7 +137,7 @@ class EmbeddingCache:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         key_array = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), KEY_BYTES)
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.{_checksum(key_array, vectors)}"
         _atomic_save(self.folder / (name + _VECS_SUFFIX), vectors)
         _atomic_save(self.folder / (name + _KEYS_SUFFIX), key_array)  # the commit marker, last
         self._seen.add(name)
@@ -104,6 +145,19 @@ class EmbeddingCache:
         self._shards.append(vectors)
         for row, key in enumerate(keys):
             self._index[key] = (number, row)
+
+
+def _checksum(keys: np.ndarray, vecs: np.ndarray) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(np.ascontiguousarray(keys).tobytes())
+    digest.update(np.ascontiguousarray(vecs).tobytes())
+    return digest.hexdigest()
+
+
+def _shard_checksum_of(name: str) -> str | None:
+    """'<stem>.<checksum>' -> checksum; None for shards written before checksums (still value-checked)."""
+    _, dot, checksum = name.rpartition(".")
+    return checksum if dot else None
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:

@@ -8,6 +8,7 @@ lenses, the app's pages, the CLI) asks here rather than deciding for itself.
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -37,13 +38,27 @@ def load_encoder(name_or_path: str | Path = DEFAULT_ENCODER, **options: Any) -> 
     return SentenceEncoder(str(name_or_path), **options)
 
 
+_loaded_encoders: dict[tuple, Encoder] = {}
+_encoders_lock = threading.Lock()
+
+
 def load_encoder_cached(name_or_path: str | Path = DEFAULT_ENCODER, **options: Any) -> Encoder:
     """``load_encoder`` with the on-disk embedding cache on (``default_cache_dir()`` unless ``cache_dir`` is
-    given): a QA is never embedded twice and an interrupted build resumes."""
+    given): a QA is never embedded twice and an interrupted build resumes.
+
+    Loaded once per process for the same name and options (the app's pages, placement, lenses and jobs
+    share one copy of the weights); a model folder that changed on disk (a retrained run) is loaded again.
+    """
     from univar_core.encoders.sentence_encoder import default_cache_dir
 
     options.setdefault("cache_dir", default_cache_dir())
-    return load_encoder(name_or_path, **options)
+    folder = Path(str(name_or_path)).expanduser()
+    stamp = max((p.stat().st_mtime_ns for p in folder.iterdir()), default=0) if folder.is_dir() else None
+    key = (str(name_or_path), stamp, tuple(sorted((k, repr(v)) for k, v in options.items())))
+    with _encoders_lock:  # app sessions are threads: two first calls must not load two copies
+        if key not in _loaded_encoders:
+            _loaded_encoders[key] = load_encoder(name_or_path, **options)
+        return _loaded_encoders[key]
 
 
 def resolve_encoder(encoder: EncoderSpec | None) -> Encoder:

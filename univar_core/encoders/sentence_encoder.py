@@ -14,6 +14,7 @@ import copy
 import hashlib
 import json
 import os
+import time
 from bisect import bisect_left
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,6 +34,10 @@ _CUT_SAFETY_TOKENS = 4
 _QUESTION_PREFIX_TOKENS = 8
 # Folders inside a model repo holding alternative exports the torch backend never reads.
 _UNUSED_MODEL_DIRS = {"onnx", "openvino", ".git", ".cache"}
+
+# Computed vectors reach the on-disk cache at least this often, so a killed run loses at most this much.
+CACHE_FLUSH_SECONDS = 2.0
+_now = time.monotonic
 
 __all__ = ["DEFAULT_ENCODER", "EncodeResult", "EncoderLoadError", "Progress", "SentenceEncoder", "Encoder",
            "default_cache_dir", "resolve_model_path", "folder_content_hash", "state_dict_hash"]
@@ -203,7 +208,8 @@ class SentenceEncoder:
         self.batch_size = int(batch_size)
         self.cache_flush_every = max(1, int(cache_flush_every))
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
-        self._cache = EmbeddingCache(self.cache_dir / self.content_hash, self.dim) if self.cache_dir else None
+        self._cache = (EmbeddingCache(self.cache_dir / self.content_hash, self.dim, unit_norm=True)
+                       if self.cache_dir else None)
         prompts = getattr(self.model, "prompts", None) or {}
         default_prompt = getattr(self.model, "default_prompt_name", None)
         self._prompt = prompts.get(default_prompt) if default_prompt else None  # as SentenceTransformer.encode does
@@ -304,14 +310,18 @@ class SentenceEncoder:
         order = todo[np.argsort([-len(unique[i]) for i in todo], kind="stable")]
         batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
         pending: list[np.ndarray] = []  # computed rows not yet written to the cache
+        last_flush = _now()
         try:
             for rows, batch_vectors in self._forward_batches(unique, batches):
                 vectors[rows] = batch_vectors
                 done += int(multiplicity[rows].sum())
                 if self._cache is not None:
                     pending.append(rows)
-                    if sum(map(len, pending)) >= self.cache_flush_every:
+                    # by count, and by time: a kill -9 (which skips the `finally` below) loses seconds
+                    if (sum(map(len, pending)) >= self.cache_flush_every
+                            or _now() - last_flush >= CACHE_FLUSH_SECONDS):
                         self._flush(pending, keys, vectors)
+                        last_flush = _now()
                 if progress is not None:
                     progress(done, n)
         finally:

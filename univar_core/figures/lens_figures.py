@@ -113,6 +113,25 @@ def trajectory_line_figure(traj: pd.DataFrame, *, target: str,
     return fig
 
 
+LABEL_SPACING = 0.04   # share of the map's extent two labelled checkpoints keep between them
+
+
+def spaced_labels(xy: np.ndarray, span: np.ndarray, spacing: float = LABEL_SPACING) -> list[bool]:
+    """Which checkpoints get a text label: the last (where training ended) and the first always, the
+    others only when not within ``spacing`` of one already labelled, so that checkpoints converging on
+    the target do not pile their labels into one blob (every checkpoint keeps its hover label)."""
+    span = np.where(np.asarray(span, dtype=float) > 0, span, 1.0)
+    unit = np.asarray(xy, dtype=float) / span
+    n = len(unit)
+    keep = [False] * n
+    for i in [n - 1, 0] + list(range(n - 2, 0, -1)):
+        if i < 0 or keep[i]:
+            continue
+        if all(np.linalg.norm(unit[i] - unit[j]) >= spacing for j in range(n) if keep[j]) or i in (0, n - 1):
+            keep[i] = True
+    return keep
+
+
 def trajectory_map_figure(points: pd.DataFrame, traj: pd.DataFrame, *, target: str,
                           target_xy: tuple[float, float] | None = None, hover: list[str] | None = None,
                           title: str | None = None) -> go.Figure:
@@ -127,12 +146,16 @@ def trajectory_map_figure(points: pd.DataFrame, traj: pd.DataFrame, *, target: s
     fig = map_figures.value_map_figure(points, color_by="value_id", emphasis=is_target, hover=hover,
                                    title=title or f"Checkpoints moving toward {target}", marker_size=4.0)
     names = [escape_hover(c) for c in traj["checkpoint"]]
+    span = np.ptp(points[["x", "y"]].to_numpy(dtype=float), axis=0) if len(points) else np.ones(2)
+    shown = spaced_labels(traj[["x", "y"]].to_numpy(dtype=float), span)
     fig.add_trace(go.Scatter(
-        x=traj["x"], y=traj["y"], mode="lines+markers+text", name="checkpoints", text=names,
-        textposition="top center", line=dict(color=PATH_COLOR, width=3),
+        x=traj["x"], y=traj["y"], mode="lines+markers+text", name="checkpoints",
+        text=[n if keep else "" for n, keep in zip(names, shown)],
+        textposition=map_figures.label_positions(traj[["x", "y"]].to_numpy(dtype=float)),
+        line=dict(color=PATH_COLOR, width=3),
         marker=dict(size=11, color=PATH_COLOR, symbol="circle", line=dict(width=1, color="black")),
         customdata=traj["distance_to_target"].to_numpy(dtype=float),
-        hovertemplate="%{text}<br>distance to target %{customdata:.4f}<extra></extra>"))
+        hovertext=names, hovertemplate="%{hovertext}<br>distance to target %{customdata:.4f}<extra></extra>"))
     if target_xy is not None:
         fig.add_trace(go.Scatter(
             x=[target_xy[0]], y=[target_xy[1]], mode="markers+text", name=f"target {escape_hover(target)}",

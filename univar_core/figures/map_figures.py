@@ -22,6 +22,13 @@ OTHER_COLOR = "#c8c8c8"         # grey for de-emphasised points
 HOVER_QUESTION_CHARS = 220
 HOVER_ANSWER_CHARS = 160
 HOVER_LINE_CHARS = 70
+# Drawing order: each group is split into this many random slices and the slices of all groups are
+# interleaved (in a seeded random order per round), so no group is drawn entirely under another; legend
+# toggles still act on a whole group (legendgroup). Fewer rounds when there are many groups (traces add up).
+DRAW_ROUNDS = 6
+MAX_TRACES = 180
+MAX_CONTOUR_GROUPS = 12          # density contours beyond this many groups are a tangle
+CONTOUR_SAMPLE = 4000            # points per group a contour is estimated from
 _PALETTE = qualitative.Dark24 + qualitative.Light24 + qualitative.Alphabet
 
 
@@ -131,6 +138,32 @@ def _scatter(points: pd.DataFrame, *, name: str, color, hover: list[str], size: 
     )
 
 
+def auto_opacity(n_points: int) -> float:
+    """Marker opacity for a map of ``n_points``: opaque on small maps, fainter as points pile up, so that
+    dense places read darker and lower layers show through (0.85 up to 3k points, 0.2 from 68k)."""
+    return float(np.clip(0.85 * np.sqrt(3000 / max(n_points, 1)), 0.2, 0.85))
+
+
+def draw_rounds(labels: np.ndarray, seed: int, n_rounds: int) -> np.ndarray:
+    """Round (0..n_rounds-1) in which each point is drawn: a seeded even spread within every group."""
+    rng = np.random.default_rng(seed)
+    rounds = np.empty(len(labels), dtype=np.int64)
+    for name in pd.unique(labels):
+        idx = np.flatnonzero(labels == name)
+        rounds[idx[rng.permutation(len(idx))]] = np.arange(len(idx)) % n_rounds
+    return rounds
+
+
+def _density_contour(points: pd.DataFrame, *, name: str, color: str, seed: int) -> go.Histogram2dContour:
+    if len(points) > CONTOUR_SAMPLE:
+        points = points.sample(CONTOUR_SAMPLE, random_state=seed)
+    return go.Histogram2dContour(
+        x=points["x"].to_numpy(), y=points["y"].to_numpy(), name=escape_hover(name), legendgroup=name,
+        showlegend=False, showscale=False, ncontours=5, hoverinfo="skip", opacity=0.9,
+        contours=dict(coloring="lines", showlabels=False), line=dict(width=1.4),
+        colorscale=[[0.0, "rgba(255,255,255,0)"], [0.35, color], [1.0, color]])
+
+
 def _map_layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
     fig.update_layout(
         title=dict(text=escape_hover(title)) if title else None, height=height,
@@ -146,8 +179,15 @@ def _map_layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
 def value_map_figure(points: pd.DataFrame, *, color_by: str = "lang", emphasis: np.ndarray | None = None,
                      highlight_groups: Sequence[str] = (), max_legend_groups: int = MAX_LEGEND_GROUPS,
                      hover: list[str] | None = None, title: str | None = None, height: int = 620,
-                     marker_size: float = 5.0) -> go.Figure:
-    """The UMAP scatter (WebGL), one trace per colour group.
+                     marker_size: float = 5.0, opacity: float | None = None, contours: bool = False,
+                     seed: int = 0) -> go.Figure:
+    """The UMAP scatter (WebGL), coloured by group, every group visible.
+
+    Groups are drawn interleaved in a seeded random order (``draw_rounds``), never one over another: on
+    a map where six models answer the same questions the answers share a spot, and the group drawn last
+    would hide the rest. ``opacity`` defaults to ``auto_opacity`` of the number of points. ``contours``
+    adds each group's density contour (up to MAX_CONTOUR_GROUPS groups): where points overlap, the
+    lines still show where each group lies.
 
     points: rows with qa_id, x, y, question, answer (value_id for hover) and the ``color_by`` column.
     emphasis: boolean mask; rows outside it are drawn grey and faint (text search, comparisons).
@@ -160,6 +200,7 @@ def value_map_figure(points: pd.DataFrame, *, color_by: str = "lang", emphasis: 
         raise KeyError(f"cannot colour by {color_by!r}: no such column (have {', '.join(points.columns)})")
     hover = hover_texts(points) if hover is None else hover
     hover_arr = np.asarray(hover, dtype=object)
+    opacity = auto_opacity(len(points)) if opacity is None else float(opacity)
     fig = go.Figure()
     mask = np.ones(len(points), dtype=bool) if emphasis is None else np.asarray(emphasis, dtype=bool)
     if len(mask) != len(points):
@@ -171,7 +212,7 @@ def value_map_figure(points: pd.DataFrame, *, color_by: str = "lang", emphasis: 
         faded = faded | ~as_labels(groups).isin([str(g) for g in highlight_groups]).to_numpy()
     if faded.any():
         fig.add_trace(_scatter(points[faded], name="other QAs", color=OTHER_COLOR, hover=list(hover_arr[faded]),
-                               size=marker_size * 0.8, opacity=0.35))
+                               size=marker_size * 0.8, opacity=min(0.35, opacity)))
     shown = points[~faded]
     shown_hover = hover_arr[~faded]
     if shown.empty:
@@ -179,7 +220,7 @@ def value_map_figure(points: pd.DataFrame, *, color_by: str = "lang", emphasis: 
 
     if _is_continuous(shown[color_by]):
         fig.add_trace(_scatter(shown, name=color_by, color=shown[color_by].to_numpy(), hover=list(shown_hover),
-                               size=marker_size, opacity=0.85, showlegend=False, colorbar_title=color_by))
+                               size=marker_size, opacity=opacity, showlegend=False, colorbar_title=color_by))
         return _map_layout(fig, title, height)
 
     labels = as_labels(shown[color_by]).to_numpy()
@@ -188,19 +229,47 @@ def value_map_figure(points: pd.DataFrame, *, color_by: str = "lang", emphasis: 
         # Too many groups for a legend: one trace, colour = group code on a stepped colour scale
         # (numeric arrays validate fast; a list of 100k colour strings does not); hover names the group.
         names = list(colors)
+        order = np.random.default_rng(seed).permutation(len(shown))   # one trace: its row order is the draw order
+        shown, shown_hover, labels = shown.iloc[order], shown_hover[order], labels[order]
         codes = pd.Categorical(labels, categories=names).codes
         top = max(len(names) - 1, 1)
         scale = [[i / top, colors[name]] for i, name in enumerate(names)]
         trace = _scatter(shown, name=f"{len(colors)} {color_by} groups", color=codes, hover=list(shown_hover),
-                         size=marker_size, opacity=0.85, showlegend=False)
+                         size=marker_size, opacity=opacity, showlegend=False)
         trace.marker.update(colorscale=scale, cmin=0, cmax=top)
         fig.add_trace(trace)
         return _map_layout(fig, title, height)
-    for name, color in colors.items():
-        sel = labels == name
-        fig.add_trace(_scatter(shown[sel], name=name, color=color, hover=list(shown_hover[sel]),
-                               size=marker_size, opacity=0.85))
+    n_rounds = max(1, min(DRAW_ROUNDS, MAX_TRACES // max(len(colors), 1)))
+    rounds = draw_rounds(labels, seed, n_rounds)
+    rng = np.random.default_rng(seed + 1)
+    names = list(colors)
+    in_legend: set[str] = set()
+    for r in range(n_rounds):
+        for i in rng.permutation(len(names)):
+            name = names[i]
+            sel = (labels == name) & (rounds == r)
+            if not sel.any():
+                continue
+            trace = _scatter(shown[sel], name=name, color=colors[name], hover=list(shown_hover[sel]),
+                             size=marker_size, opacity=opacity, showlegend=name not in in_legend)
+            trace.legendrank = 1000 + i   # the legend stays in name order whatever the draw order
+            fig.add_trace(trace)
+            in_legend.add(name)
+    if contours and len(names) <= MAX_CONTOUR_GROUPS:
+        for name in names:
+            sel = labels == name
+            if sel.sum() >= 10:
+                fig.add_trace(_density_contour(shown[sel], name=name, color=colors[name], seed=seed))
     return _map_layout(fig, title, height)
+
+
+def group_draw_positions(fig: go.Figure) -> dict[str, list[int]]:
+    """Trace positions (draw order) of each named group's points in a map figure (for checks and tests)."""
+    positions: dict[str, list[int]] = {}
+    for i, trace in enumerate(fig.data):
+        if trace.type == "scattergl" and trace.customdata is not None:
+            positions.setdefault(str(trace.legendgroup or trace.name), []).append(i)
+    return positions
 
 
 def add_overlay(fig: go.Figure, points: pd.DataFrame, *, name: str, color: str = "#d62728",
@@ -212,6 +281,37 @@ def add_overlay(fig: go.Figure, points: pd.DataFrame, *, name: str, color: str =
     fig.add_trace(_scatter(points, name=name, color=color, hover=hover, size=size, opacity=0.95,
                            symbol=symbol, line=dict(width=1, color="black")))
     return fig
+
+
+_LABEL_POSITIONS = {"top center": (0.0, 1.0), "bottom center": (0.0, -1.0), "middle right": (1.6, 0.0),
+                    "middle left": (-1.6, 0.0), "top right": (1.2, 1.0), "bottom left": (-1.2, -1.0)}
+
+
+def label_positions(xy: np.ndarray) -> list[str]:
+    """A text position per point so that nearby labels go different ways: greedily, each label takes
+    the side whose anchor is farthest from the anchors already placed (the densest points first)."""
+    xy = np.asarray(xy, dtype=float)
+    if len(xy) == 0:
+        return []
+    span = np.ptp(xy, axis=0)
+    span[span == 0] = 1.0
+    unit = xy / span                                   # both axes on the same footing
+    step = 0.035                                       # about a label's height in figure units
+    near = ((unit[:, None] - unit[None]) ** 2).sum(-1)
+    order = np.argsort(np.sort(near, axis=1)[:, 1] if len(xy) > 1 else np.zeros(1), kind="stable")
+    placed: list[np.ndarray] = []
+    out = [""] * len(xy)
+    for i in order:
+        best, best_d = "top center", -1.0
+        for name, (dx, dy) in _LABEL_POSITIONS.items():
+            anchor = unit[i] + step * np.array([dx, dy])
+            d = min((float(((anchor - a) ** 2).sum()) for a in placed), default=np.inf)
+            if d > best_d + 1e-12:
+                best, best_d = name, d
+        out[i] = best
+        dx, dy = _LABEL_POSITIONS[best]
+        placed.append(unit[i] + step * np.array([dx, dy]))
+    return out
 
 
 def grouped_map_figure(centroids: pd.DataFrame, *, by: str = "value_id", color_by: str = "lang",
@@ -231,15 +331,18 @@ def grouped_map_figure(centroids: pd.DataFrame, *, by: str = "value_id", color_b
     labelled = len(centroids) <= max_labels
     cen_labels = as_labels(centroids[color_by])
     many = len(colors) > MAX_LEGEND_GROUPS
+    positions = np.asarray(label_positions(centroids[["x", "y"]].to_numpy()), dtype=object)
     for group, color in colors.items():
-        sub = centroids[cen_labels == group]
+        in_group = (cen_labels == group).to_numpy()
+        sub = centroids[in_group]
         grey = bool(highlight) and group not in highlight
         show_text = labelled or (group in highlight)
         cohesion = sub["cohesion"] if "cohesion" in sub else [None] * len(sub)
         fig.add_trace(go.Scatter(
             x=sub["x"], y=sub["y"], mode="markers+text" if show_text else "markers",
             name=group, legendgroup=group, showlegend=not many and not grey,
-            text=[escape_hover(v) for v in sub[by]] if show_text else None, textposition="top center",
+            text=[escape_hover(v) for v in sub[by]] if show_text else None,
+            textposition=list(positions[in_group]),
             textfont=dict(size=10, color="#777" if grey else "#222"),
             marker=dict(size=np.clip(6 + np.sqrt(sub["n"].to_numpy(dtype=float)) / 2, 8, 22),
                         color=OTHER_COLOR if grey else color, line=dict(width=1, color="black")),
@@ -255,15 +358,20 @@ def grouped_map_figure(centroids: pd.DataFrame, *, by: str = "value_id", color_b
 
 
 # ---------------------------------------------------------------- comparison & identification charts
-def pair_distance_figure(all_distances: Sequence[float], distance: float, *, label: str,
+def pair_distance_figure(all_distances: Sequence[float], distance: float, *, label: str, method: str = "",
                          title: str = "Where this pair sits among all value-ID pairs") -> go.Figure:
-    """Histogram of every pair's distance with a line at the chosen pair."""
-    fig = go.Figure(go.Histogram(x=np.asarray(all_distances, dtype=float), nbinsx=40, name="all pairs",
-                                 marker_color="#8fa8c8"))
+    """Histogram of every pair's distance with a line at the chosen pair (whole-number pair counts)."""
+    values = np.asarray(all_distances, dtype=float)
+    counts, _ = np.histogram(values, bins=min(40, max(len(values), 1)))
+    fig = go.Figure(go.Histogram(x=values, nbinsx=40, name="all pairs", marker_color="#8fa8c8"))
     fig.add_vline(x=float(distance), line=dict(color="#d62728", width=3),
                   annotation_text=escape_hover(label), annotation_position="top")
-    fig.update_layout(title=dict(text=escape_hover(title)), height=320, margin=dict(l=10, r=10, t=50, b=10),
-                      xaxis_title="distance", yaxis_title="pairs", showlegend=False)
+    x_title = f"{method} distance between two value IDs".strip()
+    fig.update_layout(title=dict(text=escape_hover(title)), height=340, margin=dict(l=10, r=10, t=50, b=55),
+                      xaxis=dict(title=dict(text=escape_hover(x_title))),
+                      yaxis=dict(title=dict(text="value-ID pairs"), tickformat="d", tick0=0,
+                                 dtick=max(1, int(np.ceil(counts.max(initial=0) / 5)))),
+                      showlegend=False)
     return fig
 
 

@@ -25,10 +25,8 @@ from univar_core.encoders.base import DEFAULT_ENCODER
 from univar_core.encoders.resolve import PRECOMPUTED_HASH, EncoderSpec, resolve_encoder
 from univar_core.maps import store
 from univar_core.maps.clusters import cluster_points, label_clusters
-from univar_core.maps.projection import (
-    UmapParams,
-    fit_projection,
-)
+from univar_core.maps.landmarks import DEFAULT_LANDMARKS, project_with_landmarks
+from univar_core.maps.projection import UmapParams
 from univar_core.maps.store import MapError, ValueMap
 
 StageProgress = Callable[[str, int, int], None]
@@ -40,6 +38,7 @@ BASE_LAYER = "base"
 DEMO_MAP_NAME = "demo"
 # UMAP needs a handful of neighbours; below this a 2-D map says nothing.
 MIN_QAS_FOR_MAP = 5
+_EMBED_CHUNK_ROWS = 50_000    # QAs encoded per chunk before their vectors go to disk
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -51,10 +50,13 @@ def _is_path(x: Any) -> bool:
 
 
 def load_source(source: Source, *, dataset: str | None = None,
-                embeddings: np.ndarray | str | Path | None = None) -> readers.LoadedQAs:
-    """Read and validate any accepted source; attach precomputed embeddings (data.vectors checks them)."""
+                embeddings: np.ndarray | str | Path | None = None,
+                sink: vectors.EmbeddingSink = None) -> readers.LoadedQAs:
+    """Read and validate any accepted source; attach precomputed embeddings (data.vectors checks them).
+    ``sink``: where a parquet file's vectors (or an .npy's accepted rows) stream (see readers.read_qas)."""
     if isinstance(source, (list, tuple)) and len(source) == 1:
         source = source[0]
+
     if isinstance(source, readers.LoadedQAs):
         loaded = source
         if embeddings is not None and loaded.embeddings is not None:
@@ -62,9 +64,9 @@ def load_source(source: Source, *, dataset: str | None = None,
                                source=loaded.report.source)
         if embeddings is not None:
             emb = vectors.load_npy(embeddings, loaded.report.source)
-            return readers.LoadedQAs(loaded.table, loaded.report, vectors.attach(emb, loaded.report))
+            return readers.LoadedQAs(loaded.table, loaded.report, vectors.attach(emb, loaded.report, sink=sink))
         if loaded.embeddings is not None:  # made elsewhere, aligned with the accepted rows: check them too
-            emb = vectors.attach(loaded.embeddings, loaded.report, aligned_with="kept")
+            emb = vectors.attach(loaded.embeddings, loaded.report, aligned_with="kept", sink=sink)
             return readers.LoadedQAs(loaded.table, loaded.report, emb)
         return loaded
     if isinstance(source, pd.DataFrame):
@@ -72,9 +74,9 @@ def load_source(source: Source, *, dataset: str | None = None,
         if embeddings is None:
             return readers.LoadedQAs(table, report, None)
         emb = vectors.load_npy(embeddings, report.source)
-        return readers.LoadedQAs(table, report, vectors.attach(emb, report))
+        return readers.LoadedQAs(table, report, vectors.attach(emb, report, sink=sink))
     if _is_path(source) or hasattr(source, "read"):  # a path, or an upload (file-like with a name)
-        return readers.read_qas(source, dataset=dataset, embeddings=embeddings)
+        return readers.read_qas(source, dataset=dataset, embeddings=embeddings, sink=sink)
     if isinstance(source, (list, tuple)):
         if not source:
             raise QAInputError("no input files given")
@@ -105,17 +107,32 @@ class _Embedded:
     n_from_cache: int
 
 
-def _embed(table: pd.DataFrame, *, encoder: EncoderSpec | None, progress: StageProgress | None) -> _Embedded:
+def _embed(table: pd.DataFrame, *, encoder: EncoderSpec | None, progress: StageProgress | None,
+           sink: vectors.EmbeddingSink = None) -> _Embedded:
+    """Encode chunk by chunk into the sink (a staged .npy in a build): the encoder's output for one
+    chunk is the only matrix in memory."""
     enc = resolve_encoder(encoder)
     total = len(table)
     if progress is not None:
         progress("embed", 0, total)
-    result = enc.encode_qas(table["question"].tolist(), table["answer"].tolist(),
-                            progress=_stage(progress, "embed"))
+    writer = (sink or vectors.ArraySink)(total, int(enc.dim))
+    n_truncated = n_from_cache = 0
+    try:
+        for start in range(0, total, _EMBED_CHUNK_ROWS):
+            part = table.iloc[start:start + _EMBED_CHUNK_ROWS]
+            chunk_progress = None if progress is None else (
+                lambda done, _t, _s=start: progress("embed", _s + done, total))
+            result = enc.encode_qas(part["question"].tolist(), part["answer"].tolist(), progress=chunk_progress)
+            writer.append(np.asarray(result.embeddings, dtype=np.float32))
+            n_truncated += int(result.n_truncated)
+            n_from_cache += int(result.n_from_cache)
+        emb = writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
     if progress is not None:
         progress("embed", total, total)
-    return _Embedded(np.asarray(result.embeddings, dtype=np.float32), str(enc.name),
-                     str(enc.content_hash), int(result.n_truncated), int(result.n_from_cache))
+    return _Embedded(emb, str(enc.name), str(enc.content_hash), n_truncated, n_from_cache)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -142,7 +159,7 @@ def validation_counts(report: ValidationReport) -> dict[str, Any]:
 def _cluster_table(table: pd.DataFrame, xy: np.ndarray) -> pd.DataFrame:
     labels = cluster_points(xy)
     names = label_clusters(table["answer"].tolist(), labels)
-    out = table.copy()
+    out = table.copy(deep=False)  # copy-on-write: the text columns are shared, not copied
     out["x"] = xy[:, 0].astype(np.float32)
     out["y"] = xy[:, 1].astype(np.float32)
     out["cluster"] = labels.astype(np.int64)
@@ -180,6 +197,7 @@ def build_map(source: Source, name: str, *, encoder: EncoderSpec = DEFAULT_ENCOD
               embeddings: np.ndarray | str | Path | None = None, encoder_name: str | None = None,
               umap: UmapParams = UmapParams(), dataset: str | None = None,
               data_dir: str | Path | None = None, centre_questions: bool = False,
+              landmarks: int = DEFAULT_LANDMARKS,
               progress: StageProgress | None = None) -> tuple[ValueMap, ValidationReport]:
     """Read, validate, embed (or take precomputed vectors), project, cluster and store a map.
 
@@ -189,12 +207,38 @@ def build_map(source: Source, name: str, *, encoder: EncoderSpec = DEFAULT_ENCOD
     the map then shows how answers differ from each question's consensus, not topics. QAs of questions
     answered by a single value ID have nothing to centre on and are left out (counted in the report and
     the manifest); the per-question means are stored so that new QAs can be centred the same way.
+    ``landmarks``: maps with more QAs are projected by UMAP on that many landmarks (stratified by
+    value ID) and the rest placed by kNN (maps.landmarks); the ``landmark`` column says which.
+    Vectors stream to a staged file in the data directory as they are read or encoded, and that
+    file becomes the map's embeddings.npy: one copy of the n x d matrix, on disk, memory-mapped.
     Replaces a stored map of the same name atomically: an interrupted build leaves the old one intact.
     """
     store.validate_map_name(name)   # before any work: a bad name must not cost an embedding run
+    staged: list[Any] = []
+
+    def sink(n_rows: int, dim: int) -> Any:
+        staged.append(store.stage_embeddings(n_rows, dim, data_dir=data_dir))
+        return staged[-1]
+
+    try:
+        return _build_map(source, name, encoder=encoder, embeddings=embeddings, encoder_name=encoder_name,
+                          umap=umap, dataset=dataset, data_dir=data_dir, centre_questions=centre_questions,
+                          landmarks=landmarks, progress=progress, sink=sink)
+    finally:
+        for writer in staged:  # moved into the map on success; anything left is a failed build's
+            writer.abort()
+            if writer.path.parent.is_dir():
+                import shutil
+
+                shutil.rmtree(writer.path.parent, ignore_errors=True)
+
+
+def _build_map(source: Source, name: str, *, encoder: EncoderSpec, embeddings: Any, encoder_name: str | None,
+               umap: UmapParams, dataset: str | None, data_dir: Any, centre_questions: bool,
+               landmarks: int, progress: StageProgress | None, sink: Any) -> tuple[ValueMap, ValidationReport]:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    loaded = load_source(source, dataset=dataset, embeddings=embeddings)
+    loaded = load_source(source, dataset=dataset, embeddings=embeddings, sink=sink)
     table, report = loaded.table, loaded.report
     if len(table) < MIN_QAS_FOR_MAP:
         raise QAInputError(f"a map needs at least {MIN_QAS_FOR_MAP} QAs; {len(table)} accepted",
@@ -210,7 +254,7 @@ def build_map(source: Source, name: str, *, encoder: EncoderSpec = DEFAULT_ENCOD
     else:
         # encoder_name only names precomputed vectors: a map embedded here records the encoder it
         # loaded, so placing new QAs later loads that same encoder.
-        embedded = _embed(table, encoder=encoder, progress=progress)
+        embedded = _embed(table, encoder=encoder, progress=progress, sink=sink)
     timings["embed"] = time.perf_counter() - t0
 
     question_means = None
@@ -218,14 +262,20 @@ def build_map(source: Source, name: str, *, encoder: EncoderSpec = DEFAULT_ENCOD
     if centre_questions:
         table, embedded, question_means, representation = _centre(table, embedded, report)
     t0 = time.perf_counter()
-    xy = fit_projection(embedded.embeddings, umap, progress=_stage(progress, "project"))
+    projected = project_with_landmarks(embedded.embeddings, umap, groups=table["value_id"].to_numpy(),
+                                       n_landmarks=landmarks, progress=_stage(progress, "project"))
     timings["project"] = time.perf_counter() - t0
+    timings.update({f"project_{k}": v for k, v in projected.timings_s.items()})
 
     t0 = time.perf_counter()
     if progress is not None:
         progress("cluster", 0, 1)
-    qas = _cluster_table(table, np.asarray(xy))
+    qas = _cluster_table(table, projected.xy)
     qas["layer"] = BASE_LAYER
+    if not projected.is_full:
+        is_landmark = np.zeros(len(qas), dtype=bool)
+        is_landmark[projected.landmarks] = True
+        qas["landmark"] = is_landmark
     if progress is not None:
         progress("cluster", 1, 1)
     timings["cluster"] = time.perf_counter() - t0
@@ -242,6 +292,8 @@ def build_map(source: Source, name: str, *, encoder: EncoderSpec = DEFAULT_ENCOD
         "representation": representation,
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
+    if not projected.is_full:
+        manifest["landmarks"] = landmark_record(projected.landmarks, len(qas))
     vmap = ValueMap(name=name, qas=qas, embeddings=embedded.embeddings, manifest=manifest, path=None,
                     question_means=question_means)
 
@@ -252,6 +304,34 @@ def build_map(source: Source, name: str, *, encoder: EncoderSpec = DEFAULT_ENCOD
     if progress is not None:
         progress("store", 1, 1)
     return vmap, report
+
+
+def landmark_record(landmarks: np.ndarray, n_qas: int) -> dict[str, Any]:
+    """What the manifest says about a landmark projection. Which rows were landmarks: the boolean
+    column ``landmark`` of qas.parquet, and here their row indices as a bitmap (1 bit per QA,
+    big-endian within each byte, base64) with its sha256, so the manifest alone names them."""
+    import base64
+    import hashlib
+
+    bits = np.zeros(n_qas, dtype=bool)
+    bits[landmarks] = True
+    packed = np.packbits(bits).tobytes()
+    return {"n": int(len(landmarks)), "stratified_by": "value_id", "column": "landmark",
+            "placement": "kNN (pynndescent index over the landmarks), fuzzy-membership weighted mean",
+            "bitmap_base64": base64.b64encode(packed).decode("ascii"),
+            "bitmap_sha256": hashlib.sha256(packed).hexdigest()}
+
+
+def landmark_rows(manifest: dict) -> np.ndarray | None:
+    """Row indices of the landmarks recorded by landmark_record (None for a full UMAP map)."""
+    import base64
+
+    record = manifest.get("landmarks")
+    if not record:
+        return None
+    n = int((manifest.get("counts") or {})["n_qas"])
+    bits = np.unpackbits(np.frombuffer(base64.b64decode(record["bitmap_base64"]), dtype=np.uint8))[:n]
+    return np.flatnonzero(bits).astype(np.int64)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -114,12 +114,26 @@ def label_clusters(texts, labels, *, n_words: int = 3, max_texts_per_cluster: in
     vocab = vectorizer.get_feature_names_out()
     sums, sizes = _cluster_sums(tfidf, sub_labels, clusters)
     total, n_total = sums.sum(axis=0) + _noise_sum(tfidf, sub_labels), len(sub_labels)
-    for c, sum_in, n_in in zip(clusters, sums, sizes):
+    used: set[frozenset] = set()
+    # Largest clusters choose first; a cluster whose keywords are another's (in any order: "a · b · c"
+    # and "c · b · a" read as the same place) takes its next distinctive word instead, or its number.
+    for j in np.argsort(-sizes, kind="stable"):
+        c, sum_in, n_in = clusters[j], sums[j], sizes[j]
         n_out = n_total - n_in
         score = sum_in / n_in - ((total - sum_in) / n_out if n_out else 0.0)
-        best = [i for i in np.argsort(-score, kind="stable")[:n_words] if score[i] > 0]
-        if best:
-            names[c] = SEPARATOR.join(vocab[i] for i in best)
+        ranked = [int(i) for i in np.argsort(-score, kind="stable")[:n_words + 5] if score[i] > 0]
+        if not ranked:
+            continue
+        best = ranked[:n_words]
+        for extra in ranked[n_words:]:
+            if frozenset(best) not in used:
+                break
+            best = best[:-1] + [extra]
+        label = SEPARATOR.join(vocab[i] for i in best)
+        if frozenset(best) in used:
+            label = f"{label} ({c})"
+        used.add(frozenset(best))
+        names[c] = label
     return names
 
 

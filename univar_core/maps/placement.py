@@ -30,7 +30,7 @@ from univar_core.maps.projection import (
     PLACEMENT_K,
     centroid_matrix,
     nearest_map_points,
-    positions_from_neighbours,
+    place_from_neighbours,
 )
 from univar_core.maps.store import MapError, ValueMap
 from univar_core.neighbours import unit_rows
@@ -48,6 +48,7 @@ class Placement:
     n_from_cache: int = 0
     timings_s: dict[str, float] = field(default_factory=dict)
     centring: dict | None = None  # on a question-centred map: centring.CentringReport.to_dict()
+    warnings: list[str] = field(default_factory=list)   # why the ranking may not mean much (fit_warnings)
 
 
 
@@ -55,13 +56,32 @@ class Placement:
 # placing new QAs on a map
 # ----------------------------------------------------------------------------------------------------
 
+N_BOOT = 200        # resamples of the placed QAs behind p_first
+FAR_BELOW = 0.5     # new QAs' similarity under this share of the map's own QAs' is "does not fit"
+UNCERTAIN = 0.5     # a first place won in fewer resamples than this is called uncertain
+
+
+def first_place_shares(centroids: np.ndarray, unit: np.ndarray, *, n_boot: int = N_BOOT,
+                       seed: int = 0) -> np.ndarray:
+    """Per value ID: the share of bootstrap resamples of the new QAs (drawn with replacement) whose mean
+    embedding is nearest to its centroid. 1.0: first whatever QAs were sampled; near-ties split it."""
+    rng = np.random.default_rng(seed)
+    n = len(unit)
+    wins = np.zeros(len(centroids), dtype=np.int64)
+    for _ in range(n_boot):
+        mean = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float32) @ unit
+        wins[int(np.argmax(centroids @ mean))] += 1
+    return wins / n_boot
+
+
 def rank_value_ids(map_qas: pd.DataFrame, map_emb: np.ndarray,
-                   new_emb: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+                   new_emb: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     """Value identification of a set of QAs against a map's value IDs.
 
     Returns (table, per-QA nearest value ID). The table ranks every value ID by the cosine similarity
     of the new QAs' mean embedding to its centroid, with ``share_nearest``: the fraction of new QAs
-    whose own nearest centroid it is.
+    whose own nearest centroid it is, and ``p_first``: how often it ranks first over ``n_boot``
+    bootstrap resamples of the new QAs (the ranking's uncertainty).
     """
     ids, centroids = centroid_matrix(map_qas, map_emb)
     unit = unit_rows(new_emb)
@@ -72,10 +92,41 @@ def rank_value_ids(map_qas: pd.DataFrame, map_emb: np.ndarray,
     table = pd.DataFrame({
         "value_id": pd.Series(ids, dtype=str),
         "similarity": similarity.astype(np.float64),
+        "p_first": first_place_shares(centroids, unit, n_boot=n_boot, seed=seed),
         "share_nearest": [counts.get(v, 0) / len(unit) for v in ids],
     }).sort_values(["similarity", "value_id"], ascending=[False, True], kind="stable")
     table["rank"] = np.arange(1, len(table) + 1)
     return table.reset_index(drop=True), per_qa
+
+
+def fit_warnings(vmap: ValueMap, table: pd.DataFrame, new_emb: np.ndarray, nearest: pd.DataFrame) -> list[str]:
+    """What makes a ranking of new QAs weak, in words: no question shared with the map (distances then
+    mix topic with values), a similarity far below the map's own QAs' to their value IDs, a near-tie."""
+    from univar_core.data.schema import derive_question_id
+    from univar_core.maps.projection import value_id_centroids
+
+    out = []
+    map_ids = set(vmap.qas["question_id"].astype(str))
+    map_texts = {derive_question_id(q) for q in pd.unique(vmap.qas["question"])}
+    new_texts = table["question"].map({q: derive_question_id(q) for q in pd.unique(table["question"])})
+    shared = table["question_id"].astype(str).isin(map_ids) | new_texts.isin(map_texts)
+    if not shared.any():
+        out.append(f"None of the {len(table):,} new QAs answers a question of this map: their distances to the "
+                   "value IDs mix topic with values (a general encoder places answers by topic first). Compare "
+                   "models on the same questions for a value reading.")
+    top = nearest.iloc[0]
+    ids, centroids = centroid_matrix(vmap.qas, vmap.embeddings)
+    new_fit = float(np.median(unit_rows(new_emb) @ centroids[ids.index(top["value_id"])]))
+    cohesion = value_id_centroids(vmap.qas, vmap.embeddings)["cohesion"]
+    map_fit = float(np.median(cohesion))
+    if new_fit < FAR_BELOW * map_fit:
+        out.append(f"Your QAs fit this map poorly: their median cosine to the nearest value ID ({top['value_id']}) "
+                   f"is {new_fit:.3f}, against {map_fit:.3f} for the map's own QAs to their value IDs. The "
+                   "ranking says which value ID is least far, not that your QAs resemble it.")
+    if float(top["p_first"]) < UNCERTAIN:
+        out.append(f"The ranking is uncertain: {top['value_id']} ranks first in only {float(top['p_first']):.0%} "
+                   f"of {N_BOOT} resamples of your QAs (see p_first).")
+    return out
 
 
 def own_value_id_fraction(placement: Placement) -> float | None:
@@ -94,7 +145,7 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Encoder
                  progress: StageProgress | None = None) -> Placement:
     """Embed new QAs with the map's own encoder and position them on it; the map is not changed.
 
-    Coordinates come from the map neighbours of each QA (projection.positions_from_neighbours, as
+    Coordinates come from the map neighbours of each QA (projection.place_from_neighbours, as
     projection.place_points; existing points never move); each new QA takes the
     cluster of its nearest map point. ``nearest`` ranks the map's value IDs for the new QAs as a whole.
     """
@@ -134,7 +185,7 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Encoder
     map_xy = vmap.qas[["x", "y"]].to_numpy(dtype=np.float32)
     # One neighbour search: the neighbours position each QA, and the nearest one gives its cluster.
     idx, sims = nearest_map_points(vmap.embeddings, new_emb, k=PLACEMENT_K)
-    xy = positions_from_neighbours(map_xy, idx, sims)
+    xy = place_from_neighbours(map_xy, idx, 1.0 - sims)
     nearest_row = idx[:, 0]
     nearest, per_qa = rank_value_ids(vmap.qas, vmap.embeddings, new_emb)
     if progress is not None:
@@ -152,7 +203,8 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Encoder
     qas["layer"] = layer
     qas["nearest_value_id"] = pd.Series(per_qa, dtype=str)
     return Placement(qas=qas, embeddings=new_emb, nearest=nearest, report=report, layer=layer,
-                     n_from_cache=n_from_cache, timings_s=timings, centring=centring_counts)
+                     n_from_cache=n_from_cache, timings_s=timings, centring=centring_counts,
+                     warnings=fit_warnings(vmap, table, new_emb, nearest))
 
 
 def _centre_on_map(vmap: ValueMap, table: pd.DataFrame, new_emb: np.ndarray, report: ValidationReport):

@@ -184,13 +184,15 @@ def place_points(map_embeddings, map_xy, new_embeddings, *, k: int = PLACEMENT_K
         return np.zeros((0, 2), dtype=np.float32)
     if not np.isfinite(new).all():
         raise ValueError("new embeddings contain NaN or infinite values")
-    return positions_from_neighbours(xy, *nearest_map_points(map_embeddings, new, k))
+    idx, sims = nearest_map_points(map_embeddings, new, k)
+    return place_from_neighbours(xy, idx, 1.0 - sims)
 
 
-def positions_from_neighbours(map_xy, idx: np.ndarray, sims: np.ndarray) -> np.ndarray:
-    """Positions (m, 2) float32 from each new point's map neighbours (``nearest_map_points``'s output):
-    their coordinates averaged with UMAP's fuzzy-membership weights."""
-    weights = _membership_weights(sims)
+def place_from_neighbours(map_xy: np.ndarray, idx: np.ndarray, dists: np.ndarray) -> np.ndarray:
+    """(m, 2) float32: each row the fuzzy-membership-weighted mean of its neighbours' map positions.
+    idx/dists: (m, k) neighbour indices into map_xy and their distances, nearest first (exact here;
+    an approximate index's for the landmark projection)."""
+    weights = _membership_weights(1.0 - np.asarray(dists, dtype=np.float64))
     return np.einsum("mk,mkc->mc", weights, np.asarray(map_xy, dtype=np.float64)[idx]).astype(np.float32)
 
 

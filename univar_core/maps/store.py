@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
+import io as _io
 import json
 import os
 import re
@@ -62,7 +63,8 @@ _OLD_PREFIX = ".old-"
 _DELETED_PREFIX = ".deleted-"
 LOCKS_DIR = ".locks"  # beside the map folders: one lock file per folder name (hidden from list_maps)
 LOCK_TIMEOUT_S = 600.0  # a save takes seconds; ten minutes of waiting means a stuck writer
-_VERSIONED_PACKAGES = ("numpy", "pandas", "umap-learn", "sentence-transformers", "torch")
+_VERSIONED_PACKAGES = ("numpy", "pandas", "umap-learn", "pynndescent", "sentence-transformers", "torch")
+_BLOCK_ROWS = 65_536  # rows per block when streaming an (n, d) matrix (25 MB at d = 384)
 
 
 class MapError(Exception):
@@ -267,8 +269,9 @@ def _check_savable(vmap: ValueMap) -> np.ndarray:
         raise ValueError(
             f"map {vmap.name!r}: {len(vmap.qas)} QA rows but {emb.shape[0]} embedding rows"
         )
-    if not np.isfinite(emb).all():
-        raise ValueError(f"map {vmap.name!r}: embeddings contain NaN or infinite values")
+    for start in range(0, len(emb), _BLOCK_ROWS):  # blocks: no n x d temporary for a memmap
+        if not np.isfinite(emb[start:start + _BLOCK_ROWS]).all():
+            raise ValueError(f"map {vmap.name!r}: embeddings contain NaN or infinite values")
     return emb
 
 
@@ -277,9 +280,109 @@ def _write_qas(qas: pd.DataFrame, path: Path) -> None:
         qas.reset_index(drop=True).to_parquet(tmp, index=False)
 
 
-def _write_embeddings(emb: np.ndarray, path: Path) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(emb), allow_pickle=False)
+class EmbeddingsWriter:
+    """An (n, d) float32 .npy written block by block, in row order, hashed (sha256) as it is written.
+
+    Builds stream vectors into one of these (readers for an `embedding` column, the encoder chunk by
+    chunk), so a million-row map never holds its matrix in memory; `finish()` returns the file as a
+    read-only memmap. `stage_embeddings` puts the file in the data directory, where `save_map` moves
+    it into the map folder instead of copying and re-hashing it.
+    """
+
+    def __init__(self, path: str | os.PathLike, n_rows: int, dim: int):
+        self.path = Path(path)
+        self.shape = (int(n_rows), int(dim))
+        self.rows_written = 0
+        self.sha256: str | None = None
+        self._digest = hashlib.sha256()
+        self._fh = open(self.path, "wb")
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                  "shape": self.shape}
+        buf = _io.BytesIO()
+        np.lib.format.write_array_header_1_0(buf, header)  # magic + header, as np.save writes it
+        self._write(buf.getvalue())
+
+    def _write(self, data: bytes | memoryview) -> None:
+        self._fh.write(data)
+        self._digest.update(data)
+
+    def append(self, block: np.ndarray) -> None:
+        block = np.ascontiguousarray(block, dtype=np.float32)
+        if block.ndim != 2 or block.shape[1] != self.shape[1]:
+            raise ValueError(f"block of shape {block.shape} does not fit embeddings of shape {self.shape}")
+        if self.rows_written + len(block) > self.shape[0]:
+            raise ValueError(f"more than the {self.shape[0]:,} rows announced")
+        self._write(block.data.cast("B"))
+        self.rows_written += len(block)
+
+    def finish(self) -> np.ndarray:
+        """Close the file (fsynced) and return it opened read-only as a memmap."""
+        if self.rows_written != self.shape[0]:
+            self.abort()
+            raise ValueError(f"{self.rows_written:,} of {self.shape[0]:,} embedding rows were written")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        self.sha256 = self._digest.hexdigest()
+        _HASH_CACHE[_file_key(self.path)] = self.sha256
+        return np.load(self.path, mmap_mode="r", allow_pickle=False)
+
+    def abort(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+        self.path.unlink(missing_ok=True)
+
+
+_STAGE_NAME = "stage"
+
+
+def stage_embeddings(n_rows: int, dim: int, *, data_dir: str | os.PathLike | None = None) -> EmbeddingsWriter:
+    """A writer whose file lives in a hidden temp folder of the data directory (same file system as
+    the maps), so save_map renames it into the new map folder: no second copy on disk or in memory.
+    A killed build leaves only a `.tmp-stage-*` folder, removed by remove_stale_folders."""
+    root = _resolve_data_dir(data_dir)
+    folder = root / f"{_TMP_PREFIX}{_STAGE_NAME}-{secrets.token_hex(4)}"
+    folder.mkdir()
+    return EmbeddingsWriter(folder / EMBEDDINGS_FILE, n_rows, dim)
+
+
+def _staged_file(emb: np.ndarray, root: Path) -> Path | None:
+    """The staged .npy behind `emb` when it is a whole, unchanged staged file of this data directory."""
+    name = getattr(emb, "filename", None)
+    if name is None or getattr(emb, "offset", None) != _npy_data_offset(Path(name)):
+        return None
+    path = Path(name)
+    if path.parent.parent.resolve() != root.resolve() or not path.parent.name.startswith(
+            f"{_TMP_PREFIX}{_STAGE_NAME}-") or not path.is_file():
+        return None
+    shape, dtype = _npy_header(path)
+    if tuple(shape) != tuple(emb.shape) or dtype != np.float32 or _file_key(path) not in _HASH_CACHE:
+        return None
+    return path
+
+
+def _npy_data_offset(path: Path) -> int | None:
+    try:
+        with open(path, "rb") as fh:
+            major, _ = np.lib.format.read_magic(fh)
+            (np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0)(fh)
+            return fh.tell()
+    except (OSError, ValueError):
+        return None
+
+
+def _write_embeddings(emb: np.ndarray, path: Path) -> str:
+    """Stream `emb` (an array or memmap) into `path` block by block; return its sha256."""
+    writer = EmbeddingsWriter(path, *emb.shape)
+    try:
+        for start in range(0, len(emb), _BLOCK_ROWS):
+            writer.append(emb[start:start + _BLOCK_ROWS])
+        writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    assert writer.sha256 is not None  # set by finish()
+    return writer.sha256
 
 
 def _write_manifest(manifest: dict, path: Path) -> None:
@@ -291,11 +394,17 @@ def _write_folder(vmap: ValueMap, emb: np.ndarray, folder: Path) -> dict:
     qas_path, emb_path = folder / QAS_FILE, folder / EMBEDDINGS_FILE
     manifest = _build_manifest(vmap, emb.shape)  # fails early on a bad manifest, before any I/O
     _write_qas(vmap.qas, qas_path)
-    _write_embeddings(emb, emb_path)
+    staged = _staged_file(emb, folder.parent)
+    if staged is not None:  # streamed in by the build: move it, already hashed while written
+        emb_sha = _HASH_CACHE[_file_key(staged)]
+        os.rename(staged, emb_path)
+        shutil.rmtree(staged.parent, ignore_errors=True)
+    else:
+        emb_sha = _write_embeddings(emb, emb_path)
     manifest["files"] = {
         QAS_FILE: {"sha256": sha256_file(qas_path), "bytes": qas_path.stat().st_size},
         EMBEDDINGS_FILE: {
-            "sha256": sha256_file(emb_path),
+            "sha256": emb_sha,
             "bytes": emb_path.stat().st_size,
             "shape": [int(s) for s in emb.shape],
             "dtype": "float32",

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock, Timeout
 
-if TYPE_CHECKING:
-    import torch
+if TYPE_CHECKING:  # torch is imported by the checkpoint functions only: the app reads status and logs
+    import torch  # of runs (jobs, run listing) without loading it
 
 LOG_NAME = "train_log.csv"
 STATUS_NAME = "status.json"

@@ -34,6 +34,7 @@ from univar_core._atomic import write_json
 from univar_core.encoders.base import DEFAULT_ENCODER
 from univar_core.encoders.head import make_head, save_head
 from univar_core.training.gradcache import backward_whole_batch
+from univar_core.training.plan import _MODE_DEFAULTS, mode_defaults  # noqa: F401 - mode_defaults: public here too
 from univar_core.training.run_folder import (
     CHECKPOINT_DIR,
     LOG_NAME,
@@ -47,22 +48,6 @@ from univar_core.training.run_folder import (
 
 T = TypeVar("T")
 CPU_MICRO_PAIRS = 32   # full mode on CPU: view pairs per forward pass when none is given
-
-# Defaults that differ by mode: head mode follows DESIGN.md's measured recipe, full mode the paper's
-# published checkpoints (batch 256 view pairs, lr 2e-4, logit scale 50).
-_MODE_DEFAULTS = {
-    "head": dict(steps=1500, lr=1e-3, logit_scale=20.0, pairs_per_value_id=16, batch_pairs=None,
-                 checkpoint_every=500, log_every=10),
-    "full": dict(steps=None, lr=2e-4, logit_scale=50.0, pairs_per_value_id=None, batch_pairs=256,
-                 checkpoint_every=100, log_every=10),
-}
-
-
-def mode_defaults(mode: str) -> dict:
-    """The hyper-parameters a mode fills in when left as None (steps None in full mode: 3 epochs)."""
-    if mode not in _MODE_DEFAULTS:
-        raise ValueError(f"mode must be 'head' or 'full', got {mode!r}")
-    return dict(_MODE_DEFAULTS[mode])
 
 
 @dataclass

@@ -32,7 +32,7 @@ def test_place_heldout_qas_nearest_their_own_model(vb_files, vb_map, heldout):
     placement = heldout
     assert len(placement.qas) == vb_files[3] == N_HELDOUT_QUESTIONS * 6
     nearest = placement.nearest
-    assert list(nearest.columns) == ["value_id", "similarity", "share_nearest", "rank"]
+    assert list(nearest.columns) == ["value_id", "similarity", "p_first", "share_nearest", "rank"]
     assert sorted(nearest["value_id"]) == sorted(vmap.qas["value_id"].unique())
     assert list(nearest["rank"]) == [1, 2, 3, 4, 5, 6]
     assert nearest["similarity"].is_monotonic_decreasing

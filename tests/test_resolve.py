@@ -37,6 +37,7 @@ def loads(monkeypatch):
         return FakeEncoder(name=str(name))
 
     monkeypatch.setattr(resolve, "load_encoder", fake_load)
+    monkeypatch.setattr(resolve, "_loaded_encoders", {})  # fakes never reach the process-wide encoder cache
     return asked
 
 
@@ -52,6 +53,7 @@ def test_encoder_for_map_loads_the_recorded_encoder_with_the_cache_on(loads, tmp
     monkeypatch.setenv("UNIVAR_CACHE_DIR", str(tmp_path))
     enc = resolve.encoder_for_map(_manifest())
     assert enc.name == "fake"
+    assert resolve.encoder_for_map(_manifest()) is enc  # loaded once per process
     assert loads == [("fake", {"cache_dir": tmp_path})]
 
 

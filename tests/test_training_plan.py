@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from univar_core.encoders import compat
+from univar_core.encoders.base import DEFAULT_ENCODER
 from univar_core.training import plan, runs
 from univar_core.training.run_folder import RunLock, TrainingLockedError
 
@@ -51,8 +52,8 @@ def test_base_rules_by_mode_and_source():
     assert from_file.base == "my-encoder" and from_file.embeddings is not None
     full = plan.plan_training(qas, emb, mode="full", manifest=MANIFEST, batch_pairs=8)
     assert full.embeddings is None and full.base == "toy" and full.options["batch_pairs"] == 8
-    assert plan.default_base({"encoder": {"name": "vecs", "content_hash": "precomputed"}}) == plan.DEFAULT_BASE
-    assert plan.default_base(None) == plan.DEFAULT_BASE
+    assert plan.default_base({"encoder": {"name": "vecs", "content_hash": "precomputed"}}) == DEFAULT_ENCODER
+    assert plan.default_base(None) == DEFAULT_ENCODER
 
 
 def test_options_of_the_other_mode_are_refused():

@@ -444,7 +444,7 @@ def _stream_embedding_column(pf, column: str, report: ValidationReport, source: 
             lo, hi = np.searchsorted(kept, [offset, offset + len(block)])
             rows = kept[lo:hi]
             block = block[rows - offset]
-            vectors.check_finite(block, rows, source=source, what=what, column=column)
+            vectors.check_finite(block, rows, source=source, what=what)   # `what` names the column
             if vectors.check_dtype(block.dtype, source=source, what=what) and not warned:
                 report.warnings.append(vectors.conversion_warning(block.dtype, what))
                 warned = True
@@ -549,7 +549,7 @@ def read_qas(path_or_buffer: PathOrBuffer, *, name: str | None = None, dataset: 
         raw = raw.drop(columns=embedding_column)
     table, report = validate_qas(raw, source=source, dataset=dataset, max_chars=max_chars)
     if column_emb is not None:
-        return LoadedQAs(table, report, vectors.attach(column_emb, report, source=source, column=embedding_column,
+        return LoadedQAs(table, report, vectors.attach(column_emb, report, source=source,
                                                        what=f"embeddings in column '{embedding_column}'"))
     if embeddings is not None:
         return LoadedQAs(table, report, vectors.attach(vectors.load_npy(embeddings, source), report, source=source,

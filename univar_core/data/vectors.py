@@ -121,9 +121,9 @@ def check_finite(block: np.ndarray, input_rows: np.ndarray, *, source: str, what
     """Refuse NaN / inf; ``input_rows``: the 0-based input row of each row of ``block`` (for the message)."""
     finite = np.isfinite(block).all(axis=1)
     if not finite.all():
-        bad = np.flatnonzero(~finite)
-        raise QAInputError(f"{what} contain NaN or infinite values ({len(bad):,} row(s) in this block)",
-                           source=source, row=int(input_rows[bad[0]]) + 1, column=column)
+        bad = int(np.flatnonzero(~finite)[0])
+        raise QAInputError(f"{what} contain NaN or infinite values", source=source, row=int(input_rows[bad]) + 1,
+                           column=column)
 
 
 def norm_warning(sample: np.ndarray, warnings: list[str], what: str = WHAT) -> None:

@@ -15,6 +15,7 @@ import streamlit as st  # noqa: E402
 
 from pages import _shared  # noqa: E402
 from univar_core.maps import store  # noqa: E402
+from univar_core.maps.build import DEMO_MAP_NAME, DEMO_VALUE_MAP_NAME  # noqa: E402
 from univar_core.maps.store import MapError  # noqa: E402
 
 st.set_page_config(page_title="UniVaR Explorer", page_icon="🧭", layout="wide")
@@ -25,17 +26,21 @@ PAGES = [
     st.Page("pages/upload.py", title="Upload", icon=":material/upload_file:"),
     st.Page("pages/add_model.py", title="Add a model", icon=":material/smart_toy:"),
     st.Page("pages/value_lenses.py", title="Value Lenses", icon=":material/visibility:"),
+    st.Page("pages/alignment.py", title="Alignment & Culture", icon=":material/timeline:"),
     st.Page("pages/train_embed.py", title="Train & Embed", icon=":material/model_training:"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
     st.Page("pages/about.py", title="About", icon=":material/info:"),
 ]
 
+DEMO_NAMES = (DEMO_VALUE_MAP_NAME, DEMO_MAP_NAME)   # the value map first: what a first launch opens
+
 
 def _ensure_demo_map(data_dir: str) -> None:
-    """First launch: build the demo map with a visible progress bar (about a minute on 2 cores)."""
-    if any(m["name"] == "demo" and not m["error"] for m in store.list_maps(data_dir)):
+    """First launch (no demo map yet): build the demo maps with a visible progress bar (under a minute
+    on 2 cores; UMAP's compile runs meanwhile in the background, see _shared.warm_projection)."""
+    if any(m["name"] in DEMO_NAMES and not m["error"] for m in store.list_maps(data_dir)):
         return
-    with st.status("First launch: building the synthetic demo map (embedding + UMAP, about a minute)…",
+    with st.status("First launch: building the synthetic demo value map (embedding + UMAP, under a minute)…",
                    expanded=True) as status:
         bar = st.progress(0.0, text="starting")
         try:
@@ -43,7 +48,7 @@ def _ensure_demo_map(data_dir: str) -> None:
         except (MapError, ValueError, OSError) as err:
             status.update(label="The demo map could not be built", state="error")
             _shared.map_error(err)
-        status.update(label="Demo map ready", state="complete", expanded=False)
+        status.update(label="Demo maps ready", state="complete", expanded=False)
 
 
 def _choose_map(data_dir: str) -> None:
@@ -66,7 +71,7 @@ def _choose_map(data_dir: str) -> None:
         info = good[path]
         st.caption(f"{info['n_qas']:,} QAs · {info['n_value_ids']} value IDs · "
                    f"encoder {_shared.md(info['encoder'])}")
-        if Path(path).name == "demo":
+        if Path(path).name in DEMO_NAMES:
             st.caption("The demo corpus is synthetic: fictional models with planted stances.")
         for m in broken:
             st.warning(f"Skipped damaged map folder '{_shared.md(Path(m['path']).name)}': {_shared.md(m['error'])}")
@@ -79,8 +84,8 @@ def _choose_map(data_dir: str) -> None:
 
 
 def _default_index(paths: list[str]) -> int:
-    """The map named in the URL (?map=folder), else the demo, else the first."""
-    for wanted in (st.query_params.get("map"), "demo"):
+    """The map named in the URL (?map=folder), else the demo value map, else the demo, else the first."""
+    for wanted in (st.query_params.get("map"), *DEMO_NAMES):
         for i, p in enumerate(paths):
             if Path(p).name == wanted:
                 return i
@@ -93,6 +98,7 @@ def _map_label(info: dict) -> str:
 
 
 data_dir = str(store.default_data_dir())
+_shared.warm_projection()   # UMAP's numba compile in the background, before anything needs it
 page = st.navigation(PAGES)
 _ensure_demo_map(data_dir)
 _choose_map(data_dir)

@@ -169,13 +169,30 @@ def train_centred_head(qas, emb, split, *, base, steps: int, seed: int):
     return HeadEncoder.load(out_dir, base=base)
 
 
-def run_tables(vb, vb_emb, ae, ae_emb, *, seed: int, steps: int, full_steps: int = 0, full_batch: int = 24) -> None:
+def _control_table(ae, ae_emb, head, centred_head, tuned, *, seed: int) -> pd.DataFrame:
+    """The AlpacaEval rows: base, the ValueBench-trained head (and full fine-tune), each raw and centred."""
+    from univar_core.analysis.identification import map_control_models, value_identification_table
+    from univar_core.data.splits import assert_no_leak, split_qas
+
+    ae_mapped = map_control_models(ae)
+    ae_split = split_qas(ae_mapped, by="question_id", test_fraction=0.3, seed=seed)
+    assert_no_leak(ae_mapped, ae_split)
+    ae_reps = {"MiniLM (base)": ae_emb, "MiniLM + head (trained on ValueBench)": head.transform(ae_emb)}
+    if tuned is not None:
+        ae_reps["MiniLM full fine-tune (trained on ValueBench)"] = tuned.encode_qas(
+            ae_mapped["question"].tolist(), ae_mapped["answer"].tolist()).embeddings
+    ae_table = value_identification_table(ae_mapped, ae_reps, ae_split, by_dataset=False, seed=seed,
+                                          centre_questions=True)
+    return pd.concat([ae_table, pd.DataFrame([centred_head_row(
+        ae_mapped, ae_emb, ae_split, centred_head, seed=seed,
+        label=CENTRED_HEAD + " (trained on ValueBench), question-centred")])], ignore_index=True)
+
+
+def run_tables(vb, vb_emb, ae, ae_emb, *, seed: int, steps: int, full_steps: int = 0, full_batch: int = 24,
+               control_only: bool = False) -> None:
     import tempfile
 
-    from univar_core.analysis.identification import (
-        map_control_models,
-        value_identification_table,
-    )
+    from univar_core.analysis.identification import value_identification_table
     from univar_core.data.splits import assert_no_leak, split_qas
     from univar_core.encoders.head import HeadEncoder
     from univar_core.encoders.sentence_encoder import SentenceEncoder as Encoder
@@ -205,6 +222,11 @@ def run_tables(vb, vb_emb, ae, ae_emb, *, seed: int, steps: int, full_steps: int
         print(f"embedded ValueBench with the tuned model in {time.time() - t0:.0f} s")
     centred_head = train_centred_head(vb, vb_emb, split, base=base, steps=steps, seed=seed)
     t0 = time.time()
+    if control_only:   # heads still trained on ValueBench; its table (14 min on a busy CPU) is skipped
+        ae_table = _control_table(ae, ae_emb, head, centred_head, None, seed=seed)
+        print("\n## AlpacaEval control (six mapped models), question-disjoint split\n")
+        print(_fmt(ae_table))
+        return
     vb_table = value_identification_table(vb, reps, split, by_dataset=False, seed=seed, centre_questions=True)
     vb_table = pd.concat([vb_table, pd.DataFrame([centred_head_row(vb, vb_emb, split, centred_head, seed=seed,
                                                                    label=CENTRED_HEAD + ", question-centred")])],
@@ -214,18 +236,7 @@ def run_tables(vb, vb_emb, ae, ae_emb, *, seed: int, steps: int, full_steps: int
 
     if ae is None:
         return
-    ae_mapped = map_control_models(ae)
-    ae_split = split_qas(ae_mapped, by="question_id", test_fraction=0.3, seed=seed)
-    assert_no_leak(ae_mapped, ae_split)
-    ae_reps = {"MiniLM (base)": ae_emb, "MiniLM + head (trained on ValueBench)": head.transform(ae_emb)}
-    if tuned is not None:
-        ae_reps["MiniLM full fine-tune (trained on ValueBench)"] = tuned.encode_qas(
-            ae_mapped["question"].tolist(), ae_mapped["answer"].tolist()).embeddings
-    ae_table = value_identification_table(ae_mapped, ae_reps, ae_split, by_dataset=False, seed=seed,
-                                          centre_questions=True)
-    ae_table = pd.concat([ae_table, pd.DataFrame([centred_head_row(
-        ae_mapped, ae_emb, ae_split, centred_head, seed=seed,
-        label=CENTRED_HEAD + " (trained on ValueBench), question-centred")])], ignore_index=True)
+    ae_table = _control_table(ae, ae_emb, head, centred_head, tuned, seed=seed)
     print("\n## AlpacaEval control (six mapped models), question-disjoint split\n")
     print(_fmt(ae_table))
 
@@ -256,6 +267,11 @@ def main(argv=None) -> None:
     ap.add_argument("--skip-control", action="store_true", help="ValueBench only (no AlpacaEval)")
     ap.add_argument("--full-steps", type=int, default=0, help="also fine-tune all of MiniLM for this many steps")
     ap.add_argument("--full-batch", type=int, default=24, help="view pairs per full fine-tune step")
+    ap.add_argument("--control-only", action="store_true",
+                    help="train the heads on ValueBench but print only the AlpacaEval table")
+    ap.add_argument("--control-questions", type=int, default=0,
+                    help="use a seeded sample of this many AlpacaEval instructions (all six models answer each); "
+                         "0 = all 805 (embedding them takes half an hour on a busy 2-core CPU)")
     args = ap.parse_args(argv)
 
     from univar_core.analysis.identification import CONTROL_MODEL_MAP
@@ -265,11 +281,16 @@ def main(argv=None) -> None:
     ae = ae_emb = None
     if not args.skip_control:
         ae = load_corpus("alpacaeval_control", models=list(CONTROL_MODEL_MAP))
+        if args.control_questions:
+            qids = np.sort(ae["question_id"].unique())
+            keep = np.random.default_rng(0).choice(qids, size=min(args.control_questions, len(qids)), replace=False)
+            ae = ae[ae["question_id"].isin(set(keep))].reset_index(drop=True)
         ae_emb = base_embeddings("alpacaeval_control", ae)
     if args.embed_only:
         return
     for seed in args.seeds:
         run_tables(vb, vb_emb, ae, ae_emb, seed=seed, steps=args.steps, full_steps=args.full_steps,
+                   control_only=args.control_only,
                    full_batch=args.full_batch)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import threading
 from pathlib import Path
 from typing import Callable, NoReturn
 
@@ -44,12 +45,24 @@ def load_value_map(path: str, checksum: str) -> ValueMap:
 
 
 def ensure_demo(data_dir: str, progress: Callable[[str, int, int], None] | None = None) -> str:
-    """Build the demo map once per data directory (first launch); later launches just find it.
+    """Build the demo maps once per data directory (first launch); later launches just find them.
+    Returns the value map's folder (question-centred), the one a first launch opens.
 
     Not st.cache_*: a cached call that draws progress into a block made outside it is replayed into
     every later session and fails there (CacheReplayClosureError). The library's lock makes concurrent
     first sessions build it once; the others wait and then open the stored map."""
-    return str(build.ensure_demo_map(data_dir=data_dir, progress=progress).path)
+    return str(build.ensure_demo_maps(data_dir=data_dir, progress=progress)[0].path)
+
+
+@st.cache_resource(show_spinner=False)
+def warm_projection() -> threading.Thread:
+    """UMAP's numba compile, started once per process in a background thread at app start-up, so the page
+    never waits for it: a map built meanwhile (the first launch's demo) waits only for what is left."""
+    from univar_core.maps.projection import warm_up
+
+    thread = threading.Thread(target=warm_up, name="umap-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def stage_progress(bar) -> Callable[[str, int, int], None]:
@@ -107,6 +120,14 @@ def hover_for_map(key: MapKey, max_answer_chars: int) -> list[str]:
                                max_question_chars=max(60, max_answer_chars + 40))
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def label_codes(key: MapKey, column: str) -> tuple[np.ndarray, list[str]]:
+    """(group code per QA, sorted group names) of a map column; missing values are "(none)"."""
+    from univar_core.figures.density import group_codes
+
+    return group_codes(load_value_map(*key).qas[column])
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def centroids_for_map(key: MapKey, by: str = "value_id") -> pd.DataFrame:
     from univar_core.maps.projection import value_id_centroids
@@ -140,22 +161,22 @@ def grouped_layout(key: MapKey, value_ids: list[str], method: str = "centroid"):
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _encoder_of(name: str, content_hash: str, dim: int | None, _map_name: str):
+def _encoder_of(name: str, content_hash: str, dim: int | None, backend: str, _map_name: str):
     """One load per encoder per process; ``_map_name`` (not part of the key) only names the map in errors."""
-    from univar_core.encoders.resolve import encoder_for_map
+    from univar_core.encoders import resolve
 
-    return encoder_for_map({"name": _map_name, "encoder": {"name": name, "content_hash": content_hash, "dim": dim}})
+    return resolve.encoder_for_map({"name": _map_name, "encoder": {"name": name, "content_hash": content_hash,
+                                                                   "dim": dim, "backend": backend}})
 
 
 def map_encoder(vmap: ValueMap):
-    """The encoder that made the map (encoders.resolve.encoder_for_map), loaded once per process.
-
-    Raises QAInputError (e.g. a map of precomputed vectors) or EncoderLoadError (not loadable here)."""
+    """The encoder that made the map, on its backend (encoders.resolve.encoder_for_map), loaded once per
+    process. Raises QAInputError (e.g. a map of precomputed vectors) or EncoderLoadError (not loadable here)."""
     rec = vmap.manifest.get("encoder") or {}
     rec = rec if isinstance(rec, dict) else {"name": rec}
     dim = rec.get("dim")
     return _encoder_of(str(rec.get("name")), str(rec.get("content_hash")), None if dim is None else int(dim),
-                       vmap.name)
+                       build.map_backend(vmap.manifest), vmap.name)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -173,6 +194,100 @@ def lens_scores_for_map(key: MapKey, lens_name: str) -> tuple[pd.DataFrame, list
         return lenses.map_lens_scores(vmap, lens_name, encoder=map_encoder(vmap))
     except (QAInputError, EncoderLoadError) as err:
         raise MapError(f"lens prototypes need the encoder that made the map: {err}") from err
+
+
+def encoder_for_map(vmap: ValueMap):
+    """(the map's encoder, None), or (None, why it cannot be used here): precomputed vectors, a model
+    that is missing, or one whose content hash differs from the map's."""
+    from univar_core.data.schema import QAInputError
+    from univar_core.encoders.base import EncoderLoadError
+
+    try:
+        return map_encoder(vmap), None
+    except (EncoderLoadError, QAInputError, OSError, ValueError) as err:
+        return None, f"{err}."
+
+
+def distances_for_map(key: MapKey, method: str, level: str = "value_id") -> pd.DataFrame:
+    """Distances between value IDs, or the mean distance between their languages / models."""
+    from univar_core.analysis.compare import aggregate_distance
+
+    dm = distance_matrix_for_map(key, method)
+    return dm if level == "value_id" else aggregate_distance(dm, load_value_map(*key).qas, by=level)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def same_question_for_map(key: MapKey, a: str, b: str) -> pd.DataFrame:
+    from univar_core.analysis.compare import same_question_pairs
+
+    vmap = load_value_map(*key)
+    return same_question_pairs(vmap.qas, np.asarray(vmap.embeddings), a, b)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def nearest_cross_for_map(key: MapKey, a: str, b: str, k: int) -> pd.DataFrame:
+    from univar_core.analysis.compare import nearest_cross
+
+    vmap = load_value_map(*key)
+    return nearest_cross(vmap.qas, np.asarray(vmap.embeddings), a, b, k=k)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def pair_test_for_map(key: MapKey, a: str, b: str, method: str) -> dict:
+    from univar_core.analysis.compare import pair_test
+
+    vmap = load_value_map(*key)
+    return pair_test(vmap.qas, np.asarray(vmap.embeddings), a, b, method=method, n_boot=200, n_perm=499)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def lens_summary_for_map(key: MapKey, lens_name: str) -> pd.DataFrame:
+    """Per value ID lens scores with bootstrap CIs (lenses.score_value_ids of lens_scores_for_map)."""
+    from univar_core.analysis.lenses import score_value_ids
+
+    return score_value_ids(load_value_map(*key).qas, lens_scores_for_map(key, lens_name)[0])
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def demo_checkpoints_for_map(key: MapKey) -> tuple[pd.DataFrame, np.ndarray]:
+    """The demo's synthetic checkpoints embedded with the map's encoder and placed on the map."""
+    from univar_core.data.demo import demo_checkpoints
+    from univar_core.maps.projection import place_points
+
+    vmap = load_value_map(*key)
+    enc, why = encoder_for_map(vmap)
+    if enc is None:
+        raise MapError(why)
+    table = demo_checkpoints()
+    emb = np.asarray(enc.encode_qas(table["question"].tolist(), table["answer"].tolist()).embeddings,
+                     dtype=np.float32)
+    xy = place_points(np.asarray(vmap.embeddings), vmap.qas[["x", "y"]].to_numpy(dtype=np.float32), emb)
+    return table.assign(x=xy[:, 0], y=xy[:, 1]), emb
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def value_id_table_for_map(key: MapKey, reps: tuple, by: str, test_fraction: float, seed: int, k: int,
+                           probe: bool, tfidf: bool, centre: bool = False) -> tuple[pd.DataFrame, str]:
+    """The Evaluate page's value identification table (analysis/identification) and its split summary."""
+    from univar_core.analysis import control, identification
+    from univar_core.data.splits import assert_no_leak, split_qas
+
+    vmap = load_value_map(*key)
+    qas = vmap.qas.reset_index(drop=True)
+    split = split_qas(qas, by=by, test_fraction=test_fraction, seed=seed)
+    assert_no_leak(qas, split)
+    feats = {rep["label"]: control.features(rep, qas, vmap.embeddings, vmap.manifest,
+                                            load_encoder=build.load_encoder_cached) for rep in map(dict, reps)}
+    table = identification.value_identification_table(qas, feats, split, k=k, probe=probe, tfidf=tfidf, seed=seed,
+                                                      centre_questions=centre)
+    return table, split.summary()
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def control_corpus(path: str) -> pd.DataFrame:
+    from univar_core.analysis.control import read_control
+
+    return read_control(path)
 
 
 def hover_answer_chars(n_points: int) -> int:

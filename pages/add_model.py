@@ -95,9 +95,9 @@ def _advance(state: dict) -> None:
     """A finished subprocess: start the translation, or hand its file to placement; errors as messages."""
     job = read_job(state["job"])
     if job.state in ("failed", "cancelled"):
-        st.error(_shared.md(collection.user_message(job.error)) if job.state == "failed" else
-                 "Cancelled. The answers collected so far are kept: start again with the same settings to "
-                 "continue where it stopped.")
+        state["message"] = (_shared.md(collection.user_message(job.error)) if job.state == "failed" else
+                            "Cancelled. The answers collected so far are kept: start again with the same "
+                            "settings to continue where it stopped.")
         state["phase"] = "stopped"
         return
     if state["phase"] == "collect" and state["req"]["mt"]:
@@ -167,6 +167,8 @@ if state is not None and running:
     _watch(state)
 elif state is not None and state["phase"] in ("collect", "translate"):
     _advance(state)
+if state is not None and state["phase"] == "stopped":
+    st.error(state["message"])
 if state is not None and state["phase"] == "place":
     _answers(state["out"])
     _place(vmap, key, state)

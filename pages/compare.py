@@ -15,18 +15,6 @@ METHOD_HELP = ("centroid: cosine distance between the two mean embeddings (the p
                "energy / mmd: distances between the whole QA distributions (see spread, not only the mean).")
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _same_question(key, a: str, b: str) -> pd.DataFrame:
-    vmap = _shared.load_value_map(*key)
-    return compare.same_question_pairs(vmap.qas, np.asarray(vmap.embeddings), a, b)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _nearest(key, a: str, b: str, k: int) -> pd.DataFrame:
-    vmap = _shared.load_value_map(*key)
-    return compare.nearest_cross(vmap.qas, np.asarray(vmap.embeddings), a, b, k=k)
-
-
 def _pick(label: str, parts: pd.DataFrame, default_vid: str, col) -> str:
     """Model then language (only the languages that model has): returns model$lang."""
     models = sorted(parts["model"].unique())
@@ -63,7 +51,7 @@ def _map_section(vmap, key, a: str, b: str) -> None:
 
 def _same_question_section(key, a: str, b: str) -> None:
     st.subheader("Same question, two answers (most divergent first)")
-    pairs = _same_question(key, a, b)
+    pairs = _shared.same_question_for_map(key, a, b)
     if pairs.empty:
         st.info(f"{_shared.md(a)} and {_shared.md(b)} answered no question in common (matched by question_id).")
         return
@@ -92,7 +80,7 @@ def _nearest_section(key, a: str, b: str) -> None:
     direction = st.radio("For each QA of", [a, b], horizontal=True, key="cmp_near_dir", format_func=_shared.md)
     other = b if direction == a else a
     k = st.slider("neighbours per QA", 1, 5, 1, key="cmp_near_k")
-    near = _nearest(key, direction, other, k)
+    near = _shared.nearest_cross_for_map(key, direction, other, k)
     st.caption(f"For each QA of {_shared.md(direction)}, its {k} most similar QA(s) of {_shared.md(other)} "
                "(cosine).")
     # rank and similarity first: after two long text columns they were off-screen

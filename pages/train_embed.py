@@ -2,8 +2,8 @@
 rebuild a map with one, embed a new corpus into a new map.
 
 Every run is a `univar train` / `univar build` / `univar rebuild` subprocess (univar_core.jobs): this page
-starts it, then draws its status.json, loss log and log tail, and can cancel it. No torch in this process.
-The job folders this browser session started live in st.session_state.
+starts it; pages/_jobs_view.py draws its status.json, loss log and log tail, and cancels it. No torch in
+this process.
 """
 from __future__ import annotations
 
@@ -11,48 +11,21 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import _shared
+from pages import _jobs_view, _shared
 from univar_core.data import schema
 from univar_core.data.schema import QAInputError
 from univar_core.data.splits import split_columns
+from univar_core.encoders import onnx_backend
 from univar_core.encoders.base import DEFAULT_ENCODER
 from univar_core.figures.run_figures import loss_figure
-from univar_core.jobs import runner, starters
-from univar_core.jobs.runner import JobBusyError
+from univar_core.jobs import starters
 from univar_core.maps import store
-from univar_core.maps.store import MapError
 from univar_core.training import plan, runs
 from univar_core.training.run_folder import read_loss_log
 
-JOBS_KEY = "train_embed_jobs"      # session_state: job folders this session started (newest last)
-SEEN_KEY = "train_embed_seen"      # session_state: ended jobs whose end already refreshed the page
 MODE_HELP = ("head: a small MLP on the map's stored (frozen) embeddings; seconds to minutes on a CPU. "
              "full: fine-tunes the whole sentence-transformers model; needs a GPU for real corpora "
              "(on a CPU only tiny models and a few steps are practical).")
-
-
-def _my_jobs() -> list[runner.Job]:
-    jobs = []
-    for path in st.session_state.get(JOBS_KEY, []):
-        try:
-            jobs.append(runner.read_job(path))
-        except FileNotFoundError:   # its folder was deleted
-            continue
-    return jobs
-
-
-def _start(start, *args, **kwargs) -> None:
-    """Start a job through a starter; a refusal (busy) is a warning, bad input an error."""
-    try:
-        job = start(*args, **kwargs)
-    except JobBusyError as err:
-        st.warning(_shared.md(err))
-        return
-    except (MapError, QAInputError, ValueError, OSError) as err:
-        st.error(_shared.md(err))
-        return
-    st.session_state.setdefault(JOBS_KEY, []).append(job.id)
-    st.success(_shared.md(f"Started {job.label}."))
 
 
 def _upload(label: str, key: str):
@@ -114,8 +87,8 @@ def _training_form(vmap) -> None:
         settings.update(batch_pairs=batch, micro_batch_pairs=micro if micro < batch else None)
     split = None
     if st.checkbox("Hold out test questions (question-disjoint split; train on the train side only)", value=True,
-                   key="tr_split",
-                   help="Use the same split settings on the Evaluate page to score on unseen questions."):
+                   key="tr_split", help="Use the same split settings on the Evaluate page to score on unseen "
+                                        "questions."):
         by_options = split_columns(qas)
         if not by_options:
             st.error("No column groups questions (question_id has a single value): cannot split.")
@@ -129,62 +102,8 @@ def _training_form(vmap) -> None:
     name = st.text_input("Run name", value=default_name, key="tr_name",
                          help=f"The encoder is saved in {runs.runs_dir()}/<run name>.")
     if st.button("Start training", type="primary", key="tr_start"):
-        _start(starters.start_training, name.strip(), mode=mode, split=split, **source, **settings)
+        _jobs_view.start(starters.start_training, name.strip(), mode=mode, split=split, **source, **settings)
         st.session_state.pop(f"tr_default_name_{mode}", None)   # the next run gets a fresh default name
-
-
-def _job_panel(job: runner.Job) -> None:
-    icon = {"running": "⏳", "done": "✅", "failed": "❌", "cancelled": "⏹️"}.get(job.state, "")
-    st.markdown(f"{icon} **{_shared.md(job.label)}**: {job.state}, {job.elapsed_s:.0f} s")
-    text = f"{job.stage or job.kind}: {job.done:,} / {job.total:,}" if job.total else (job.stage or "starting")
-    st.progress(job.fraction, text=text)
-    if job.kind == "train":
-        log = read_loss_log(job.path)
-        if len(log):
-            st.plotly_chart(loss_figure(log, "Loss"), key=f"job_loss_{job.id}", config={"displaylogo": False})
-    if job.error:
-        st.error(_shared.md(job.error))
-    with st.expander("Log", expanded=job.state == "failed"):
-        st.text("\n".join(job.log_tail(20)) or "(empty)")
-    if job.running:
-        st.button("Cancel", key=f"job_cancel_{job.id}", on_click=runner.cancel_job, args=(job.path,))
-    result = job.status.get("result") or {}
-    if job.kind == "build" and job.state == "done" and result.get("map_path"):
-        st.success(_shared.md(f"Map '{result['map_name']}' built: {result.get('n_qas', 0):,} QAs."))
-        st.button("Open the new map", key=f"job_open_{job.id}", on_click=_open_map, args=(result["map_path"],))
-
-
-def _open_map(path: str) -> None:
-    st.session_state["map_name"] = path   # the sidebar's selectbox (a callback runs before the script)
-
-
-def _live_jobs() -> None:
-    """While a job runs the panel redraws itself every 2 s (a fragment); otherwise it is drawn once."""
-    if runner.active_job() is not None:
-        _jobs_polling()
-    else:
-        _jobs_panel()
-
-
-@st.fragment(run_every=2)
-def _jobs_polling() -> None:
-    _jobs_panel()
-
-
-def _jobs_panel() -> None:
-    """The jobs of this session, newest first; a full rerun once one of them ends."""
-    mine = _my_jobs()
-    other = runner.active_job()
-    if other is not None and other.id not in {j.id for j in mine}:
-        st.info(_shared.md(f"Another session is running '{other.label}' ({other.done}/{other.total}); "
-                           "a new run starts when it ends."))
-    for job in reversed(mine[-3:]):
-        _job_panel(job)
-    seen = st.session_state.setdefault(SEEN_KEY, [])
-    ended = [j.id for j in mine if not j.running and j.id not in seen]
-    if ended:
-        seen.extend(ended)
-        st.rerun()   # refresh the runs list and the sidebar's maps
 
 
 def _runs_section(vmap) -> None:
@@ -210,7 +129,8 @@ def _runs_section(vmap) -> None:
                           f"e.g. `univar build FILE --encoder {row['path']}`)."))
     new_name = st.text_input("New map name", value=f"{vmap.name}-{pick}"[:100], key="tr_rebuild_name")
     if st.button("Rebuild this map with it", key="tr_rebuild"):
-        _start(starters.start_rebuild, vmap.path, new_name, encoder=row["path"], data_dir=Path(vmap.path).parent)
+        _jobs_view.start(starters.start_rebuild, vmap.path, new_name, encoder=row["path"],
+                         data_dir=Path(vmap.path).parent)
 
 
 def _embed_section() -> None:
@@ -222,6 +142,9 @@ def _embed_section() -> None:
     choices = [DEFAULT_ENCODER] + table.loc[table["kind"].notna(), "path"].tolist()
     encoder = st.selectbox("Encoder", choices, key="emb_encoder",
                            format_func=lambda p: p if p == DEFAULT_ENCODER else f"trained run {Path(p).name}")
+    backend = st.selectbox("Encoder backend", onnx_backend.BACKENDS, key="emb_backend",
+                           help="auto: on a CPU the fastest backend whose vectors pass the accuracy guard against "
+                                "fp32 PyTorch (ONNX Runtime, int8 where it passes), torch on a GPU.")
     if got is None:
         return
     taken = [m["name"] for m in store.list_maps(store.default_data_dir())]
@@ -231,8 +154,8 @@ def _embed_section() -> None:
                               "then shows how answers differ, not what they are about (QAs of questions only one "
                               "value ID answered are left out).")
     if st.button("Build the map", type="primary", key="emb_build"):
-        _start(starters.start_build, name, upload=got[1], encoder=encoder, data_dir=store.default_data_dir(),
-               centre_questions=centre)
+        _jobs_view.start(starters.start_build, name, upload=got[1], encoder=encoder, backend=backend,
+                         data_dir=store.default_data_dir(), centre_questions=centre)
 
 
 vmap = _shared.current_map()
@@ -244,6 +167,6 @@ st.caption("UniVaR trains an encoder so that two views (sets of 1..λ QAs) of th
            "land close together and views of other pairs far apart (multi-view InfoNCE). Each run is a "
            "`univar` command in the background: it goes on if you leave this page.")
 _training_form(vmap)
-_live_jobs()
+_jobs_view.live_jobs()
 _runs_section(vmap)
 _embed_section()

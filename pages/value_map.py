@@ -8,27 +8,42 @@ import streamlit as st
 from pages import _shared
 from univar_core.analysis import compare
 from univar_core.encoders.base import DEFAULT_ENCODER
-from univar_core.figures import map_figures
+from univar_core.figures import density, map_figures
 
 COLOR_CHOICES = {"language": "lang", "model": "model", "dataset": "dataset", "cluster": "cluster_label",
                  "value ID": "value_id", "layer": "layer"}
 FILTER_COLUMNS = ["lang", "model", "dataset", "layer", "cluster_label", "value_id"]
 MAX_FILTER_OPTIONS = 300      # a column with more distinct values than this is not offered as a filter
 CHART_KEY = "value_map_chart"
+ZOOM_KEY, LAST_SELECTION_KEY, PENDING_KEY = "map_zoom", "map_last_selection", "map_selection_pending"
+MAX_TABLE_ROWS = 5_000        # rows listed on the page; the CSV download holds the whole selection
 COHESION_HELP = ("cohesion: mean cosine similarity of a value ID's QAs to their own centroid (1 = its answers "
                  "are alike; low = they spread over the map).")
-TOPIC_HINT = ("Encoder {enc}: nearby QAs mostly share a question or topic, not values (the UniVaR paper's point). "
-              "For values, rebuild the map question-centred (`--centre-questions`, or the option on Train & "
-              "Embed) or with a trained value encoder; the grouped view compares value IDs as wholes.")
+TOPIC_HINT = ("With the general sentence encoder {enc}, nearby QAs mostly share a question or topic, not values "
+              "(the UniVaR paper's point). For values, build the map question-centred (the build option "
+              "centre questions, on Train & Embed or in the CLI) or with a trained value encoder; the grouped "
+              "view compares value IDs as wholes.")
 LAYOUT_HELP = ("centroid: cosine distance between the value IDs' mean embeddings (the paper's grouped view); "
                "energy / mmd: distances between their whole QA distributions. Not the mean of map positions: "
                "every value ID answers the same questions, so those means all fall near the middle.")
 
 
 def _remember_selection() -> None:
-    """on_select callback: keep the selected qa_ids in session state (per browser session)."""
+    """on_select: selected qa_ids to session state; a box/lasso on the density image is resolved in _qa_view."""
     event = st.session_state.get(CHART_KEY)
-    st.session_state[_shared.MAP_SELECTION_KEY] = map_figures.selected_qa_ids(event.get("selection") if event else None)
+    selection = event.get("selection") if event else None
+    st.session_state[LAST_SELECTION_KEY] = selection
+    st.session_state[_shared.MAP_SELECTION_KEY] = map_figures.selected_qa_ids(selection)
+    st.session_state[PENDING_KEY] = bool(selection and (selection.get("box") or selection.get("lasso")))
+
+
+def _zoom_controls() -> None:
+    box = density.selection_view(st.session_state.get(LAST_SELECTION_KEY))
+    c1, c2, _ = st.columns([1, 1, 3])
+    for col, label, view, key in ((c1, "Zoom to box", box, "zoom_box"), (c2, "Whole map", None, "zoom_reset")):
+        if col.button(label, key=key, disabled=(box is None) if view else st.session_state.get(ZOOM_KEY) is None):
+            st.session_state[ZOOM_KEY] = view
+            st.rerun()
 
 
 def _filter_columns(qas: pd.DataFrame) -> list[str]:
@@ -39,17 +54,16 @@ def _filter_columns(qas: pd.DataFrame) -> list[str]:
     return [c for c in FILTER_COLUMNS if c in qas.columns] + extras
 
 
-def _apply_filters(qas: pd.DataFrame) -> np.ndarray:
+def _apply_filters(key, qas: pd.DataFrame) -> np.ndarray:
     keep = np.ones(len(qas), dtype=bool)
     with st.expander("Filters", expanded=False):
         for col in _filter_columns(qas):
-            values = map_figures.as_labels(qas[col])
-            options = sorted(values.unique())
+            codes, options = _shared.label_codes(key, col)   # factorised once per map (1M labels: seconds)
             if len(options) < 2 or len(options) > MAX_FILTER_OPTIONS:
                 continue
             chosen = st.multiselect(col, options, key=f"filter_{col}", placeholder="all")
             if chosen:
-                keep &= values.isin(chosen).to_numpy()
+                keep &= np.isin(codes, [options.index(c) for c in chosen])
     return keep
 
 
@@ -86,17 +100,30 @@ def _qa_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
         highlight = st.multiselect("Highlight", sorted(map_figures.as_labels(qas.loc[keep, color_col]).unique()),
                                    key="highlight_groups")
 
-    hover_all = np.asarray(_shared.hover_for_map(key, _shared.hover_answer_chars(len(qas))), dtype=object)
-    shown = qas[keep]
+    x, y = qas["x"].to_numpy(), qas["y"].to_numpy()
+    zoom = st.session_state.get(ZOOM_KEY)
+    rows = np.flatnonzero(keep & density.in_view(x, y, zoom))  # a big map is drawn as points once few
+    if st.session_state.pop(PENDING_KEY, False) and len(rows) > density.MAX_DRAWN_POINTS:
+        inside = density.rows_in_selection(x[rows], y[rows], st.session_state.get(LAST_SELECTION_KEY))
+        st.session_state[_shared.MAP_SELECTION_KEY] = qas["qa_id"].iloc[rows[inside]].astype(str).tolist()
     emphasis = None
     if query.strip():
-        emphasis = _search_mask(shown, query)
-        st.caption(f"{int(emphasis.sum()):,} of {len(shown):,} shown QAs match “{_shared.md(query.strip())}”.")
-    fig = map_figures.value_map_figure(shown, color_by=color_col, emphasis=emphasis, highlight_groups=highlight,
-                                   hover=list(hover_all[keep]), contours=contours,
-                                   title=f"{vmap.name}: {len(shown):,} QAs coloured by {color_label}")
+        emphasis = _search_mask(qas, query)[rows]
+        st.caption(f"{int(emphasis.sum()):,} of {len(rows):,} shown QAs match “{_shared.md(query.strip())}”.")
+    title = f"{vmap.name}: {len(rows):,} QAs coloured by {color_label}"
+    if len(rows) > density.MAX_DRAWN_POINTS:
+        fig = density.density_figure(qas[["x", "y", color_col]].iloc[rows], color_by=color_col, view=zoom,
+                                     highlight_groups=highlight, emphasis=emphasis, title=f"{title} (density)")
+        st.caption(f"{len(rows):,} QAs in view: drawn as a density image. Draw a box to list its QAs, or "
+                   f"zoom to it; at {density.MAX_DRAWN_POINTS:,} QAs or fewer the points themselves appear.")
+    else:
+        hover = (np.asarray(_shared.hover_for_map(key, _shared.hover_answer_chars(len(qas))), dtype=object)[rows]
+                 if len(qas) <= density.MAX_DRAWN_POINTS else map_figures.hover_texts(qas.iloc[rows]))
+        fig = map_figures.value_map_figure(qas.iloc[rows], color_by=color_col, emphasis=emphasis, title=title,
+                                           highlight_groups=highlight, hover=list(hover), contours=contours)
     _shared.show_figure(fig, name=f"{vmap.name}_value_map", key=CHART_KEY, on_select=_remember_selection,
                         selection_mode=("points", "box", "lasso"))
+    _zoom_controls()
     _selected_table(qas)
 
 
@@ -108,7 +135,9 @@ def _selected_table(qas: pd.DataFrame) -> None:
         st.caption("Draw a box or lasso on the map (or click a point) to list QAs here.")
         return
     table = _shared.display_qas(selected, extra=["x", "y", "cluster_label"])
-    st.dataframe(table, hide_index=True, key="selected_qas")
+    if len(table) > MAX_TABLE_ROWS:
+        st.caption(f"Listing the first {MAX_TABLE_ROWS:,}; the CSV holds all {len(table):,}.")
+    st.dataframe(table.head(MAX_TABLE_ROWS), hide_index=True, key="selected_qas")
     _shared.csv_download(table, label="Download selected QAs (CSV)", file_name="selected_qas.csv",
                          key="selected_csv")
     if st.button("Clear selection", key="clear_selection"):
@@ -151,7 +180,7 @@ st.title("Value Map")
 st.caption("Each point is one question/answer pair placed by its embedding (UMAP). Nearby points express "
            "similar values; colours show who answered. Hover for the QA, draw a box or lasso to list QAs.")
 qas = vmap.qas
-keep = _apply_filters(qas)
+keep = _apply_filters(key, qas)
 if not keep.any():
     st.warning("No QA passes the filters: clear some of them.")
     st.stop()
@@ -163,8 +192,7 @@ if view == "QAs":
                    "question, so nearby points share a stance, not a topic.")
     elif str((vmap.manifest.get("encoder") or {}).get("name")) == DEFAULT_ENCODER:
         # one caption line, not a box: the map must stay above the fold
-        st.caption(":material/lightbulb: " + _shared.md(TOPIC_HINT.format(enc="general sentence encoder "
-                                                                            + DEFAULT_ENCODER)))
+        st.caption(":material/lightbulb: " + _shared.md(TOPIC_HINT.format(enc=DEFAULT_ENCODER)))
     _qa_view(vmap, key, qas, keep)
 else:
     _grouped_view(vmap, key, qas, keep)

@@ -25,6 +25,7 @@ class ChatServer:
         self.api_key = api_key
         self.delay_s = delay_s
         self.max_tokens_cap = max_tokens_cap   # a tiny random model has nothing to say at length
+        self.completion_tokens_only = False    # answer 400 to `max_tokens`, as OpenAI's newer models do
         self.faults: list[str] = []      # consumed one per request; "ok" when empty
         self.always: str | None = None   # a fault for every request (e.g. "500")
         self.requests: list[dict] = []   # the bodies of the requests answered
@@ -104,6 +105,10 @@ class ChatServer:
                                            "type": "invalid_request_error", "code": "invalid_api_key"}})
         if body.get("model") != self.model:
             return h._json(404, {"error": {"message": f"The model `{body.get('model')}` does not exist."}})
+        if self.completion_tokens_only and "max_tokens" in body:
+            return h._json(400, {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with "
+                                                      "this model. Use 'max_completion_tokens' instead.",
+                                           "type": "invalid_request_error", "param": "max_tokens"}})
         if fault == "429":
             return h._json(429, {"error": {"message": "Rate limit reached"}}, {"Retry-After": "0"})
         if fault == "500":
@@ -123,7 +128,9 @@ class ChatServer:
             question = " ".join(m["content"] for m in messages if m.get("role") == "user")
             settings = GenerationSettings(temperature=float(body.get("temperature", 1.0)),
                                           top_p=float(body.get("top_p", 1.0)),
-                                          max_tokens=min(int(body.get("max_tokens") or 16), self.max_tokens_cap))
+                                          max_tokens=min(int(body.get("max_tokens")
+                                                             or body.get("max_completion_tokens") or 16),
+                                                         self.max_tokens_cap))
             with self._gen_lock:
                 done = self.backend.complete([Prompt(question=question, system=system, seed=body.get("seed"))],
                                              settings)[0]

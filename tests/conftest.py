@@ -10,6 +10,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))
+# The suite's maps and encoders run on the reference torch backend unless a test asks for another: the
+# expectations (planted neighbours, cached vectors) are torch's, and `auto`'s one-time export and guard
+# belong to tests/test_backends.py.
+os.environ.setdefault("UNIVAR_BACKEND", "torch")
 
 
 @pytest.fixture(scope="session")

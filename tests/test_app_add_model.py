@@ -117,3 +117,18 @@ def test_cancel_stops_the_collection_and_keeps_what_it_has(demo_dir, lm, runs):
         _until(run_ok(at, TIMEOUT), lambda a: "Cancelled" in _texts(a))
     assert 2 <= answered() < 40
     assert any(b.key == "am_submit" for b in at.button)          # the form is back: start again to resume
+
+
+def test_answers_translated_into_english_before_placing(demo_dir, lm, runs, tmp_path, monkeypatch):
+    from tiny_causal_lm import bank_words, build_tiny_marian
+
+    monkeypatch.setenv("UNIVAR_CACHE_DIR", str(tmp_path / "cache"))
+    mt = build_tiny_marian(tmp_path / "mt", bank_words(), ["__en__", "__zh__"])
+    with ChatServer(lm, max_tokens_cap=4) as server:
+        at = _page()
+        at.text_input(key="am_mt").set_value(str(mt))
+        at = _submit(at, endpoint=server.base_url, langs="eng,zho", n=3)
+        _until(at, lambda a: any(b.key == "am_place" for b in a.button))
+    answers = first_frame(at, "qa_id", "answer_status", "mt_lang")
+    assert sorted(answers["mt_lang"].replace("", "-")) == ["-"] * 3 + ["zho"] * 3
+    assert "6 answers from 2 value IDs" in _texts(at)

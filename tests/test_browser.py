@@ -84,6 +84,7 @@ class _Server:
         self.log = log
         port = _free_port()
         env = {**os.environ, "UNIVAR_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+               "UNIVAR_RUNS_DIR": str(Path(data_dir).parent / f"{Path(data_dir).name}-runs"),
                "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))}
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(
@@ -238,6 +239,43 @@ def test_upload_page_places_a_file_on_the_map(app_url, driver, tmp_path):
     _screenshot(driver, tmp_path, "upload")
 
 
+def test_add_a_model_collects_from_an_endpoint_and_places_the_answers(app_url, driver, tmp_path,
+                                                                       tiny_causal_lm_dir):
+    """Add a model against the local chat-completions server: the form, the background collection of 50
+    questions in two languages, then the answers placed on the map."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from univar_core.collect.local_model import LocalCausalLM
+
+    from chat_server import ChatServer
+
+    lm = LocalCausalLM(str(tiny_causal_lm_dir), model="tiny-llama", batch_size=1)
+    with ChatServer(lm, max_tokens_cap=6) as server:
+        driver.get(f"{app_url}/add_model")
+
+        def field(label: str):
+            return WebDriverWait(driver, CHART_WAIT_S).until(
+                lambda d: d.find_element(By.CSS_SELECTOR, f"input[aria-label='{label}']"))
+
+        field("Endpoint base URL").send_keys(server.base_url)
+        field("Model name (as the endpoint serves it)").send_keys(server.model)
+        langs = field("Languages (ISO 639, comma-separated)")
+        langs.send_keys(Keys.CONTROL, "a")
+        langs.send_keys("eng,zho")
+        _click_text(driver, "Start collecting", "p")
+        WebDriverWait(driver, CHART_WAIT_S).until(lambda d: "100 answers from 2 value IDs" in _body_text(d))
+        _click_text(driver, "Place on the map", "p")
+        assert _wait_for_chart(driver) >= 2          # the map plus the overlay of the new answers
+    names = driver.execute_script("return document.querySelector('.js-plotly-plot').data.map(t => t.name);")
+    assert "tiny-llama (new)" in names and "Traceback" not in _body_text(driver)
+    driver.execute_script("document.querySelector('.js-plotly-plot').scrollIntoView();")
+    time.sleep(1)
+    _screenshot(driver, tmp_path, "add_model")
+
+
 def test_about_page_renders(app_url, driver, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -336,5 +374,36 @@ def test_deep_link_on_a_fresh_server_opens_the_named_map(empty_data_dir, driver,
         assert "Compare two value IDs" in text
         assert driver.current_url.endswith("?map=base")  # the sidebar chose the linked map (else demo)
         assert store.list_maps(empty_data_dir)  # the server did not damage anything
+    finally:
+        server.stop()
+
+
+def test_keep_on_a_map_opened_from_an_oddly_named_folder_writes_into_that_folder(empty_data_dir, driver, tmp_path):
+    """?map=<folder> whose name differs from its manifest name: "keep" writes the layer into that folder,
+    not into the data directory's map of the manifest's name."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from univar_core.maps import build, store
+
+    if not (empty_data_dir / "demo").is_dir():
+        build.ensure_demo_map(data_dir=empty_data_dir)
+    odd = empty_data_dir / "my map é"
+    if not odd.exists():
+        shutil.copytree(empty_data_dir / "demo", odd)
+    demo_manifest = (empty_data_dir / "demo" / store.MANIFEST_FILE).read_bytes()
+    csv = tmp_path / "kept_llm.csv"
+    csv.write_text(UPLOAD_CSV, encoding="utf-8")
+    server = _Server(empty_data_dir, tmp_path / "streamlit.log")
+    try:
+        driver.get(f"{server.url}/upload?map=my%20map%20%C3%A9")
+        WebDriverWait(driver, CHART_WAIT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=file]"))
+        driver.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(csv))
+        _click_text(driver, "Embed and place on the map", "p")
+        assert _wait_for_chart(driver) >= 2
+        _click_text(driver, "Keep as a new layer of this map", "p")
+        WebDriverWait(driver, CHART_WAIT_S).until(lambda d: "saved" in _body_text(d))
+        assert "kept_llm" in store.load_map(odd).layers
+        assert (empty_data_dir / "demo" / store.MANIFEST_FILE).read_bytes() == demo_manifest
     finally:
         server.stop()

@@ -117,3 +117,18 @@ def test_ensure_demo_map_builds_once_then_opens_the_stored_map(vb_files, data_di
     monkeypatch.setattr(build, "build_demo_map", refuse)
     again = build.ensure_demo_map(data_dir=data_dir)
     assert again.manifest["files"] == first.manifest["files"]
+
+
+def test_first_launch_builds_a_question_centred_demo_value_map_and_the_plain_one(vb_files, data_dir, minilm,
+                                                                                  monkeypatch):
+    """The app opens demo-values (values, not topics); uploads of new questions go on the plain demo."""
+    from univar_core.data import demo
+
+    monkeypatch.setattr(demo, "demo_qas", lambda *a, **k: small_table(vb_files, 30))
+    monkeypatch.setattr(resolve, "load_encoder", lambda *a, **k: minilm)
+    values, plain = build.ensure_demo_maps(data_dir=data_dir)
+    assert (values.name, plain.name) == ("demo-values", "demo")
+    assert build.is_centred(values.manifest) and not build.is_centred(plain.manifest)
+
+    monkeypatch.setattr(build, "build_demo_map", lambda **kw: pytest.fail("rebuilt although stored"))
+    assert [m.name for m in build.ensure_demo_maps(data_dir=data_dir)] == ["demo-values", "demo"]

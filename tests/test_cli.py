@@ -172,6 +172,8 @@ def test_demo_builds_the_synthetic_demo_map(env):
     demo = store.load_map("demo", data_dir=env["UNIVAR_DATA_DIR"])
     assert len(demo.qas) == len(demo_qas())
     assert "synthetic" in result.output
+    values = store.load_map("demo-values", data_dir=env["UNIVAR_DATA_DIR"])   # what the app opens first
+    assert values.manifest["representation"]["kind"] == "question-centred" and len(values.qas) == len(demo.qas)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -84,8 +84,12 @@ def test_user_banks_in_csv_and_jsonl(tmp_path):
     assert got["lang"].tolist() == ["eng", "fra"] and got["question_id"].str.startswith("q").all()
     jsonl = tmp_path / "mine.jsonl"
     jsonl.write_text('{"question_id": "a", "question": "Is it fair?"}\n{"question_id": "a", "question": "Again?"}\n')
-    with pytest.raises(QAInputError, match=r"row 2, column 'question_id'.*appears twice"):
+    with pytest.raises(QAInputError, match=r"row 2, column 'question_id'.*two different questions"):
         bank_mod.load_bank(jsonl)
+    release = tmp_path / "gpt-4.csv"     # a QA file of the UniVaR release: one row per answer
+    release.write_text("question,answer,lang\nShould I?,Yes.,en\nShould I?,No.,en\nShould I?,Oui.,fr\n")
+    assert bank_mod.load_bank(release)[["question", "lang"]].values.tolist() == [["Should I?", "eng"],
+                                                                                 ["Should I?", "fra"]]
     jsonl.write_text('{"question_id": "a", "question": "Is it fair?"}\n{"question_id": "b", "question": " "}\n')
     with pytest.raises(QAInputError, match="row 2.*empty question"):
         bank_mod.load_bank(jsonl)
@@ -172,6 +176,27 @@ def test_a_500_on_every_retry_fails_clearly_and_keeps_nothing_half_done(server, 
         run_collection(_endpoint(server, concurrency=2), bank, langs=["eng"], out=tmp_path / "f.csv",
                        n_questions=2, settings=SHORT)
     assert not (tmp_path / "f.csv").exists()
+
+
+def test_a_timeout_on_every_retry_says_which_limit_to_raise(server, bank, tmp_path):
+    server.delay_s = 1.0
+    with pytest.raises(EndpointUnavailableError, match=r"no answer within 0.2 s on 2 attempts: raise --timeout"):
+        run_collection(_endpoint(server, timeout_s=0.2, retry=RetryPolicy(retries=1, base_delay_s=0.01)), bank,
+                       langs=["eng"], out=tmp_path / "t.csv", n_questions=1, settings=SHORT)
+
+
+def test_a_server_that_wants_max_completion_tokens_gets_it(server, bank, tmp_path):
+    server.completion_tokens_only = True
+    backend = _endpoint(server)
+    result = run_collection(backend, bank, langs=["eng"], out=tmp_path / "o.csv", n_questions=3, settings=SHORT)
+    assert len(result.qas) == 3 and backend.token_param == "max_completion_tokens"
+    assert {b["max_completion_tokens"] for b in server.requests} == {6}
+
+
+def test_recorded_endpoint_has_no_credentials():
+    from univar_core.collect.errors import endpoint_host
+
+    assert endpoint_host("https://user:pw@api.example.org:8443/v1/?key=sk-x") == "https://api.example.org:8443/v1"
 
 
 def test_wrong_key_unknown_model_and_unreachable_endpoint_are_config_errors(lm_backend, bank, tmp_path, monkeypatch):

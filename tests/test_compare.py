@@ -261,3 +261,35 @@ def test_demo_paired_bootstrap_contains_point_and_orders_pairs(demo_embedded):
         for point, lo, hi in (near, far):
             assert lo <= point <= hi, method
         assert far[1] > near[2], method  # the intervals do not overlap
+
+
+def test_pair_test_pairs_by_question_only_when_the_two_share_them(synthetic):
+    """The one "paired" rule of the CLI's --pair and the Value Lenses page: paired when the two value IDs
+    share at least half of the smaller one's questions (and at least 2)."""
+    qas, emb = synthetic
+    assert compare.pair_design(qas, "m1$eng", "m3$fra") == (True, 40)
+    disjoint = qas.assign(question_id=np.where(qas["value_id"] == "m3$fra", "other-" + qas["question_id"],
+                                               qas["question_id"]))
+    assert compare.pair_design(disjoint, "m1$eng", "m3$fra") == (False, 0)
+    few = disjoint.copy()
+    few.loc[few["value_id"] == "m3$fra", "question_id"] = [f"q{i}" if i < 19 else f"x{i}" for i in range(40)]
+    assert compare.pair_design(few, "m1$eng", "m3$fra") == (False, 19)          # 19 < 40 // 2
+    assert compare.pair_design(qas.drop(columns="question_id"), "m1$eng", "m3$fra") == (False, 0)
+    t = compare.pair_test(qas, emb, "m1$eng", "m3$fra", method="centroid", n_boot=50, n_perm=99)
+    assert t["paired"] and t["shared_questions"] == 40 and t["lo"] <= t["distance"] <= t["hi"]
+    assert t["p"] <= 0.05                                       # different means: distinguishable
+    u = compare.pair_test(disjoint, emb, "m1$eng", "m3$fra", method="centroid", n_boot=50, n_perm=99)
+    assert not u["paired"] and u["distance"] == pytest.approx(t["distance"])
+
+
+def test_checkpoint_sources_and_table(synthetic):
+    qas, emb = synthetic
+    assert compare.checkpoint_sources(qas) == []
+    assert compare.checkpoint_sources(qas, is_demo=True) == ["demo"]
+    marked = qas.assign(checkpoint=np.where(qas["value_id"] == "m1$eng", "step" + qas["question_id"], None),
+                        layer=np.where(qas["value_id"] == "m4$fra", "ckpt-1", "base"))
+    assert compare.checkpoint_sources(marked) == ["column", "layers"]
+    table, rows = compare.checkpoint_table(marked, emb, "checkpoint")
+    assert len(table) == 40 and (table["value_id"] == "m1$eng").all() and np.array_equal(rows, emb[:40])
+    table, rows = compare.checkpoint_table(marked, emb, "layer", ["ckpt-1"])
+    assert set(table["checkpoint"]) == {"ckpt-1"} and len(rows) == 40

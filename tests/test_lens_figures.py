@@ -107,3 +107,24 @@ def test_trajectory_labels_converging_on_the_target_do_not_pile_up():
     assert labelled[0] == 0 and labelled[-1] == 5                  # where it started and where it ended
     assert len([i for i in labelled if i > 0]) == 1                # the blob at the target: one label
     assert list(path.hovertext) == [f"step{i}" for i in range(6)]  # every checkpoint keeps its hover
+
+
+def test_clustered_heatmap_of_hundreds_names_only_the_highlighted():
+    import numpy as np
+    import pandas as pd
+
+    from univar_core.figures.lens_figures import clustered_heatmap_figure
+
+    rng = np.random.default_rng(0)
+    labels = [f"model{m:02d}$l{j:02d}" for m in range(15) for j in range(25)]   # 375 value IDs
+    pts = rng.normal(size=(len(labels), 4))
+    d = np.sqrt(((pts[:, None] - pts[None]) ** 2).sum(-1))
+    dm = pd.DataFrame(d, index=labels, columns=labels)
+    found = [v for v in labels if v.startswith("model03$")]
+    fig = clustered_heatmap_figure(dm, highlight=found)
+    axis = fig.layout.xaxis2 if fig.layout.xaxis2.ticktext is not None else fig.layout.xaxis
+    assert sorted(axis.ticktext) == sorted(found)                    # 25 names, not 375
+    assert len(fig.layout.shapes) == 2 * len(found)                  # row + column outline each
+    assert len(clustered_heatmap_figure(dm).layout.xaxis2.ticktext or ()) == 0
+    small = dm.iloc[:10, :10]
+    assert len(clustered_heatmap_figure(small).layout.xaxis2.ticktext) == 10

@@ -213,3 +213,22 @@ def test_layout_from_distances_small_and_bad_matrices():
         layout_from_distances(pd.DataFrame([[0, 1.0], [2.0, 0]], index=["a", "b"], columns=["a", "b"]))
     with pytest.raises(ValueError, match="finite and non-negative"):
         layout_from_distances(pd.DataFrame([[0, np.nan], [np.nan, 0]], index=["a", "b"], columns=["a", "b"]))
+
+
+def test_warm_up_compiles_umap_and_maps_up_to_20k_points_need_no_nn_descent(monkeypatch):
+    """The app's background warm-up compiles UMAP's layout code; between umap's 4,096-point switch and
+    EXACT_KNN_MAX the neighbour graph is exact and ours, so pynndescent (compiled anew in every process)
+    is never called."""
+    import umap.layouts
+    import umap.umap_
+
+    from univar_core.maps import projection
+
+    class NoNNDescent:
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("UMAP's own NN-descent was called")
+
+    monkeypatch.setattr(umap.umap_, "NNDescent", NoNNDescent)
+    assert projection.warm_up() > 0    # 300 and 4,200 points
+    assert umap.layouts._nb_optimize_layout_euclidean_single_epoch.signatures   # compiled (or loaded) here
+    assert projection._WARM_SIZES[-1] > projection._UMAP_SMALL

@@ -95,3 +95,14 @@ def test_group_larger_than_the_test_share_stays_in_train():
         split = split_qas(qas, by="questionnaire", test_fraction=0.3, seed=seed)
         assert "giant" not in set(qas["questionnaire"].iloc[split.test])
         assert 0 < len(split.test) <= 0.3 * len(qas)
+
+
+def test_split_columns_finest_first_and_only_splittable():
+    from univar_core.data.splits import split_columns
+
+    qas = pd.DataFrame({"question_id": ["a", "b", "c"], "questionnaire": ["x", "x", "y"], "dataset": ["d"] * 3,
+                        "question": ["1", "2", "3"]})
+    assert split_columns(qas) == ["question_id", "questionnaire"]     # one dataset cannot be split
+    assert split_columns(qas.assign(question_id="a")) == ["questionnaire"]
+    # two inventories that repeat an item merge into one group: they cannot be split apart
+    assert split_columns(qas.assign(question=["1", "2", "2"])) == ["question_id"]

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from univar_core import cli
 from univar_core.collect.mt_langs import language_tokens
 from univar_core.collect.translation import Translator, translate_qas
+from univar_core.maps import store
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny_causal_lm import bank_words, build_tiny_marian  # noqa: E402
@@ -75,3 +76,39 @@ def test_cli_translate_then_reads_as_a_qa_file(m2m_folder, tmp_path):
     assert back["mt_lang"].tolist() == ["zho", ""] and back["answer_original"].tolist() == ["是", "No."]
     bad = CliRunner().invoke(cli.app, ["translate", str(src), "--model", str(tmp_path / "nope"), "--out", str(out)])
     assert bad.exit_code == 2 and "cannot load a translation model" in bad.output
+
+
+def test_collect_with_an_mt_model_translates_questions_out_and_answers_back(m2m_folder, tmp_path, tiny_causal_lm_dir,
+                                                                             monkeypatch):
+    from univar_core.collect.bank import load_bank
+    from univar_core.collect.local_model import LocalCausalLM
+    from univar_core.collect.run import run_collection
+
+    monkeypatch.setenv("UNIVAR_CACHE_DIR", str(tmp_path / "cache"))
+    lm = LocalCausalLM(str(tiny_causal_lm_dir), model="tiny", batch_size=4)
+    result = run_collection(lm, load_bank(), langs=["eng", "zho"], out=tmp_path / "qa.csv", n_questions=2,
+                            translator=Translator(str(m2m_folder), max_tokens=5))
+    qas = result.qas.set_index("lang")
+    assert (qas.loc["zho", "question_source"] == "mt").all()
+    assert (qas.loc["zho", "question"] == qas.loc["zho", "question_eng"]).all()       # English for embedding
+    assert (qas.loc["zho", "question_original"] != qas.loc["zho", "question_eng"]).all()  # what was asked
+    assert (qas.loc["zho", "mt_lang"] == "zho").all() and (qas.loc["eng", "mt_lang"] == "").all()
+    assert (qas.loc["eng", "question_source"] == "bank").all()
+
+
+@pytest.mark.slow
+def test_build_with_mt_model_translates_before_embedding(m2m_folder, tmp_path):
+    src = tmp_path / "qa.csv"
+    pd.DataFrame({"model": "m", "lang": ["zho"] * 3 + ["eng"] * 3,
+                  "question": ["我 应该 告诉 经理 吗", "是", "这 取决于", "Should I?", "Is it right?", "Why?"],
+                  "answer": ["是", "不", "是 不", "Yes.", "No.", "Because."]}).to_csv(src, index=False)
+    got = CliRunner().invoke(cli.app, ["build", str(src), "--name", "mt", "--mt-model", str(m2m_folder),
+                                       "--embeddings", str(tmp_path / "x.npy")])
+    assert got.exit_code == 2 and "untranslated text" in got.output
+    env = {"UNIVAR_DATA_DIR": str(tmp_path / "maps"), "UNIVAR_CACHE_DIR": str(tmp_path / "cache")}
+    got = CliRunner().invoke(cli.app, ["build", str(src), "--name", "mt", "--mt-model", str(m2m_folder),
+                                       "--n-neighbors", "3"], env=env)
+    assert got.exit_code == 0, got.output
+    assert "translated 3 non-English QAs into English" in got.output
+    qas = store.load_map("mt", data_dir=tmp_path / "maps").qas
+    assert sorted(qas["mt_lang"]) == ["", "", "", "zho", "zho", "zho"] and "answer_original" in qas

@@ -93,6 +93,9 @@ class TqdmProgress:
         from tqdm import tqdm
 
         bar = self._bars.get(stage)
+        if bar is not None and done < bar.n:  # the stage starts again (e.g. `univar eval`'s next encoder)
+            bar.close()
+            bar = None
         if bar is None:
             unit = "QA" if stage == "embed" else "step"
             bar = tqdm(total=total, desc=stage, unit=unit, file=sys.stderr, dynamic_ncols=True,
@@ -112,14 +115,51 @@ class TqdmProgress:
 DataDirOpt = Annotated[Path | None, typer.Option(
     "--data-dir", help="Folder holding the maps (default: $UNIVAR_DATA_DIR, else maps/ in the project folder).",
     file_okay=False)]
+BackendOpt = Annotated[str | None, typer.Option(
+    "--backend", help="Encoder backend: auto (on a CPU the fastest one that passes the accuracy guard against "
+                      "fp32 PyTorch, checked once per model; torch on a GPU), torch, onnx or onnx-int8. "
+                      "Default: $UNIVAR_BACKEND, else auto.")]
 CentreOpt = Annotated[bool, typer.Option(
     "--centre-questions", help="Question-centred embeddings: subtract each question's mean embedding (over "
                                "the value IDs that answered it) so that what differs between value IDs is "
                                "left, not the topic. QAs of questions only one value ID answered are left "
                                "out (counted).")]
+TrustRemoteCodeOpt = Annotated[bool, typer.Option(
+    "--trust-remote-code/--no-trust-remote-code",
+    help="Let a model whose folder ships its own Python code (config.json 'auto_map', e.g. the UniVaR "
+         "checkpoints on nomic-embed) run it. This runs code from the model's source on this machine: only for "
+         "models you trust. Off by default; a map built with it records it in its manifest.")]
+
+
+def _remote_code_warning(trust_remote_code: bool, *models: Any) -> None:
+    """Say it every time: consent to run a model's code should never be silent."""
+    if trust_remote_code:
+        named = ", ".join(f"'{m}'" for m in models if m) or "the map's encoder"
+        _err(f"warning: --trust-remote-code runs Python code shipped with the model ({named}) on this "
+             "machine; use it only for models from a source you trust")
+
+
 EmbeddingsOpt = Annotated[Path | None, typer.Option(
     "--embeddings", help="Precomputed embeddings: an .npy with one row per input row (float32, (n, d)). "
                          "Used as they are; no encoder is loaded.", dir_okay=False)]
+
+
+def _backend(value: str | None) -> str | None:
+    """--backend checked early (a typo fails before any work), None when not given."""
+    if value is None:
+        return None
+    from univar_core.encoders.onnx_backend import check_backend
+
+    try:
+        return check_backend(value)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--backend") from None
+
+
+def _say_backend(enc: Any) -> None:
+    note = getattr(enc, "backend_note", None)
+    if note:
+        _err(f"encoder {getattr(enc, 'name', '')}: backend {note}")
 
 
 StatusDirOpt = Annotated[Path | None, typer.Option(
@@ -189,10 +229,16 @@ def build(
     n_neighbors: Annotated[int, typer.Option(min=2, help="UMAP n_neighbors.")] = 15,
     min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
+    backend: BackendOpt = None,
     centre_questions: CentreOpt = False,
     landmarks: Annotated[int, typer.Option(
         min=10, help="Maps with more QAs fit UMAP on this many landmarks (stratified by value ID) and "
                      "place the rest by their nearest neighbours.")] = 50_000,
+    mt_model: Annotated[str | None, typer.Option(
+        help="First translate non-English QAs into English with this Hugging Face translation model (NLLB, "
+             "M2M100, opus-mt), as the UniVaR paper does; the originals stay in question_original / "
+             "answer_original and mt_lang.")] = None,
+    trust_remote_code: TrustRemoteCodeOpt = False,
     data_dir: DataDirOpt = None,
     status_dir: StatusDirOpt = None,
 ) -> None:
@@ -219,24 +265,30 @@ def build(
 
       univar build qa.csv --embeddings vectors.npy --encoder-name my-model --name pre
     """
-    from univar_core.encoders.resolve import load_encoder_cached
+    from univar_core.encoders.resolve import load_encoder_cached, trust_option
     from univar_core.maps import store
     from univar_core.maps.build import build_map
     from univar_core.maps.projection import UmapParams
 
     store.validate_map_name(name)   # before loading an encoder or reading anything
+    if embeddings is None:
+        _remote_code_warning(trust_remote_code, encoder)
     enc: Any = encoder
     options = {k: v for k, v in (("batch_size", batch_size), ("cache_flush_every", cache_flush_every))
                if v is not None}
-    if options and embeddings is None:
-        enc = load_encoder_cached(encoder, **options)
+    if embeddings is None:
+        enc = load_encoder_cached(encoder, backend=_backend(backend), **options,
+                                  **trust_option(trust_remote_code))
+        _say_backend(enc)
     source = files[0] if len(files) == 1 else files
     with _stage_progress(status_dir) as (progress, status):
+        if mt_model:
+            source = _translated(files, mt_model, dataset=dataset, embeddings=embeddings, progress=progress)
         vmap, report = build_map(
             source, name, encoder=enc, embeddings=embeddings, encoder_name=encoder_name,
             umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed),
             dataset=dataset, data_dir=data_dir, centre_questions=centre_questions,
-            landmarks=landmarks, progress=progress)
+            landmarks=landmarks, trust_remote_code=trust_remote_code, progress=progress)
         _built(vmap, status)
     _print_report(report)
     _print_representation(vmap.manifest)
@@ -251,6 +303,26 @@ def build(
                f"{n_clusters} clusters -> {vmap.path}")
 
 
+def _translated(files: list[Path], mt_model: str, *, dataset: str | None, embeddings: Any, progress) -> Any:
+    """The QA files read, validated and machine-translated into English (the optional stage of build)."""
+    from univar_core.collect.translation import Translator, translate_qas
+    from univar_core.data.readers import read_many
+
+    if embeddings is not None:
+        raise typer.BadParameter("precomputed embeddings belong to the untranslated text: drop --mt-model or "
+                                 "--embeddings", param_hint="--mt-model")
+    loaded = read_many(files, dataset=dataset)
+    if loaded.embeddings is not None:
+        raise typer.BadParameter("the file's embedding column belongs to the untranslated text: drop --mt-model",
+                                 param_hint="--mt-model")
+    _print_report(loaded.report)
+    table, n_new = translate_qas(loaded.table, Translator(mt_model), to="eng",
+                                 progress=lambda done, total: progress("translate", done, total))
+    _err(f"translated {int((table['mt_lang'] != '').sum()):,} non-English QAs into English with {mt_model} "
+         f"({n_new:,} texts new, the rest from the cache)")
+    return table
+
+
 def _built(vmap: Any, status: Any) -> None:
     if status is not None:
         status.finish(map_name=vmap.name, map_path=str(vmap.path), n_qas=int(len(vmap.qas)))
@@ -263,6 +335,8 @@ def rebuild(
     n_neighbors: Annotated[int, typer.Option(min=2, help="UMAP n_neighbors.")] = 15,
     min_dist: Annotated[float, typer.Option(min=0.0, help="UMAP min_dist.")] = 0.1,
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
+    backend: BackendOpt = None,
+    trust_remote_code: TrustRemoteCodeOpt = False,
     data_dir: DataDirOpt = None,
     status_dir: StatusDirOpt = None,
 ) -> None:
@@ -278,8 +352,10 @@ def rebuild(
     from univar_core.maps.projection import UmapParams
     from univar_core.maps.rebuild import rebuild_map
 
+    _remote_code_warning(trust_remote_code, encoder)
     with _stage_progress(status_dir) as (progress, status):
         vmap, _ = rebuild_map(map_name, name, encoder=encoder, data_dir=data_dir, progress=progress,
+                              backend=_backend(backend), trust_remote_code=trust_remote_code,
                               umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed))
         _built(vmap, status)
     typer.echo(f"map '{vmap.name}': {len(vmap.qas):,} QAs re-embedded with {encoder} -> {vmap.path}")
@@ -293,6 +369,9 @@ def place(
     encoder: Annotated[str | None, typer.Option(
         help="Encoder to embed with (default: the one the map was built with; it must match).")] = None,
     save: Annotated[bool, typer.Option(help="Store the placed QAs as a new layer of the map.")] = True,
+    trust_remote_code: TrustRemoteCodeOpt = False,
+    backend: Annotated[str | None, typer.Option(
+        help="Encoder backend (default: the one the map was embedded with; another one is refused).")] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Place new QAs on an existing map (no refit: existing points never move) and identify them.
@@ -320,7 +399,10 @@ def place(
         check_new_layer(vmap, layer)  # before spending time on embedding
     bars = TqdmProgress()
     try:
+        if embeddings is None:
+            _remote_code_warning(trust_remote_code, encoder or (vmap.manifest.get("encoder") or {}).get("name"))
         placement = place_on_map(vmap, file, layer=layer, encoder=encoder, embeddings=embeddings,
+                                 backend=_backend(backend), trust_remote_code=trust_remote_code,
                                  progress=bars)
     finally:
         bars.close()
@@ -348,21 +430,27 @@ def place(
 
 
 def demo(data_dir: DataDirOpt = None) -> None:
-    """Build (or rebuild) the built-in synthetic demo map "demo" with the default encoder.
+    """Build (or rebuild) the built-in synthetic demo maps with the default encoder: "demo-values"
+    (question-centred: values set the layout; the app opens it first) and "demo" (the encoder's own
+    vectors: QAs group by question; QAs of new questions can be placed on it).
 
     The demo corpus is synthetic: fictional model-language value IDs with planted stances.
 
     Example:
 
-      univar demo && univar info demo
+      univar demo && univar info demo-values
     """
     from univar_core.maps.build import build_demo_map
 
     bars = TqdmProgress()
     try:
         vmap = build_demo_map(data_dir=data_dir, progress=bars)
+        bars.close()
+        bars = TqdmProgress()
+        values = build_demo_map(data_dir=data_dir, progress=bars, centre_questions=True)
     finally:
         bars.close()
+    typer.echo(f"demo value map (question-centred): {len(values.qas):,} QAs -> {values.path}")
     typer.echo(f"demo map (synthetic): {len(vmap.qas):,} QAs, {vmap.qas['value_id'].nunique()} value IDs "
                f"-> {vmap.path}")
 
@@ -558,14 +646,10 @@ def distances(
         _write_csv(dm, csv_out, index=True)
         typer.echo(f"matrix written to {csv_out}")
     if pair:
-        a, b = pair
-        qid = vmap.qas.set_index("value_id")["question_id"].astype(str)
-        qa, qb = set(qid.loc[[a]]), set(qid.loc[[b]])
-        paired = len(qa & qb) >= max(2, min(len(qa), len(qb)) // 2)
-        point, lo, hi = compare.bootstrap_distance_value_ids(vmap.qas, emb, a, b, method=method, paired=paired)
-        p = compare.permutation_test_value_ids(vmap.qas, emb, a, b, method=method, paired=paired)
-        typer.echo(f"{a} vs {b}: {method} distance {point:.4f} (95% CI {lo:.4f}-{hi:.4f}), permutation "
-                   f"p = {p:.4f} ({'paired by question' if paired else 'unpaired'}; small p: distinguishable)")
+        t = compare.pair_test(vmap.qas, emb, *pair, method=method, n_perm=999)
+        typer.echo(f"{t['a']} vs {t['b']}: {method} distance {t['distance']:.4f} (95% CI {t['lo']:.4f}-{t['hi']:.4f}), "
+                   f"permutation p = {t['p']:.4f} ({'paired by question' if t['paired'] else 'unpaired'}; small p: "
+                   "distinguishable)")
 
 
 def lenses_cmd(
@@ -578,6 +662,9 @@ def lenses_cmd(
     n_boot: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the 95% CI.")] = 200,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the long table as CSV.", dir_okay=False)]
         = None,
+    trust_remote_code: TrustRemoteCodeOpt = False,
+    backend: Annotated[str | None, typer.Option(
+        help="Encoder backend for the prototypes (default: the one the map was embedded with).")] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Score every value ID of a map on a value lens (ValueLex, Schwartz, Moral Foundations).
@@ -593,6 +680,7 @@ def lenses_cmd(
       univar lenses demo --lens schwartz --csv schwartz.csv
     """
     from univar_core.analysis import lenses
+    from univar_core.encoders.resolve import encoder_for_map
     from univar_core.maps import store
 
     if by not in LEVEL_CHOICES:
@@ -600,7 +688,10 @@ def lenses_cmd(
     the_lens = lenses.load_lens(lens) if lens.endswith(".json") else lenses.get_lens(lens)
     vmap = store.load_map(name, data_dir=data_dir)
     _print_representation(vmap.manifest)  # distances and lens scores are on the vectors the map holds
-    qa_scores, dims, _ = lenses.map_lens_scores(vmap, the_lens, encoder=encoder)
+    _remote_code_warning(trust_remote_code, encoder or str((vmap.manifest.get("encoder") or {}).get("name")))
+    enc = encoder_for_map(vmap, encoder, backend=_backend(backend), trust_remote_code=trust_remote_code)
+    _say_backend(enc)
+    qa_scores, dims, _ = lenses.map_lens_scores(vmap, the_lens, encoder=enc)
     summary = lenses.score_value_ids(vmap.qas, qa_scores, by=by, n_boot=n_boot)
     wide = summary.pivot(index=by, columns="score", values="mean")[dims]
     typer.echo(f"{the_lens.title}: mean score per {by} (cosine to prototype minus cosine to neutral)")
@@ -670,6 +761,8 @@ def train_cmd(
     precision: Annotated[str, typer.Option(help="full: auto (bf16 on GPUs that have it, else fp16; fp32 on CPU), "
                                                 "bf16, fp16 or fp32.")] = "auto",
     max_seq_length: Annotated[int | None, typer.Option(help="full: tokens per view (default: the model's).")] = None,
+    trust_remote_code: TrustRemoteCodeOpt = False,
+    backend: BackendOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Train a value encoder with multi-view contrastive learning (UniVaR).
@@ -693,6 +786,10 @@ def train_cmd(
         raise typer.BadParameter("give QA files or --map (one of them)")
     if embeddings and (map_name or len(files or []) != 1):
         raise typer.BadParameter("--embeddings goes with exactly one QA file (its rows align with the .npy)")
+    backend = _backend(backend)
+    if mode == "full" and backend not in (None, "auto", "torch"):
+        raise typer.BadParameter("full fine-tuning trains the PyTorch model; the backend applies to --mode head",
+                                 param_hint="--backend")
     manifest = source_file = None
     emb: np.ndarray | None
     if map_name:
@@ -710,17 +807,22 @@ def train_cmd(
                              source_file=source_file, split_by=split_by, test_fraction=test_fraction, seed=seed,
                              lam=lam, steps=steps, lr=lr, logit_scale=logit_scale, batch_value_ids=batch_value_ids,
                              pairs_per_value_id=pairs_per_value_id, batch_pairs=batch_pairs,
-                             micro_batch_pairs=micro_batch_pairs, precision=precision, max_seq_length=max_seq_length)
+                             micro_batch_pairs=micro_batch_pairs, precision=precision, max_seq_length=max_seq_length,
+                             backend=backend, trust_remote_code=trust_remote_code or None)
     except QAInputError:
         raise
     except ValueError as err:   # settings that do not fit the mode
         raise typer.BadParameter(str(err)) from None
     if plan.split_summary:
         _err(plan.split_summary + " -> training on the train side")
+    _remote_code_warning(trust_remote_code, base)
+    embed_bars = TqdmProgress()
     bar, progress = _step_bar(f"train ({mode})")
     try:
-        result = plan.run(out, resume=resume, progress=progress, log=_err)
+        result = plan.run(out, resume=resume, progress=progress, log=_err,
+                          embed_progress=functools.partial(embed_bars, "embed"))
     finally:
+        embed_bars.close()
         bar.close()
     typer.echo(f"trained {result.steps_done} steps on {result.device} in {result.elapsed_s:.1f} s, "
                f"loss {result.losses[0] if result.losses else float('nan'):.3f} -> {result.final_loss:.3f}; "
@@ -743,6 +845,8 @@ def eval_cmd(
                                    "question's train mean; held-out QAs on the mean of the held-out answers to "
                                    "their question, no value-ID label used).")] = False,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV.", dir_okay=False)] = None,
+    trust_remote_code: TrustRemoteCodeOpt = False,
+    backend: BackendOpt = None,
 ) -> None:
     """Value identification: how well each encoder tells value IDs apart on held-out questions.
 
@@ -756,15 +860,26 @@ def eval_cmd(
     from univar_core.analysis.identification import value_identification_table
     from univar_core.data.readers import read_many
     from univar_core.data.splits import assert_no_leak, split_qas
-    from univar_core.encoders.resolve import load_encoder
+    from univar_core.encoders.resolve import load_encoder_cached, trust_option
 
+    backend = _backend(backend)  # a typo fails before any reading
     loaded = read_many(files)
     _print_report(loaded.report)
     split = split_qas(loaded.table, by=split_by or "question_id", test_fraction=test_fraction, seed=seed)
     assert_no_leak(loaded.table, split)
     _err(split.summary())
-    table = value_identification_table(loaded.table, {name: load_encoder(name) for name in encoder}, split,
-                                       k=k, probe=probe, tfidf=tfidf, seed=seed, centre_questions=centre_questions)
+    _remote_code_warning(trust_remote_code, *encoder)
+    encoders = {}
+    for name in encoder:  # through the shared cache: QAs that train or build embedded are not embedded again
+        encoders[name] = load_encoder_cached(name, backend=backend, **trust_option(trust_remote_code))
+        _say_backend(encoders[name])
+    bars = TqdmProgress()
+    try:
+        table = value_identification_table(loaded.table, encoders, split, k=k, probe=probe, tfidf=tfidf,
+                                           seed=seed, progress=functools.partial(bars, "embed"),
+                                           centre_questions=centre_questions)
+    finally:
+        bars.close()
     _print_table(table.round(4))
     if csv_out:
         _write_csv(table, csv_out)
@@ -829,16 +944,19 @@ def collect_cmd(
     retries: Annotated[int, typer.Option(min=0, help="Retries of a request on 429/5xx/timeouts.")] = 5,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for one answer.")] = 120.0,
     mt_model: Annotated[str | None, typer.Option(
-        help="Translation model (name or folder) for questions the bank lacks in a language; without it those "
-             "are asked in English with the instruction to answer in the language.")] = None,
+        help="Translation model (name or folder): questions the bank lacks in a language are machine-translated "
+             "into it (without one they are asked in English with the instruction to answer in the language), "
+             "and the answers are translated into English for embedding (originals kept).")] = None,
+    translate_answers: Annotated[bool, typer.Option(
+        help="With --mt-model: also translate the answers into English.")] = True,
     dataset: Annotated[str | None, typer.Option(help="Dataset label of the QAs.")] = None,
     restart: Annotated[bool, typer.Option(help="Discard answers of an earlier run into the same --out.")] = False,
     status_dir: StatusDirOpt = None,
 ) -> None:
     """Ask a model the value questions and write a QA file for `univar place` / `univar build`.
 
-    An interrupted run (Ctrl-C, a crash, kill -9) keeps every finished answer in <out>.answers.jsonl;
-    the same command again asks only what is missing. Settings go to <out>.collect.json. Empty and
+    An interrupted run (Ctrl-C, a crash, kill -9) keeps every finished answer in OUT.answers.jsonl;
+    the same command again asks only what is missing. Settings go to OUT.collect.json. Empty and
     refused answers are kept (column answer_status) and counted.
 
     Examples:
@@ -884,7 +1002,8 @@ def collect_cmd(
         try:
             result = run_collection(backend, the_bank, langs=lang_list, out=out, n_questions=questions,
                                     samples=samples, settings=settings, dataset=dataset, bank_path=bank,
-                                    translator=translator, restart=restart, progress=progress)
+                                    translator=translator, translate_answers=translate_answers, restart=restart,
+                                    progress=progress)
         finally:
             if bar is not None:
                 bar.close()
@@ -910,7 +1029,7 @@ def translate_cmd(
     """Machine-translate QAs into one language (English before embedding, as the UniVaR paper does).
 
     Rows already in the target language are left as they are. The original text stays in
-    <column>_original and the language it was translated from in mt_lang (empty when untouched);
+    COLUMN_original and the language it was translated from in mt_lang (empty when untouched);
     `lang` keeps the language the model answered in, so value IDs do not change. Translations are
     cached by model hash and text: a rerun translates only new texts.
 

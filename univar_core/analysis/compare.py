@@ -477,6 +477,28 @@ def permutation_test_value_ids(qas: pd.DataFrame, emb: np.ndarray, a: str, b: st
     return permutation_test(emb_a, emb_b, method, **kwargs)
 
 
+def pair_design(qas: pd.DataFrame, a: str, b: str, *, by: str = "value_id") -> tuple[bool, int]:
+    """(paired, shared questions) of two value IDs: paired by question when they share at least 2
+    questions and at least half of the smaller one's; otherwise QAs are resampled freely."""
+    if "question_id" not in qas.columns:
+        return False, 0
+    qid = qas.set_index(by)["question_id"].astype(str)
+    qa, qb = set(qid.loc[[a]]), set(qid.loc[[b]])
+    shared = len(qa & qb)
+    return shared >= max(2, min(len(qa), len(qb)) // 2), shared
+
+
+def pair_test(qas: pd.DataFrame, emb: np.ndarray, a: str, b: str, *, method: str = "centroid",
+              n_boot: int = 200, n_perm: int = 499, by: str = "value_id") -> dict:
+    """Two value IDs' distance with a bootstrap 95% CI and the permutation-test p, paired by question
+    when ``pair_design`` says so: {a, b, method, paired, shared_questions, distance, lo, hi, p}."""
+    paired, shared = pair_design(qas, a, b, by=by)
+    point, lo, hi = bootstrap_distance_value_ids(qas, emb, a, b, method=method, paired=paired, by=by, n_boot=n_boot)
+    p = permutation_test_value_ids(qas, emb, a, b, method=method, paired=paired, by=by, n_perm=n_perm)
+    return {"a": a, "b": b, "method": method, "paired": paired, "shared_questions": shared,
+            "distance": point, "lo": lo, "hi": hi, "p": p}
+
+
 # ---------------------------------------------------------------------------------------------
 # QA-level comparison of two value IDs
 # ---------------------------------------------------------------------------------------------
@@ -554,6 +576,32 @@ def _checkpoint_sets(checkpoints) -> tuple[dict[str, np.ndarray], dict[str, np.n
         if {"x", "y"} <= set(table.columns):
             xy[name] = table[["x", "y"]].to_numpy(dtype=float)[rows]
     return sets, xy
+
+
+CHECKPOINT_SOURCES = {"demo": "use the demo checkpoints", "column": "the map's checkpoint column",
+                      "layers": "layers of the map as checkpoints"}
+
+
+def checkpoint_sources(qas: pd.DataFrame, *, is_demo: bool = False) -> list[str]:
+    """Where a map's checkpoints can come from (keys of CHECKPOINT_SOURCES): the demo's synthetic ones,
+    a 'checkpoint' column, or its layers (each uploaded checkpoint a layer)."""
+    out = ["demo"] if is_demo else []
+    if "checkpoint" in qas.columns and qas["checkpoint"].notna().any():
+        out.append("column")
+    if "layer" in qas.columns and qas["layer"].nunique() >= 2:
+        out.append("layers")
+    return out
+
+
+def checkpoint_table(qas: pd.DataFrame, emb: np.ndarray, column: str,
+                     values: Sequence[str] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """The QAs (and their rows of emb) that are checkpoints: rows with a value in ``column`` (only
+    ``values`` when given), that value copied to a 'checkpoint' column, for ``trajectory``."""
+    col = qas[column]
+    keep = col.notna().to_numpy() if values is None else col.astype(str).isin(list(values)).to_numpy()
+    rows = np.flatnonzero(keep)
+    table = qas.iloc[rows].assign(checkpoint=col.astype(str).to_numpy()[rows]).reset_index(drop=True)
+    return table, np.asarray(emb)[rows]
 
 
 def trajectory(checkpoints: Mapping[str, np.ndarray] | tuple[pd.DataFrame, np.ndarray],

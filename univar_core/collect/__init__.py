@@ -9,6 +9,7 @@
 - journal.py:         the append-only file of finished answers that makes a run resumable
 - answer_status.py:   empty and refused answers, kept and counted
 - collector.py:       asks every (question, language, sample) that is missing, writes the QA file
+- run.py:             one collection end to end (plan, answers, QA file, settings): what the CLI calls
 - translation.py / mt_cache.py / mt_langs.py: machine translation with any HF seq2seq model
 
 The app starts `univar collect` / `univar translate` as background jobs through jobs/collection.py.

@@ -34,7 +34,8 @@ def load_bank(path: str | os.PathLike | None = None) -> pd.DataFrame:
     """The bank at ``path`` (CSV/TSV/JSONL/JSON/parquet/xlsx), or the built-in one when None.
 
     Rows with an empty question are refused (QAInputError naming the row); a missing question_id is
-    derived from the question text, as for QA files; repeated (question_id, lang) pairs are refused."""
+    derived from the question text, as for QA files; a question repeated with its id is kept once (a QA
+    file read as a bank), one id with two different questions in one language is refused."""
     source = BUILTIN_BANK if path is None else Path(path)
     name = str(source)
     raw = read_table(source, name=name)
@@ -62,11 +63,14 @@ def load_bank(path: str | os.PathLike | None = None) -> pd.DataFrame:
     bank["lang"] = [iso639_3(x) or x if x else "eng" for x in langs]
     if langcol is not None and langcol != "lang":
         bank = bank.drop(columns=langcol)
+    # A QA file used as a bank (the UniVaR release's files) repeats each question once per answer: the
+    # same id with the same text is one question; the same id with another text is an error.
+    bank = bank[~bank.duplicated(["question_id", "lang", "question"])]
     dup = bank.duplicated(["question_id", "lang"]).to_numpy().nonzero()[0]
     if len(dup):
-        row = int(dup[0])
-        raise QAInputError(f"question_id {bank['question_id'].iloc[row]!r} appears twice for language "
-                           f"{bank['lang'].iloc[row]!r}", source=name, row=row + 1, column="question_id")
+        row = int(bank.index[dup[0]])
+        raise QAInputError(f"question_id {bank['question_id'].loc[row]!r} has two different questions in "
+                           f"language {bank['lang'].loc[row]!r}", source=name, row=row + 1, column="question_id")
     bank["question_id"] = bank["question_id"].astype(str)
     bank["question"] = bank["question"].astype(str)
     rest = [c for c in bank.columns if c not in BANK_COLUMNS]

@@ -81,6 +81,7 @@ class ChatEndpoint:
         self._client = openai.OpenAI(base_url=self.base_url, api_key=self._key, max_retries=0,
                                      timeout=self.timeout_s)
         self.n_succeeded = 0
+        self.token_param = "max_tokens"
 
     def describe(self) -> dict:
         return {"backend": self.kind, "endpoint": endpoint_host(self.base_url), "model": self.model,
@@ -98,15 +99,19 @@ class ChatEndpoint:
         def call():
             return self._client.chat.completions.create(
                 model=self.model, messages=messages, temperature=settings.temperature, top_p=settings.top_p,
-                max_tokens=settings.max_tokens, seed=prompt.seed)
+                seed=prompt.seed, **{self.token_param: settings.max_tokens})
 
-        try:
-            resp = call_with_retries(call, self.retry, is_transient=self._is_transient, retry_after=retry_after_s,
-                                     on_retry=self.on_retry)
-        except RetriesExhausted as err:
-            raise self._final_error(err.last, err.attempts) from None
-        except Exception as err:  # noqa: BLE001 - turned into a message the user can act on
-            raise self._config_error(err) from None
+        for attempt in range(2):
+            try:
+                resp = call_with_retries(call, self.retry, is_transient=self._is_transient,
+                                         retry_after=retry_after_s, on_retry=self.on_retry)
+                break
+            except RetriesExhausted as err:
+                raise self._final_error(err.last, err.attempts) from None
+            except Exception as err:  # noqa: BLE001 - turned into a message the user can act on
+                if attempt == 0 and self._wants_completion_tokens(err):
+                    continue
+                raise self._config_error(err) from None
         self.n_succeeded += 1
         choice = resp.choices[0] if resp.choices else None
         usage = getattr(resp, "usage", None)
@@ -114,6 +119,14 @@ class ChatEndpoint:
                           finish_reason=getattr(choice, "finish_reason", None),
                           prompt_tokens=getattr(usage, "prompt_tokens", None),
                           completion_tokens=getattr(usage, "completion_tokens", None))
+
+    def _wants_completion_tokens(self, err: BaseException) -> bool:
+        """OpenAI's newer models refuse `max_tokens` (HTTP 400) and want `max_completion_tokens`, which
+        many other servers do not know: send the old name first, switch once when told to."""
+        if _status(err) == 400 and "max_completion_tokens" in self._server_says(err):
+            self.token_param = "max_completion_tokens"    # requests in flight may each have been told so
+            return True
+        return False
 
     def _is_transient(self, err: BaseException) -> bool:
         """As :func:`is_transient`, except that an endpoint never reached in this run (refused, unknown

@@ -46,16 +46,32 @@ def _file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
+def english_answers(table: pd.DataFrame, translator) -> pd.DataFrame:
+    """Answers in other languages machine-translated into English, as the UniVaR paper embeds them; the
+    question becomes the bank's English original when there is one (translating the translated question
+    back would only add noise). The asked question and the answer as given stay in question_original /
+    answer_original, their language in mt_lang."""
+    from univar_core.collect.translation import translate_qas
+
+    out, _ = translate_qas(table, translator, to="eng", columns=("answer",))
+    out["question_original"] = out["question"]
+    english = (out["mt_lang"] != "") & (out.get("question_eng", "") != "")
+    out.loc[english, "question"] = out.loc[english, "question_eng"]
+    return out
+
+
 def run_collection(backend: AnswerBackend, bank: pd.DataFrame, *, langs: list[str], out: str | os.PathLike,
                    n_questions: int | None = None, samples: int = 1,
                    settings: GenerationSettings | None = None, dataset: str | None = None,
-                   bank_path: str | os.PathLike | None = None, translator=None, restart: bool = False,
+                   bank_path: str | os.PathLike | None = None, translator=None, translate_answers: bool = True,
+                   restart: bool = False,
                    progress: Callable[[CollectProgress], None] | None = None,
                    stop: threading.Event | None = None) -> CollectResult:
     """Collect the answers still missing for (bank[:n_questions] x langs x samples) and write ``out``.
 
     The journal ``<out>.answers.jsonl`` keeps every finished answer; ``restart`` discards it first.
-    ``translator``: a translation.Translator for questions the bank lacks in a language."""
+    ``translator``: a translation.Translator for questions the bank lacks in a language and, with
+    ``translate_answers``, for the answers in other languages than English (see :func:`english_answers`)."""
     out = Path(out)
     settings = settings or GenerationSettings()
     if out.suffix.lower() not in collector.OUTPUT_TYPES:
@@ -74,6 +90,8 @@ def run_collection(backend: AnswerBackend, bank: pd.DataFrame, *, langs: list[st
         stats = collector.collect_answers(backend, tasks, journal, settings, progress=progress, stop=stop)
         dataset = dataset or (BUILTIN_DATASET if bank_path is None else Path(bank_path).stem)
         table = collector.qa_table(tasks, journal, model=backend.model, dataset=dataset)
+    if translator is not None and translate_answers:
+        table = english_answers(table, translator)
     collector.write_table_atomic(table, out)
     bank_file = Path(bank_path) if bank_path is not None else BUILTIN_BANK
     record = {

@@ -141,5 +141,11 @@ SPLIT_COLUMNS = ("question_id", "questionnaire", "dataset", "subset")
 
 def split_columns(qas: pd.DataFrame) -> list[str]:
     """The columns a question-disjoint split can group by, finest first: question_id, then the coarser
-    questionnaire / dataset / subset; only those with at least 2 groups (one group cannot be split)."""
-    return [c for c in SPLIT_COLUMNS if c in qas.columns and qas[c].nunique() >= 2]
+    questionnaire / dataset / subset; only those that leave at least 2 groups once groups sharing a
+    question text are merged (as split_qas merges them: two inventories that repeat items are one)."""
+    def groups(col: str) -> int:
+        if "question" not in qas.columns:
+            return qas[col].nunique()
+        return len(np.unique(_merge_groups_sharing_text(qas[col], qas["question"])))
+
+    return [c for c in SPLIT_COLUMNS if c in qas.columns and qas[c].nunique() >= 2 and groups(c) >= 2]

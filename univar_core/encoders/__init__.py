@@ -10,6 +10,8 @@ head              ``HeadEncoder``: a trained head on a frozen base encoder; its 
 cache             ``EmbeddingCache``: vectors keyed by the exact text, in shards under the model's hash
 centring          question-centred vectors (each question's mean subtracted)
 compat            which trained head fits which map (``head_matches_map``, ``load_head_for_map``)
+centring          question-centred vectors: subtract each question's mean over the value IDs that answered
+                  it (maps built and placed with it, value identification rows)
 """
 from univar_core._lazy import lazy_exports
 
@@ -20,4 +22,5 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "head": ["HeadEncoder", "is_head_folder"],
     "cache": ["EmbeddingCache"],
     "compat": ["head_matches_map", "load_head_for_map", "recorded_base", "head_meta"],
+    "centring": ["QuestionMeans", "CentringReport", "centre_questions", "centre_new", "fit_question_means"],
 })

@@ -91,6 +91,19 @@ class HeadEncoder:
                 out[i:i + batch_size] = F.normalize(self.head(t), dim=1).numpy()
         return out
 
+    @property
+    def backend(self) -> str:
+        """The base encoder's backend (the head itself is a small torch MLP on its vectors)."""
+        return getattr(self.base, "backend", "torch")
+
+    @property
+    def backend_note(self) -> str:
+        return getattr(self.base, "backend_note", self.backend)
+
+    @property
+    def backend_guard(self):
+        return getattr(self.base, "backend_guard", None)
+
     def _need_base(self) -> Encoder:
         if self.base is None:
             raise RuntimeError(f"{self.name}: no base encoder loaded; only transform() of cached base embeddings works")
@@ -127,6 +140,9 @@ class HeadEncoder:
         if base is None:
             from univar_core.encoders.sentence_encoder import SentenceEncoder
 
+            if encoder_kwargs.get("backend") in (None, "auto") and config.get("base_backend"):
+                # the head learnt on this backend's vectors: apply it on the same ones (and their cache)
+                encoder_kwargs = {**encoder_kwargs, "backend": config["base_backend"]}
             base = SentenceEncoder(meta["base"], **encoder_kwargs)
         want = meta.get("base_content_hash")
         if want and getattr(base, "content_hash", None) != want:

@@ -7,6 +7,11 @@ a folder holding a plain transformers model is wrapped by sentence-transformers 
 The encode path is deliberately the same work ``SentenceTransformer.encode`` does (length-sorted
 batches, ``preprocess`` then forward) plus a cache keyed by (content hash, exact text), so it costs
 next to nothing on top of the bare model while never embedding the same QA twice.
+
+Backends (``backend=``): ``torch`` runs the sentence-transformers model; ``onnx`` / ``onnx-int8`` run its
+ONNX export in ONNX Runtime on the CPU (encoders.onnx_backend); ``auto`` picks, on a CPU, the fastest one
+that passes the accuracy guard against fp32 PyTorch, and torch on a GPU. Vectors of different backends
+are cached apart (``cache_key``: content hash + backend) and never mix.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from bisect import bisect_left
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +28,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from univar_core.encoders import onnx_backend
 from univar_core.encoders.base import DEFAULT_ENCODER, EncodeResult, EncoderLoadError, Progress
 from univar_core.encoders.cache import EmbeddingCache, text_key
 from univar_core.paths import CACHE_DIR
@@ -188,11 +195,15 @@ class SentenceEncoder:
         cache_dir: str | os.PathLike | None = None,
         precision: str = "auto",
         cache_flush_every: int = 2048,
+        backend: str | None = None,
+        onnx_dir: str | os.PathLike | None = None,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.name = str(name_or_path)
-        self.device = _pick_device(device)
+        backend = onnx_backend.check_backend(backend or onnx_backend.default_backend())
+        # The ONNX backends run on the CPU: asked for by name, they bring the model there too.
+        self.device = _pick_device(device or ("cpu" if backend in onnx_backend.CPU_PREFERENCE else None))
         dtype = _pick_dtype(precision, self.device)
         path = resolve_model_path(self.name)
         self.model = _load_sentence_transformer(self.name, path, self.device, bool(trust_remote_code))
@@ -207,16 +218,73 @@ class SentenceEncoder:
         self.max_tokens = self._max_tokens()
         self.batch_size = int(batch_size)
         self.cache_flush_every = max(1, int(cache_flush_every))
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
-        self._cache = (EmbeddingCache(self.cache_dir / self.content_hash, self.dim, unit_norm=True)
-                       if self.cache_dir else None)
         prompts = getattr(self.model, "prompts", None) or {}
         default_prompt = getattr(self.model, "default_prompt_name", None)
         self._prompt = prompts.get(default_prompt) if default_prompt else None  # as SentenceTransformer.encode does
         self._counting_tokenizer, self._n_special_tokens = self._make_counting_tokenizer()
+        self._runner: Any = None  # an OnnxRunner when an ONNX backend is in use
+        self.backend, self.backend_note, self.backend_guard = self._pick_backend(
+            backend, Path(onnx_dir).expanduser() if onnx_dir is not None else onnx_backend.default_onnx_dir())
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
+        self._cache = (EmbeddingCache(self.cache_dir / self.cache_key, self.dim, unit_norm=True)
+                       if self.cache_dir else None)
 
     def __repr__(self) -> str:
-        return f"SentenceEncoder({self.name!r}, dim={self.dim}, device={self.device!r}, hash={self.content_hash})"
+        return (f"SentenceEncoder({self.name!r}, dim={self.dim}, device={self.device!r}, backend={self.backend!r}, "
+                f"hash={self.content_hash})")
+
+    @property
+    def cache_key(self) -> str:
+        """The embedding cache folder's name: the content hash, plus the backend when it is not torch (torch
+        keeps the bare hash, so caches made before there were backends stay valid)."""
+        return cache_key(self.content_hash, self.backend)
+
+    # ---- backend -----------------------------------------------------------------------------------
+
+    def _pick_backend(self, backend: str, onnx_dir: Path) -> tuple[str, str, dict | None]:
+        """(backend in use, a sentence saying why, the guard record or None)."""
+        requested = backend
+        if requested == onnx_backend.TORCH:
+            return onnx_backend.TORCH, "torch (asked for)", None
+        if not self.device.startswith("cpu"):
+            if requested == onnx_backend.AUTO:
+                return onnx_backend.TORCH, f"torch (auto on {self.device})", None
+            raise EncoderLoadError(f"encoder {self.name!r}: backend {requested!r} runs on the CPU only; "
+                                   f"use --backend torch or auto on {self.device}")
+        folder = onnx_dir / self.content_hash
+        try:
+            paths = onnx_backend.ensure_exports(self.model, folder)
+        except onnx_backend.BackendError as err:
+            if requested == onnx_backend.AUTO:
+                return onnx_backend.TORCH, f"torch (fallback: {err})", {"export_error": str(err)}
+            raise EncoderLoadError(f"encoder {self.name!r}: backend {requested!r}: {err}") from err
+        guard = onnx_backend.read_guard(folder)
+        if guard is None:
+            runners = {b: onnx_backend.OnnxRunner(paths[b]) for b in onnx_backend.CPU_PREFERENCE}
+            guard = onnx_backend.run_guard(lambda b, texts: self._embed_sample(runners.get(b), texts),
+                                           onnx_backend.CPU_PREFERENCE, onnx_backend.guard_sample_texts())
+            onnx_backend.write_guard(folder, guard)
+        if requested == onnx_backend.AUTO:
+            chosen, note = onnx_backend.choose(guard)
+        else:
+            chosen, entry = requested, guard["backends"].get(requested) or {}
+            note = f"{requested} (asked for; guard: mean cosine {entry.get('mean_cosine')} to fp32 PyTorch)"
+            if not entry.get("passed"):
+                warnings.warn(f"encoder {self.name!r}: backend {requested} fails the accuracy guard "
+                              f"({entry}); auto would not use it", stacklevel=3)
+        if chosen != onnx_backend.TORCH:
+            self._runner = onnx_backend.OnnxRunner(paths[chosen])
+        return chosen, note, guard
+
+    def _embed_sample(self, runner, texts: list[str]) -> np.ndarray:
+        """Guard helper: texts embedded with one runner (None: torch), batch by batch."""
+        saved, self._runner = self._runner, runner
+        try:
+            batches = [np.arange(s, min(s + self.batch_size, len(texts)))
+                       for s in range(0, len(texts), self.batch_size)]
+            return np.concatenate([v for _, v in self._forward_batches(texts, batches)])
+        finally:
+            self._runner = saved
 
     @property
     def tokenizer(self):
@@ -346,6 +414,8 @@ class SentenceEncoder:
             return
         model, device = self.model, torch.device(self.device)
 
+        runner = self._runner
+
         def preprocess(rows):
             return model.preprocess([texts[i] for i in rows], prompt=self._prompt)
 
@@ -358,8 +428,10 @@ class SentenceEncoder:
                     features = upcoming.result() if upcoming is not None else preprocess(rows)
                     if prefetch and i + 1 < len(batches):
                         upcoming = prefetch.submit(preprocess, batches[i + 1])
-                    features = batch_to_device(features, device)
-                    emb = model(features)["sentence_embedding"]
+                    if runner is not None:  # ONNX Runtime: the same module chain, exported
+                        emb = torch.from_numpy(runner(features))
+                    else:
+                        emb = model(batch_to_device(features, device))["sentence_embedding"]
                     if model.truncate_dim:
                         emb = emb[:, : model.truncate_dim]
                     emb = torch.nn.functional.normalize(emb.float(), p=2, dim=1)
@@ -395,3 +467,8 @@ def _cut_qa(question: str, answer: str, offsets: list[tuple[int, int]], budget: 
 
 # The name this class had before the Encoder protocol existed; kept so existing callers still import it.
 Encoder = SentenceEncoder
+
+
+def cache_key(content_hash: str, backend: str) -> str:
+    """Embedding cache folder name of an encoder identity and backend (torch: the bare hash)."""
+    return str(content_hash) if backend == onnx_backend.TORCH else f"{content_hash}-{backend}"

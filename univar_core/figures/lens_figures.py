@@ -23,12 +23,18 @@ TARGET_COLOR = "#111111"
 
 
 # ---------------------------------------------------------------- distances
+MAX_TICK_LABELS = 60   # above this many labels a heatmap names only the highlighted ones (375 would be ink)
+
+
 def clustered_heatmap_figure(dm: pd.DataFrame, *, title: str = "Distances (clustered)",
-                             colorbar_title: str = "distance") -> go.Figure:
+                             colorbar_title: str = "distance", highlight: Sequence[str] = (),
+                             max_tick_labels: int = MAX_TICK_LABELS) -> go.Figure:
     """Heatmap of a square distance matrix in clustered leaf order, with the dendrogram above it.
 
     Rows/columns follow ``compare.cluster_order`` (average linkage, optimal leaf order). Trace 0 is the
     heatmap; the dendrogram's links follow as line traces (none when fewer than 3 labels).
+    ``highlight``: labels whose row and column are outlined (e.g. a search's matches). With more than
+    ``max_tick_labels`` labels only the highlighted ones are written on the axes (hover names every cell).
     """
     labels = [str(v) for v in dm.index]
     order, z = compare.cluster_order(dm)
@@ -54,7 +60,16 @@ def clustered_heatmap_figure(dm: pd.DataFrame, *, title: str = "Distances (clust
     size = min(1000, max(420, 16 * len(labels) + 220))
     fig.update_layout(title=dict(text=escape_hover(title)), height=size, margin=dict(l=10, r=10, t=50, b=10),
                       plot_bgcolor="white", showlegend=False)
-    fig.update_xaxes(tickmode="array", tickvals=xs, ticktext=shown, tickangle=-60, row=2, col=1)
+    marked = [i for i, name in enumerate(order) if name in {str(h) for h in highlight}]
+    for i in marked:   # outline the highlighted row and column
+        for x0, x1, y0, y1 in ((xs[0] - 5, xs[-1] + 5, i - 0.5, i + 0.5),
+                               (xs[i] - 5, xs[i] + 5, -0.5, len(order) - 0.5)):
+            fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, line=dict(color="#d62728", width=1.5),
+                          row=2, col=1)
+    ticks = range(len(order)) if len(order) <= max_tick_labels else marked
+    fig.update_yaxes(tickmode="array", tickvals=[shown[i] for i in ticks], row=2, col=1)
+    fig.update_xaxes(tickmode="array", tickvals=[xs[i] for i in ticks], ticktext=[shown[i] for i in ticks],
+                     tickangle=-60, row=2, col=1)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, row=1, col=1)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, title_text="linkage", row=1, col=1)
     fig.update_yaxes(autorange="reversed", row=2, col=1)

@@ -47,10 +47,12 @@ def start_collect(*, model: str, langs: list[str], n_questions: int, endpoint: s
 
 
 def start_translate(collected: str | os.PathLike, *, mt_model: str, root: str | Path | None = None) -> Job:
-    """`univar translate` of a collection's answers into English, next to them (answers_eng.csv)."""
+    """`univar translate` of a collection's answers into English, next to them (answers_eng.csv). Only the
+    answers: the page asks languages the bank lacks in English (with the instruction to answer in them)."""
     src = Path(collected)
     out = src.with_name(ANSWERS_ENG)
-    argv = cli_argv("translate", str(src), *cli_options(model=mt_model, out=out, status_dir=src.parent))
+    argv = cli_argv("translate", str(src), *cli_options(model=mt_model, out=out, columns="answer",
+                                                        status_dir=src.parent))
     return start_job(argv, src.parent, kind="translate", label=f"translating {src.parent.name}", root=root,
                      meta={"out": str(out)})
 

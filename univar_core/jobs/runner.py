@@ -106,8 +106,10 @@ def _read_info(job_dir: Path) -> dict:
         return {}
 
 
-def _alive(pid: int) -> tuple[bool, int | None]:
-    """(running, exit code when known). A child of this process is polled (and so reaped)."""
+def _alive(pid: int, argv: list[str] | None = None) -> tuple[bool, int | None]:
+    """(running, exit code when known). A child of this process is polled (and so reaped); another
+    process (started before the app restarted) counts only while its pid still runs the job's command,
+    so a pid reused after a reboot does not look like a job forever."""
     with _lock:
         proc = _children.get(pid)
     if proc is not None:
@@ -119,7 +121,12 @@ def _alive(pid: int) -> tuple[bool, int | None]:
         return False, None
     except PermissionError:
         return True, None
-    return True, None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:   # no /proc (macOS): trust the pid
+        return True, None
+    same = argv is None or [c.decode(errors="replace") for c in cmdline if c][-len(argv):] == [str(a) for a in argv]
+    return same, None
 
 
 def job_folders(root: str | Path | None = None) -> list[Path]:
@@ -138,7 +145,7 @@ def read_job(job_dir: str | Path) -> Job:
     status = read_status(info.get("status_dir") or job_dir) or {}
     state, error, code = info.get("state"), None, info.get("returncode")
     if state is None:
-        running, code = _alive(int(info["pid"]))
+        running, code = _alive(int(info["pid"]), info.get("argv"))
         if running:
             state = "running"
         else:

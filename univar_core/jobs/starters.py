@@ -74,9 +74,10 @@ def _build_dir(name: str, root: str | Path | None) -> Path:
 
 def start_build(name: str, *, data_dir: str | Path, files: list[str | Path] | None = None,
                 upload: Upload | None = None, encoder: str | None = None, root: str | Path | None = None,
-                centre_questions: bool = False) -> Job:
+                centre_questions: bool = False, backend: str | None = None) -> Job:
     """`univar build` of a new map `name` in data_dir from files or an uploaded file (question-centred
-    with ``centre_questions``)."""
+    with ``centre_questions``; ``backend``: the encoder backend, auto/torch/onnx/onnx-int8, None: the
+    command's default)."""
     from univar_core.maps.store import validate_map_name
 
     validate_map_name(name)
@@ -85,7 +86,7 @@ def start_build(name: str, *, data_dir: str | Path, files: list[str | Path] | No
     inputs = [str(f) for f in files or []] + ([str(_save_upload(upload, job_dir))] if upload else [])
     if not inputs:
         raise ValueError("nothing to build: give files or an upload")
-    argv = cli_argv("build", *inputs, *cli_options(name=name, encoder=encoder, data_dir=data_dir,
+    argv = cli_argv("build", *inputs, *cli_options(name=name, encoder=encoder, backend=backend, data_dir=data_dir,
                                                    status_dir=job_dir, centre_questions=centre_questions or None))
     return start_job(argv, job_dir, kind="build", label=f"building map {name}", root=root,
                      meta={"map_name": name, "data_dir": str(data_dir)})

@@ -9,7 +9,7 @@ store       the map folder on disk: atomic save, checksums, load, list, delete
 from univar_core._lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "build": ["build_map", "build_demo_map", "ensure_demo_map", "load_source"],
+    "build": ["build_map", "build_demo_map", "ensure_demo_map", "ensure_demo_maps", "load_source"],
     "placement": ["Placement", "place_on_map", "add_layer", "check_new_layer", "rank_value_ids"],
     "projection": ["UmapParams", "fit_projection", "place_points", "nearest_map_points", "centroid_matrix",
                    "value_id_centroids", "layout_from_distances"],

@@ -22,7 +22,16 @@ import pandas as pd
 from univar_core.data import readers, vectors
 from univar_core.data.schema import QAInputError, ValidationReport, validate_qas
 from univar_core.encoders.base import DEFAULT_ENCODER
-from univar_core.encoders.resolve import PRECOMPUTED_HASH, EncoderSpec, resolve_encoder
+from univar_core.encoders.base import Encoder
+from univar_core.encoders.resolve import (
+    PRECOMPUTED_HASH,
+    EncoderSpec,
+    encoder_for_map,
+    load_encoder_cached,
+    map_backend,
+    resolve_encoder,
+    trust_option,
+)
 from univar_core.maps import store
 from univar_core.maps.clusters import cluster_points, label_clusters
 from univar_core.maps.landmarks import DEFAULT_LANDMARKS, project_with_landmarks
@@ -36,6 +45,7 @@ Source = Union[str, Path, BinaryIO, Sequence[Union[str, Path]], pd.DataFrame, re
 
 BASE_LAYER = "base"
 DEMO_MAP_NAME = "demo"
+DEMO_VALUE_MAP_NAME = "demo-values"  # the question-centred demo: the map a first launch opens
 # UMAP needs a handful of neighbours; below this a 2-D map says nothing.
 MIN_QAS_FOR_MAP = 5
 _EMBED_CHUNK_ROWS = 50_000    # QAs encoded per chunk before their vectors go to disk
@@ -98,6 +108,30 @@ def _stage(progress: StageProgress | None, stage: str) -> Callable[[int, int], N
     return lambda done, total: progress(stage, done, total)
 
 
+def load_map_encoder(manifest: dict, name: str | None = None) -> Encoder:
+    """The encoder that embedded a map (or ``name``, e.g. a head on it), on the map's backend, with the cache:
+    what lens prototypes, controls and new QAs must be embedded with to be comparable with the map's points.
+    (Without ``name`` the hash check of ``encoders.resolve.encoder_for_map`` applies.)"""
+    if name is None:
+        return encoder_for_map(manifest)
+    return load_encoder_cached(name, backend=map_backend(manifest))
+
+
+def encoder_record(enc: Any) -> dict[str, Any]:
+    """What a manifest records about the encoder that embedded a map: identity, backend, and the guard
+    that let the backend be used (mean cosine to fp32 PyTorch per backend)."""
+    record = {"name": str(enc.name), "content_hash": str(enc.content_hash), "dim": int(enc.dim),
+              "backend": str(getattr(enc, "backend", "torch"))}
+    note = getattr(enc, "backend_note", None)
+    if note:
+        record["backend_note"] = str(note)
+    guard = getattr(enc, "backend_guard", None)
+    if guard and "backends" in guard:
+        record["backend_guard"] = {"sample": guard.get("sample"), "min_mean_cosine": guard.get("min_mean_cosine"),
+                                   "backends": guard["backends"]}
+    return record
+
+
 @dataclass
 class _Embedded:
     embeddings: np.ndarray
@@ -105,13 +139,15 @@ class _Embedded:
     content_hash: str
     n_truncated_tokens: int
     n_from_cache: int
+    record: dict[str, Any] | None = None  # encoder_record of the encoder used (None: precomputed)
 
 
 def _embed(table: pd.DataFrame, *, encoder: EncoderSpec | None, progress: StageProgress | None,
-           sink: vectors.EmbeddingSink = None) -> _Embedded:
+           sink: vectors.EmbeddingSink = None, backend: str | None = None,
+           trust_remote_code: bool = False) -> _Embedded:
     """Encode chunk by chunk into the sink (a staged .npy in a build): the encoder's output for one
     chunk is the only matrix in memory."""
-    enc = resolve_encoder(encoder)
+    enc = resolve_encoder(encoder, backend, trust_remote_code=trust_remote_code)
     total = len(table)
     if progress is not None:
         progress("embed", 0, total)
@@ -132,7 +168,7 @@ def _embed(table: pd.DataFrame, *, encoder: EncoderSpec | None, progress: StageP
         raise
     if progress is not None:
         progress("embed", total, total)
-    return _Embedded(emb, str(enc.name), str(enc.content_hash), n_truncated, n_from_cache)
+    return _Embedded(emb, str(enc.name), str(enc.content_hash), n_truncated, n_from_cache, encoder_record(enc))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -197,12 +233,17 @@ def build_map(source: Source, name: str, *, encoder: EncoderSpec = DEFAULT_ENCOD
               embeddings: np.ndarray | str | Path | None = None, encoder_name: str | None = None,
               umap: UmapParams = UmapParams(), dataset: str | None = None,
               data_dir: str | Path | None = None, centre_questions: bool = False,
-              landmarks: int = DEFAULT_LANDMARKS,
+              landmarks: int = DEFAULT_LANDMARKS, backend: str | None = None, trust_remote_code: bool = False,
               progress: StageProgress | None = None) -> tuple[ValueMap, ValidationReport]:
     """Read, validate, embed (or take precomputed vectors), project, cluster and store a map.
 
+    ``trust_remote_code``: let a model that ships its own Python code run it (off unless asked;
+    recorded in the manifest's encoder entry).
+
     ``encoder``: a name/path (loaded with encoders.resolve.load_encoder_cached) or an encoder object. With
     precomputed embeddings no encoder is loaded; ``encoder_name`` then names the model that made them.
+    ``backend`` (auto, torch, onnx, onnx-int8; default $UNIVAR_BACKEND, else auto) applies to an encoder
+    given by name.
     ``centre_questions``: store question-centred vectors (encoders.centring) instead of the encoder's:
     the map then shows how answers differ from each question's consensus, not topics. QAs of questions
     answered by a single value ID have nothing to centre on and are left out (counted in the report and
@@ -223,7 +264,8 @@ def build_map(source: Source, name: str, *, encoder: EncoderSpec = DEFAULT_ENCOD
     try:
         return _build_map(source, name, encoder=encoder, embeddings=embeddings, encoder_name=encoder_name,
                           umap=umap, dataset=dataset, data_dir=data_dir, centre_questions=centre_questions,
-                          landmarks=landmarks, progress=progress, sink=sink)
+                          landmarks=landmarks, progress=progress, sink=sink, backend=backend,
+                          trust_remote_code=trust_remote_code)
     finally:
         for writer in staged:  # moved into the map on success; anything left is a failed build's
             writer.abort()
@@ -235,7 +277,8 @@ def build_map(source: Source, name: str, *, encoder: EncoderSpec = DEFAULT_ENCOD
 
 def _build_map(source: Source, name: str, *, encoder: EncoderSpec, embeddings: Any, encoder_name: str | None,
                umap: UmapParams, dataset: str | None, data_dir: Any, centre_questions: bool,
-               landmarks: int, progress: StageProgress | None, sink: Any) -> tuple[ValueMap, ValidationReport]:
+               landmarks: int, progress: StageProgress | None, sink: Any,
+               backend: str | None = None, trust_remote_code: bool = False) -> tuple[ValueMap, ValidationReport]:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     loaded = load_source(source, dataset=dataset, embeddings=embeddings, sink=sink)
@@ -254,7 +297,8 @@ def _build_map(source: Source, name: str, *, encoder: EncoderSpec, embeddings: A
     else:
         # encoder_name only names precomputed vectors: a map embedded here records the encoder it
         # loaded, so placing new QAs later loads that same encoder.
-        embedded = _embed(table, encoder=encoder, progress=progress, sink=sink)
+        embedded = _embed(table, encoder=encoder, progress=progress, sink=sink, backend=backend,
+                          trust_remote_code=trust_remote_code)
     timings["embed"] = time.perf_counter() - t0
 
     question_means = None
@@ -281,8 +325,10 @@ def _build_map(source: Source, name: str, *, encoder: EncoderSpec, embeddings: A
     timings["cluster"] = time.perf_counter() - t0
 
     manifest = {
-        "encoder": {"name": embedded.encoder_name, "content_hash": embedded.content_hash,
-                    "dim": int(embedded.embeddings.shape[1])},
+        "encoder": {**(embedded.record or {"name": embedded.encoder_name, "content_hash": embedded.content_hash,
+                                           "dim": int(embedded.embeddings.shape[1])}),
+                    # the model's own code ran to make this map: placing on it asks for the same consent
+                    "trust_remote_code": bool(trust_remote_code)},
         "projection": umap.to_dict(),
         "seed": umap.random_state,
         "validation": validation_counts(report),
@@ -341,24 +387,36 @@ def landmark_rows(manifest: dict) -> np.ndarray | None:
 _demo_lock = threading.Lock()  # app sessions are threads of one process: build the demo once
 
 
-def build_demo_map(*, data_dir: str | Path | None = None,
-                   progress: StageProgress | None = None) -> ValueMap:
-    """Build (or rebuild) the synthetic demo map "demo" with the default encoder."""
+def build_demo_map(*, data_dir: str | Path | None = None, progress: StageProgress | None = None,
+                   centre_questions: bool = False) -> ValueMap:
+    """Build (or rebuild) a synthetic demo map with the default encoder: "demo-values" (question-centred:
+    every demo value ID answers the same questions, so centring leaves what their answers say) or
+    "demo" (the encoder's own vectors; nearby QAs share a question, and QAs of new questions can be placed).
+    Both embed the same texts, so the second costs no embedding (the cache)."""
     from univar_core.data.demo import demo_qas
 
-    vmap, _ = build_map(demo_qas(), DEMO_MAP_NAME, encoder=DEFAULT_ENCODER, dataset=None,
-                        data_dir=data_dir, progress=progress)
+    name = DEMO_VALUE_MAP_NAME if centre_questions else DEMO_MAP_NAME
+    vmap, _ = build_map(demo_qas(), name, encoder=DEFAULT_ENCODER, dataset=None,
+                        data_dir=data_dir, progress=progress, centre_questions=centre_questions)
     return vmap
 
 
-def ensure_demo_map(*, data_dir: str | Path | None = None,
-                    progress: StageProgress | None = None) -> ValueMap:
-    """The stored demo map, built on first use (the app calls this on its first launch).
+def ensure_demo_map(*, data_dir: str | Path | None = None, progress: StageProgress | None = None,
+                    centre_questions: bool = False) -> ValueMap:
+    """A stored demo map ("demo", or "demo-values" with centre_questions), built on first use.
 
     A damaged demo folder is rebuilt: the demo is deterministic, so nothing of the user's is lost.
     """
+    name = DEMO_VALUE_MAP_NAME if centre_questions else DEMO_MAP_NAME
     with _demo_lock:
         try:
-            return store.load_map(DEMO_MAP_NAME, data_dir=data_dir)
+            return store.load_map(name, data_dir=data_dir)
         except MapError:
-            return build_demo_map(data_dir=data_dir, progress=progress)
+            return build_demo_map(data_dir=data_dir, progress=progress, centre_questions=centre_questions)
+
+
+def ensure_demo_maps(*, data_dir: str | Path | None = None,
+                     progress: StageProgress | None = None) -> list[ValueMap]:
+    """Both demo maps, the value map first (what a first launch opens), each built when missing."""
+    return [ensure_demo_map(data_dir=data_dir, progress=progress, centre_questions=True),
+            ensure_demo_map(data_dir=data_dir, progress=progress)]

@@ -141,9 +141,11 @@ def own_value_id_fraction(placement: Placement) -> float | None:
 
 
 def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: EncoderSpec | None = None,
-                 embeddings: np.ndarray | str | Path | None = None,
+                 embeddings: np.ndarray | str | Path | None = None, backend: str | None = None,
+                 trust_remote_code: bool = False,
                  progress: StageProgress | None = None) -> Placement:
     """Embed new QAs with the map's own encoder and position them on it; the map is not changed.
+    ``trust_remote_code``: the map's encoder may run code shipped with the model (off unless asked).
 
     Coordinates come from the map neighbours of each QA (projection.place_from_neighbours, as
     projection.place_points; existing points never move); each new QA takes the
@@ -161,7 +163,7 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Encoder
     if loaded.embeddings is not None:
         new_emb = loaded.embeddings
     else:
-        enc = encoder_for_map(vmap, encoder)
+        enc = encoder_for_map(vmap, encoder, backend=backend, trust_remote_code=trust_remote_code)
         total = len(table)
         if progress is not None:
             progress("embed", 0, total)

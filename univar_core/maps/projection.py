@@ -93,31 +93,63 @@ def fit_projection(embeddings, params: UmapParams = UmapParams(), *, progress: P
     n = len(x)
     if progress:
         progress(0, 1)
-    if n <= 3:
-        xy = _tiny_coords(x)
-    else:
-        import umap  # imported here: importing it is slow and placement never needs it
-
-        # UMAP needs more points than neighbours, and its spectral initialisation needs a few more
-        # than that; a small map (a handful of QAs) gets fewer neighbours and a random start
-        # instead of an error.
-        n_neighbors = min(params.n_neighbors, n - 1)
-        init = "spectral" if n > n_neighbors + 2 and n > 10 else "random"
-        reducer = umap.UMAP(
-            n_components=2,
-            n_neighbors=max(2, n_neighbors),
-            min_dist=params.min_dist,
-            metric=params.metric,
-            random_state=params.random_state,
-            n_jobs=1,  # a seeded UMAP is single-threaded anyway; saying so avoids its warning
-            init=init,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # n_neighbors/spectral-fallback chatter on small inputs
-            xy = reducer.fit_transform(x).astype(np.float32)
+    xy = _tiny_coords(x) if n <= 3 else _umap(x, params)
     if progress:
         progress(1, 1)
     return xy
+
+
+# Up to this many points the neighbour graph is computed exactly here (chunked matrix products, ~5 s for
+# 20k x 384 on 2 cores) and handed to UMAP: its own NN-descent is compiled by numba in every process
+# (pynndescent does not cache it on disk), which cost a first `univar build` of ValueBench 15-25 s.
+EXACT_KNN_MAX = 20_000
+_UMAP_SMALL = 4096  # below this umap computes all pairwise distances itself (sklearn, no numba)
+
+
+def _umap(x: np.ndarray, params: UmapParams, n_epochs: int | None = None) -> np.ndarray:
+    import umap  # imported here: importing it is slow and placement never needs it
+
+    n = len(x)
+    # UMAP needs more points than neighbours, and its spectral initialisation needs a few more
+    # than that; a small map (a handful of QAs) gets fewer neighbours and a random start
+    # instead of an error.
+    n_neighbors = max(2, min(params.n_neighbors, n - 1))
+    init = "spectral" if n > n_neighbors + 2 and n > 10 else "random"
+    extra = {}
+    if _UMAP_SMALL <= n <= EXACT_KNN_MAX and params.metric == "cosine":
+        idx, sims = nearest_map_points(x, x, k=n_neighbors)
+        extra["precomputed_knn"] = (idx, np.clip(1.0 - sims, 0.0, None).astype(np.float32))
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=n_neighbors,
+        min_dist=params.min_dist,
+        metric=params.metric,
+        random_state=params.random_state,
+        n_jobs=1,  # a seeded UMAP is single-threaded anyway; saying so avoids its warning
+        init=init,
+        n_epochs=n_epochs,
+        **extra,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # n_neighbors/spectral-fallback chatter on small inputs
+        return reducer.fit_transform(x).astype(np.float32)
+
+
+_WARM_SIZES = (300, 4200)  # below and above umap's 4,096-point switch: both of its code paths compile
+
+
+def warm_up() -> float:
+    """Compile UMAP's numba code (or load it from numba's on-disk cache, NUMBA_CACHE_DIR) on small random
+    inputs, so that the first real map does not wait for it; returns the seconds spent. The app runs this
+    in a background thread at start-up; a map built meanwhile waits only for what is still compiling."""
+    import time
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(0)
+    for n in _WARM_SIZES:
+        x = rng.standard_normal((n, 16)).astype(np.float32)
+        _umap(x, UmapParams(), n_epochs=5)  # fit_projection's settings; few epochs: only the compile counts
+    return time.perf_counter() - t0
 
 
 # ---------------------------------------------------------------------------------------------

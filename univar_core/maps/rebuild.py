@@ -1,6 +1,7 @@
 """Rebuild a stored map's QAs with another encoder (e.g. a trained run): same QAs, new vectors, new
-projection, a new map (question-centred again when the map was). A head trained on the map's own stored vectors is applied to them directly when
-the map's vectors were precomputed (no base model exists to load); otherwise the encoder embeds the QAs.
+projection, a new map (question-centred again when the map was). A head trained on the map's own stored
+vectors is applied to them directly when the map's vectors were precomputed (no base model exists to
+load); otherwise the encoder embeds the QAs.
 """
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from univar_core.maps.projection import UmapParams
 
 
 def rebuild_map(map_ref: str | Path, name: str, *, encoder: str, data_dir: str | Path | None = None,
-                umap: UmapParams = UmapParams(), progress: StageProgress | None = None) -> tuple[Any, Any]:
+                umap: UmapParams | None = None, progress: StageProgress | None = None,
+                backend: str | None = None, trust_remote_code: bool = False) -> tuple[Any, Any]:
     """build_map on the QAs of map ``map_ref`` (a name or folder; every layer, without the map's own
     columns) with ``encoder``; returns (ValueMap, ValidationReport) like build_map."""
+    umap = umap or UmapParams()
     vmap = store.load_map(map_ref, data_dir=data_dir)
     source = vmap.qas.drop(columns=[c for c in store.MAP_COLUMNS if c in vmap.qas.columns])
     precomputed = (vmap.manifest.get("encoder") or {}).get("content_hash") == PRECOMPUTED_HASH
@@ -30,4 +33,5 @@ def rebuild_map(map_ref: str | Path, name: str, *, encoder: str, data_dir: str |
                          data_dir=data_dir, progress=progress)
     # a question-centred map stays one: its QAs are centred again under the new encoder
     return build_map(source, name, encoder=encoder, umap=umap, data_dir=data_dir, progress=progress,
-                     centre_questions=is_centred(vmap.manifest))
+                     centre_questions=is_centred(vmap.manifest), backend=backend,
+                     trust_remote_code=trust_remote_code)

@@ -84,15 +84,17 @@ class TrainingPlan:
     info: dict = field(default_factory=dict)      # run.json
 
     def run(self, out_dir: str | Path, *, resume: bool = False, progress: Callable[[int, int], None] | None = None,
-            log: Callable[[str], None] | None = None):
-        """Write run.json, then train (training.trainer.train_encoder); returns its TrainResult."""
+            log: Callable[[str], None] | None = None, embed_progress: Callable[[int, int], None] | None = None):
+        """Write run.json, then train (training.trainer.train_encoder); returns its TrainResult.
+        ``embed_progress``: QAs embedded by the base encoder (head mode without vectors)."""
         from univar_core.training.trainer import train_encoder
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         write_run_info(out_dir, self.info)
         return train_encoder(self.qas, mode=self.mode, base=self.base, embeddings=self.embeddings,
-                             out_dir=out_dir, resume=resume, progress=progress, log=log, **self.options)
+                             out_dir=out_dir, resume=resume, progress=progress, log=log,
+                             embed_progress=embed_progress, **self.options)
 
 
 def plan_training(qas: pd.DataFrame, embeddings: np.ndarray | None = None, *, mode: str = "head",

@@ -76,6 +76,7 @@ class TrainConfig:
     checkpoint_every: int | None = None
     log_every: int | None = None
     seed: int = 0
+    trust_remote_code: bool = False       # the base model's own Python code may run (--trust-remote-code)
 
     def __post_init__(self):
         if self.mode not in _MODE_DEFAULTS:
@@ -209,24 +210,28 @@ def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
 
 # ------------------------------------------------------------------------------------ head mode
 
-def _base_embeddings(qas: pd.DataFrame, base, embeddings, progress, log) -> tuple[np.ndarray, object | None]:
-    """Frozen base embeddings of the QAs: given (row-aligned), else encoded with the base encoder."""
+def _base_embeddings(qas: pd.DataFrame, base, embeddings, progress, log,
+                     backend: str | None = None,
+                     trust_remote_code: bool = False) -> tuple[np.ndarray, object | None]:
+    """Frozen base embeddings of the QAs: given (row-aligned), else encoded with the base encoder through the
+    shared embedding cache (so `univar eval` and `univar build` with the base or the head embed nothing again)."""
     if embeddings is not None:
         emb = np.asarray(embeddings, dtype=np.float32)
         if emb.ndim != 2 or len(emb) != len(qas):
             raise ValueError(f"embeddings must be (n_qas={len(qas)}, d), got shape {emb.shape}")
         return emb, (None if isinstance(base, str) else base)
     if isinstance(base, str):
-        from univar_core.encoders.sentence_encoder import SentenceEncoder
+        from univar_core.encoders.resolve import load_encoder_cached, trust_option
 
-        base = SentenceEncoder(base)
+        base = load_encoder_cached(base, backend=backend, **trust_option(trust_remote_code))
     log(f"encoding {len(qas)} QAs with {base.name}")
     result = base.encode_qas(qas["question"].tolist(), qas["answer"].tolist(), progress=progress)
     return np.asarray(result.embeddings, dtype=np.float32), base
 
 
-def _train_head(qas, labels, cfg: TrainConfig, out_dir: Path, base, embeddings, resume, progress, log) -> TrainResult:
-    emb, base_obj = _base_embeddings(qas, base, embeddings, None, log)
+def _train_head(qas, labels, cfg: TrainConfig, out_dir: Path, base, embeddings, resume, progress, log,
+                embed_progress=None, backend=None) -> TrainResult:
+    emb, base_obj = _base_embeddings(qas, base, embeddings, embed_progress, log, backend, cfg.trust_remote_code)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny MLP: thread hand-offs cost more than they save, badly so on shared cores
     try:
@@ -253,7 +258,9 @@ def _train_head_on(emb, base_obj, qas, labels, cfg, out_dir, base, resume, progr
         classes_per_step=cfg.batch_value_ids,
         step_loss=lambda classes: _head_step_loss(head, x, sampler, classes, cfg),
         finish=lambda metrics: save_head(out_dir, head, {**cfg.to_dict(), "in_dim": int(x.shape[1]),
-                                                          "base_content_hash": base_hash}, metrics))
+                                                          "base_content_hash": base_hash,
+                                                          "base_backend": getattr(base_obj, "backend", None)},
+                                             metrics))
 
 
 def _head_step_loss(head, x, sampler: ViewSampler, classes, cfg: TrainConfig):
@@ -287,7 +294,8 @@ def _train_full(qas, labels, cfg: TrainConfig, out_dir: Path, base, device, resu
     torch.manual_seed(cfg.seed)
     from univar_core.encoders.sentence_encoder import resolve_model_path
 
-    model = SentenceTransformer(resolve_model_path(base_name), device=device)
+    model = SentenceTransformer(resolve_model_path(base_name), device=device,
+                                trust_remote_code=cfg.trust_remote_code)
     if cfg.max_seq_length:
         model.max_seq_length = cfg.max_seq_length
     model.train()
@@ -417,7 +425,7 @@ def train_encoder(qas: pd.DataFrame, *, mode: str = "head", base=DEFAULT_ENCODER
                   batch_value_ids: int | None = None, steps: int | None = None, lr: float | None = None,
                   logit_scale: float | None = None, out_dir, seed: int = 0, embeddings: np.ndarray | None = None,
                   resume: bool = False, device: str | None = None, progress=None, log=None,
-                  **config) -> TrainResult:
+                  embed_progress=None, backend: str | None = None, **config) -> TrainResult:
     """Train a value encoder on the QAs of `qas` (columns value_id, question, answer; pass only the
     training split). Returns when done; the encoder is saved in out_dir (head: head.json +
     head.safetensors, load with HeadEncoder.load or encoders.resolve.load_encoder; full: a sentence-transformers
@@ -425,7 +433,8 @@ def train_encoder(qas: pd.DataFrame, *, mode: str = "head", base=DEFAULT_ENCODER
     warmup_frac, hidden_dim, out_dim, checkpoint_every, log_every, precision, max_seq_length, ...) go in
     **config. embeddings: head mode only, row-aligned frozen base embeddings (skips encoding).
     resume: continue from out_dir's last checkpoint (same config expected). Raises TrainingLockedError
-    when another live run holds out_dir.
+    when another live run holds out_dir. Head mode with a base given by name embeds through the shared
+    embedding cache on ``backend`` (default auto), reporting to ``embed_progress(done, total)``.
     """
     from univar_core.data.schema import QAInputError
 
@@ -452,7 +461,8 @@ def train_encoder(qas: pd.DataFrame, *, mode: str = "head", base=DEFAULT_ENCODER
         if not resume and has_checkpoint(out_dir):
             shutil.rmtree(out_dir / CHECKPOINT_DIR)  # a fresh run must not mix with an old one's state
         if mode == "head":
-            result = _train_head(qas, labels, cfg, out_dir, base, embeddings, resume, progress, log)
+            result = _train_head(qas, labels, cfg, out_dir, base, embeddings, resume, progress, log,
+                                 embed_progress, backend)
         else:
             result = _train_full(qas, labels, cfg, out_dir, base, device, resume, progress, log)
     result.metrics["value_ids"] = [str(v) for v in value_ids]

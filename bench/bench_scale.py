@@ -1,0 +1,231 @@
+"""Benchmark: the whole path at the paper's scale (issue 15), on a synthetic corpus.
+
+For each size (default 100k, 300k, 1M QAs; 375 value IDs = 15 models x 25 languages, 384-d
+precomputed float32 vectors with planted structure, short texts; see univar_core/data/synthetic.py)
+the corpus is written once to .cache/bench_scale/ (gitignored) and reused. Then, in fresh processes:
+
+- build: `univar build corpus.parquet --encoder-name synthetic-384d` (read+validate, landmark UMAP fit,
+  kNN placement, cluster, store; stage times from the manifest) with the process's peak RSS;
+- load: store.load_map as the app does (verify="quick") and its peak RSS.
+
+    python bench/bench_scale.py [--sizes 100000 300000 1000000] [--landmarks 50000]
+    python bench/bench_scale.py --trust [--trust-n 50000] [--trust-landmarks 5000]
+
+- the Value Map page (AppTest, as the server runs it): first render cold / warm, a box selection, a
+  zoom and a pan round trip, the chart message size, the process's peak RSS; then the 375 x 375
+  value-ID distance matrix over all QAs: centroid, and energy on 100 QAs per value ID.
+
+--trust measures what the landmark shortcut costs: on a 50k-point subset, trustworthiness (k=15) of
+a landmark map (UMAP on --trust-landmarks stratified landmarks, the rest placed by kNN) against a full
+UMAP of the same 50k points, both against the original vectors.
+
+The machine's load (uptime) is printed with the figures: other work on the machine slows them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+CACHE = REPO / ".cache" / "bench_scale"
+
+
+def corpus(n: int) -> Path:
+    from univar_core.data.synthetic import write_synthetic_parquet
+
+    path = CACHE / f"synthetic_{n}.parquet"
+    if not path.exists():
+        t0 = time.perf_counter()
+        write_synthetic_parquet(path, n)
+        print(f"wrote {path} ({path.stat().st_size / 2**20:,.0f} MB) in {time.perf_counter() - t0:.0f} s",
+              flush=True)
+    return path
+
+
+def _run(cmd: list[str], env: dict) -> tuple[float, float, str, float]:
+    """(wall s, peak RSS GiB, stdout+stderr tail, CPU s) of one child process. CPU seconds are what
+    a shared machine does not inflate the way it inflates wall time."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own usage (peak RSS, CPU)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-3000:]}")
+    return wall, usage.ru_maxrss / 2**20, out[-600:], usage.ru_utime + usage.ru_stime
+
+
+_LOAD = """
+import sys, time
+t0 = time.perf_counter()
+from univar_core.maps import store
+vmap = store.load_map(sys.argv[1], data_dir=sys.argv[2], verify="quick")
+print(f"LOAD {time.perf_counter() - t0:.2f} {len(vmap.qas)}")
+"""
+
+
+_RENDER = """
+import json, resource, sys, time
+from pathlib import Path
+from streamlit.testing.v1 import AppTest
+from pages import _shared
+path = Path(sys.argv[1])
+key = (str(path), _shared.manifest_checksum(path))
+
+def session(**state):
+    at = AppTest.from_file("pages/value_map.py", default_timeout=900)
+    at.session_state[_shared.CURRENT_MAP_KEY] = key
+    for k, v in state.items():
+        at.session_state[k] = v
+    return at
+
+CPU = {}
+
+def timed_run(at, name=None):
+    # wall seconds; the process's CPU seconds go to CPU[name] (a shared machine inflates wall time)
+    t0, c0 = time.perf_counter(), time.process_time()
+    at.run()
+    if at.exception:
+        raise SystemExit([e.value for e in at.exception])
+    if name:
+        CPU[name] = round(time.process_time() - c0, 2)
+    return time.perf_counter() - t0
+
+cold = timed_run(session(), 'first_render_cold_cpu_s')
+at = session()
+warm = timed_run(at, 'first_render_warm_cpu_s')
+spec = at.get("plotly_chart")[0].proto.spec
+kind = json.loads(spec)["data"][0]["type"]
+# a box selection over the density image: resolved against every QA, listed (round trip)
+at.session_state["map_last_selection"] = {"box": [{"x": [0.0, 1.0], "y": [0.0, 1.0]}], "points": [], "lasso": []}
+at.session_state["map_selection_pending"] = True
+select = timed_run(at, 'box_select_cpu_s')
+n_selected = len(at.session_state["map_selection"])
+# zoom / pan: a new view box re-rendered on the server
+import numpy as np
+from univar_core.maps import store
+qas = store.load_map(path, verify="none").qas
+x, y = qas["x"].to_numpy(), qas["y"].to_numpy()
+cx, cy = float(np.median(x)), float(np.median(y))
+at.session_state["map_zoom"] = (cx - 2, cx + 2, cy - 2, cy + 2)
+zoom = timed_run(at, 'zoom_cpu_s')
+at.session_state["map_zoom"] = (cx - 1.5, cx + 2.5, cy - 2, cy + 2)
+pan = timed_run(at, 'pan_cpu_s')
+zoom_spec = at.get("plotly_chart")[0].proto.spec
+from univar_core.analysis.compare import value_id_distance_matrix
+vmap = store.load_map(path, verify="none")
+t0 = time.perf_counter()
+value_id_distance_matrix(vmap.qas, vmap.embeddings, "centroid")
+t_centroid = time.perf_counter() - t0
+t0 = time.perf_counter()
+value_id_distance_matrix(vmap.qas, vmap.embeddings, "energy", max_per_group=100)
+t_energy = time.perf_counter() - t0
+print("RENDER " + json.dumps({"distance_centroid_s": round(t_centroid, 1),
+      "distance_energy_100_per_vid_s": round(t_energy, 1),
+      "first_render_cold_s": round(cold, 2), "first_render_warm_s": round(warm, 2),
+      "chart_kind": kind, "chart_message_mb": round(len(spec) / 1e6, 2), "box_select_round_trip_s": round(select, 2),
+      "n_selected": n_selected, "zoom_round_trip_s": round(zoom, 2), "pan_round_trip_s": round(pan, 2),
+      "zoomed_chart_kind": json.loads(zoom_spec)["data"][0]["type"], 
+      "zoomed_message_mb": round(len(zoom_spec) / 1e6, 2),
+      "app_peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2), **CPU}))
+"""
+
+
+def bench_render(path: Path, env: dict) -> dict:
+    """The Value Map page (AppTest runs it as the server does) on the built map: first render cold
+    and warm, a box selection, a zoom and a pan, message size and the process's peak RSS."""
+    _, _, out, _ = _run([sys.executable, "-c", _RENDER, str(path)], dict(env, PYTHONPATH=str(REPO)))
+    row = json.loads(out.split("RENDER ")[1].splitlines()[0])
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def bench_size(n: int, landmarks: int, data_dir: Path, env: dict) -> dict:
+    path = corpus(n)
+    name = f"syn{n}"
+    wall, rss, _, cpu = _run([sys.executable, "-m", "univar_core.cli", "build", str(path), "--name", name,
+                         "--encoder-name", "synthetic-384d", "--landmarks", str(landmarks),
+                         "--data-dir", str(data_dir)], env)
+    manifest = json.loads((data_dir / name / "manifest.json").read_text())
+    t = manifest["timings_s"]
+    lwall, lrss, out, _ = _run([sys.executable, "-c", _LOAD, name, str(data_dir)], env)
+    load_s = float(out.split("LOAD ")[1].split()[0])
+    row = {"n": n, "build_wall_s": round(wall, 1), "build_cpu_s": round(cpu, 1), "build_peak_rss_gib": round(rss, 2),
+           "load_avg_1min_after": round(os.getloadavg()[0], 1),
+           "read_validate_s": t.get("read_validate"), "landmark_index_s": t.get("project_index"),
+           "landmark_fit_s": t.get("project_fit"), "placement_s": t.get("project_place"),
+           "cluster_s": t.get("cluster"), "store_s": round(wall - sum(
+               t.get(k, 0) for k in ("read_validate", "embed", "project", "cluster")), 1),
+           "load_s": load_s, "load_peak_rss_gib": round(lrss, 2),
+           "embeddings_mb": round((data_dir / name / "embeddings.npy").stat().st_size / 2**20)}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def bench_trust(n: int, n_landmarks: int, seed: int = 0) -> dict:
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from univar_core.maps.landmarks import project_with_landmarks, trustworthiness
+    from univar_core.maps.projection import UmapParams, fit_projection
+
+    table = pq.read_table(corpus(100_000), columns=["model", "lang", "embedding"]).slice(0, 2 * n)
+    rng = np.random.default_rng(seed)
+    subset = np.sort(rng.choice(table.num_rows, n, replace=False))
+    vectors = np.stack(table.column("embedding").to_numpy(zero_copy_only=False))[subset].astype(np.float32)
+    groups = (table.column("model").to_numpy(zero_copy_only=False).astype(object)
+              + "$" + table.column("lang").to_numpy(zero_copy_only=False).astype(object))[subset]
+    t0 = time.perf_counter()
+    landmark = project_with_landmarks(vectors, UmapParams(), groups=groups, n_landmarks=n_landmarks)
+    t_landmark = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    full = fit_projection(vectors, UmapParams())
+    t_full = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tw_landmark = trustworthiness(vectors, landmark.xy, k=15)
+    tw_full = trustworthiness(vectors, full, k=15)
+    row = {"n": n, "landmarks": int(len(landmark.landmarks)), "trust_landmark": round(tw_landmark, 4),
+           "trust_full": round(tw_full, 4), "difference": round(tw_full - tw_landmark, 4),
+           "landmark_s": round(t_landmark, 1), "full_umap_s": round(t_full, 1),
+           "trust_compute_s": round(time.perf_counter() - t0, 1)}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    ap.add_argument("--landmarks", type=int, default=50_000)
+    ap.add_argument("--trust", action="store_true")
+    ap.add_argument("--render-only", action="store_true", help="only the page timings, on maps built before")
+    ap.add_argument("--trust-n", type=int, default=50_000)
+    ap.add_argument("--trust-landmarks", type=int, nargs="+", default=[5_000])
+    args = ap.parse_args()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(REPO),
+               UNIVAR_MAX_FILE_MB=os.environ.get("UNIVAR_MAX_FILE_MB", "4000"))
+    env.setdefault("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))
+    os.environ.setdefault("NUMBA_CACHE_DIR", env["NUMBA_CACHE_DIR"])
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+          f"load before: {os.getloadavg()}", flush=True)
+    if args.trust:
+        for m in args.trust_landmarks:
+            bench_trust(args.trust_n, m)
+    else:
+        data_dir = CACHE / "maps"
+        for n in args.sizes:
+            if not args.render_only:
+                bench_size(n, args.landmarks, data_dir, env)
+            bench_render(data_dir / f"syn{n}", env)
+    print(f"# load after: {os.getloadavg()}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

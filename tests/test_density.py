@@ -1,0 +1,107 @@
+"""The big-map Value Map: density image, selection resolved against every point, zoom to points;
+and the page on a 60k-point map (over MAX_DRAWN_POINTS) in AppTest."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from univar_core.figures import density
+
+from apptest_helpers import first_frame, run_ok
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _points(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"x": rng.normal(size=n).astype(np.float32), "y": rng.normal(size=n).astype(np.float32),
+                         "lang": rng.choice(["eng", "ind", "zho"], n),
+                         "value_id": pd.Series(rng.choice([f"m{i}$eng" for i in range(40)], n)).where(
+                             rng.random(n) > 0.01, None)})
+
+
+def test_density_figure_is_one_small_image_whatever_n():
+    pts = _points(200_000)
+    fig = density.density_figure(pts, color_by="lang", title="t")
+    kinds = [t.type for t in fig.data]
+    assert kinds[0] == "image" and kinds[1] == "scatter" and len(fig.to_json()) < 2_000_000
+    assert fig.data[0].source.startswith("data:image/png;base64,")
+    assert {t.name for t in fig.data[2:]} == {"eng", "ind", "zho"}  # legend swatches
+    hover = fig.data[1]
+    assert sum(int(t.split(" QAs")[0].replace(",", "")) for t in hover.text) == len(pts)
+    many = density.density_figure(pts, color_by="value_id", highlight_groups=["m1$eng"])
+    assert len(many.data) == 2 + 1 and many.data[2].name == "m1$eng"   # 41 groups: highlight only
+
+
+def test_selection_is_resolved_against_every_point():
+    x = np.array([0.0, 0.5, 1.0, 2.0, 0.2])
+    y = np.array([0.0, 0.5, 1.0, 2.0, 0.8])
+    box = {"box": [{"x": [1.1, -0.1], "y": [-0.1, 1.1]}]}
+    assert density.rows_in_selection(x, y, box).tolist() == [True, True, True, False, True]
+    lasso = {"lasso": [{"x": [-0.1, 0.6, 0.6], "y": [-0.1, -0.1, 0.6]}]}   # lower-right triangle
+    assert density.rows_in_selection(x, y, lasso).tolist() == [True, True, False, False, False]
+    assert not density.rows_in_selection(x, y, None).any()
+    assert density.selection_view(box) == (-0.1, 1.1, -0.1, 1.1)
+    assert density.in_view(x, y, (-0.1, 1.1, -0.1, 1.1)).sum() == 4
+
+
+@pytest.fixture(scope="module")
+def big_map_dir(tmp_path_factory, demo_map_master):
+    """A 60k-QA map written directly (synthetic coordinates; no UMAP), next to the demo map."""
+    import shutil
+
+    from univar_core.maps import store
+
+    data_dir = tmp_path_factory.mktemp("big_maps")
+    shutil.copytree(demo_map_master, data_dir / "demo")
+    n = 60_000
+    rng = np.random.default_rng(0)
+    pts = _points(n)
+    qas = pd.DataFrame({
+        "qa_id": [f"b:{i}" for i in range(n)], "dataset": "big", "model": "m", "lang": pts["lang"],
+        "value_id": "m$" + pts["lang"], "question_id": [f"q{i % 500}" for i in range(n)],
+        "question": [f"Question {i % 500}?" for i in range(n)], "answer": [f"answer {i}" for i in range(n)],
+        "x": pts["x"], "y": pts["y"], "cluster": 0, "cluster_label": "c", "layer": "base"})
+    emb = rng.normal(size=(n, 8)).astype(np.float32)
+    store.save_map(store.ValueMap(name="big", qas=qas, embeddings=emb,
+                                  manifest={"encoder": {"name": "synthetic"}}), data_dir=data_dir)
+    return data_dir
+
+
+def _spec(at: AppTest) -> dict:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def test_value_map_page_draws_density_then_points_and_lists_a_box(big_map_dir, monkeypatch):
+    monkeypatch.setenv("UNIVAR_DATA_DIR", str(big_map_dir))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=180)
+    at.query_params["map"] = "big"
+    run_ok(at, 180)
+    spec = _spec(at)
+    assert spec["data"][0]["type"] == "image"
+    assert len(at.get("plotly_chart")[0].proto.spec) < 3_000_000
+    # a box over the density image (what the chart's on_select callback stores)
+    box = {"box": [{"x": [0.0, 0.5], "y": [0.0, 0.5]}], "points": [], "lasso": []}
+    at.session_state["map_last_selection"] = box
+    at.session_state["map_selection_pending"] = True
+    run_ok(at, 180)
+    from univar_core.maps import store
+
+    qas = store.load_map("big", data_dir=big_map_dir).qas
+    inside = ((qas.x >= 0) & (qas.x <= 0.5) & (qas.y >= 0) & (qas.y <= 0.5)).sum()
+    table = first_frame(at, "qa_id", "cluster_label", "x")
+    assert table is not None and len(table) == min(inside, 5_000)
+    # zoom to the box: few enough QAs -> the points themselves, with hover text
+    at.button(key="zoom_box").click()
+    run_ok(at, 180)
+    spec = _spec(at)
+    assert all(t["type"] == "scattergl" for t in spec["data"])
+    assert sum(len(t["customdata"]) if isinstance(t["customdata"], list) else 0 for t in spec["data"]) in (0, inside)
+    at.button(key="zoom_reset").click()
+    run_ok(at, 180)
+    assert _spec(at)["data"][0]["type"] == "image"

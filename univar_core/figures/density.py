@@ -1,0 +1,193 @@
+"""The value map of a million QAs: a density image rendered on the server, real points once few.
+
+Why: Plotly's WebGL scatter goes blank above about 1.5M points (plotly.js #5178) and a million
+points of JSON (hover text included) is hundreds of MB through Streamlit, whose messages are capped.
+A WebGL view made for millions (embedding-atlas) fetches its engine from a CDN at run time, which
+this offline app cannot do. So above `MAX_DRAWN_POINTS` in view the map is a categorical density
+image (numpy bincount per pixel, each pixel the count-weighted mix of its groups' colours, opacity
+by log count, what datashader does, in ~100 lines of numpy), sent as one PNG (a few hundred kB at
+any n), with a transparent selectable grid of occupied cells on top for hover counts and box/lasso
+selection. The selection is resolved on the server against every point (`rows_in_selection`). When
+the view (a zoom box) holds few enough points, the page draws them as the usual scatter with hover.
+"""
+from __future__ import annotations
+
+import base64
+import zlib
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from univar_core.figures.map_figures import (
+    MAX_LEGEND_GROUPS,
+    OTHER_COLOR,
+    _map_layout,
+    escape_hover,
+    group_colors,
+)
+
+MAX_DRAWN_POINTS = 50_000   # above this many QAs in view: the density image
+IMAGE_SIZE = (900, 600)     # pixels (width, height) of the density image
+HOVER_GRID = (120, 80)      # cells of the transparent hover/selection grid
+
+View = tuple[float, float, float, float]  # x0, x1, y0, y1
+
+
+def full_view(x: np.ndarray, y: np.ndarray, pad: float = 0.02) -> View:
+    x0, x1, y0, y1 = float(np.min(x)), float(np.max(x)), float(np.min(y)), float(np.max(y))
+    dx, dy = max(x1 - x0, 1e-9) * pad, max(y1 - y0, 1e-9) * pad
+    return x0 - dx, x1 + dx, y0 - dy, y1 + dy
+
+
+def in_view(x: np.ndarray, y: np.ndarray, view: View | None) -> np.ndarray:
+    if view is None:
+        return np.ones(len(x), dtype=bool)
+    x0, x1, y0, y1 = view
+    return (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+
+
+def _hex_rgb(color: str) -> tuple[int, int, int]:
+    c = color.lstrip("#")
+    if c.startswith("rgb"):
+        r, g, b = (int(float(v)) for v in c[c.index("(") + 1:c.index(")")].split(",")[:3])
+        return r, g, b
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+def _png(rgba: np.ndarray) -> str:
+    """An (H, W, 4) uint8 image as a PNG data URI (zlib only: no imaging library needed)."""
+    h, w, _ = rgba.shape
+    raw = b"".join(b"\x00" + rgba[row].tobytes() for row in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (len(data).to_bytes(4, "big") + kind + data
+                + (zlib.crc32(kind + data) & 0xFFFFFFFF).to_bytes(4, "big"))
+
+    header = w.to_bytes(4, "big") + h.to_bytes(4, "big") + bytes([8, 6, 0, 0, 0])
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def density_figure(points: pd.DataFrame, *, color_by: str, view: View | None = None,
+                   highlight_groups: Sequence[str] = (), emphasis: np.ndarray | None = None,
+                   title: str | None = None, height: int = 620, size: tuple[int, int] = IMAGE_SIZE) -> go.Figure:
+    """The density image of `points` (x, y, color_by) inside `view` (default: all of them).
+    Colours follow map_figures.value_map_figure: `highlight_groups` and `emphasis` (search) turn the
+    other QAs grey; with more than MAX_LEGEND_GROUPS groups and nothing highlighted the colours stay
+    but the legend is left out."""
+    x = points["x"].to_numpy(dtype=np.float64)
+    y = points["y"].to_numpy(dtype=np.float64)
+    x0, x1, y0, y1 = view or full_view(x, y)
+    w, h = size
+    codes, names = group_codes(points[color_by])
+    colors = group_colors(names)
+    grey = np.zeros(len(points), dtype=bool)
+    if highlight_groups:
+        wanted = {str(g) for g in highlight_groups}
+        grey |= ~np.isin(codes, [i for i, name in enumerate(names) if name in wanted])
+    if emphasis is not None:
+        grey |= ~np.asarray(emphasis, dtype=bool)
+    codes = np.where(grey, len(names), codes)
+    palette = np.array([_hex_rgb(colors[n]) for n in names] + [_hex_rgb(OTHER_COLOR)], dtype=np.float64)
+
+    px = np.floor((x - x0) / (x1 - x0) * w).astype(np.int64)
+    py = np.floor((y1 - y) / (y1 - y0) * h).astype(np.int64)  # row 0 at the top
+    ok = (px >= 0) & (px < w) & (py >= 0) & (py < h)
+    pixel = py[ok] * w + px[ok]
+    n_pixels = w * h
+    code = codes[ok]
+    total = np.bincount(pixel, minlength=n_pixels)
+    # each pixel: the mean colour of its coloured QAs (grey ones only where no coloured QA is), by
+    # per-channel weighted bincounts: O(n), whatever the number of groups
+    coloured = code != len(names)
+    n_coloured = np.bincount(pixel[coloured], minlength=n_pixels)
+    sums = np.stack([np.bincount(pixel[coloured], weights=palette[code[coloured], c], minlength=n_pixels)
+                     for c in range(3)], axis=1)
+    rgb = np.where(n_coloured[:, None] > 0, sums / np.maximum(n_coloured, 1)[:, None], palette[-1])
+    alpha = np.where(total > 0, 0.25 + 0.75 * np.log1p(total) / np.log1p(max(total.max(), 1)), 0.0)
+    rgba = np.dstack([rgb.reshape(h, w, 3), (alpha * 255).reshape(h, w)]).clip(0, 255).astype(np.uint8)
+
+    fig = go.Figure(go.Image(source=_png(rgba), x0=x0, dx=(x1 - x0) / w, y0=y1, dy=-(y1 - y0) / h,
+                             hoverinfo="skip", name="density"))
+    fig.add_trace(_hover_grid(x[ok], y[ok], code, names + ["other QAs"], (x0, x1, y0, y1)))
+    # a legend of colour swatches (the image has none): the highlighted groups, else all if few
+    shown = ({g: colors[g] for g in highlight_groups if g in colors} if highlight_groups
+             else colors if len(colors) <= MAX_LEGEND_GROUPS else {})
+    for name, color in shown.items():
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=escape_hover(name),
+                                 marker=dict(color=color, size=8), showlegend=True, hoverinfo="skip"))
+    fig = _map_layout(fig, title, height)
+    fig.update_layout(dragmode="select", xaxis=dict(range=[x0, x1]),
+                      yaxis=dict(range=[y0, y1], autorange=None, scaleanchor=None))
+    return fig
+
+
+def group_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """(int codes, names sorted) of a column; missing values are the group "(none)" (as_labels)."""
+    codes, uniques = pd.factorize(values, sort=True)
+    names = [str(u) for u in uniques]
+    if (codes < 0).any():
+        names.append("(none)")
+        codes = np.where(codes < 0, len(names) - 1, codes)
+    return codes.astype(np.int64), names
+
+
+def _hover_grid(x: np.ndarray, y: np.ndarray, codes: np.ndarray, names: list[str], view: View) -> go.Scatter:
+    """Transparent markers on the occupied cells of a coarse grid: hover says how many QAs are there
+    and which group leads; a box or lasso over them fires the selection event the page resolves."""
+    x0, x1, y0, y1 = view
+    gw, gh = HOVER_GRID
+    cx = np.clip(((x - x0) / (x1 - x0) * gw).astype(np.int64), 0, gw - 1)
+    cy = np.clip(((y - y0) / (y1 - y0) * gh).astype(np.int64), 0, gh - 1)
+    cell = cy * gw + cx
+    counts = np.bincount(cell, minlength=gw * gh)
+    cells = np.flatnonzero(counts)
+    by_group = np.bincount(cell * len(names) + codes, minlength=gw * gh * len(names)).reshape(gw * gh, len(names))
+    lead = by_group[cells].argmax(axis=1)
+    escaped = [escape_hover(name) for name in names]
+    text = np.array([f"{n:,} QAs here; most: {escaped[g]}" for n, g in zip(counts[cells], lead)], dtype=object)
+    return go.Scatter(x=x0 + (cells % gw + 0.5) * (x1 - x0) / gw, y=y0 + (cells // gw + 0.5) * (y1 - y0) / gh,
+                      mode="markers", marker=dict(size=6, opacity=0.0), text=text, name="density cells",
+                      hovertemplate="%{text}<extra></extra>", showlegend=False)
+
+
+def rows_in_selection(x: np.ndarray, y: np.ndarray, selection: Mapping | None) -> np.ndarray:
+    """Boolean mask of the points inside the boxes / lassos of a Plotly selection state
+    (``event.selection`` of st.plotly_chart: ``box`` [{x: [x0, x1], y: [y0, y1]}], ``lasso``
+    [{x: [...], y: [...]}]). Every point counts, not only the drawn ones."""
+    mask = np.zeros(len(x), dtype=bool)
+    if not selection:
+        return mask
+    for box in selection.get("box", []) or []:
+        bx, by = sorted(map(float, box["x"][:2])), sorted(map(float, box["y"][:2]))
+        mask |= (x >= bx[0]) & (x <= bx[1]) & (y >= by[0]) & (y <= by[1])
+    for lasso in selection.get("lasso", []) or []:
+        mask |= _in_polygon(x, y, np.asarray(lasso["x"], dtype=float), np.asarray(lasso["y"], dtype=float))
+    return mask
+
+
+def _in_polygon(x: np.ndarray, y: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """Even-odd rule, vectorised over points, looped over the polygon's edges."""
+    inside = np.zeros(len(x), dtype=bool)
+    cand = (x >= px.min()) & (x <= px.max()) & (y >= py.min()) & (y <= py.max())
+    xs, ys = x[cand], y[cand]
+    hit = np.zeros(len(xs), dtype=bool)
+    for i in range(len(px)):
+        xa, ya, xb, yb = px[i - 1], py[i - 1], px[i], py[i]
+        crosses = (ya > ys) != (yb > ys)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = xa + (ys - ya) * (xb - xa) / (yb - ya)
+        hit ^= crosses & (xs < at)
+    inside[cand] = hit
+    return inside
+
+
+def selection_view(selection: Mapping | None) -> View | None:
+    """The last box of a selection as a view (for 'zoom to selection'), or None."""
+    boxes = (selection or {}).get("box") or []
+    if not boxes:
+        return None
+    bx, by = sorted(map(float, boxes[-1]["x"][:2])), sorted(map(float, boxes[-1]["y"][:2]))
+    return bx[0], bx[1], by[0], by[1]

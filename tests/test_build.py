@@ -47,7 +47,8 @@ def test_precomputed_parquet_embedding_column_is_kept_bit_for_bit(vb_files, data
     stored = store.load_map("pre", data_dir=data_dir)
     assert np.asarray(stored.embeddings).dtype == np.float32
     assert np.array_equal(np.asarray(stored.embeddings), emb)
-    assert stored.manifest["encoder"] == {"name": "my-model", "content_hash": "precomputed", "dim": 16}
+    assert stored.manifest["encoder"] == {"name": "my-model", "content_hash": "precomputed", "dim": 16,
+                                         "trust_remote_code": False}
     assert stored.manifest["embedding"]["precomputed"] is True
     assert report.n_accepted == 30
 

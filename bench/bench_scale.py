@@ -128,10 +128,13 @@ t_centroid = time.perf_counter() - t0
 t0 = time.perf_counter()
 value_id_distance_matrix(vmap.qas, vmap.embeddings, "energy", max_per_group=100)
 t_energy = time.perf_counter() - t0
-print("RENDER " + json.dumps({"distance_centroid_s": round(t_centroid, 1), "distance_energy_100_per_vid_s": round(t_energy, 1),"first_render_cold_s": round(cold, 2), "first_render_warm_s": round(warm, 2),
+print("RENDER " + json.dumps({"distance_centroid_s": round(t_centroid, 1),
+      "distance_energy_100_per_vid_s": round(t_energy, 1),
+      "first_render_cold_s": round(cold, 2), "first_render_warm_s": round(warm, 2),
       "chart_kind": kind, "chart_message_mb": round(len(spec) / 1e6, 2), "box_select_round_trip_s": round(select, 2),
       "n_selected": n_selected, "zoom_round_trip_s": round(zoom, 2), "pan_round_trip_s": round(pan, 2),
-      "zoomed_chart_kind": json.loads(zoom_spec)["data"][0]["type"], "zoomed_message_mb": round(len(zoom_spec) / 1e6, 2),
+      "zoomed_chart_kind": json.loads(zoom_spec)["data"][0]["type"], 
+      "zoomed_message_mb": round(len(zoom_spec) / 1e6, 2),
       "app_peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2), **CPU}))
 """
 
@@ -197,6 +200,33 @@ def bench_trust(n: int, n_landmarks: int, seed: int = 0) -> dict:
     return row
 
 
+def bench_trust_on_map(path: Path, n: int, seed: int = 0) -> dict:
+    """A random n-QA subset of a built landmark map: trustworthiness (k=15) of its coordinates in that
+    map against a full UMAP fitted on the same n vectors, both against the vectors themselves."""
+    import numpy as np
+
+    from univar_core.maps import store
+    from univar_core.maps.landmarks import trustworthiness
+    from univar_core.maps.projection import UmapParams, fit_projection
+
+    vmap = store.load_map(path, verify="none")
+    rows = np.sort(np.random.default_rng(seed).choice(len(vmap.qas), n, replace=False))
+    vectors = np.asarray(vmap.embeddings[rows])
+    xy_map = vmap.qas[["x", "y"]].to_numpy()[rows]
+    t0 = time.perf_counter()
+    full = fit_projection(vectors, UmapParams())
+    t_full = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tw_map, tw_full = trustworthiness(vectors, xy_map, k=15), trustworthiness(vectors, full, k=15)
+    row = {"map": path.name, "n_map": len(vmap.qas), "landmarks": (vmap.manifest.get("landmarks") or {}).get("n"),
+           "subset": n, "subset_landmarks": int(vmap.qas["landmark"].to_numpy()[rows].sum()),
+           "trust_landmark_map": round(tw_map, 4), "trust_full_umap": round(tw_full, 4),
+           "difference": round(tw_full - tw_map, 4), "full_umap_s": round(t_full, 1),
+           "trust_compute_s": round(time.perf_counter() - t0, 1)}
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
@@ -204,6 +234,8 @@ def main() -> None:
     ap.add_argument("--trust", action="store_true")
     ap.add_argument("--render-only", action="store_true", help="only the page timings, on maps built before")
     ap.add_argument("--trust-n", type=int, default=50_000)
+    ap.add_argument("--trust-map", type=int, default=None, metavar="N",
+                    help="trustworthiness of a --trust-n subset of the built N-QA map against a full UMAP of it")
     ap.add_argument("--trust-landmarks", type=int, nargs="+", default=[5_000])
     args = ap.parse_args()
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(REPO),
@@ -212,7 +244,9 @@ def main() -> None:
     os.environ.setdefault("NUMBA_CACHE_DIR", env["NUMBA_CACHE_DIR"])
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
           f"load before: {os.getloadavg()}", flush=True)
-    if args.trust:
+    if args.trust_map:
+        bench_trust_on_map(CACHE / "maps" / f"syn{args.trust_map}", args.trust_n)
+    elif args.trust:
         for m in args.trust_landmarks:
             bench_trust(args.trust_n, m)
     else:

@@ -7,7 +7,7 @@ import streamlit as st
 
 from pages import _shared
 from univar_core.analysis import compare
-from univar_core.encoders import sentence_encoder
+from univar_core.encoders.base import DEFAULT_ENCODER
 from univar_core.figures import density, map_figures
 
 COLOR_CHOICES = {"language": "lang", "model": "model", "dataset": "dataset", "cluster": "cluster_label",
@@ -54,17 +54,16 @@ def _filter_columns(qas: pd.DataFrame) -> list[str]:
     return [c for c in FILTER_COLUMNS if c in qas.columns] + extras
 
 
-def _apply_filters(qas: pd.DataFrame) -> np.ndarray:
+def _apply_filters(key, qas: pd.DataFrame) -> np.ndarray:
     keep = np.ones(len(qas), dtype=bool)
     with st.expander("Filters", expanded=False):
         for col in _filter_columns(qas):
-            values = map_figures.as_labels(qas[col])
-            options = sorted(values.unique())
+            codes, options = _shared.label_codes(key, col)   # factorised once per map (1M labels: seconds)
             if len(options) < 2 or len(options) > MAX_FILTER_OPTIONS:
                 continue
             chosen = st.multiselect(col, options, key=f"filter_{col}", placeholder="all")
             if chosen:
-                keep &= values.isin(chosen).to_numpy()
+                keep &= np.isin(codes, [options.index(c) for c in chosen])
     return keep
 
 
@@ -181,7 +180,7 @@ st.title("Value Map")
 st.caption("Each point is one question/answer pair placed by its embedding (UMAP). Nearby points express "
            "similar values; colours show who answered. Hover for the QA, draw a box or lasso to list QAs.")
 qas = vmap.qas
-keep = _apply_filters(qas)
+keep = _apply_filters(key, qas)
 if not keep.any():
     st.warning("No QA passes the filters: clear some of them.")
     st.stop()
@@ -191,9 +190,9 @@ if view == "QAs":
     if centred:
         st.caption("Question-centred: each point is how an answer departs from the other answers to its "
                    "question, so nearby points share a stance, not a topic.")
-    elif str((vmap.manifest.get("encoder") or {}).get("name")) == sentence_encoder.DEFAULT_ENCODER:
+    elif str((vmap.manifest.get("encoder") or {}).get("name")) == DEFAULT_ENCODER:
         # one caption line, not a box: the map must stay above the fold
-        st.caption(":material/lightbulb: " + _shared.md(TOPIC_HINT.format(enc=sentence_encoder.DEFAULT_ENCODER)))
+        st.caption(":material/lightbulb: " + _shared.md(TOPIC_HINT.format(enc=DEFAULT_ENCODER)))
     _qa_view(vmap, key, qas, keep)
 else:
     _grouped_view(vmap, key, qas, keep)

@@ -77,6 +77,25 @@ def _real_map_query() -> str:
     return "?map=valuebench" if _shared_valuebench() is not None else ""
 
 
+BIG_MAP_QAS = int(os.environ.get("UNIVAR_BROWSER_BIG_MAP_QAS", "200000"))  # bench/bench_scale.py opens 1M
+
+
+def _big_map() -> Path:
+    """A synthetic map of BIG_MAP_QAS QAs built from precomputed vectors (384-d, 375 value IDs), cached
+    under .cache/ between runs. 200k in CI (1M takes ~10 min to build on 2 cores); its landmark UMAP
+    uses 5,000 landmarks to keep the build short (the layout is not what this test checks)."""
+    from univar_core.data.synthetic import write_synthetic_parquet
+    from univar_core.maps import build
+
+    root = REPO / ".cache" / "test_big_map"
+    folder = root / f"syn-{BIG_MAP_QAS}"
+    if not (folder / "manifest.json").is_file():
+        corpus = write_synthetic_parquet(root / f"syn-{BIG_MAP_QAS}.parquet", BIG_MAP_QAS)
+        build.build_map(corpus, folder.name, data_dir=root, encoder_name="synthetic-384d", landmarks=5_000)
+        corpus.unlink()
+    return folder
+
+
 class _Server:
     """`streamlit run app.py` on a free port of 127.0.0.1 with UNIVAR_DATA_DIR=data_dir."""
 
@@ -123,6 +142,7 @@ def app_url(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("maps")
     build.ensure_demo_map(data_dir=data_dir)
     _build_valuebench_maps(data_dir)
+    shutil.copytree(_big_map(), data_dir / "big")
     server = _Server(data_dir, tmp_path_factory.mktemp("server") / "streamlit.log")
     try:
         yield server.url
@@ -175,7 +195,8 @@ def _wait_idle(driver) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(driver, CHART_WAIT_S).until(
-        lambda d: not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]'))
+        lambda d: not d.find_elements(
+            By.CSS_SELECTOR, '[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]'))
     time.sleep(1.5)
 
 
@@ -220,6 +241,25 @@ def test_grouped_view_draws_one_labelled_point_per_value_id(app_url, driver, tmp
         " && el.data.reduce((n, t) => n + (t.text ? t.text.length : 0), 0) === 15;"))
     _wait_idle(driver)
     _screenshot(driver, tmp_path, "value_map_grouped")
+
+
+def test_big_map_is_a_density_image_and_a_box_selection_lists_rows(app_url, driver, tmp_path):
+    import re
+
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"{app_url}/?map=big")
+    _wait_for_chart(driver)
+    assert driver.execute_script("return document.querySelector('.js-plotly-plot').data[0].type") == "image"
+    drag = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot .nsewdrag")
+    (ActionChains(driver).move_to_element_with_offset(drag, -150, -100).click_and_hold()
+     .move_by_offset(100, 70).move_by_offset(100, 70).release().perform())
+    WebDriverWait(driver, CHART_WAIT_S).until(
+        lambda d: re.search(r"Selected QAs \(([1-9][\d,]*)\)", _body_text(d)))
+    _wait_idle(driver)
+    _screenshot(driver, tmp_path, "value_map_big")
 
 
 def test_upload_page_places_a_file_on_the_map(app_url, driver, tmp_path):

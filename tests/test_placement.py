@@ -32,11 +32,14 @@ def test_place_heldout_qas_nearest_their_own_model(vb_files, vb_map, heldout):
     placement = heldout
     assert len(placement.qas) == vb_files[3] == N_HELDOUT_QUESTIONS * 6
     nearest = placement.nearest
-    assert list(nearest.columns) == ["value_id", "similarity", "share_nearest", "rank"]
+    assert list(nearest.columns) == ["value_id", "similarity", "p_first", "share_nearest", "rank"]
     assert sorted(nearest["value_id"]) == sorted(vmap.qas["value_id"].unique())
     assert list(nearest["rank"]) == [1, 2, 3, 4, 5, 6]
     assert nearest["similarity"].is_monotonic_decreasing
     assert nearest["share_nearest"].sum() == pytest.approx(1.0)
+    assert nearest["p_first"].sum() == pytest.approx(1.0)          # how often each ranks first, resampled
+    # held-out questions: none is on the map, and the placement says what that means for the ranking
+    assert any("answers a question of this map" in w for w in placement.warnings)
     own = own_value_id_fraction(placement)
     print(f"\nheld-out QAs nearest to their own model's centroid: {own:.3f} (chance 1/6 = 0.167)")
     # MiniLM encodes topic more than values, and these are unseen questions: well above chance is

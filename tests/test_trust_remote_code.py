@@ -19,7 +19,7 @@ from univar_core.maps import store
 from tiny_bert import build_tiny_bert
 
 runner = CliRunner()
-ENCODER_COMMANDS = ("build", "place", "train", "eval", "lenses")
+ENCODER_COMMANDS = ("build", "place", "train", "eval", "lenses", "rebuild")
 WORDS = "should i obey my elders yes no family first save money honesty matters always never".split()
 CUSTOM_CODE = '''
 from transformers import BertConfig, BertModel

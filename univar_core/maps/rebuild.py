@@ -18,7 +18,7 @@ from univar_core.maps.projection import UmapParams
 
 def rebuild_map(map_ref: str | Path, name: str, *, encoder: str, data_dir: str | Path | None = None,
                 umap: UmapParams | None = None, progress: StageProgress | None = None,
-                backend: str | None = None) -> tuple[Any, Any]:
+                backend: str | None = None, trust_remote_code: bool = False) -> tuple[Any, Any]:
     """build_map on the QAs of map ``map_ref`` (a name or folder; every layer, without the map's own
     columns) with ``encoder``; returns (ValueMap, ValidationReport) like build_map."""
     umap = umap or UmapParams()
@@ -33,4 +33,5 @@ def rebuild_map(map_ref: str | Path, name: str, *, encoder: str, data_dir: str |
                          data_dir=data_dir, progress=progress)
     # a question-centred map stays one: its QAs are centred again under the new encoder
     return build_map(source, name, encoder=encoder, umap=umap, data_dir=data_dir, progress=progress,
-                     centre_questions=is_centred(vmap.manifest), backend=backend)
+                     centre_questions=is_centred(vmap.manifest), backend=backend,
+                     trust_remote_code=trust_remote_code)

@@ -57,7 +57,7 @@ def main() -> None:
     import torch
 
     from univar_core.data import readers
-    from univar_core.encoders.sentence_encoder import Encoder
+    from univar_core.encoders.sentence_encoder import SentenceEncoder as Encoder
     from univar_core.maps import build
 
     data = args.data

@@ -54,7 +54,7 @@ def main() -> None:
 
     import torch
 
-    from univar_core.encoders.sentence_encoder import Encoder
+    from univar_core.encoders.sentence_encoder import SentenceEncoder as Encoder
 
     path = args.data or default_data()
     if not path.is_file():
@@ -90,8 +90,10 @@ def main() -> None:
             best[which] = (min(best[which][0], wall), min(best[which][1], cpu))
 
     (bare_wall, bare_cpu), (ours_wall, ours_cpu) = best["bare"], best["ours"]
-    print(f"(a) bare SentenceTransformer.encode: {n / bare_wall:.1f} texts/s ({bare_wall:.1f} s wall, {bare_cpu:.1f} s CPU)")
-    print(f"(b) Encoder.encode_qas, no cache:    {n / ours_wall:.1f} texts/s ({ours_wall:.1f} s wall, {ours_cpu:.1f} s CPU)")
+    print(f"(a) bare SentenceTransformer.encode: {n / bare_wall:.1f} texts/s "
+          f"({bare_wall:.1f} s wall, {bare_cpu:.1f} s CPU)")
+    print(f"(b) Encoder.encode_qas, no cache:    {n / ours_wall:.1f} texts/s "
+          f"({ours_wall:.1f} s wall, {ours_cpu:.1f} s CPU)")
     print(f"overhead: {100 * (ours_wall / bare_wall - 1):+.1f} % wall, {100 * (ours_cpu / bare_cpu - 1):+.1f} % CPU")
 
     if args.cache:

@@ -128,10 +128,13 @@ t_centroid = time.perf_counter() - t0
 t0 = time.perf_counter()
 value_id_distance_matrix(vmap.qas, vmap.embeddings, "energy", max_per_group=100)
 t_energy = time.perf_counter() - t0
-print("RENDER " + json.dumps({"distance_centroid_s": round(t_centroid, 1), "distance_energy_100_per_vid_s": round(t_energy, 1),"first_render_cold_s": round(cold, 2), "first_render_warm_s": round(warm, 2),
+print("RENDER " + json.dumps({"distance_centroid_s": round(t_centroid, 1),
+      "distance_energy_100_per_vid_s": round(t_energy, 1),
+      "first_render_cold_s": round(cold, 2), "first_render_warm_s": round(warm, 2),
       "chart_kind": kind, "chart_message_mb": round(len(spec) / 1e6, 2), "box_select_round_trip_s": round(select, 2),
       "n_selected": n_selected, "zoom_round_trip_s": round(zoom, 2), "pan_round_trip_s": round(pan, 2),
-      "zoomed_chart_kind": json.loads(zoom_spec)["data"][0]["type"], "zoomed_message_mb": round(len(zoom_spec) / 1e6, 2),
+      "zoomed_chart_kind": json.loads(zoom_spec)["data"][0]["type"], 
+      "zoomed_message_mb": round(len(zoom_spec) / 1e6, 2),
       "app_peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2), **CPU}))
 """
 

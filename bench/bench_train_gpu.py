@@ -160,8 +160,9 @@ def main(argv=None) -> None:
         model_path = args.model or build_minilm_shaped(Path(tmp), args.tokenizer)
         bare, ours = [], []
         for rep in range(args.repeats):   # alternate the order; keep the best of each side
+            run_dir = Path(tmp) / f"run{rep}"
             runs = [("bare", lambda: bare_qas_per_s(model_path, qas, **kw)),
-                    ("ours", lambda: trainer_qas_per_s(model_path, qas, Path(tmp) / f"run{rep}", **kw))]
+                    ("ours", lambda run_dir=run_dir: trainer_qas_per_s(model_path, qas, run_dir, **kw))]
             for which, run in (runs if rep % 2 == 0 else runs[::-1]):
                 rate = run()
                 (bare if which == "bare" else ours).append(rate)

@@ -53,7 +53,7 @@ def load_corpus(name: str, models: list[str] | None = None) -> pd.DataFrame:
 def _load_minilm():
     """The library's Encoder when encode.py is there (same text format and cut rule), else MiniLM direct."""
     try:
-        from univar_core.encoders.sentence_encoder import Encoder
+        from univar_core.encoders.sentence_encoder import SentenceEncoder as Encoder
 
         return Encoder(cache_dir=None), "univar_core.encoders.sentence_encoder.Encoder"
     except ImportError:
@@ -115,7 +115,7 @@ def full_fine_tune(train_qas: pd.DataFrame, *, steps: int, batch_pairs: int, see
     """Full mode on all of MiniLM (CPU here): returns the tuned Encoder and a line describing the run."""
     import tempfile
 
-    from univar_core.encoders.sentence_encoder import Encoder
+    from univar_core.encoders.sentence_encoder import SentenceEncoder as Encoder
     from univar_core.training.trainer import train_encoder
 
     out_dir = Path(tempfile.mkdtemp(prefix="univar_full_"))
@@ -195,7 +195,7 @@ def run_tables(vb, vb_emb, ae, ae_emb, *, seed: int, steps: int, full_steps: int
     from univar_core.analysis.identification import value_identification_table
     from univar_core.data.splits import assert_no_leak, split_qas
     from univar_core.encoders.head import HeadEncoder
-    from univar_core.encoders.sentence_encoder import Encoder
+    from univar_core.encoders.sentence_encoder import SentenceEncoder as Encoder
     from univar_core.training.trainer import train_encoder
 
     base = Encoder()  # only for its name and content hash (recorded in head.json); embeddings are cached

@@ -12,7 +12,7 @@ import io
 import re
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -161,14 +161,22 @@ def grouped_layout(key: MapKey, value_ids: list[str], method: str = "centroid"):
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def map_encoder(name: str, content_hash: str, backend: str = "torch"):
-    """The encoder a map was built with, on its backend (lens prototypes need it); build.load_encoder_cached
-    keeps one copy per process, shared with placement, evaluation and the jobs."""
-    enc = build.load_map_encoder({"encoder": {"name": name, "backend": backend}})
-    if str(getattr(enc, "content_hash", "")) != content_hash:
-        raise MapError(f"encoder '{name}' found here is not the one the map was built with "
-                       f"(hash {str(enc.content_hash)[:12]} vs {content_hash[:12]})")
-    return enc
+def _encoder_of(name: str, content_hash: str, dim: int | None, backend: str, _map_name: str):
+    """One load per encoder per process; ``_map_name`` (not part of the key) only names the map in errors."""
+    from univar_core.encoders import resolve
+
+    return resolve.encoder_for_map({"name": _map_name, "encoder": {"name": name, "content_hash": content_hash,
+                                                                   "dim": dim, "backend": backend}})
+
+
+def map_encoder(vmap: ValueMap):
+    """The encoder that made the map, on its backend (encoders.resolve.encoder_for_map), loaded once per
+    process. Raises QAInputError (e.g. a map of precomputed vectors) or EncoderLoadError (not loadable here)."""
+    rec = vmap.manifest.get("encoder") or {}
+    rec = rec if isinstance(rec, dict) else {"name": rec}
+    dim = rec.get("dim")
+    return _encoder_of(str(rec.get("name")), str(rec.get("content_hash")), None if dim is None else int(dim),
+                       build.map_backend(vmap.manifest), vmap.name)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -178,35 +186,28 @@ def lens_scores_for_map(key: MapKey, lens_name: str) -> tuple[pd.DataFrame, list
     Raises MapError when the map's encoder cannot embed the lens descriptors (precomputed embeddings).
     """
     from univar_core.analysis import lenses
+    from univar_core.data.schema import QAInputError
+    from univar_core.encoders.base import EncoderLoadError
 
     vmap = load_value_map(*key)
-    enc_info = vmap.manifest.get("encoder") or {}
-    if enc_info.get("content_hash") in (None, build.PRECOMPUTED_HASH):
-        raise MapError(f"map '{vmap.name}' holds precomputed embeddings ({enc_info.get('name')}); lens "
-                       "prototypes need the encoder that made them, which this map cannot load")
-    protos = lenses.lens_prototypes(map_encoder(str(enc_info["name"]), str(enc_info["content_hash"]),
-                                                build.map_backend(vmap.manifest)),
-                                    lens_name)
-    dims, subs = lenses.dimension_columns(protos)
-    return lenses.score_qas(np.asarray(vmap.embeddings), protos), dims, subs
+    try:
+        return lenses.map_lens_scores(vmap, lens_name, encoder=map_encoder(vmap))
+    except (QAInputError, EncoderLoadError) as err:
+        raise MapError(f"lens prototypes need the encoder that made the map: {err}") from err
 
 
 def encoder_for_map(vmap: ValueMap):
-    """(the map's encoder, None), or (None, why it cannot be loaded here): precomputed vectors, a model
+    """(the map's encoder, None), or (None, why it cannot be used here): precomputed vectors, a model
     that is missing, or one whose content hash differs from the map's."""
-    from univar_core.encoders.sentence_encoder import EncoderLoadError
+    from univar_core.data.schema import QAInputError
+    from univar_core.encoders.base import EncoderLoadError
 
-    info = vmap.manifest.get("encoder") or {}
-    name = str(info.get("name"))
-    if info.get("content_hash") in (None, build.PRECOMPUTED_HASH):
-        return None, f"This map was built from precomputed embeddings ('{name}'): no encoder to load."
     try:
-        return map_encoder(name, str(info["content_hash"]), build.map_backend(vmap.manifest)), None
-    except (EncoderLoadError, MapError, OSError, ValueError) as err:
-        return None, f"This map records an encoder ('{name}') that cannot be loaded here: {err}"
+        return map_encoder(vmap), None
+    except (EncoderLoadError, QAInputError, OSError, ValueError) as err:
+        return None, f"{err}."
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
 def distances_for_map(key: MapKey, method: str, level: str = "value_id") -> pd.DataFrame:
     """Distances between value IDs, or the mean distance between their languages / models."""
     from univar_core.analysis.compare import aggregate_distance
@@ -326,7 +327,7 @@ def csv_download(frame: pd.DataFrame, *, label: str, file_name: str, key: str) -
                        mime="text/csv", key=key, on_click="ignore")
 
 
-def map_error(err: Exception) -> None:
+def map_error(err: Exception) -> NoReturn:
     """Show a bad-map / bad-input error as a message (never a traceback) and stop this run."""
     st.error(md(err))
     st.stop()

@@ -59,9 +59,9 @@ python -m univar_core.cli demo                                  # (re)build the 
 Maps are stored in the data directory (`maps/` in the project, or `$UNIVAR_DATA_DIR`) and appear in the
 sidebar. To try a few QAs without saving anything, use the **Upload** page. Another encoder is one option
 away: `python -m univar_core.cli build my_qas.csv --name my-map --encoder PATH_OR_NAME` (any
-sentence-transformers model, a
-trained head folder, or a published UniVaR checkpoint such as `CAiRE/UniVaR-lambda-5` where a model hub is
-reachable). `python -m univar_core.cli export my-map --out my-map.csv` writes the table with its map coordinates.
+sentence-transformers model, a trained head folder, or a published UniVaR checkpoint such as
+`CAiRE/UniVaR-lambda-5` where a model hub is reachable).
+`python -m univar_core.cli export my-map --out my-map.csv` writes the table with its map coordinates.
 """
 
 vmap = _shared.current_map()

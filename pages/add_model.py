@@ -3,7 +3,7 @@ model), optionally translate its answers into English, place them on the current
 value IDs, keep them as a layer.
 
 Collection and translation run as `univar collect` / `univar translate` jobs (jobs.runner, started by
-collect/background.py) that this page watches: they survive the browser tab, resume from their journal
+jobs/collection.py) that this page watches: they survive the browser tab, resume from their journal
 when started again with the same form, and stop on Cancel. The API key stays in this session's memory
 and reaches the child only through its environment.
 """
@@ -15,9 +15,9 @@ import pandas as pd
 import streamlit as st
 
 from pages import _placement_view, _shared
-from univar_core.collect import background
 from univar_core.collect.collector import parse_langs
 from univar_core.data.schema import QAInputError
+from univar_core.jobs import collection
 from univar_core.jobs.runner import JobBusyError, cancel_job, log_tail, read_job
 from univar_core.maps.placement import add_layer, place_on_map
 from univar_core.maps.store import MapError
@@ -63,7 +63,7 @@ def _form() -> dict | None:
 
 def _start(req: dict) -> None:
     try:
-        job = background.start_collect(model=req["model"], langs=req["langs"], n_questions=req["n"],
+        job = collection.start_collect(model=req["model"], langs=req["langs"], n_questions=req["n"],
                                        endpoint=req["endpoint"], local_model=req["local_model"],
                                        api_key=req["api_key"])
     except JobBusyError as err:
@@ -95,14 +95,14 @@ def _advance(state: dict) -> None:
     """A finished subprocess: start the translation, or hand its file to placement; errors as messages."""
     job = read_job(state["job"])
     if job.state in ("failed", "cancelled"):
-        state["message"] = (_shared.md(background.user_message(job.error)) if job.state == "failed" else
+        state["message"] = (_shared.md(collection.user_message(job.error)) if job.state == "failed" else
                             "Cancelled. The answers collected so far are kept: start again with the same "
                             "settings to continue where it stopped.")
         state["phase"] = "stopped"
         return
     if state["phase"] == "collect" and state["req"]["mt"]:
         try:
-            job = background.start_translate(state["out"], mt_model=state["req"]["mt"])
+            job = collection.start_translate(state["out"], mt_model=state["req"]["mt"])
         except JobBusyError as err:
             st.error(_shared.md(err))
             return

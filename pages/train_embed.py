@@ -16,6 +16,7 @@ from univar_core.data import schema
 from univar_core.data.schema import QAInputError
 from univar_core.data.splits import split_columns
 from univar_core.encoders import onnx_backend
+from univar_core.encoders.base import DEFAULT_ENCODER
 from univar_core.figures.run_figures import loss_figure
 from univar_core.jobs import starters
 from univar_core.maps import store
@@ -138,9 +139,9 @@ def _embed_section() -> None:
                "stored as a new map (not placed on this one: for that, use the Upload page).")
     got = _upload("QA file for a new map", "emb_file")
     table = runs.list_runs()
-    choices = [plan.DEFAULT_BASE] + table.loc[table["kind"].notna(), "path"].tolist()
+    choices = [DEFAULT_ENCODER] + table.loc[table["kind"].notna(), "path"].tolist()
     encoder = st.selectbox("Encoder", choices, key="emb_encoder",
-                           format_func=lambda p: p if p == plan.DEFAULT_BASE else f"trained run {Path(p).name}")
+                           format_func=lambda p: p if p == DEFAULT_ENCODER else f"trained run {Path(p).name}")
     backend = st.selectbox("Encoder backend", onnx_backend.BACKENDS, key="emb_backend",
                            help="auto: on a CPU the fastest backend whose vectors pass the accuracy guard against "
                                 "fp32 PyTorch (ONNX Runtime, int8 where it passes), torch on a GPU.")

@@ -13,6 +13,7 @@ import streamlit as st
 from pages import _placement_view, _shared
 from univar_core.data import schema
 from univar_core.data.schema import QAInputError
+from univar_core.encoders.base import EncoderLoadError
 from univar_core.maps.placement import add_layer, place_on_map
 from univar_core.maps.store import MapError
 from univar_core.paths import ASSETS_DIR
@@ -72,7 +73,7 @@ def _place(vmap, key, state) -> None:
         try:
             placement = place_on_map(vmap, state["loaded"], layer=layer,
                                               progress=_shared.stage_progress(bar))
-        except (QAInputError, MapError) as err:
+        except (QAInputError, MapError, EncoderLoadError) as err:
             _shared.map_error(err)
         bar.progress(1.0, text="placed")
         state.update(placement=placement, map_key=key)

@@ -7,7 +7,7 @@ import streamlit as st
 
 from pages import _shared
 from univar_core.analysis import compare
-from univar_core.encoders import sentence_encoder
+from univar_core.encoders.base import DEFAULT_ENCODER
 from univar_core.figures import density, map_figures
 
 COLOR_CHOICES = {"language": "lang", "model": "model", "dataset": "dataset", "cluster": "cluster_label",
@@ -190,9 +190,9 @@ if view == "QAs":
     if centred:
         st.caption("Question-centred: each point is how an answer departs from the other answers to its "
                    "question, so nearby points share a stance, not a topic.")
-    elif str((vmap.manifest.get("encoder") or {}).get("name")) == sentence_encoder.DEFAULT_ENCODER:
+    elif str((vmap.manifest.get("encoder") or {}).get("name")) == DEFAULT_ENCODER:
         # one caption line, not a box: the map must stay above the fold
-        st.caption(":material/lightbulb: " + _shared.md(TOPIC_HINT.format(enc=sentence_encoder.DEFAULT_ENCODER)))
+        st.caption(":material/lightbulb: " + _shared.md(TOPIC_HINT.format(enc=DEFAULT_ENCODER)))
     _qa_view(vmap, key, qas, keep)
 else:
     _grouped_view(vmap, key, qas, keep)

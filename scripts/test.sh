@@ -15,4 +15,7 @@ fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # numba's compiled UMAP kernels are cached here so only the first process pays the compile.
 export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$PWD/.cache/numba}"
+# Lint (errors, import order, bug patterns) and type-check the library before any test runs.
+python -m ruff check .
+python -m mypy univar_core
 exec python -m pytest "$@"

@@ -128,7 +128,8 @@ class ChatServer:
             question = " ".join(m["content"] for m in messages if m.get("role") == "user")
             settings = GenerationSettings(temperature=float(body.get("temperature", 1.0)),
                                           top_p=float(body.get("top_p", 1.0)),
-                                          max_tokens=min(int(body.get("max_tokens") or body.get("max_completion_tokens") or 16),
+                                          max_tokens=min(int(body.get("max_tokens")
+                                                             or body.get("max_completion_tokens") or 16),
                                                          self.max_tokens_cap))
             with self._gen_lock:
                 done = self.backend.complete([Prompt(question=question, system=system, seed=body.get("seed"))],

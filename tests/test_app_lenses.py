@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from apptest_helpers import first_frame, real_map_dir, real_subset_table, run_ok
 from streamlit.testing.v1 import AppTest
+
+from apptest_helpers import first_frame, real_map_dir, real_subset_table, run_ok
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")

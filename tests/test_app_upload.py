@@ -6,10 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from apptest_helpers import first_frame, run_ok
 from streamlit.testing.v1 import AppTest
 
 from univar_core.maps import store
+
+from apptest_helpers import first_frame, run_ok
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from univar_core.data.schema import QAInputError
-from univar_core.encoders import sentence_encoder
+from univar_core.encoders import resolve
 from univar_core.maps import build, store
 
 from valuebench import N_BUILD_QUESTIONS, random_unit, small_table
@@ -47,7 +47,8 @@ def test_precomputed_parquet_embedding_column_is_kept_bit_for_bit(vb_files, data
     stored = store.load_map("pre", data_dir=data_dir)
     assert np.asarray(stored.embeddings).dtype == np.float32
     assert np.array_equal(np.asarray(stored.embeddings), emb)
-    assert stored.manifest["encoder"] == {"name": "my-model", "content_hash": "precomputed", "dim": 16}
+    assert stored.manifest["encoder"] == {"name": "my-model", "content_hash": "precomputed", "dim": 16,
+                                         "trust_remote_code": False}
     assert stored.manifest["embedding"]["precomputed"] is True
     assert report.n_accepted == 30
 
@@ -75,7 +76,7 @@ def test_precomputed_embeddings_with_the_wrong_row_count_are_refused(vb_files, d
         build.build_map(table, "bad", embeddings=random_unit(11, 8, 3), data_dir=data_dir)
     nan = random_unit(12, 8, 3)
     nan[6, 2] = np.nan
-    with pytest.raises(QAInputError, match="row 7, column 'embedding'"):
+    with pytest.raises(QAInputError, match="row 7: precomputed embeddings contain NaN"):
         build.build_map(table, "bad", embeddings=nan, data_dir=data_dir)
     assert not (data_dir / "bad").exists()
 
@@ -107,7 +108,7 @@ def test_ensure_demo_map_builds_once_then_opens_the_stored_map(vb_files, data_di
 
     # A small stand-in corpus keeps this test fast; build_demo_map's own wiring is what is tested.
     monkeypatch.setattr(demo, "demo_qas", lambda *a, **k: small_table(vb_files, 30))
-    monkeypatch.setattr(sentence_encoder, "load_encoder", lambda *a, **k: minilm)
+    monkeypatch.setattr(resolve, "load_encoder", lambda *a, **k: minilm)
     first = build.ensure_demo_map(data_dir=data_dir)
     assert first.name == "demo" and len(first.qas) == 30
 
@@ -125,7 +126,7 @@ def test_first_launch_builds_a_question_centred_demo_value_map_and_the_plain_one
     from univar_core.data import demo
 
     monkeypatch.setattr(demo, "demo_qas", lambda *a, **k: small_table(vb_files, 30))
-    monkeypatch.setattr(sentence_encoder, "load_encoder", lambda *a, **k: minilm)
+    monkeypatch.setattr(resolve, "load_encoder", lambda *a, **k: minilm)
     values, plain = build.ensure_demo_maps(data_dir=data_dir)
     assert (values.name, plain.name) == ("demo-values", "demo")
     assert build.is_centred(values.manifest) and not build.is_centred(plain.manifest)

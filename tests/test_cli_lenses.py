@@ -19,8 +19,8 @@ VALUE_IDS = list(demo.DEMO_OPPOSITE_PAIRS[0]) + ["gale-1.5b$eng", "dorado-8x7b$z
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, minilm) -> dict[str, str]:
-    """A data dir with map "small" (4 demo value IDs x 20 questions, MiniLM) and "pre" (same vectors,
-    an encoder name that cannot be loaded)."""
+    """A data dir with map "small" (4 demo value IDs x 20 questions, embedded with MiniLM and recording it) and
+    "pre" (same vectors, recorded as precomputed by an encoder name that cannot be loaded)."""
     root = tmp_path_factory.mktemp("cli_lenses")
     qas = demo.demo_qas()
     qas = qas[qas["value_id"].isin(VALUE_IDS)]
@@ -29,8 +29,10 @@ def env(tmp_path_factory, minilm) -> dict[str, str]:
     rng = np.random.default_rng(0)
     qas = qas.assign(x=rng.normal(size=len(qas)).astype(np.float32), y=rng.normal(size=len(qas)).astype(np.float32),
                      cluster=0, cluster_label="c", layer="base")
-    for name, enc_name in (("small", "all-MiniLM-L6-v2"), ("pre", "no-such-encoder-anywhere")):
-        manifest = {"encoder": {"name": enc_name, "content_hash": "precomputed"}}
+    recorded = {"small": {"name": minilm.name, "content_hash": minilm.content_hash, "dim": minilm.dim},
+                "pre": {"name": "no-such-encoder-anywhere", "content_hash": "precomputed"}}
+    for name, encoder in recorded.items():
+        manifest = {"encoder": encoder}
         store.save_map(ValueMap(name=name, qas=qas, embeddings=emb, manifest=manifest, path=None),
                        data_dir=root / "maps")
     return {"UNIVAR_DATA_DIR": str(root / "maps"), "UNIVAR_CACHE_DIR": str(root / "cache")}

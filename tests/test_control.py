@@ -81,7 +81,8 @@ def test_only_shared_value_ids_are_compared(value_map):
     generic = generic[generic["model"] != "gamma"]
     generic = pd.concat([generic, generic.assign(model="delta", value_id="delta$eng")], ignore_index=True)
     reps = [{"label": "map", "kind": "map", "path": ""}]
-    table = control.control_comparison(qas, emb, MANIFEST, generic, reps, load_encoder=lambda n, **options: FakeEncoder(), k=5)
+    table = control.control_comparison(qas, emb, MANIFEST, generic, reps,
+                                       load_encoder=lambda n, **options: FakeEncoder(), k=5)
     assert (table["n_value_ids"] == 2).all()
     assert list(control.control_for_map(generic, qas)["value_id"].unique()) == ["alpha$eng", "beta$eng"]
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from apptest_helpers import first_frame, run_ok
 from streamlit.testing.v1 import AppTest
 
 from univar_core.figures import density
+
+from apptest_helpers import first_frame, run_ok
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,15 +11,16 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from tiny_bert import build_tiny_bert
 from typer.testing import CliRunner
 
 from univar_core import cli
 from univar_core.data.demo import demo_qas
 from univar_core.data.schema import QAInputError
-from univar_core.encoders import onnx_backend
+from univar_core.encoders import onnx_backend, resolve
 from univar_core.encoders.sentence_encoder import Encoder
-from univar_core.maps import build, placement
+from univar_core.maps import build
+
+from tiny_bert import build_tiny_bert
 
 WORDS = "q a should i help my friend family money work yes no because it is good bad the to and of you".split()
 TEXTS = ["Q: should i help my friend A: yes because it is good", "Q: money A: no",
@@ -124,9 +125,9 @@ def test_placing_refuses_vectors_of_another_backend(tiny_torch):
     vmap = SimpleNamespace(name="m", manifest={"encoder": {"name": tiny_torch.name, "backend": "onnx-int8",
                                                            "content_hash": tiny_torch.content_hash}})
     with pytest.raises(QAInputError, match="embedded with the onnx-int8 backend"):
-        placement._map_encoder(vmap, None, "torch")
+        resolve.encoder_for_map(vmap, None, backend="torch")
     with pytest.raises(QAInputError, match="runs on the torch backend"):
-        placement._map_encoder(vmap, tiny_torch)
+        resolve.encoder_for_map(vmap, tiny_torch)
 
 
 def test_minilm_int8_stays_close_to_fp32(minilm):

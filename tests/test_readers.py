@@ -230,7 +230,7 @@ def test_embedding_mismatches_are_clear_errors(tmp_path):
     ROWS.to_csv(tmp_path / "qa.csv", index=False)
     path = tmp_path / "qa.csv"
     np.save(tmp_path / "short.npy", vectors(3))
-    with pytest.raises(QAInputError, match=r"have 3 rows but the QA file has 4 data rows"):
+    with pytest.raises(QAInputError, match=r"have 3 rows but the input has 4 data rows"):
         read_qas(path, embeddings=tmp_path / "short.npy")
     with pytest.raises(QAInputError, match=r"must be a 2-D array .* shape \(4,\)"):
         read_qas(path, embeddings=np.zeros(4, dtype=np.float32))

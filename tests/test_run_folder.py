@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from univar_core._atomic import write_json
 from univar_core.training.run_folder import (
     LOCK_NAME,
     LossLog,
@@ -18,7 +19,6 @@ from univar_core.training.run_folder import (
     read_loss_log,
     read_status,
     save_checkpoint,
-    write_json_atomic,
 )
 
 
@@ -40,7 +40,9 @@ def test_lock_is_exclusive_and_released(tmp_path):
         assert holder["pid"] == os.getpid()
         with pytest.raises(TrainingLockedError, match=f"pid {os.getpid()}"):
             RunLock(tmp_path, messages.append).__enter__()
-    assert not (tmp_path / LOCK_NAME).exists() and messages == []
+    assert (tmp_path / LOCK_NAME).read_text() == "" and messages == []  # released: no holder recorded
+    with RunLock(tmp_path, messages.append):  # and free for the next run
+        pass
 
 
 def test_loss_log_on_resume_keeps_rows_up_to_the_checkpoint(tmp_path):
@@ -58,7 +60,7 @@ def test_loss_log_on_resume_keeps_rows_up_to_the_checkpoint(tmp_path):
 
 def test_status_is_written_atomically_and_a_broken_one_reads_as_none(tmp_path):
     assert read_status(tmp_path) is None
-    write_json_atomic(tmp_path / "status.json", {"state": "running", "step": 3})
+    write_json(tmp_path / "status.json", {"state": "running", "step": 3})
     assert read_status(tmp_path) == {"state": "running", "step": 3}
     assert not list(tmp_path.glob("*.tmp"))
     (tmp_path / "status.json").write_text("{not json")

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from univar_core.data import readers
+from univar_core.data import readers, vectors
 from univar_core.data.schema import QAInputError
 from univar_core.data.synthetic import write_synthetic_parquet
 from univar_core.maps import build, landmarks, store
@@ -43,7 +43,8 @@ def test_parquet_vectors_stream_into_the_sink_and_skip_rows_like_validation(corp
     df = pq.read_table(corpus).to_pandas()
     df.loc[5, "answer"] = ""            # skipped: empty answer
     df.loc[2200, "answer"] = df.loc[2199, "answer"]
-    df.loc[2200, ["model", "lang", "question", "question_id"]] = df.loc[2199, ["model", "lang", "question", "question_id"]]
+    same = ["model", "lang", "question", "question_id"]
+    df.loc[2200, same] = df.loc[2199, same]
     path = tmp_path / "edited.parquet"
     df.to_parquet(path, row_group_size=500)
     writers = []
@@ -61,7 +62,7 @@ def test_parquet_vectors_stream_into_the_sink_and_skip_rows_like_validation(corp
 
 
 def test_bad_vector_names_its_row_and_leaves_nothing_staged(corpus, tmp_path, monkeypatch):
-    monkeypatch.setattr(readers, "_STREAM_ROWS", 500)  # the bad row comes after vectors were staged
+    monkeypatch.setattr(vectors, "STREAM_ROWS", 500)  # the bad row comes after vectors were staged
     df = pq.read_table(corpus).to_pandas()
     vec = df.loc[1500, "embedding"].copy()
     vec[3] = np.nan

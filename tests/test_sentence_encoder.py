@@ -16,13 +16,13 @@ import torch
 
 import univar_core.encoders.sentence_encoder as encode_mod
 from univar_core.encoders.cache import EmbeddingCache
+from univar_core.encoders.resolve import load_encoder
 from univar_core.encoders.sentence_encoder import (
     DEFAULT_ENCODER,
-    Encoder,
     EncoderLoadError,
+    SentenceEncoder,
     default_cache_dir,
     folder_content_hash,
-    load_encoder,
     resolve_model_path,
 )
 
@@ -43,10 +43,10 @@ def tiny_folders(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny(tiny_folders):
-    return Encoder(str(tiny_folders[1]), cache_dir=None)
+    return SentenceEncoder(str(tiny_folders[1]), cache_dir=None)
 
 
-def with_cache(encoder: Encoder, cache_dir, **settings) -> Encoder:
+def with_cache(encoder: SentenceEncoder, cache_dir, **settings) -> SentenceEncoder:
     """The same loaded model with its own cache folder (saves reloading weights in every test)."""
     clone = copy.copy(encoder)
     clone.cache_dir = cache_dir
@@ -162,7 +162,7 @@ def test_plain_transformers_folder_gets_mean_pooling(tiny_folders):
     from transformers import AutoModel, AutoTokenizer
 
     plain = tiny_folders[0]
-    encoder = Encoder(str(plain))
+    encoder = SentenceEncoder(str(plain))
     assert encoder.dim == 32 and encoder.max_tokens == 64
     texts = ["should i lie to my friend", "no"]
     model, tok = AutoModel.from_pretrained(plain).eval(), AutoTokenizer.from_pretrained(plain)
@@ -175,7 +175,7 @@ def test_plain_transformers_folder_gets_mean_pooling(tiny_folders):
 
 
 def test_bf16_precision_keeps_identity_and_float32_output(tiny_folders, tiny):
-    encoder = Encoder(str(tiny_folders[1]), precision="bf16")
+    encoder = SentenceEncoder(str(tiny_folders[1]), precision="bf16")
     assert encoder.precision == "bfloat16" and encoder.content_hash == tiny.content_hash
     vectors = encoder.encode(sentences(3))
     assert vectors.dtype == np.float32
@@ -185,9 +185,9 @@ def test_bf16_precision_keeps_identity_and_float32_output(tiny_folders, tiny):
 
 def test_unknown_precision_and_bad_batch_size_are_errors(tiny_folders):
     with pytest.raises(ValueError, match="precision"):
-        Encoder(str(tiny_folders[1]), precision="int4")
+        SentenceEncoder(str(tiny_folders[1]), precision="int4")
     with pytest.raises(ValueError, match="batch_size"):
-        Encoder(str(tiny_folders[1]), batch_size=0)
+        SentenceEncoder(str(tiny_folders[1]), batch_size=0)
 
 
 # ---- loading errors and trust_remote_code ------------------------------------------------------------
@@ -207,39 +207,40 @@ def test_trust_remote_code_only_when_requested(monkeypatch, tmp_path):
     monkeypatch.setattr(sentence_transformers, "SentenceTransformer", RecordingSentenceTransformer)
     for kwargs in ({}, {"trust_remote_code": True}):
         with pytest.raises(EncoderLoadError):
-            Encoder(str(tmp_path), **kwargs)
+            SentenceEncoder(str(tmp_path), **kwargs)
     assert [c["trust_remote_code"] for c in RecordingSentenceTransformer.calls] == [False, True]
 
 
 def test_nonexistent_local_path_is_a_clear_error():
     with pytest.raises(EncoderLoadError, match="no such folder .*no/such/model"):
-        Encoder("/no/such/model")
+        SentenceEncoder("/no/such/model")
     with pytest.raises(EncoderLoadError, match="no such folder"):
-        Encoder("./models/missing/model")
+        SentenceEncoder("./models/missing/model")
 
 
 def test_hub_name_while_offline_says_to_give_a_local_path(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(EncoderLoadError, match="(?s)hub cannot be reached.*local folder path"):
-        Encoder("CAiRE/UniVaR-lambda-5", trust_remote_code=True)
+        SentenceEncoder("CAiRE/UniVaR-lambda-5", trust_remote_code=True)
 
 
 def test_folder_needing_remote_code_says_so(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "nomic_bert", "auto_map": {"AutoModel": "x.Model"}}')
     with pytest.raises(EncoderLoadError, match="trust_remote_code=True"):
-        Encoder(str(tmp_path))
+        SentenceEncoder(str(tmp_path))
 
 
 def test_load_encoder_dispatches_head_folders(monkeypatch, tmp_path, tiny_folders):
     import univar_core.encoders.head as head_encoder
 
     seen = {}
-    monkeypatch.setattr(head_encoder.HeadEncoder, "load", classmethod(lambda cls, path, **kw: seen.update(path=path, kw=kw) or "head"))
+    monkeypatch.setattr(head_encoder.HeadEncoder, "load",
+                        classmethod(lambda cls, path, **kw: seen.update(path=path, kw=kw) or "head"))
     (tmp_path / "head.json").write_text("{}")
     (tmp_path / "head.safetensors").write_bytes(b"")
     assert load_encoder(str(tmp_path), device="cpu") == "head"
     assert seen == {"path": tmp_path, "kw": {"device": "cpu"}}
-    assert isinstance(load_encoder(str(tiny_folders[1])), Encoder)
+    assert isinstance(load_encoder(str(tiny_folders[1])), SentenceEncoder)
 
 
 def test_default_cache_dir_follows_env(monkeypatch, tmp_path):

@@ -30,7 +30,7 @@ def make_map(name: str = "m1", n: int = 12, d: int = 8, seed: int = 0, layer: st
         "dataset": ["ds"] * n,
         "model": model,
         "lang": lang,
-        "value_id": [f"{m}${l}" for m, l in zip(model, lang)],
+        "value_id": [f"{m}${la}" for m, la in zip(model, lang)],
         "question_id": [f"q{i // 3}" for i in range(n)],
         "question": [f"Question {i}?" for i in range(n)],
         "answer": [f"<b>Answer</b> {i} — ünïcode" for i in range(n)],

@@ -3,25 +3,29 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_bert import build_tiny_bert
 
 from univar_core.data.schema import QAInputError
 from univar_core.encoders.head import HeadEncoder
 from univar_core.training.run_folder import (
     LOCK_NAME,
+    RunLock,
     TrainingLockedError,
     read_loss_log,
     read_status,
 )
 from univar_core.training.trainer import ViewSampler, multiview_infonce, train_encoder
+
+from tiny_bert import build_tiny_bert
 
 WORDS = ("the a is to of and i should you it be yes no help people value answer question life family work "
          "money honest freedom duty rules fun").split()
@@ -53,7 +57,7 @@ def _text_qas(n_value_ids=3, per=12):
     rng = np.random.default_rng(1)
     rows = []
     for v in range(n_value_ids):
-        for i in range(per):
+        for _ in range(per):
             words = " ".join(rng.choice(WORDS, size=6))
             rows.append({"value_id": f"m{v}$eng", "question": f"should i {words}?",
                          "answer": f"{WORDS[v]} {WORDS[v + 5]} {words}"})
@@ -113,7 +117,7 @@ def test_head_loss_falls_on_planted_value_ids(tmp_path):
     assert list(log.columns) == ["step", "loss", "lr", "elapsed"] and log["step"].iloc[-1] == 150
     status = read_status(tmp_path)
     assert status["state"] == "done" and status["config"]["lam"] == 5 and status["config"]["logit_scale"] == 20.0
-    assert not (tmp_path / LOCK_NAME).exists()
+    assert (tmp_path / LOCK_NAME).read_text() == ""  # the lock is released: no holder recorded
     # the head pulls QAs of one value ID together: leave-one-out 1-NN improves over the raw features
     head = HeadEncoder(None, _load_head_module(tmp_path), json.loads((tmp_path / "head.json").read_text())["config"])
     assert _nn_accuracy(head.transform(X), qas["value_id"].to_numpy()) > _nn_accuracy(X, qas["value_id"].to_numpy())
@@ -149,9 +153,10 @@ def test_training_input_errors_name_the_column(tmp_path):
 
 
 def test_saved_head_reloads_and_embeds_identically(tmp_path, tiny_st):
-    from univar_core.encoders.sentence_encoder import Encoder, load_encoder
+    from univar_core.encoders.resolve import load_encoder
+    from univar_core.encoders.sentence_encoder import SentenceEncoder
 
-    base = Encoder(str(tiny_st), device="cpu")
+    base = SentenceEncoder(str(tiny_st), device="cpu")
     qas = _text_qas()
     base_emb = base.encode_qas(qas["question"].tolist(), qas["answer"].tolist()).embeddings
     train_encoder(qas, base=base, embeddings=base_emb, out_dir=tmp_path / "head", steps=20, seed=0)
@@ -213,19 +218,25 @@ def test_full_fine_tune_micro_batches_train_like_the_whole_batch(tmp_path, tiny_
 
 def test_lock_refuses_a_second_run_and_stale_lock_is_taken_over(tmp_path):
     qas, X = _planted(n_value_ids=2, per=10)
-    (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename,
-                                                  "started": "now"}))
-    with pytest.raises(TrainingLockedError, match=f"pid {os.getpid()}"):
-        train_encoder(qas, embeddings=X, base="x", out_dir=tmp_path, steps=2)
-    (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": 1, "host": "another-machine"}))
-    with pytest.raises(TrainingLockedError, match="another-machine"):
-        train_encoder(qas, embeddings=X, base="x", out_dir=tmp_path, steps=2)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": int(dead.stdout), "host": os.uname().nodename}))
+    with RunLock(tmp_path, print):  # a live run in this process
+        with pytest.raises(TrainingLockedError, match=f"pid {os.getpid()}"):
+            train_encoder(qas, embeddings=X, base="x", out_dir=tmp_path, steps=2)
+    # a live run in another process, then that process killed: the OS frees its lock, its record remains
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from univar_core.training.run_folder import RunLock; "
+         "lock = RunLock(__import__('pathlib').Path(sys.argv[1]), print).__enter__(); print('held', flush=True); "
+         "time.sleep(600)", str(tmp_path)], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(TrainingLockedError, match=f"pid {holder.pid} on host {socket.gethostname()}"):
+            train_encoder(qas, embeddings=X, base="x", out_dir=tmp_path, steps=2)
+    finally:
+        holder.kill()
+        holder.wait()
     messages = []
     train_encoder(qas, embeddings=X, base="x", out_dir=tmp_path, steps=2, log=messages.append)
-    assert any("stale lock" in m for m in messages)
-    assert not (tmp_path / LOCK_NAME).exists()
+    assert any("stale lock" in m and str(holder.pid) in m for m in messages)
+    assert (tmp_path / LOCK_NAME).read_text() == ""  # released: no holder recorded
 
 
 class _Interrupt(Exception):

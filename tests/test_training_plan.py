@@ -5,15 +5,15 @@ vectors; options of the other mode are refused; a trained run is listed and matc
 from __future__ import annotations
 
 import os
-import socket
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from univar_core.encoders import compat
+from univar_core.encoders.base import DEFAULT_ENCODER
 from univar_core.training import plan, runs
-from univar_core.training.run_folder import TrainingLockedError
+from univar_core.training.run_folder import RunLock, TrainingLockedError
 
 MANIFEST = {"encoder": {"name": "toy", "content_hash": "abc123", "dim": 16}}
 
@@ -52,8 +52,8 @@ def test_base_rules_by_mode_and_source():
     assert from_file.base == "my-encoder" and from_file.embeddings is not None
     full = plan.plan_training(qas, emb, mode="full", manifest=MANIFEST, batch_pairs=8)
     assert full.embeddings is None and full.base == "toy" and full.options["batch_pairs"] == 8
-    assert plan.default_base({"encoder": {"name": "vecs", "content_hash": "precomputed"}}) == plan.DEFAULT_BASE
-    assert plan.default_base(None) == plan.DEFAULT_BASE
+    assert plan.default_base({"encoder": {"name": "vecs", "content_hash": "precomputed"}}) == DEFAULT_ENCODER
+    assert plan.default_base(None) == DEFAULT_ENCODER
 
 
 def test_options_of_the_other_mode_are_refused():
@@ -92,8 +92,7 @@ def test_a_planned_head_run_is_listed_and_matched_to_maps(tmp_path):
     other = {"encoder": {"name": "vectors-B", "content_hash": "precomputed", "dim": 16}}
     assert not compat.head_matches_map(tmp_path / "runs" / "pre", other)[0]
     # the trainer's own out_dir lock: a live holder (this process) makes a second run on the folder fail
-    (out / "train.lock").write_text('{"pid": %d, "host": "%s"}' % (os.getpid(), socket.gethostname()))
-    with pytest.raises(TrainingLockedError, match="in use"):
+    with RunLock(out, print), pytest.raises(TrainingLockedError, match=f"in use by training run pid {os.getpid()}"):
         p.run(out)
 
 

@@ -6,7 +6,8 @@ import importlib
 from typing import Any, Callable
 
 
-def lazy_exports(package: str, exports: dict[str, list[str]]) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
+def lazy_exports(package: str, exports: dict[str, list[str]]
+                 ) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
     """(``__getattr__``, ``__dir__``, ``__all__``) for ``package``, given {submodule: [public names]}."""
     where = {name: module for module, names in exports.items() for name in names}
 

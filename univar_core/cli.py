@@ -14,11 +14,15 @@ import os
 import re
 import signal
 import sys
-import tempfile
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import TYPE_CHECKING, Annotated, Any, Callable
 
 import typer
+
+if TYPE_CHECKING:  # numpy only for annotations: --help stays instant
+    import numpy as np
+
+from univar_core.encoders.base import DEFAULT_ENCODER
 
 app = typer.Typer(
     name="univar",
@@ -49,7 +53,7 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         from univar_core.collect.errors import EndpointConfigError
         from univar_core.collect.journal import JournalMismatchError
         from univar_core.data.schema import QAInputError
-        from univar_core.encoders.sentence_encoder import EncoderLoadError
+        from univar_core.encoders.base import EncoderLoadError
         from univar_core.maps.store import MapError
 
         try:
@@ -214,7 +218,7 @@ def build(
     dataset: Annotated[str | None, typer.Option(
         help="Dataset label for every QA (default: the file's dataset column, else its file name).")] = None,
     encoder: Annotated[str, typer.Option(
-        help="sentence-transformers model name or folder, or a trained head folder.")] = "all-MiniLM-L6-v2",
+        help="sentence-transformers model name or folder, or a trained head folder.")] = DEFAULT_ENCODER,
     embeddings: EmbeddingsOpt = None,
     encoder_name: Annotated[str | None, typer.Option(
         help="With precomputed embeddings: the model that made them (recorded in the manifest).")] = None,
@@ -261,8 +265,9 @@ def build(
 
       univar build qa.csv --embeddings vectors.npy --encoder-name my-model --name pre
     """
+    from univar_core.encoders.resolve import load_encoder_cached, trust_option
     from univar_core.maps import store
-    from univar_core.maps.build import build_map, load_encoder_cached, trust_option
+    from univar_core.maps.build import build_map
     from univar_core.maps.projection import UmapParams
 
     store.validate_map_name(name)   # before loading an encoder or reading anything
@@ -537,6 +542,7 @@ def export(
 
       univar export valuebench --out vb.parquet --with-embeddings
     """
+    from univar_core._atomic import atomic_path
     from univar_core.maps import store
 
     suffix = out.suffix.lower()
@@ -547,25 +553,12 @@ def export(
                                  "losslessly)", param_hint="--with-embeddings")
     vmap = store.load_map(name, data_dir=data_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    _chmod_umask(tmp_name)   # mkstemp makes it 0600; an export is the user's file like any other
-    try:
+    with atomic_path(out) as tmp:
         if suffix == ".csv":
-            _write_csv(vmap.qas, Path(tmp_name))
+            _write_csv(vmap.qas, tmp)
         else:
-            _write_parquet(vmap, Path(tmp_name), with_embeddings)
-        os.replace(tmp_name, out)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+            _write_parquet(vmap, tmp, with_embeddings)
     typer.echo(f"{len(vmap.qas):,} rows -> {out}")
-
-
-def _chmod_umask(path: str | Path) -> None:
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def _write_csv(frame: Any, path: Path, *, index: bool = False) -> None:
@@ -686,29 +679,20 @@ def lenses_cmd(
 
       univar lenses demo --lens schwartz --csv schwartz.csv
     """
-    import numpy as np
-
     from univar_core.analysis import lenses
+    from univar_core.encoders.resolve import encoder_for_map
     from univar_core.maps import store
-    from univar_core.maps.build import load_encoder_cached, map_backend, trust_option
 
     if by not in LEVEL_CHOICES:
         raise typer.BadParameter(f"choose one of {', '.join(LEVEL_CHOICES)}", param_hint="--by")
     the_lens = lenses.load_lens(lens) if lens.endswith(".json") else lenses.get_lens(lens)
     vmap = store.load_map(name, data_dir=data_dir)
     _print_representation(vmap.manifest)  # distances and lens scores are on the vectors the map holds
-    enc_name = encoder or str((vmap.manifest.get("encoder") or {}).get("name"))
-    _remote_code_warning(trust_remote_code, enc_name)
-    enc = load_encoder_cached(enc_name, backend=_backend(backend) or map_backend(vmap.manifest),
-                              **trust_option(trust_remote_code))
+    _remote_code_warning(trust_remote_code, encoder or str((vmap.manifest.get("encoder") or {}).get("name")))
+    enc = encoder_for_map(vmap, encoder, backend=_backend(backend), trust_remote_code=trust_remote_code)
     _say_backend(enc)
-    if int(enc.dim) != int(vmap.embeddings.shape[1]):
-        raise typer.BadParameter(f"encoder '{enc_name}' makes {enc.dim}-d vectors, the map has "
-                                 f"{vmap.embeddings.shape[1]}-d: give the map's encoder", param_hint="--encoder")
-    protos = lenses.lens_prototypes(enc, the_lens)
-    qa_scores = lenses.score_qas(np.asarray(vmap.embeddings), protos)
+    qa_scores, dims, _ = lenses.map_lens_scores(vmap, the_lens, encoder=enc)
     summary = lenses.score_value_ids(vmap.qas, qa_scores, by=by, n_boot=n_boot)
-    dims, _ = lenses.dimension_columns(protos)
     wide = summary.pivot(index=by, columns="score", values="mean")[dims]
     typer.echo(f"{the_lens.title}: mean score per {by} (cosine to prototype minus cosine to neutral)")
     typer.echo(wide.round(4).to_string())
@@ -755,8 +739,8 @@ def train_cmd(
     mode: Annotated[str, typer.Option(help="head: small MLP on frozen base embeddings (fast on CPU); "
                                            "full: fine-tune the whole sentence-transformers model.")] = "head",
     base: Annotated[str | None, typer.Option(
-        help="Base sentence-transformers model name or folder (default: the map's encoder, else "
-             "all-MiniLM-L6-v2).")] = None,
+        help=f"Base sentence-transformers model name or folder (default: the map's encoder, else "
+             f"{DEFAULT_ENCODER}).")] = None,
     lam: Annotated[int, typer.Option(help="Max QAs per view (the paper's lambda).")] = 5,
     steps: Annotated[int | None, typer.Option(help="Optimizer steps (default: head 1500, full 3 epochs).")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default: head 1e-3, full 2e-4).")] = None,
@@ -807,12 +791,14 @@ def train_cmd(
         raise typer.BadParameter("full fine-tuning trains the PyTorch model; the backend applies to --mode head",
                                  param_hint="--backend")
     manifest = source_file = None
+    emb: np.ndarray | None
     if map_name:
         from univar_core.maps import store
 
         vmap = store.load_map(map_name, data_dir=data_dir)
         qas, emb, manifest, map_name = vmap.qas, vmap.embeddings, vmap.manifest, vmap.name
     else:
+        files = files or []
         loaded = read_qas(files[0], embeddings=embeddings) if embeddings else read_many(files)
         _print_report(loaded.report)
         qas, emb, source_file = loaded.table, loaded.embeddings, loaded.report.source
@@ -847,7 +833,7 @@ def eval_cmd(
     files: Annotated[list[Path], typer.Argument(help="QA files (any format `univar build` reads).")],
     encoder: Annotated[list[str], typer.Option(
         "--encoder", "-e", help="Encoder name or folder (a trained head or full run); repeat to compare.")]
-        = ["all-MiniLM-L6-v2"],  # noqa: B006 - typer needs a literal default
+        = [DEFAULT_ENCODER],  # noqa: B006 - typer needs a literal default
     split_by: SplitByOpt = "question_id",
     test_fraction: TestFractionOpt = 0.3,
     seed: SeedOpt = 0,
@@ -874,13 +860,12 @@ def eval_cmd(
     from univar_core.analysis.identification import value_identification_table
     from univar_core.data.readers import read_many
     from univar_core.data.splits import assert_no_leak, split_qas
-    from univar_core.encoders.sentence_encoder import load_encoder_cached
-    from univar_core.maps.build import trust_option
+    from univar_core.encoders.resolve import load_encoder_cached, trust_option
 
     backend = _backend(backend)  # a typo fails before any reading
     loaded = read_many(files)
     _print_report(loaded.report)
-    split = split_qas(loaded.table, by=split_by, test_fraction=test_fraction, seed=seed)
+    split = split_qas(loaded.table, by=split_by or "question_id", test_fraction=test_fraction, seed=seed)
     assert_no_leak(loaded.table, split)
     _err(split.summary())
     _remote_code_warning(trust_remote_code, *encoder)
@@ -982,7 +967,7 @@ def collect_cmd(
 
       univar collect --local-model ./my-llm --langs eng --batch-size 16
     """
-    from univar_core.collect.backends import GenerationSettings
+    from univar_core.collect.backends import AnswerBackend, GenerationSettings
     from univar_core.collect.bank import load_bank
     from univar_core.collect.collector import parse_langs
     from univar_core.collect.retry import RetryPolicy
@@ -996,12 +981,13 @@ def collect_cmd(
     the_bank = load_bank(bank)
     settings = GenerationSettings(system_prompt=system_prompt, temperature=temperature, top_p=top_p,
                                   max_tokens=max_tokens, seed=seed)
-    if endpoint is not None:
+    backend: AnswerBackend
+    if endpoint is not None and model:
         from univar_core.collect.chat_endpoint import ChatEndpoint
 
         backend = ChatEndpoint(endpoint, model, api_key_env=api_key_env, concurrency=concurrency,
                                timeout_s=timeout, retry=RetryPolicy(retries=retries))
-    else:
+    elif local_model is not None:
         from univar_core.collect.local_model import LocalCausalLM
 
         backend = LocalCausalLM(local_model, model=model, batch_size=batch_size)

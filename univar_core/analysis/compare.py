@@ -21,6 +21,7 @@ Large groups are subsampled (``max_per_group``, seeded) for the distribution-lev
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 
@@ -28,6 +29,10 @@ import numpy as np
 import pandas as pd
 from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.spatial.distance import squareform
+
+from univar_core.neighbours import cosine_top_k, unit_rows
+
+_unit = functools.partial(unit_rows, dtype=None)  # distances here are computed in float64
 
 METHODS = ("centroid", "energy", "mmd")
 GROUP_COLUMNS = ("value_id", "lang", "model")
@@ -78,11 +83,6 @@ def _subsample(rows: np.ndarray, max_n: int | None, rng: np.random.Generator) ->
     return np.sort(rng.choice(rows, size=max_n, replace=False))
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(v, axis=-1, keepdims=True)
-    return v / np.where(norm == 0, 1.0, norm)
-
-
 def _euclid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise Euclidean distances between unit vectors: |u-v| = sqrt(2 - 2 cos).
 
@@ -108,7 +108,11 @@ def median_bandwidth(emb: np.ndarray, *, max_n: int = 1000, seed: int = 0) -> fl
 
 def _pair_matrix(a: np.ndarray, b: np.ndarray, method: str, bandwidth: float | None) -> np.ndarray:
     d = _euclid(a, b)
-    return d if method == "energy" else _rbf(d, bandwidth)
+    if method == "energy":
+        return d
+    if bandwidth is None:
+        raise ValueError("MMD needs a bandwidth (median_bandwidth of the pooled QAs)")
+    return _rbf(d, bandwidth)
 
 
 def _combine(cross: float, within_a: float, within_b: float, method: str) -> float:
@@ -530,16 +534,9 @@ def nearest_cross(qas: pd.DataFrame, emb: np.ndarray, a: str, b: str, *, k: int 
     emb = _check_aligned(qas, emb)
     rows_a, rows_b = _rows_of(qas, a, by), _rows_of(qas, b, by)
     k = max(1, min(k, rows_b.size))
-    eb = emb[rows_b].astype(np.float32)
-    top_idx, top_sim = [], []
-    for start in range(0, rows_a.size, chunk):  # bounded memory on large value IDs
-        sim = emb[rows_a[start:start + chunk]].astype(np.float32) @ eb.T
-        idx = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-        part = np.take_along_axis(sim, idx, axis=1)
-        order = np.argsort(-part, axis=1, kind="stable")
-        top_idx.append(np.take_along_axis(idx, order, axis=1))
-        top_sim.append(np.take_along_axis(part, order, axis=1))
-    idx, sim = np.vstack(top_idx), np.vstack(top_sim)
+    # bounded memory on large value IDs: cosine_top_k works through rows_a in chunks
+    idx, sim = cosine_top_k(emb[rows_a].astype(np.float32), emb[rows_b].astype(np.float32), k,
+                            chunk_elements=chunk * max(rows_b.size, 1))
     row_a = np.repeat(rows_a, k)
     row_b = rows_b[idx.ravel()]
     out = pd.DataFrame({

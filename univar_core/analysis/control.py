@@ -20,11 +20,11 @@ import pandas as pd
 from univar_core.analysis import identification
 from univar_core.data.splits import split_qas
 from univar_core.encoders.compat import head_matches_map, load_head_for_map
-from univar_core.maps.build import PRECOMPUTED_HASH, map_backend
+from univar_core.encoders.resolve import PRECOMPUTED_HASH, map_backend
 
 CONTROL_CORPUS = "alpacaeval_control"     # folder of the shared control corpus (qa.csv) under the shared data
 
-LoadEncoder = Callable[..., Any]   # (name, backend=...) -> encoder: build.load_encoder_cached
+LoadEncoder = Callable[..., Any]   # (name, backend=...) -> encoder: encoders.resolve.load_encoder_cached
 
 
 def _encoder_info(manifest: dict) -> dict:
@@ -136,7 +136,7 @@ def control_comparison(qas: pd.DataFrame, emb: np.ndarray, manifest: dict, contr
         else:
             control_feats[rep["label"]] = _embed(load_encoder(rep["path"]), control)
     by = by if by in map_qas else "question_id"
-    kw = dict(k=k, probe=False, tfidf=tfidf, baselines=True, by_dataset=False, seed=seed)
+    kw: dict[str, Any] = dict(k=k, probe=False, tfidf=tfidf, baselines=True, by_dataset=False, seed=seed)
     value_split = split_qas(map_qas, by=by, test_fraction=test_fraction, seed=seed)
     control_split = split_qas(control, by="question_id", test_fraction=test_fraction, seed=seed)
     v = identification.value_identification_table(map_qas, value_feats, value_split, **kw)

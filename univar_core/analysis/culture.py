@@ -157,10 +157,10 @@ def rank_correlation(model_dm: pd.DataFrame, human_dm: pd.DataFrame, *, n_perm: 
     model = model_dm.loc[shared, shared].to_numpy(dtype=float)
     human = human_dm.loc[shared, shared].to_numpy(dtype=float)
     result = spearmanr(model[iu], human[iu])
-    out = {"rho": float(result.statistic), "p_value": float(result.pvalue), "n_pairs": int(iu[0].size),
-           "labels": shared}
+    rho = float(result.statistic)
+    out: dict = {"rho": rho, "p_value": float(result.pvalue), "n_pairs": int(iu[0].size), "labels": shared}
     if n_perm > 0:
-        out["mantel_p"] = _mantel_p(model, human, iu, abs(out["rho"]), n_perm, seed)
+        out["mantel_p"] = _mantel_p(model, human, iu, abs(rho), n_perm, seed)
     return out
 
 

@@ -32,6 +32,8 @@ import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
+from univar_core.neighbours import cosine_top_k, unit_rows
+
 # AlpacaEval (non-value control) model folder -> the ValueBench model of the same family and size.
 CONTROL_MODEL_MAP: dict[str, str] = {
     "gpt4_1106_preview": "gpt-4-1106-preview",
@@ -56,25 +58,14 @@ def map_control_models(control_qas: pd.DataFrame, model_map: dict[str, str] = CO
 
 # --------------------------------------------------------------------------------- primitives
 
-def _l2(x):
-    if sp.issparse(x):
-        norms = np.sqrt(np.asarray(x.multiply(x).sum(1))).ravel()
-        return sp.diags(1.0 / np.maximum(norms, 1e-12)) @ x
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def knn_predict(train_X, train_y: np.ndarray, test_X, *, k: int = 50, chunk: int = 2048) -> np.ndarray:
     """Cosine k-NN majority vote; ties go to the tied label with the larger summed similarity."""
-    train_X, test_X = _l2(train_X), _l2(test_X)
+    train_X, test_X = unit_rows(train_X), unit_rows(test_X)
     labels, codes = np.unique(train_y, return_inverse=True)
     k = min(k, len(codes))
     preds = np.empty(test_X.shape[0], dtype=codes.dtype)
     for s in range(0, test_X.shape[0], chunk):
-        sims = test_X[s:s + chunk] @ train_X.T
-        sims = sims.toarray() if sp.issparse(sims) else np.asarray(sims)
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        top_sims = np.take_along_axis(sims, top, axis=1)
+        top, top_sims = cosine_top_k(test_X[s:s + chunk], train_X, k, assume_unit=True)
         votes = np.zeros((len(top), len(labels)))
         sim_sum = np.zeros((len(top), len(labels)))
         rows = np.repeat(np.arange(len(top)), k)
@@ -106,7 +97,7 @@ def linear_probe_scores(train_X, train_y, test_X, *, classes: np.ndarray, lr: fl
     """Logits (n_test, C) of a linear layer trained on frozen features (class-weighted cross-entropy)."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    train_X, test_X = _l2(train_X), _l2(test_X)
+    train_X, test_X = unit_rows(train_X), unit_rows(test_X)
     y = torch.from_numpy(np.searchsorted(classes, train_y)).long()
     counts = torch.bincount(y, minlength=len(classes)).float()
     weight = counts.sum() / (len(classes) * counts.clamp(min=1))
@@ -224,8 +215,9 @@ def value_identification_table(qas: pd.DataFrame, representations: dict, split, 
     n_test_not_centred: held-out QAs whose question has a single QA (zero vectors).
     Columns: representation, dataset, subset, n_value_ids, n_train, n_test, and METRICS.
     """
-    feats = {label: _embeddings_for(qas, rep, progress) for label, rep in representations.items()}
-    centred_of = {}
+    feats: dict[str, np.ndarray | None] = {label: _embeddings_for(qas, rep, progress)
+                                           for label, rep in representations.items()}
+    centred_of: dict[str, str] = {}
     if centre_questions:
         for label in list(feats):
             centred_of[label + CENTRED_SUFFIX] = label
@@ -246,7 +238,8 @@ def value_identification_table(qas: pd.DataFrame, representations: dict, split, 
         if len(tr) == 0 or len(te_all) == 0:
             continue
         # centred per dataset: a question's mean comes from the rows this block evaluates
-        centred = {label: centred_split_features(feats[src], qas, tr, te_all) for label, src in centred_of.items()}
+        centred = {label: centred_split_features(f, qas, tr, te_all)
+                   for label, src in centred_of.items() if (f := feats[src]) is not None}  # never TF-IDF
         for subset in subsets:
             in_sub = (np.ones(len(te_all), bool) if subset == "all"
                       else np.isin(y[te_all], list(held)) == (subset == "unseen"))

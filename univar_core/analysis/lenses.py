@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 
 from univar_core.data.schema import QAInputError
+from univar_core.encoders.base import Encoder
+from univar_core.neighbours import unit_rows
 from univar_core.paths import ASSETS_DIR
 
 LENS_DIR = ASSETS_DIR / "lenses"
@@ -156,7 +158,7 @@ def descriptor_sentences(descriptors) -> list[str]:
     return out
 
 
-def lens_prototypes(encoder, lens: Lens | str) -> tuple[list[str], np.ndarray]:
+def lens_prototypes(encoder: Encoder, lens: Lens | str) -> tuple[list[str], np.ndarray]:
     """Prototype vectors of a lens for one encoder: ``(names, matrix)``.
 
     ``names`` are ``"Dimension / Subdimension"`` for each subdimension, then ``NEUTRAL``; ``matrix``
@@ -171,16 +173,16 @@ def lens_prototypes(encoder, lens: Lens | str) -> tuple[list[str], np.ndarray]:
     emb = np.asarray(encoder.encode(sentences), dtype=np.float64)
     if emb.ndim != 2 or len(emb) != len(sentences):
         raise ValueError(f"the encoder returned shape {emb.shape} for {len(sentences)} sentences")
-    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    emb = unit_rows(emb, dtype=np.float64)
     protos, start = [], 0
     for _, sents in groups:
         mean = emb[start:start + len(sents)].mean(0)
-        protos.append(mean / np.linalg.norm(mean))
+        protos.append(unit_rows(mean, dtype=np.float64))
         start += len(sents)
     return [name for name, _ in groups], np.stack(protos).astype(np.float32)
 
 
-def descriptor_prototypes(encoder, lens: Lens | str) -> tuple[list[str], np.ndarray]:
+def descriptor_prototypes(encoder: Encoder, lens: Lens | str) -> tuple[list[str], np.ndarray]:
     """Like ``lens_prototypes`` one level down: one prototype per descriptor, named
     ``"Subdimension / descriptor"`` (then ``NEUTRAL``). ``score_qas`` on these gives one column per
     descriptor and one per subdimension (the mean of its descriptors), which shows which word of a
@@ -206,7 +208,8 @@ def score_qas(emb: np.ndarray, prototypes: tuple[list[str], np.ndarray]) -> pd.D
                          f"of dimension {emb.shape[1]}; were they built with the map's encoder?")
     sims = emb @ matrix.T
     neutral = sims[:, names.index(NEUTRAL)]
-    scores, dims = {}, {}
+    scores: dict[str, np.ndarray] = {}
+    dims: dict[str, list[str]] = {}
     for i, name in enumerate(names):
         if name == NEUTRAL:
             continue
@@ -221,16 +224,38 @@ def score_qas(emb: np.ndarray, prototypes: tuple[list[str], np.ndarray]) -> pd.D
     return pd.DataFrame(scores)
 
 
-def dimension_columns(prototypes: tuple[list[str], np.ndarray]) -> tuple[list[str], list[str]]:
-    """(dimension columns, subdimension columns) of ``score_qas``'s output, in lens order."""
-    dims, subs = [], []
-    for name in prototypes[0]:
+def dimension_columns(lens_or_prototypes: Lens | str | tuple[list[str], np.ndarray]) -> tuple[list[str], list[str]]:
+    """(dimension columns, subdimension columns) of ``score_qas``'s output, in lens order.
+
+    Takes the lens itself (or a built-in lens's name) or the prototypes ``score_qas`` was given."""
+    if isinstance(lens_or_prototypes, (Lens, str)):
+        lens = get_lens(lens_or_prototypes) if isinstance(lens_or_prototypes, str) else lens_or_prototypes
+        return lens.dimension_names, lens.subdimension_names
+    dims: list[str] = []
+    subs: list[str] = []
+    for name in lens_or_prototypes[0]:
         if name != NEUTRAL:
             dim, sub = name.split(SEP, 1)
             subs.append(sub)
             if dim not in dims:
                 dims.append(dim)
     return dims, subs
+
+
+def map_lens_scores(vmap, lens: Lens | str, *,
+                    encoder: Encoder | str | None = None) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Per-QA scores of a map (row-aligned with its QAs) on a lens, and its dimension / subdimension columns.
+
+    The prototypes are embedded by the encoder that made the map (``encoders.resolve.encoder_for_map``:
+    ``encoder``, when given, must be that encoder). Raises QAInputError or EncoderLoadError when the map's
+    encoder is not available (e.g. a map of precomputed vectors and no encoder given).
+    """
+    from univar_core.encoders.resolve import encoder_for_map
+
+    lens = get_lens(lens) if isinstance(lens, str) else lens
+    protos = lens_prototypes(encoder_for_map(vmap, encoder), lens)
+    dims, subs = dimension_columns(protos)
+    return score_qas(np.asarray(vmap.embeddings), protos), dims, subs
 
 
 def _check_scores(qas: pd.DataFrame, qa_scores: pd.DataFrame, by: str) -> None:

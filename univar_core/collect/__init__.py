@@ -10,6 +10,7 @@
 - answer_status.py:   empty and refused answers, kept and counted
 - collector.py:       asks every (question, language, sample) that is missing, writes the QA file
 - run.py:             one collection end to end (plan, answers, QA file, settings): what the CLI calls
-- background.py:      `univar collect` / `univar translate` as jobs of the app (jobs.runner)
 - translation.py / mt_cache.py / mt_langs.py: machine translation with any HF seq2seq model
+
+The app starts `univar collect` / `univar translate` as background jobs through jobs/collection.py.
 """

@@ -10,19 +10,18 @@ English with the instruction to answer in that language ("instruction"). The fil
 """
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import threading
 import time
 import zlib
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pandas as pd
 
+from univar_core._atomic import atomic_path
 from univar_core.collect.answer_status import answer_status
 from univar_core.collect.backends import AnswerBackend, GenerationSettings, Prompt
 from univar_core.collect.bank import LENS_TAG_COLUMNS, select_questions
@@ -243,25 +242,11 @@ def write_table_atomic(table: pd.DataFrame, out: Path) -> None:
     if suffix not in OUTPUT_TYPES:
         raise QAInputError(f"the output must end in {', '.join(OUTPUT_TYPES)}", source=str(out))
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         if suffix == ".csv":
             Path(tmp).write_bytes(csv_bytes(table))        # spreadsheet-safe, reads back exactly
         elif suffix == ".jsonl":
             table.to_json(tmp, orient="records", lines=True, force_ascii=False)
         else:
             table.to_parquet(tmp, index=False)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)     # mkstemp's 0600 would hide the file from the user's group
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
-
-def write_json_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)

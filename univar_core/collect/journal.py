@@ -72,6 +72,8 @@ class AnswerJournal:
     def append(self, record: dict) -> None:
         if record["key"] in self.records:
             return
+        if self._fh is None:
+            raise RuntimeError(f"{self.path}: the journal is closed")
         self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._fh.flush()
         self.records[record["key"]] = record

@@ -6,6 +6,7 @@ Prompts use the tokenizer's chat template when it has one (instruction-tuned mod
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 from univar_core.collect.backends import Completion, GenerationSettings, Prompt
 from univar_core.collect.errors import EndpointConfigError
@@ -36,9 +37,10 @@ class LocalCausalLM:
         self.batch_size = int(batch_size)
         self.device = _pick_device(device)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(self.name_or_path)
-            self.lm = AutoModelForCausalLM.from_pretrained(self.name_or_path,
-                                                           dtype=_pick_dtype(precision, self.device))
+            # Any: transformers' Auto* classes return whatever model class the folder names
+            self.tokenizer: Any = AutoTokenizer.from_pretrained(self.name_or_path)
+            self.lm: Any = cast(Any, AutoModelForCausalLM.from_pretrained(
+                self.name_or_path, dtype=_pick_dtype(precision, self.device)))
         except (OSError, ValueError) as err:
             raise EndpointConfigError(f"cannot load a causal LM from '{self.name_or_path}': {err}") from None
         local = Path(self.name_or_path).expanduser()

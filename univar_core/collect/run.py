@@ -14,6 +14,7 @@ from typing import Callable
 
 import pandas as pd
 
+from univar_core._atomic import write_json
 from univar_core.collect import collector
 from univar_core.collect.backends import AnswerBackend, GenerationSettings
 from univar_core.collect.bank import BUILTIN_BANK
@@ -108,5 +109,5 @@ def run_collection(backend: AnswerBackend, bank: pd.DataFrame, *, langs: list[st
                    "answers_per_s_this_run": round(stats.answers_per_s, 3)},
     }
     spath = collector.settings_path(out)
-    collector.write_json_atomic(record, spath)
+    write_json(spath, record)
     return CollectResult(out=out, qas=table, progress=stats, settings_file=spath)

@@ -5,8 +5,9 @@ Every reader accepts a path or a file-like object with a ``name`` (a Streamlit u
 the file itself (too large, empty, not UTF-8, unparsable) raise ``schema.QAInputError`` naming the
 file and, where known, the line or byte offset; nothing is guessed silently (no latin-1 fallback).
 
-Precomputed embeddings are kept exactly as given (float32 stays bit-for-bit; float64/float16 are
-converted to float32 and the report says so), subset to the rows validation accepted.
+Precomputed embeddings (an ``.npy`` or an ``embedding`` column) are checked by ``data.vectors``, the
+one validator of vectors: float32 stays bit-for-bit, float64/float16 are converted to float32 and the
+report says so, and they are subset to the rows validation accepted.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from typing import Any, BinaryIO, Iterable, Union
 import numpy as np
 import pandas as pd
 
+from univar_core.data import vectors
 from univar_core.data.schema import (
     ALIASES,
     DEFAULT_MAX_CHARS,
@@ -135,9 +137,9 @@ def _read_bytes(path_or_buffer: PathOrBuffer, source: str, max_bytes: int) -> by
             raise _too_large(source, size, max_bytes)
         data = path.read_bytes()
     else:
-        size = _buffer_size(path_or_buffer)
-        if size is not None and size > max_bytes:
-            raise _too_large(source, size, max_bytes)
+        buffer_size = _buffer_size(path_or_buffer)
+        if buffer_size is not None and buffer_size > max_bytes:
+            raise _too_large(source, buffer_size, max_bytes)
         if hasattr(path_or_buffer, "getvalue"):
             data = path_or_buffer.getvalue()
         else:
@@ -188,7 +190,7 @@ def _sniff_delimiter(text: str) -> str:
     unlike answers, which often hold commas in multi-line quoted cells)."""
     header = text.split("\n", 1)[0]
     counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
 
 
@@ -348,134 +350,10 @@ def read_table(path_or_buffer: PathOrBuffer, *, name: str | None = None,
 # ---------------------------------------------------------------------------------------------
 # Precomputed embeddings
 
-def _embedding_column(raw: pd.DataFrame, column: str, source: str) -> np.ndarray:
-    """Stack a column of per-row vectors into an (n, d) array, keeping the element dtype."""
-    cells = raw[column].tolist()
-    dims = set()
-    for i, cell in enumerate(cells):
-        if not isinstance(cell, (list, tuple, np.ndarray)):
-            kind = "empty" if cell is None or (isinstance(cell, float) and np.isnan(cell)) else type(cell).__name__
-            raise QAInputError(f"embedding is {kind}, expected a list of numbers (store vectors as a "
-                               f"parquet list<float> column or a separate .npy)", source=source,
-                               row=i + 1, column=column)
-        dims.add(len(cell))
-        if len(dims) > 1:
-            raise QAInputError(f"embedding has {len(cell)} values, earlier rows have {min(dims - {len(cell)})}",
-                               source=source, row=i + 1, column=column)
-    try:
-        stacked = np.stack([np.asarray(c) for c in cells])
-        return stacked if stacked.dtype.kind == "f" else stacked.astype(np.float64)
-    except (TypeError, ValueError) as err:
-        raise QAInputError(f"embedding values must be numbers: {err}", source=source, column=column) from None
-
-
-def _load_npy(embeddings: Any, source: str) -> np.ndarray:
-    if isinstance(embeddings, np.ndarray):
-        return embeddings
-    is_path = isinstance(embeddings, (str, os.PathLike))
-    name = Path(embeddings).name if is_path else str(getattr(embeddings, "name", "embeddings"))
-    try:
-        if is_path:
-            arr = np.load(embeddings, allow_pickle=False, mmap_mode="r")
-        else:
-            if hasattr(embeddings, "seek"):
-                embeddings.seek(0)
-            arr = np.load(embeddings, allow_pickle=False)
-    except FileNotFoundError:
-        raise QAInputError("embeddings file not found", source=name) from None
-    except ValueError as err:  # object arrays need pickle: refused
-        raise QAInputError(f"cannot load embeddings without pickle (numeric .npy expected): {err}",
-                           source=name) from None
-    except OSError as err:
-        raise QAInputError(f"not a readable .npy file: {err}", source=name) from None
-    if not isinstance(arr, np.ndarray):  # an .npz archive: which array is meant is not ours to guess
-        raise QAInputError("expected one array saved with numpy.save (.npy), not an .npz archive",
-                           source=name)
-    return arr
-
-
-def _check_embeddings(emb: np.ndarray, n_rows: int, source: str, what: str) -> np.ndarray:
-    if emb.ndim != 2:
-        raise QAInputError(f"{what} must be a 2-D array (rows x dimensions), got shape {emb.shape}",
-                           source=source)
-    if emb.shape[0] != n_rows:
-        raise QAInputError(f"{what} have {emb.shape[0]:,} rows but the QA file has {n_rows:,} data rows; "
-                           f"they must be row-aligned with the file (before any row is skipped)",
-                           source=source)
-    if emb.dtype.kind != "f":
-        raise QAInputError(f"{what} have dtype {emb.dtype}; expected floating point", source=source)
-    return emb
-
-
-class ArraySink:
-    """Where streamed vectors go when the caller gives no sink: an array in memory. Builds pass
-    ``maps.store.stage_embeddings`` instead (same three methods), so the vectors go to disk as they
-    come and a million-row build never holds its n x d matrix twice."""
-
-    def __init__(self, n_rows: int, dim: int):
-        self.array = np.empty((n_rows, dim), dtype=np.float32)
-        self._rows = 0
-
-    def append(self, block: np.ndarray) -> None:
-        self.array[self._rows:self._rows + len(block)] = block
-        self._rows += len(block)
-
-    def finish(self) -> np.ndarray:
-        return self.array
-
-    def abort(self) -> None:
-        self.array = None
-
-
-EmbeddingSink = Any  # callable (n_rows, dim) -> object with append(block), finish() -> array, abort()
-_STREAM_ROWS = 65_536  # rows per block when streaming vectors (25 MB at d = 384)
-
-
-def _norm_warning(sample: np.ndarray, what: str, warnings: list[str]) -> None:
-    norms = np.linalg.norm(sample.astype(np.float64), axis=1)
-    if len(norms) and np.abs(norms - 1.0).max() > 1e-3:
-        warnings.append(f"{what} are not unit-length (norms {norms.min():.3g} to {norms.max():.3g}); "
-                        f"they are kept as given, cosine similarity normalises them")
-
-
-def _finite_or_raise(block: np.ndarray, input_rows: np.ndarray, what: str, source: str) -> None:
-    finite = np.isfinite(block).all(axis=1)
-    if not finite.all():
-        bad = int(input_rows[np.flatnonzero(~finite)[0]]) + 1
-        raise QAInputError(f"{what} contain NaN or infinite values", source=source, row=bad)
-
-
-def _attach_embeddings(emb: np.ndarray, report: ValidationReport, source: str, what: str,
-                       sink: EmbeddingSink = None) -> np.ndarray:
-    """Subset to accepted rows, check values, float32 (converted only when not already), block by
-    block: a memmapped .npy is never read into memory whole. When every row was kept and the
-    vectors are float32 already, the (memmapped) input itself is returned: no copy at all."""
-    kept = report.kept_rows
-    n_in = len(emb)
-    if len(kept) == n_in and emb.dtype == np.float32:
-        for start in range(0, n_in, _STREAM_ROWS):
-            _finite_or_raise(emb[start:start + _STREAM_ROWS], np.arange(start, min(n_in, start + _STREAM_ROWS)),
-                             what, source)
-        _norm_warning(np.asarray(emb[: min(n_in, 10_000)]), what, report.warnings)
-        return emb
-    if emb.dtype.kind == "f" and emb.dtype != np.float32:
-        if emb.dtype not in (np.float64, np.float16):
-            raise QAInputError(f"{what} have dtype {emb.dtype}; expected float32 (float16/float64 are "
-                               f"converted)", source=source)
-        report.warnings.append(f"{what} were {emb.dtype} and were converted to float32")
-    writer = (sink or ArraySink)(len(kept), emb.shape[1])
-    try:
-        for start in range(0, len(kept), _STREAM_ROWS):
-            rows = kept[start:start + _STREAM_ROWS]
-            block = np.asarray(emb[rows])  # fancy indexing copies one block; a memmap stays untouched
-            _finite_or_raise(block, rows, what, source)
-            writer.append(block.astype(np.float32, copy=False))
-        out = writer.finish()
-    except BaseException:
-        writer.abort()
-        raise
-    _norm_warning(np.asarray(out[: min(len(out), 10_000)]), what, report.warnings)
-    return out
+# The rules and the whole-array path live in data.vectors (the one validator); the readers stream a
+# parquet column through the same checks.
+ArraySink = vectors.ArraySink
+EmbeddingSink = vectors.EmbeddingSink
 
 
 # ---------------------------------------------------------------------------------------------
@@ -509,7 +387,7 @@ def _read_parquet_texts(pf, source: str, columns: list[str], max_bytes: int) -> 
     _check_unpacked_size(listed, source, max_bytes, "at least")
     parts, decoded = [], 0
     try:
-        for batch in pf.iter_batches(batch_size=_STREAM_ROWS, columns=columns):
+        for batch in pf.iter_batches(batch_size=vectors.STREAM_ROWS, columns=columns):
             decoded += batch.nbytes
             _check_unpacked_size(decoded, source, max_bytes, "more than")
             parts.append(batch.to_pandas())
@@ -522,7 +400,7 @@ def _read_parquet_texts(pf, source: str, columns: list[str], max_bytes: int) -> 
 
 def _vector_block(arr, offset: int, dim: int | None, source: str, column: str) -> np.ndarray:
     """One arrow batch of a list / fixed-size-list column -> (rows, d) numpy, with the errors of
-    _embedding_column (row numbers counted in the whole file)."""
+    vectors.from_column (row numbers counted in the whole file)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -560,26 +438,28 @@ def _stream_embedding_column(pf, column: str, report: ValidationReport, source: 
     kept = report.kept_rows
     writer, dim, offset, warned = None, None, 0, False
     try:
-        for batch in pf.iter_batches(batch_size=_STREAM_ROWS, columns=[column]):
+        for batch in pf.iter_batches(batch_size=vectors.STREAM_ROWS, columns=[column]):
             block = _vector_block(batch.column(0), offset, dim, source, column)
             dim = block.shape[1]
             lo, hi = np.searchsorted(kept, [offset, offset + len(block)])
             rows = kept[lo:hi]
             block = block[rows - offset]
-            _finite_or_raise(block, rows, what, source)
-            if block.dtype != np.float32 and not warned:
-                report.warnings.append(f"{what} were {block.dtype} and were converted to float32")
+            vectors.check_finite(block, rows, source=source, what=what)   # `what` names the column
+            if vectors.check_dtype(block.dtype, source=source, what=what) and not warned:
+                report.warnings.append(vectors.conversion_warning(block.dtype, what))
                 warned = True
             if writer is None:
-                writer = (sink or ArraySink)(len(kept), dim)
+                writer = (sink or vectors.ArraySink)(len(kept), dim)
             writer.append(block.astype(np.float32, copy=False))
             offset += batch.num_rows
+        if writer is None:  # a file without rows: no vectors
+            writer = (sink or vectors.ArraySink)(0, 0)
         out = writer.finish()
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
-    _norm_warning(np.asarray(out[: min(len(out), 10_000)]), what, report.warnings)
+    vectors.norm_warning(np.asarray(out[: min(len(out), 10_000)]), report.warnings, what)
     return out
 
 
@@ -599,9 +479,8 @@ def _read_parquet_qas(path: Path, source: str, *, dataset: str | None, embedding
     if has_column:
         return LoadedQAs(table, report, _stream_embedding_column(pf, embedding_column, report, source, sink))
     if embeddings is not None:
-        emb = _check_embeddings(_load_npy(embeddings, source), report.n_input_rows, source,
-                                "precomputed embeddings")
-        return LoadedQAs(table, report, _attach_embeddings(emb, report, source, "precomputed embeddings", sink))
+        return LoadedQAs(table, report, vectors.attach(vectors.load_npy(embeddings, source), report, source=source,
+                                                       sink=sink))
     return LoadedQAs(table, report, None)
 
 
@@ -650,7 +529,8 @@ def read_qas(path_or_buffer: PathOrBuffer, *, name: str | None = None, dataset: 
     """
     if isinstance(path_or_buffer, (str, os.PathLike)) and Path(path_or_buffer).is_dir():
         if embeddings is not None:
-            raise ValueError("precomputed embeddings are not supported for a release folder")
+            raise QAInputError("precomputed embeddings are not supported for a release folder",
+                               source=str(path_or_buffer))
         return _read_release_folder(Path(path_or_buffer), dataset=dataset, max_bytes=max_bytes,
                                     max_chars=max_chars)
     source = _source_name(path_or_buffer, name)
@@ -665,16 +545,15 @@ def read_qas(path_or_buffer: PathOrBuffer, *, name: str | None = None, dataset: 
             raise QAInputError(f"the file has an '{embedding_column}' column and an embeddings file was "
                                f"also given; use one", source=source)
         if len(raw):
-            column_emb = _embedding_column(raw, embedding_column, source)
+            column_emb = vectors.from_column(raw, embedding_column, source)
         raw = raw.drop(columns=embedding_column)
     table, report = validate_qas(raw, source=source, dataset=dataset, max_chars=max_chars)
     if column_emb is not None:
-        what = f"embeddings in column '{embedding_column}'"
-        emb = _check_embeddings(column_emb, len(raw), source, what)
-        return LoadedQAs(table, report, _attach_embeddings(emb, report, source, what))
+        return LoadedQAs(table, report, vectors.attach(column_emb, report, source=source,
+                                                       what=f"embeddings in column '{embedding_column}'"))
     if embeddings is not None:
-        emb = _check_embeddings(_load_npy(embeddings, source), len(raw), source, "precomputed embeddings")
-        return LoadedQAs(table, report, _attach_embeddings(emb, report, source, "precomputed embeddings", sink))
+        return LoadedQAs(table, report, vectors.attach(vectors.load_npy(embeddings, source), report, source=source,
+                                                       sink=sink))
     return LoadedQAs(table, report, None)
 
 
@@ -690,7 +569,8 @@ def _merge(parts: list[LoadedQAs], *, source: str) -> LoadedQAs:
     if len(dims) > 1:
         raise QAInputError(f"files have embeddings of different dimensions {sorted(dims)}", source=source)
 
-    tables, seen_ids = [], set()
+    tables: list[pd.DataFrame] = []
+    seen_ids: set[str] = set()
     for i, part in enumerate(parts):
         t = part.table
         if seen_ids.intersection(t["qa_id"]):
@@ -699,7 +579,8 @@ def _merge(parts: list[LoadedQAs], *, source: str) -> LoadedQAs:
         tables.append(t)
     table = pd.concat(tables, ignore_index=True)  # CORE_COLUMNS stay first: every part starts with them
 
-    skipped, kept, mapping, warnings, offset = [], [], {}, [], 0
+    skipped, kept, warnings, offset = [], [], [], 0
+    mapping: dict[str, str] = {}
     for part in parts:
         r = part.report
         skipped += [replace(s, reason=f"{r.source}: {s.reason}") for s in r.skipped]
@@ -726,9 +607,10 @@ def read_many(paths: Iterable[PathOrBuffer], **kw) -> LoadedQAs:
     """Read several files (or release folders) into one table; qa_id stays unique across them."""
     paths = list(paths)
     if not paths:
-        raise ValueError("read_many needs at least one path")
+        raise QAInputError("no input files given")
     if kw.get("embeddings") is not None and len(paths) > 1:
-        raise ValueError("an embeddings .npy aligns with one file; give files with an embedding column instead")
+        raise QAInputError("an embeddings .npy aligns with one file; give files with an embedding column instead",
+                           source=", ".join(str(p) for p in paths))
     parts = [read_qas(p, **kw) for p in paths]
     if len(parts) == 1:
         return parts[0]

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from univar_core._atomic import atomic_path
+
 N_MODELS = 15
 N_LANGS = 25
 _LANGS = ("eng ind zho jpn kor vie tha msa tgl hin ben urd ara fas tur rus ukr pol deu fra spa "
@@ -77,21 +79,17 @@ def write_synthetic_parquet(path: str | Path, n: int, *, dim: int = 384, seed: i
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    writer = None
-    try:
-        for frame, vectors in synthetic_chunks(n, dim=dim, seed=seed, chunk_rows=chunk_rows, **kw):
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            flat = pa.array(vectors.reshape(-1), type=pa.float32())
-            table = table.append_column("embedding", pa.FixedSizeListArray.from_arrays(flat, dim))
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema)
-            writer.write_table(table, row_group_size=chunk_rows)
-        writer.close()
-        tmp.replace(path)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        writer = None
+        try:
+            for frame, vectors in synthetic_chunks(n, dim=dim, seed=seed, chunk_rows=chunk_rows, **kw):
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                flat = pa.array(vectors.reshape(-1), type=pa.float32())
+                table = table.append_column("embedding", pa.FixedSizeListArray.from_arrays(flat, dim))
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table, row_group_size=chunk_rows)
+        finally:
+            if writer is not None:
+                writer.close()
     return path

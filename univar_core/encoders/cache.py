@@ -1,8 +1,8 @@
 """On-disk embedding cache: one folder per encoder content hash, append-only shards.
 
 Layout: ``<cache_dir>/<content_hash>/<shard>.vecs.npy`` (float32, (n, d)) and ``<shard>.keys.npy``
-(uint8, (n, KEY_BYTES): blake2b of the exact text). Each file is written to a temp name and
-``os.replace``-d into place, vectors first: a shard exists once its keys file exists, so a run killed
+(uint8, (n, KEY_BYTES): blake2b of the exact text). Each file is written atomically
+(``univar_core._atomic``), vectors first: a shard exists once its keys file exists, so a run killed
 at any moment leaves only whole shards (plus at worst an orphan vectors file, which is ignored).
 Shard names are unique per writer, so two processes filling the same cache never clash.
 
@@ -22,6 +22,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from univar_core._atomic import atomic_path
 
 KEY_BYTES = 16
 _KEYS_SUFFIX = ".keys.npy"
@@ -159,13 +161,5 @@ def _shard_checksum_of(name: str) -> str | None:
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + f".tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array, allow_pickle=False)

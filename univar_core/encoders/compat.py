@@ -9,11 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-HEAD_JSON, HEAD_WEIGHTS = "head.json", "head.safetensors"   # encoders/head.py's names (that module imports torch)
-
-
-def is_head_folder(path: str | Path) -> bool:
-    return (Path(path) / HEAD_JSON).is_file() and (Path(path) / HEAD_WEIGHTS).is_file()
+from univar_core.encoders.head import HEAD_JSON, HEAD_WEIGHTS, is_head_folder  # head.py loads torch lazily
 
 
 def head_meta(path: str | Path) -> dict:

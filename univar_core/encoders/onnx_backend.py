@@ -146,7 +146,8 @@ def ensure_exports(model, folder: Path) -> dict[str, Path]:
         try:
             export_onnx(model, paths[ONNX])
         except Exception as err:  # the exporter raises many types for unsupported model code
-            raise BackendError(f"ONNX export failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from err
+            first_line = str(err).splitlines()[0] if str(err) else ""
+            raise BackendError(f"ONNX export failed: {type(err).__name__}: {first_line}") from err
     if not paths[ONNX_INT8].is_file():
         try:
             quantize_int8(paths[ONNX], paths[ONNX_INT8])

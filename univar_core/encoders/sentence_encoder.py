@@ -19,22 +19,20 @@ import copy
 import hashlib
 import json
 import os
-import threading
 import time
 import warnings
 from bisect import bisect_left
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from univar_core.encoders import onnx_backend
+from univar_core.encoders.base import DEFAULT_ENCODER, EncodeResult, EncoderLoadError, Progress
 from univar_core.encoders.cache import EmbeddingCache, text_key
 from univar_core.paths import CACHE_DIR
 
-DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2"}
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 # Tokens kept free when cutting, because re-tokenising a cut text can shift a boundary by a token.
@@ -44,21 +42,12 @@ _QUESTION_PREFIX_TOKENS = 8
 # Folders inside a model repo holding alternative exports the torch backend never reads.
 _UNUSED_MODEL_DIRS = {"onnx", "openvino", ".git", ".cache"}
 
-Progress = Callable[[int, int], None]
 # Computed vectors reach the on-disk cache at least this often, so a killed run loses at most this much.
 CACHE_FLUSH_SECONDS = 2.0
 _now = time.monotonic
 
-
-class EncoderLoadError(ValueError):
-    """The encoder named by the user cannot be loaded; the message says what to do instead."""
-
-
-@dataclass
-class EncodeResult:
-    embeddings: np.ndarray  # (n, dim) float32, L2-normalised, row-aligned with the input
-    n_truncated: int  # QAs whose text was cut to fit the encoder's token limit
-    n_from_cache: int  # rows served from the on-disk cache instead of the model
+__all__ = ["DEFAULT_ENCODER", "EncodeResult", "EncoderLoadError", "Progress", "SentenceEncoder", "Encoder",
+           "default_cache_dir", "resolve_model_path", "folder_content_hash", "state_dict_hash"]
 
 
 def default_cache_dir() -> Path:
@@ -146,7 +135,7 @@ def _load_sentence_transformer(name: str, path: str, device: str, trust_remote_c
         raise EncoderLoadError(f"encoder {name!r}: no such folder {local.absolute()}")
     if is_local and not local.is_dir():
         raise EncoderLoadError(f"encoder {name!r}: {local} is a file; give the model's folder")
-    kwargs = {"device": device, "trust_remote_code": trust_remote_code}
+    kwargs: dict[str, Any] = {"device": device, "trust_remote_code": trust_remote_code}
     if not is_local and _hub_offline():
         kwargs["local_files_only"] = True  # fail at once instead of retrying an unreachable hub
     try:
@@ -191,8 +180,10 @@ def _explain_load_error(name, path, local: Path | None, trust_remote_code: bool,
     return EncoderLoadError(f"encoder {name!r}: could not load from {where}: {type(err).__name__}: {text}")
 
 
-class Encoder:
-    """A sentence-transformers model with QA formatting, length-sorted batching, cache and progress."""
+class SentenceEncoder:
+    """A sentence-transformers model with QA formatting, length-sorted batching, cache and progress.
+
+    An ``Encoder`` (encoders.base); load it by name with ``encoders.resolve.load_encoder``."""
 
     def __init__(
         self,
@@ -231,7 +222,7 @@ class Encoder:
         default_prompt = getattr(self.model, "default_prompt_name", None)
         self._prompt = prompts.get(default_prompt) if default_prompt else None  # as SentenceTransformer.encode does
         self._counting_tokenizer, self._n_special_tokens = self._make_counting_tokenizer()
-        self._runner = None  # an OnnxRunner when an ONNX backend is in use
+        self._runner: Any = None  # an OnnxRunner when an ONNX backend is in use
         self.backend, self.backend_note, self.backend_guard = self._pick_backend(
             backend, Path(onnx_dir).expanduser() if onnx_dir is not None else onnx_backend.default_onnx_dir())
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
@@ -239,7 +230,7 @@ class Encoder:
                        if self.cache_dir else None)
 
     def __repr__(self) -> str:
-        return (f"Encoder({self.name!r}, dim={self.dim}, device={self.device!r}, backend={self.backend!r}, "
+        return (f"SentenceEncoder({self.name!r}, dim={self.dim}, device={self.device!r}, backend={self.backend!r}, "
                 f"hash={self.content_hash})")
 
     @property
@@ -289,7 +280,8 @@ class Encoder:
         """Guard helper: texts embedded with one runner (None: torch), batch by batch."""
         saved, self._runner = self._runner, runner
         try:
-            batches = [np.arange(s, min(s + self.batch_size, len(texts))) for s in range(0, len(texts), self.batch_size)]
+            batches = [np.arange(s, min(s + self.batch_size, len(texts)))
+                       for s in range(0, len(texts), self.batch_size)]
             return np.concatenate([v for _, v in self._forward_batches(texts, batches)])
         finally:
             self._runner = saved
@@ -407,7 +399,7 @@ class Encoder:
         return vectors[inverse], n_from_cache
 
     def _flush(self, pending: list[np.ndarray], keys: list[bytes], vectors: np.ndarray) -> None:
-        if not pending:
+        if not pending or self._cache is None:
             return
         rows = np.concatenate(pending)
         self._cache.append([keys[i] for i in rows], vectors[rows])
@@ -433,7 +425,7 @@ class Encoder:
             upcoming = prefetch.submit(preprocess, batches[0]) if prefetch else None
             with torch.inference_mode():
                 for i, rows in enumerate(batches):
-                    features = upcoming.result() if prefetch else preprocess(rows)
+                    features = upcoming.result() if upcoming is not None else preprocess(rows)
                     if prefetch and i + 1 < len(batches):
                         upcoming = prefetch.submit(preprocess, batches[i + 1])
                     if runner is not None:  # ONNX Runtime: the same module chain, exported
@@ -473,41 +465,10 @@ def _cut_qa(question: str, answer: str, offsets: list[tuple[int, int]], budget: 
     return question, answer
 
 
+# The name this class had before the Encoder protocol existed; kept so existing callers still import it.
+Encoder = SentenceEncoder
+
+
 def cache_key(content_hash: str, backend: str) -> str:
     """Embedding cache folder name of an encoder identity and backend (torch: the bare hash)."""
     return str(content_hash) if backend == onnx_backend.TORCH else f"{content_hash}-{backend}"
-
-
-_loaded_encoders: dict[tuple, object] = {}
-_encoders_lock = threading.Lock()
-
-
-def load_encoder_cached(name_or_path: str = DEFAULT_ENCODER, **options):
-    """load_encoder with the on-disk embedding cache on (default_cache_dir() unless ``cache_dir`` is given): a
-    QA is never embedded twice, across commands and the app, and an interrupted run resumes.
-
-    Loaded once per process for the same name and options, backend included (the app's pages, placement,
-    lenses and jobs share one copy of the weights); a model folder that changed on disk (a retrained run)
-    is loaded again.
-    """
-    options.setdefault("cache_dir", default_cache_dir())
-    # resolved here, so that a change of $UNIVAR_BACKEND is a different key, not a stale encoder
-    options["backend"] = onnx_backend.check_backend(options.get("backend") or onnx_backend.default_backend())
-    folder = Path(str(name_or_path)).expanduser()
-    stamp = max((p.stat().st_mtime_ns for p in folder.iterdir()), default=0) if folder.is_dir() else None
-    key = (str(name_or_path), stamp, tuple(sorted((k, repr(v)) for k, v in options.items())))
-    with _encoders_lock:  # app sessions are threads: two first calls must not load two copies
-        if key not in _loaded_encoders:
-            _loaded_encoders[key] = load_encoder(name_or_path, **options)
-        return _loaded_encoders[key]
-
-
-def load_encoder(name_or_path: str = DEFAULT_ENCODER, **kw):
-    """A trained head folder (head.json + head.safetensors) -> HeadEncoder; anything else -> Encoder."""
-    folder = Path(str(name_or_path)).expanduser()
-    if (folder / "head.json").is_file() and (folder / "head.safetensors").is_file():
-        # lazy: head_encoder imports this module for its base encoder
-        from univar_core.encoders.head import HeadEncoder
-
-        return HeadEncoder.load(folder, **kw)
-    return Encoder(name_or_path, **kw)

@@ -13,7 +13,6 @@ the view (a zoom box) holds few enough points, the page draws them as the usual 
 from __future__ import annotations
 
 import base64
-import io
 import zlib
 from typing import Mapping, Sequence
 
@@ -52,7 +51,8 @@ def in_view(x: np.ndarray, y: np.ndarray, view: View | None) -> np.ndarray:
 def _hex_rgb(color: str) -> tuple[int, int, int]:
     c = color.lstrip("#")
     if c.startswith("rgb"):
-        return tuple(int(float(v)) for v in c[c.index("(") + 1:c.index(")")].split(",")[:3])
+        r, g, b = (int(float(v)) for v in c[c.index("(") + 1:c.index(")")].split(",")[:3])
+        return r, g, b
     return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
 
 

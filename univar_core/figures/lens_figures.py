@@ -62,7 +62,8 @@ def clustered_heatmap_figure(dm: pd.DataFrame, *, title: str = "Distances (clust
                       plot_bgcolor="white", showlegend=False)
     marked = [i for i, name in enumerate(order) if name in {str(h) for h in highlight}]
     for i in marked:   # outline the highlighted row and column
-        for x0, x1, y0, y1 in ((xs[0] - 5, xs[-1] + 5, i - 0.5, i + 0.5), (xs[i] - 5, xs[i] + 5, -0.5, len(order) - 0.5)):
+        for x0, x1, y0, y1 in ((xs[0] - 5, xs[-1] + 5, i - 0.5, i + 0.5),
+                               (xs[i] - 5, xs[i] + 5, -0.5, len(order) - 0.5)):
             fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, line=dict(color="#d62728", width=1.5),
                           row=2, col=1)
     ticks = range(len(order)) if len(order) <= max_tick_labels else marked

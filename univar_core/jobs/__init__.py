@@ -4,6 +4,7 @@ runner    start a command in a job folder (own process group, log.txt), read its
           status.json, cancel it (the whole process group); one job at a time per runs directory
 status    status.json of a run: the progress callback `univar build/rebuild --status-dir` writes with
 starters  the app's runs as command lines: `univar train`, `univar build`, `univar rebuild`
+collection  `univar collect` / `univar translate` jobs of the Add a model page, in their own folders
 
 No torch and no streamlit here: the app's process only starts and reads.
 """
@@ -13,4 +14,5 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "runner": ["Job", "JobBusyError", "start_job", "read_job", "wait_job", "cancel_job", "active_job", "log_tail"],
     "status": ["StatusFile", "progress_of"],
     "starters": ["start_training", "start_build", "start_rebuild"],
+    "collection": ["start_collect", "start_translate"],
 })

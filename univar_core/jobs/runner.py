@@ -23,15 +23,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from univar_core._atomic import write_json
 from univar_core.jobs.status import mark_cancelled, progress_of, read_status
 from univar_core.paths import REPO_ROOT
-from univar_core.training.run_folder import write_json_atomic
 from univar_core.training.runs import runs_dir
 
 JOB_FILE = "job.json"
 LOG_FILE = "log.txt"
 BUILDS_DIR = ".builds"          # job folders of map builds, under the runs directory (hidden from list_runs)
-COLLECT_DIR = ".collect"        # job folders of answer collections (univar_core/collect/background.py)
+COLLECT_DIR = ".collect"        # job folders of answer collections (univar_core/jobs/collection.py)
 CANCEL_GRACE_S = 5.0
 
 _children: dict[int, subprocess.Popen] = {}   # processes this process started (polled, so none stays a zombie)
@@ -151,7 +151,7 @@ def read_job(job_dir: str | Path) -> Job:
         else:
             state, error = _ended(status, code, job_dir)
             info.update(state=state, returncode=code, finished=time.time(), error=error)
-            write_json_atomic(job_dir / JOB_FILE, info)
+            write_json(job_dir / JOB_FILE, info)
             with _lock:
                 _children.pop(int(info["pid"]), None)
     error = info.get("error") or error
@@ -218,7 +218,7 @@ def _spawn(argv: list[str], job_dir: Path, *, kind: str, label: str, status_dir:
                                 stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT), env=env, start_new_session=True)
     with _lock:
         _children[proc.pid] = proc
-    write_json_atomic(job_dir / JOB_FILE, {"kind": kind, "label": label, "argv": [str(a) for a in argv],
+    write_json(job_dir / JOB_FILE, {"kind": kind, "label": label, "argv": [str(a) for a in argv],
                                            "pid": proc.pid, "started": time.time(), "status_dir": str(status_dir),
                                            "meta": dict(meta or {})})
     return read_job(job_dir)
@@ -264,7 +264,7 @@ def cancel_job(job_dir: str | Path, *, grace_s: float = CANCEL_GRACE_S) -> Job:
     info = _read_info(job_dir)
     _, code = _alive(job.pid)
     info.update(state="cancelled", returncode=code, finished=time.time())
-    write_json_atomic(job_dir / JOB_FILE, info)
+    write_json(job_dir / JOB_FILE, info)
     mark_cancelled(info.get("status_dir") or job_dir)
     with _lock:
         _children.pop(job.pid, None)

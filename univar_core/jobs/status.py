@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from univar_core.training.run_folder import STATUS_NAME, read_status, write_json_atomic
+from univar_core._atomic import write_json
+from univar_core.training.run_folder import STATUS_NAME, read_status
 
 TERMINAL_STATES = ("done", "failed", "cancelled")
 
@@ -32,7 +33,7 @@ class StatusFile:
 
     def _write(self) -> None:
         self.status["updated"] = time.time()
-        write_json_atomic(self.path, self.status)
+        write_json(self.path, self.status)
         self._last = time.monotonic()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
@@ -62,7 +63,7 @@ def mark_cancelled(folder: str | Path) -> None:
     """After its process has ended: the run's status says cancelled (its progress fields kept)."""
     status = read_status(folder) or {}
     status.update(state="cancelled", error="cancelled by the user", updated=time.time())
-    write_json_atomic(Path(folder) / STATUS_NAME, status)
+    write_json(Path(folder) / STATUS_NAME, status)
 
 
 __all__ = ["StatusFile", "progress_of", "mark_cancelled", "read_status", "TERMINAL_STATES", "STATUS_NAME"]

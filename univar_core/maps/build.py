@@ -1,8 +1,7 @@
-"""ingest -> validate -> embed -> project -> cluster -> store, and placing new QAs on a stored map.
+"""ingest -> validate -> embed -> project -> cluster -> store: building a map, and the demo map.
 
 The one path every front end takes (app, CLI, Python): :func:`build_map` turns QA files into a stored
-:class:`~univar_core.maps.store.ValueMap`; :func:`place_on_map` embeds new QAs with the map's own encoder
-and puts them on it without moving any existing point; :func:`add_layer` stores them as a new layer.
+:class:`~univar_core.maps.store.ValueMap` (placing new QAs on a stored map is maps.placement).
 
 Precomputed embeddings (an ``embedding`` column in parquet, an ``.npy`` aligned with the input rows,
 or an array) are used bit for bit and no encoder is loaded; the map then records the encoder name the
@@ -15,14 +14,24 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
-from univar_core.data import readers
+from univar_core.data import readers, vectors
 from univar_core.data.schema import QAInputError, ValidationReport, validate_qas
-from univar_core.encoders import sentence_encoder
+from univar_core.encoders.base import DEFAULT_ENCODER
+from univar_core.encoders.base import Encoder
+from univar_core.encoders.resolve import (
+    PRECOMPUTED_HASH,
+    EncoderSpec,
+    encoder_for_map,
+    load_encoder_cached,
+    map_backend,
+    resolve_encoder,
+    trust_option,
+)
 from univar_core.maps import store
 from univar_core.maps.clusters import cluster_points, label_clusters
 from univar_core.maps.landmarks import DEFAULT_LANDMARKS, project_with_landmarks
@@ -30,15 +39,15 @@ from univar_core.maps.projection import UmapParams
 from univar_core.maps.store import MapError, ValueMap
 
 StageProgress = Callable[[str, int, int], None]
-Source = Any  # path, file-like with a name, list of paths, DataFrame or readers.LoadedQAs
+# What a map is built from: a path, an upload (file-like with a name), several paths, a table, or QAs
+# already read (readers.LoadedQAs).
+Source = Union[str, Path, BinaryIO, Sequence[Union[str, Path]], pd.DataFrame, readers.LoadedQAs]
 
 BASE_LAYER = "base"
-PRECOMPUTED_HASH = "precomputed"
 DEMO_MAP_NAME = "demo"
 DEMO_VALUE_MAP_NAME = "demo-values"  # the question-centred demo: the map a first launch opens
 # UMAP needs a handful of neighbours; below this a 2-D map says nothing.
 MIN_QAS_FOR_MAP = 5
-_BLOCK_ROWS = 65_536          # rows per block when checking an (n, d) matrix
 _EMBED_CHUNK_ROWS = 50_000    # QAs encoded per chunk before their vectors go to disk
 
 
@@ -50,102 +59,43 @@ def _is_path(x: Any) -> bool:
     return isinstance(x, (str, Path))
 
 
-def _load_npy(path: str | Path) -> np.ndarray:
-    """An .npy of embeddings the user gave: never unpickled."""
-    path = Path(path)
-    if path.suffix.lower() != ".npy":
-        raise QAInputError("precomputed embeddings must be a .npy file (numpy.save of an (n, d) array)",
-                           source=path.name)
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise QAInputError("file not found", source=str(path)) from None
-    except ValueError as err:  # object arrays need pickle; corrupt headers
-        raise QAInputError(f"not a plain numeric .npy array ({err})", source=path.name) from None
-
-
-def _check_embeddings(emb: np.ndarray, n_rows: int, report: ValidationReport) -> np.ndarray:
-    """Shape, dtype and finiteness of precomputed vectors. float32 passes through untouched (bit for
-    bit, a memmap stays a memmap); other float types are converted, since maps store float32, and the
-    report says so. Checked in row blocks: no n x d temporary."""
-    source = report.source
-    if not isinstance(emb, np.ndarray):
-        emb = np.asarray(emb)
-    if emb.ndim != 2:
-        raise QAInputError(f"precomputed embeddings must be a 2-D array (rows x dimensions), got shape "
-                           f"{emb.shape}", source=source)
-    if emb.shape[0] != n_rows:
-        raise QAInputError(f"precomputed embeddings have {emb.shape[0]:,} rows but the QA table has "
-                           f"{n_rows:,} accepted rows", source=source)
-    if not np.issubdtype(emb.dtype, np.floating):
-        raise QAInputError(f"precomputed embeddings must be floating point, got dtype {emb.dtype}",
-                           source=source)
-    for start in range(0, n_rows, _BLOCK_ROWS):
-        finite = np.isfinite(emb[start:start + _BLOCK_ROWS]).all(axis=1)
-        if not finite.all():
-            bad = start + int(np.flatnonzero(~finite)[0])
-            if len(report.kept_rows) == n_rows:  # name the row as the user counts it: in the input
-                bad = int(report.kept_rows[bad])
-            raise QAInputError(f"precomputed embedding has NaN or infinite values", source=source,
-                               row=bad + 1, column="embedding")
-    if emb.dtype != np.float32:
-        report.warnings.append(f"precomputed embeddings were {emb.dtype}; converted to float32")
-        emb = emb.astype(np.float32)
-    return emb
-
-
-def _align_to_kept(emb: np.ndarray, report: ValidationReport, source: str) -> np.ndarray:
-    """Embeddings given for the input rows -> the rows validation kept."""
-    emb = np.asarray(emb)
-    if emb.ndim >= 1 and emb.shape[0] == report.n_input_rows:
-        return emb[report.kept_rows] if len(report.kept_rows) != report.n_input_rows else emb
-    n = emb.shape[0] if emb.ndim >= 1 else 0
-    raise QAInputError(f"precomputed embeddings have {n:,} rows but the input has "
-                       f"{report.n_input_rows:,} data rows (they must be aligned with the input rows)",
-                       source=source)
-
-
 def load_source(source: Source, *, dataset: str | None = None,
                 embeddings: np.ndarray | str | Path | None = None,
-                sink: readers.EmbeddingSink = None) -> readers.LoadedQAs:
-    """Read and validate any accepted source; attach precomputed embeddings (checked) when given.
+                sink: vectors.EmbeddingSink = None) -> readers.LoadedQAs:
+    """Read and validate any accepted source; attach precomputed embeddings (data.vectors checks them).
     ``sink``: where a parquet file's vectors (or an .npy's accepted rows) stream (see readers.read_qas)."""
     if isinstance(source, (list, tuple)) and len(source) == 1:
         source = source[0]
-    emb_path = embeddings if _is_path(embeddings) else None
-    emb_array = None if embeddings is None or _is_path(embeddings) else embeddings
 
     if isinstance(source, readers.LoadedQAs):
         loaded = source
         if embeddings is not None and loaded.embeddings is not None:
             raise QAInputError("embeddings were given twice (inside the loaded QAs and as an argument)",
                                source=loaded.report.source)
-        extra = _load_npy(emb_path) if emb_path is not None else emb_array
-        if extra is not None:
-            loaded = readers.LoadedQAs(loaded.table, loaded.report,
-                                  _align_to_kept(extra, loaded.report, loaded.report.source))
-    elif isinstance(source, pd.DataFrame):
+        if embeddings is not None:
+            emb = vectors.load_npy(embeddings, loaded.report.source)
+            return readers.LoadedQAs(loaded.table, loaded.report, vectors.attach(emb, loaded.report, sink=sink))
+        if loaded.embeddings is not None:  # made elsewhere, aligned with the accepted rows: check them too
+            emb = vectors.attach(loaded.embeddings, loaded.report, aligned_with="kept", sink=sink)
+            return readers.LoadedQAs(loaded.table, loaded.report, emb)
+        return loaded
+    if isinstance(source, pd.DataFrame):
         table, report = validate_qas(source, dataset=dataset)
-        emb = _load_npy(emb_path) if emb_path is not None else emb_array
-        loaded = readers.LoadedQAs(table, report,
-                              None if emb is None else _align_to_kept(emb, report, report.source))
-    elif _is_path(source) or hasattr(source, "read"):  # a path, or an upload (file-like with a name)
-        loaded = readers.read_qas(source, dataset=dataset, embeddings=embeddings, sink=sink)
-    elif isinstance(source, (list, tuple)):
+        if embeddings is None:
+            return readers.LoadedQAs(table, report, None)
+        emb = vectors.load_npy(embeddings, report.source)
+        return readers.LoadedQAs(table, report, vectors.attach(emb, report, sink=sink))
+    if _is_path(source) or hasattr(source, "read"):  # a path, or an upload (file-like with a name)
+        return readers.read_qas(source, dataset=dataset, embeddings=embeddings, sink=sink)
+    if isinstance(source, (list, tuple)):
         if not source:
             raise QAInputError("no input files given")
         if embeddings is not None:
             raise QAInputError("one embeddings .npy cannot be aligned with several files: build from "
                                "one file, or give parquet files with an 'embedding' column")
-        loaded = readers.read_many(list(source), dataset=dataset)
-    else:
-        raise TypeError(f"unsupported source type {type(source).__name__}: give a path, a list of paths, "
-                        f"a pandas DataFrame or readers.LoadedQAs")
-
-    if loaded.embeddings is not None:
-        loaded = readers.LoadedQAs(loaded.table, loaded.report,
-                              _check_embeddings(loaded.embeddings, len(loaded.table), loaded.report))
-    return loaded
+        return readers.read_many(list(source), dataset=dataset)
+    raise TypeError(f"unsupported source type {type(source).__name__}: give a path, a list of paths, "
+                    f"a pandas DataFrame or readers.LoadedQAs")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -158,33 +108,13 @@ def _stage(progress: StageProgress | None, stage: str) -> Callable[[int, int], N
     return lambda done, total: progress(stage, done, total)
 
 
-load_encoder_cached = sentence_encoder.load_encoder_cached  # its home is encoders; kept here for callers
-
-
-def map_backend(manifest: dict) -> str:
-    """The backend a map's vectors were made with (maps from before there were backends: torch)."""
-    return str((manifest.get("encoder") or {}).get("backend") or "torch")
-
-
-def load_map_encoder(manifest: dict, name: str | None = None) -> Any:
+def load_map_encoder(manifest: dict, name: str | None = None) -> Encoder:
     """The encoder that embedded a map (or ``name``, e.g. a head on it), on the map's backend, with the cache:
-    what lens prototypes, controls and new QAs must be embedded with to be comparable with the map's points."""
-    enc_name = name or str((manifest.get("encoder") or {}).get("name"))
-    return load_encoder_cached(enc_name, backend=map_backend(manifest))
-
-
-def trust_option(trust_remote_code: bool) -> dict[str, bool]:
-    """Loader options for --trust-remote-code: given only when on, so the usual loads share one cached copy."""
-    return {"trust_remote_code": True} if trust_remote_code else {}
-
-
-def _resolve_encoder(encoder: Any, backend: str | None = None, *, trust_remote_code: bool = False) -> Any:
-    """A name/path is loaded (with the cache, on ``backend``: default auto); an encoder object is used as it is.
-    ``trust_remote_code``: let a model whose folder ships Python code (config.json auto_map) run it."""
-    if encoder is None or _is_path(encoder):
-        return load_encoder_cached(str(encoder) if encoder is not None else sentence_encoder.DEFAULT_ENCODER,
-                                   backend=backend, **trust_option(trust_remote_code))
-    return encoder
+    what lens prototypes, controls and new QAs must be embedded with to be comparable with the map's points.
+    (Without ``name`` the hash check of ``encoders.resolve.encoder_for_map`` applies.)"""
+    if name is None:
+        return encoder_for_map(manifest)
+    return load_encoder_cached(name, backend=map_backend(manifest))
 
 
 def encoder_record(enc: Any) -> dict[str, Any]:
@@ -212,16 +142,16 @@ class _Embedded:
     record: dict[str, Any] | None = None  # encoder_record of the encoder used (None: precomputed)
 
 
-def _embed(table: pd.DataFrame, *, encoder: Any, progress: StageProgress | None,
-           sink: readers.EmbeddingSink = None, backend: str | None = None,
+def _embed(table: pd.DataFrame, *, encoder: EncoderSpec | None, progress: StageProgress | None,
+           sink: vectors.EmbeddingSink = None, backend: str | None = None,
            trust_remote_code: bool = False) -> _Embedded:
     """Encode chunk by chunk into the sink (a staged .npy in a build): the encoder's output for one
     chunk is the only matrix in memory."""
-    enc = _resolve_encoder(encoder, backend, trust_remote_code=trust_remote_code)
+    enc = resolve_encoder(encoder, backend, trust_remote_code=trust_remote_code)
     total = len(table)
     if progress is not None:
         progress("embed", 0, total)
-    writer = (sink or readers.ArraySink)(total, int(enc.dim))
+    writer = (sink or vectors.ArraySink)(total, int(enc.dim))
     n_truncated = n_from_cache = 0
     try:
         for start in range(0, total, _EMBED_CHUNK_ROWS):
@@ -299,7 +229,7 @@ def is_centred(manifest: dict) -> bool:
     return (manifest.get("representation") or {}).get("kind") == "question-centred"
 
 
-def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFAULT_ENCODER,
+def build_map(source: Source, name: str, *, encoder: EncoderSpec = DEFAULT_ENCODER,
               embeddings: np.ndarray | str | Path | None = None, encoder_name: str | None = None,
               umap: UmapParams = UmapParams(), dataset: str | None = None,
               data_dir: str | Path | None = None, centre_questions: bool = False,
@@ -310,9 +240,10 @@ def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFA
     ``trust_remote_code``: let a model that ships its own Python code run it (off unless asked;
     recorded in the manifest's encoder entry).
 
-    ``encoder``: a name/path (loaded with sentence_encoder.load_encoder) or an encoder object. With precomputed
-    embeddings no encoder is loaded; ``encoder_name`` then names the model that made them. ``backend``
-    (auto, torch, onnx, onnx-int8; default $UNIVAR_BACKEND, else auto) applies to an encoder given by name.
+    ``encoder``: a name/path (loaded with encoders.resolve.load_encoder_cached) or an encoder object. With
+    precomputed embeddings no encoder is loaded; ``encoder_name`` then names the model that made them.
+    ``backend`` (auto, torch, onnx, onnx-int8; default $UNIVAR_BACKEND, else auto) applies to an encoder
+    given by name.
     ``centre_questions``: store question-centred vectors (encoders.centring) instead of the encoder's:
     the map then shows how answers differ from each question's consensus, not topics. QAs of questions
     answered by a single value ID have nothing to centre on and are left out (counted in the report and
@@ -344,7 +275,7 @@ def build_map(source: Source, name: str, *, encoder: Any = sentence_encoder.DEFA
                 shutil.rmtree(writer.path.parent, ignore_errors=True)
 
 
-def _build_map(source: Source, name: str, *, encoder: Any, embeddings: Any, encoder_name: str | None,
+def _build_map(source: Source, name: str, *, encoder: EncoderSpec, embeddings: Any, encoder_name: str | None,
                umap: UmapParams, dataset: str | None, data_dir: Any, centre_questions: bool,
                landmarks: int, progress: StageProgress | None, sink: Any,
                backend: str | None = None, trust_remote_code: bool = False) -> tuple[ValueMap, ValidationReport]:
@@ -444,7 +375,7 @@ def landmark_rows(manifest: dict) -> np.ndarray | None:
     record = manifest.get("landmarks")
     if not record:
         return None
-    n = int((manifest.get("counts") or {}).get("n_qas"))
+    n = int((manifest.get("counts") or {})["n_qas"])
     bits = np.unpackbits(np.frombuffer(base64.b64decode(record["bitmap_base64"]), dtype=np.uint8))[:n]
     return np.flatnonzero(bits).astype(np.int64)
 
@@ -465,7 +396,7 @@ def build_demo_map(*, data_dir: str | Path | None = None, progress: StageProgres
     from univar_core.data.demo import demo_qas
 
     name = DEMO_VALUE_MAP_NAME if centre_questions else DEMO_MAP_NAME
-    vmap, _ = build_map(demo_qas(), name, encoder=sentence_encoder.DEFAULT_ENCODER, dataset=None,
+    vmap, _ = build_map(demo_qas(), name, encoder=DEFAULT_ENCODER, dataset=None,
                         data_dir=data_dir, progress=progress, centre_questions=centre_questions)
     return vmap
 

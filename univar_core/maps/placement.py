@@ -10,32 +10,30 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from univar_core.data.schema import QAInputError, ValidationReport
+from univar_core.encoders.resolve import EncoderSpec, encoder_for_map
 from univar_core.maps import store
 from univar_core.maps.build import (
     BASE_LAYER,
-    PRECOMPUTED_HASH,
     Source,
     StageProgress,
-    _resolve_encoder,
     _stage,
     is_centred,
-    load_encoder_cached,
     load_source,
-    trust_option,
     validation_counts,
 )
 from univar_core.maps.projection import (
+    PLACEMENT_K,
     centroid_matrix,
     nearest_map_points,
-    place_points,
+    place_from_neighbours,
 )
 from univar_core.maps.store import MapError, ValueMap
+from univar_core.neighbours import unit_rows
 
 
 @dataclass
@@ -57,12 +55,6 @@ class Placement:
 # ----------------------------------------------------------------------------------------------------
 # placing new QAs on a map
 # ----------------------------------------------------------------------------------------------------
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
-
 
 N_BOOT = 200        # resamples of the placed QAs behind p_first
 FAR_BELOW = 0.5     # new QAs' similarity under this share of the map's own QAs' is "does not fit"
@@ -92,9 +84,8 @@ def rank_value_ids(map_qas: pd.DataFrame, map_emb: np.ndarray,
     bootstrap resamples of the new QAs (the ranking's uncertainty).
     """
     ids, centroids = centroid_matrix(map_qas, map_emb)
-    unit = _unit_rows(new_emb)
-    mean = unit.mean(axis=0)
-    mean /= max(float(np.linalg.norm(mean)), 1e-12)
+    unit = unit_rows(new_emb)
+    mean = unit_rows(unit.mean(axis=0))
     similarity = centroids @ mean
     per_qa = np.asarray(ids, dtype=object)[(unit @ centroids.T).argmax(axis=1)]
     counts = Counter(per_qa.tolist())
@@ -125,7 +116,7 @@ def fit_warnings(vmap: ValueMap, table: pd.DataFrame, new_emb: np.ndarray, neare
                    "models on the same questions for a value reading.")
     top = nearest.iloc[0]
     ids, centroids = centroid_matrix(vmap.qas, vmap.embeddings)
-    new_fit = float(np.median(_unit_rows(new_emb) @ centroids[ids.index(top["value_id"])]))
+    new_fit = float(np.median(unit_rows(new_emb) @ centroids[ids.index(top["value_id"])]))
     cohesion = value_id_centroids(vmap.qas, vmap.embeddings)["cohesion"]
     map_fit = float(np.median(cohesion))
     if new_fit < FAR_BELOW * map_fit:
@@ -149,48 +140,15 @@ def own_value_id_fraction(placement: Placement) -> float | None:
     return float((qas["nearest_value_id"].to_numpy()[mask] == qas["value_id"].to_numpy()[mask]).mean())
 
 
-def _map_encoder(vmap: ValueMap, encoder: Any, backend: str | None = None, trust_remote_code: bool = False) -> Any:
-    """The encoder that made the map, on the backend that made it: a given one must match its hash and
-    backend (vectors of two backends differ a little, and a map never mixes them); else load by name."""
-    recorded = vmap.manifest.get("encoder") or {}
-    name, want_hash = recorded.get("name"), recorded.get("content_hash")
-    want_backend = recorded.get("backend") or "torch"  # maps made before there were backends: torch
-    if backend not in (None, "auto") and backend != want_backend:
-        raise QAInputError(f"map '{vmap.name}' was embedded with the {want_backend} backend; QAs embedded "
-                           f"with {backend} would not be comparable with its points (leave the backend out)")
-    if encoder is None:
-        if want_hash == PRECOMPUTED_HASH:
-            raise QAInputError(
-                f"map '{vmap.name}' was built from precomputed embeddings (encoder recorded as "
-                f"'{name}'), so it cannot embed new QAs itself: give precomputed embeddings for them, "
-                f"or the encoder that made the map's embeddings")
-        try:
-            enc = load_encoder_cached(name, backend=want_backend, **trust_option(trust_remote_code))
-        except (OSError, ValueError) as err:
-            raise MapError(f"map '{vmap.name}': cannot load its encoder '{name}' ({err})") from err
-    else:
-        enc = _resolve_encoder(encoder, want_backend, trust_remote_code=trust_remote_code)
-    got_hash = str(getattr(enc, "content_hash", ""))
-    if want_hash not in (None, PRECOMPUTED_HASH) and got_hash != want_hash:
-        raise QAInputError(
-            f"encoder '{getattr(enc, 'name', encoder)}' (hash {got_hash[:12]}) is not the encoder map "
-            f"'{vmap.name}' was built with ('{name}', hash {str(want_hash)[:12]}); its points would land "
-            f"in the wrong places")
-    got_backend = getattr(enc, "backend", "torch")
-    if want_hash not in (None, PRECOMPUTED_HASH) and got_backend != want_backend:
-        raise QAInputError(f"encoder '{getattr(enc, 'name', encoder)}' runs on the {got_backend} backend but map "
-                           f"'{vmap.name}' was embedded with {want_backend}; load it with backend={want_backend!r}")
-    return enc
-
-
-def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Any = None,
+def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: EncoderSpec | None = None,
                  embeddings: np.ndarray | str | Path | None = None, backend: str | None = None,
                  trust_remote_code: bool = False,
                  progress: StageProgress | None = None) -> Placement:
     """Embed new QAs with the map's own encoder and position them on it; the map is not changed.
     ``trust_remote_code``: the map's encoder may run code shipped with the model (off unless asked).
 
-    Coordinates come from project.place_points (existing points never move); each new QA takes the
+    Coordinates come from the map neighbours of each QA (projection.place_from_neighbours, as
+    projection.place_points; existing points never move); each new QA takes the
     cluster of its nearest map point. ``nearest`` ranks the map's value IDs for the new QAs as a whole.
     """
     layer = _check_layer_name(layer)
@@ -205,7 +163,7 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Any = N
     if loaded.embeddings is not None:
         new_emb = loaded.embeddings
     else:
-        enc = _map_encoder(vmap, encoder, backend, trust_remote_code)
+        enc = encoder_for_map(vmap, encoder, backend=backend, trust_remote_code=trust_remote_code)
         total = len(table)
         if progress is not None:
             progress("embed", 0, total)
@@ -227,8 +185,10 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Any = N
     if progress is not None:
         progress("project", 0, len(table))
     map_xy = vmap.qas[["x", "y"]].to_numpy(dtype=np.float32)
-    xy = np.asarray(place_points(vmap.embeddings, map_xy, new_emb), dtype=np.float32)
-    nearest_row = nearest_map_points(vmap.embeddings, new_emb, k=1)[0][:, 0]
+    # One neighbour search: the neighbours position each QA, and the nearest one gives its cluster.
+    idx, sims = nearest_map_points(vmap.embeddings, new_emb, k=PLACEMENT_K)
+    xy = place_from_neighbours(map_xy, idx, 1.0 - sims)
+    nearest_row = idx[:, 0]
     nearest, per_qa = rank_value_ids(vmap.qas, vmap.embeddings, new_emb)
     if progress is not None:
         progress("project", len(table), len(table))

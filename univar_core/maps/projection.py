@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from univar_core.neighbours import cosine_top_k, unit_rows
 from univar_core.paths import CACHE_DIR
 
 # numba (used by umap) reads its cache location when it is first imported; point it at the
@@ -158,8 +159,8 @@ def nearest_map_points(map_embeddings, new_embeddings, k: int = 15, *, chunk_ele
     """Cosine k-NN of each new embedding among the map's embeddings.
 
     Returns (idx, sims): (m, k') int64 indices into the map and float32 cosine similarities, most
-    similar first, with k' = min(k, n). Computed exactly by chunked matrix products (no index to
-    build, no compile); the map may be a read-only memmap and is never copied whole.
+    similar first, with k' = min(k, n). Exact (neighbours.cosine_top_k: chunked matrix products, no
+    index to build, no compile); the map may be a read-only memmap and is never copied whole.
     """
     base = map_embeddings if isinstance(map_embeddings, np.ndarray) else np.asarray(map_embeddings)
     new = _as_matrix(new_embeddings, "new embeddings")
@@ -170,52 +171,7 @@ def nearest_map_points(map_embeddings, new_embeddings, k: int = 15, *, chunk_ele
             f"new embeddings have dimension {new.shape[1]} but the map's have {base.shape[1]}: "
             "encode them with the map's encoder"
         )
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    n, m = len(base), len(new)
-    k = min(int(k), n)
-    # Norms of the map rows (one streaming pass) instead of a normalised copy of the whole map.
-    base_norms = np.sqrt(np.einsum("ij,ij->i", base, base, dtype=np.float64)).astype(np.float32)
-    base_norms[base_norms == 0] = 1.0
-    new_norms = np.linalg.norm(new, axis=1, keepdims=True)
-    new_norms[new_norms == 0] = 1.0
-    new = new / new_norms
-    idx = np.empty((m, k), dtype=np.int64)
-    sims = np.empty((m, k), dtype=np.float32)
-    rows_per_chunk = max(1, chunk_elements // n)
-    for start in range(0, m, rows_per_chunk):
-        stop = min(m, start + rows_per_chunk)
-        s = (new[start:stop] @ base.T) / base_norms
-        top = _top_k_columns(s, k)
-        top_sims = np.take_along_axis(s, top, axis=1)
-        order = np.argsort(-top_sims, axis=1, kind="stable")
-        idx[start:stop] = np.take_along_axis(top, order, axis=1)
-        sims[start:stop] = np.take_along_axis(top_sims, order, axis=1)
-    return idx, sims
-
-
-def _top_k_columns(s: np.ndarray, k: int, block: int = 256) -> np.ndarray:
-    """Column indices of the k largest values of each row (unordered), exactly.
-
-    A plain argpartition over 100k columns per row dominates placement time. Instead take each
-    block of `block` columns' maximum, keep the k blocks with the largest maxima, and select
-    among their k*block columns only. Exact: every one of a row's top k values lies in a block
-    whose maximum is at least the k-th largest value, and at most k blocks have such a maximum.
-    """
-    rows, n = s.shape
-    if k >= n:
-        return np.tile(np.arange(n), (rows, 1))
-    n_blocks = -(-n // block)
-    if n_blocks < 4 * k:  # small map: the direct way is as fast
-        return np.argpartition(s, n - k, axis=1)[:, n - k:]
-    padded = np.full((rows, n_blocks * block), -np.inf, dtype=s.dtype)
-    padded[:, :n] = s
-    block_max = padded.reshape(rows, n_blocks, block).max(axis=2)
-    top_blocks = np.argpartition(block_max, n_blocks - k, axis=1)[:, n_blocks - k:]
-    candidates = (top_blocks[:, :, None] * block + np.arange(block)).reshape(rows, -1)
-    values = np.take_along_axis(padded, candidates, axis=1)
-    chosen = np.argpartition(values, values.shape[1] - k, axis=1)[:, values.shape[1] - k:]
-    return np.take_along_axis(candidates, chosen, axis=1)
+    return cosine_top_k(new, base, k, chunk_elements=chunk_elements)
 
 
 def _membership_weights(sims: np.ndarray, n_iter: int = 64) -> np.ndarray:
@@ -242,7 +198,10 @@ def _membership_weights(sims: np.ndarray, n_iter: int = 64) -> np.ndarray:
     return w / w.sum(axis=1, keepdims=True)
 
 
-def place_points(map_embeddings, map_xy, new_embeddings, *, k: int = 15) -> np.ndarray:
+PLACEMENT_K = 15  # map neighbours that position a new point (UMAP's default n_neighbors)
+
+
+def place_points(map_embeddings, map_xy, new_embeddings, *, k: int = PLACEMENT_K) -> np.ndarray:
     """Positions (m, 2) float32 for new QAs on an existing map; the map itself is not touched.
 
     Deterministic: the same inputs give the same coordinates, call after call.
@@ -303,10 +262,7 @@ def centroid_matrix(qas: pd.DataFrame, embeddings, *, by: str = "value_id") -> t
     """(labels sorted, (L, d) float32 L2-normalised mean of each group's L2-normalised embeddings).
     Rows whose `by` value is missing belong to no group."""
     codes, labels = _group_codes(qas, by, len(embeddings))
-    sums = _group_sums(codes, len(labels), embeddings)
-    norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return labels, (sums / norms).astype(np.float32)
+    return labels, unit_rows(_group_sums(codes, len(labels), embeddings))
 
 
 def value_id_centroids(qas: pd.DataFrame, embeddings=None, *, by: str = "value_id") -> pd.DataFrame:

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock, Timeout
 
+from univar_core._atomic import atomic_path, fsync_dir, write_json
 from univar_core.paths import REPO_ROOT
 
 FORMAT = "univar-map"
@@ -274,22 +275,9 @@ def _check_savable(vmap: ValueMap) -> np.ndarray:
     return emb
 
 
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as fh:
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_qas(qas: pd.DataFrame, path: Path) -> None:
-    qas.reset_index(drop=True).to_parquet(path, index=False)
-    _fsync_file(path)
+    with atomic_path(path) as tmp:
+        qas.reset_index(drop=True).to_parquet(tmp, index=False)
 
 
 class EmbeddingsWriter:
@@ -324,7 +312,7 @@ class EmbeddingsWriter:
             raise ValueError(f"block of shape {block.shape} does not fit embeddings of shape {self.shape}")
         if self.rows_written + len(block) > self.shape[0]:
             raise ValueError(f"more than the {self.shape[0]:,} rows announced")
-        self._write(memoryview(block).cast("B"))
+        self._write(block.data.cast("B"))
         self.rows_written += len(block)
 
     def finish(self) -> np.ndarray:
@@ -361,7 +349,7 @@ def stage_embeddings(n_rows: int, dim: int, *, data_dir: str | os.PathLike | Non
 def _staged_file(emb: np.ndarray, root: Path) -> Path | None:
     """The staged .npy behind `emb` when it is a whole, unchanged staged file of this data directory."""
     name = getattr(emb, "filename", None)
-    if name is None or emb.offset != _npy_data_offset(Path(name)):
+    if name is None or getattr(emb, "offset", None) != _npy_data_offset(Path(name)):
         return None
     path = Path(name)
     if path.parent.parent.resolve() != root.resolve() or not path.parent.name.startswith(
@@ -393,15 +381,12 @@ def _write_embeddings(emb: np.ndarray, path: Path) -> str:
     except BaseException:
         writer.abort()
         raise
+    assert writer.sha256 is not None  # set by finish()
     return writer.sha256
 
 
 def _write_manifest(manifest: dict, path: Path) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=2, ensure_ascii=False, default=_json_default)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_json(path, manifest, default=_json_default)
 
 
 def _write_folder(vmap: ValueMap, emb: np.ndarray, folder: Path) -> dict:
@@ -431,7 +416,7 @@ def _write_folder(vmap: ValueMap, emb: np.ndarray, folder: Path) -> dict:
         manifest["files"][QUESTION_MEANS_FILE] = {"sha256": sha256_file(means_path),
                                                   "bytes": means_path.stat().st_size}
     _write_manifest(manifest, folder / MANIFEST_FILE)  # last: a folder without it is not a map
-    _fsync_dir(folder)
+    fsync_dir(folder)
     return manifest
 
 
@@ -504,7 +489,7 @@ def _swap_in(vmap: ValueMap, emb: np.ndarray, root: Path, target: Path) -> dict:
         if target.exists():
             os.rename(target, old)
         os.rename(tmp, target)
-        _fsync_dir(root)
+        fsync_dir(root)
     except BaseException:
         if old.exists() and not target.exists():
             os.rename(old, target)  # put the previous map back where it was

@@ -58,6 +58,7 @@ def backward_whole_batch(embed: Callable[[object], torch.Tensor], chunks: Sequen
     rows = torch.cat(cached).requires_grad_()
     loss = loss_fn(rows)
     (scale(loss) if scale else loss).backward()
+    assert rows.grad is not None  # backward() above filled it: rows is a leaf that requires grad
     grads = rows.grad.split([len(c) for c in cached])
     for state, chunk, grad in zip(states, chunks, grads):
         with state.restored():

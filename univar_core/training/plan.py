@@ -23,9 +23,9 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from univar_core.encoders.base import DEFAULT_ENCODER
 from univar_core.encoders.compat import recorded_base
-from univar_core.encoders.sentence_encoder import DEFAULT_ENCODER as DEFAULT_BASE
-from univar_core.maps.build import PRECOMPUTED_HASH
+from univar_core.encoders.resolve import PRECOMPUTED_HASH
 from univar_core.training.runs import write_run_info
 
 MODES = ("head", "full")
@@ -54,7 +54,7 @@ def default_base(manifest: dict | None) -> str:
     precomputed (no model to load): then the default encoder."""
     enc = (manifest or {}).get("encoder") or {}
     if not enc.get("name") or enc.get("content_hash") == PRECOMPUTED_HASH:
-        return DEFAULT_BASE
+        return DEFAULT_ENCODER
     return str(enc["name"])
 
 
@@ -141,4 +141,4 @@ def plan_training(qas: pd.DataFrame, embeddings: np.ndarray | None = None, *, mo
                         options={**options, "seed": int(seed)}, split_summary=summary, info=info)
 
 
-__all__ = ["DEFAULT_BASE", "MODES", "mode_defaults", "default_base", "gpu_names", "TrainingPlan", "plan_training"]
+__all__ = ["MODES", "mode_defaults", "default_base", "gpu_names", "TrainingPlan", "plan_training"]

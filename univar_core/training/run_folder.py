@@ -1,6 +1,6 @@
 """A training run's folder: its lock, loss log, status file and checkpoints.
 
-out_dir/train.lock      {pid, host, started}; a second run on the same folder is refused
+out_dir/train.lock      an OS file lock (filelock) recording {pid, host, started}; a second run is refused
 out_dir/train_log.csv   step, loss, lr, elapsed; flushed per row so a page can tail it
 out_dir/status.json     state running|done|failed, step, total_steps, pid, device, config, metrics | error
 out_dir/checkpoint/     model + optimizer tensors (safetensors, no pickle) and counters (json)
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
+from filelock import FileLock, Timeout
 
 if TYPE_CHECKING:  # torch is imported by the checkpoint functions only: the app reads status and logs
     import torch  # of runs (jobs, run listing) without loading it
@@ -33,34 +34,36 @@ class TrainingLockedError(RuntimeError):
 
 
 class RunLock:
-    """out_dir/train.lock holding {pid, host, started}; a lock whose pid is gone is stale and taken over."""
+    """Exclusive hold of out_dir/train.lock, so two runs never write one folder.
+
+    The lock is an OS file lock (the ``filelock`` package): the OS drops it when the holder exits or is
+    killed, so a crashed run never blocks the folder. While held, the file records the holder's {pid,
+    host, started} for the message a second run gets; it is emptied on release.
+    """
 
     def __init__(self, out_dir: Path, log: Callable[[str], None]):
-        self.path = out_dir / LOCK_NAME
+        self.path = Path(out_dir) / LOCK_NAME
         self.log = log
+        self._lock = FileLock(self.path, on_acquired=self._record_holder)
 
-    def __enter__(self):
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                holder = self._holder()
-                if holder is not None and holder.get("host") not in (None, socket.gethostname()):
-                    raise TrainingLockedError(  # its pid cannot be checked from here: never take it over
-                        f"{self.path.parent} is in use by training run pid {holder.get('pid')} on host "
-                        f"{holder['host']}; if that run is gone, delete {self.path}")
-                if holder is not None and _pid_alive(holder.get("pid")):
-                    raise TrainingLockedError(
-                        f"{self.path.parent} is in use by training run pid {holder['pid']} started "
-                        f"{holder.get('started', '?')}; wait for it to finish or choose another out_dir")
-                self.log(f"removing stale lock {self.path} (pid {holder and holder.get('pid')} is not running)")
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as f:
-                json.dump({"pid": os.getpid(), "host": socket.gethostname(),
-                           "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, f)
-            return self
-        raise TrainingLockedError(f"could not take the lock {self.path}")
+    def __enter__(self) -> RunLock:
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            holder = self._holder() or {}
+            raise TrainingLockedError(
+                f"{self.path.parent} is in use by training run pid {holder.get('pid', '?')} on host "
+                f"{holder.get('host', '?')} started {holder.get('started', '?')}; wait for it to finish or "
+                "choose another out_dir") from None
+        return self
+
+    def _record_holder(self, fd: int) -> None:
+        left = os.pread(fd, 4096, 0)
+        if left:  # a run that was killed left its record; the OS had already released its lock
+            self.log(f"taking over the stale lock {self.path} ({left.decode(errors='replace').strip()})")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                  "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}).encode(), 0)
 
     def _holder(self) -> dict | None:
         try:
@@ -68,20 +71,11 @@ class RunLock:
         except (OSError, ValueError):
             return None
 
-    def __exit__(self, *exc):
-        self.path.unlink(missing_ok=True)
-
-
-def _pid_alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
+    def __exit__(self, *exc) -> None:
+        # The file stays (deleting a lock file races with a run opening it); emptied, it names no holder.
+        with open(self.path, "r+b") as fh:
+            fh.truncate(0)
+        self._lock.release()
 
 
 class LossLog:
@@ -126,12 +120,6 @@ def read_status(out_dir) -> dict | None:
         return json.loads((Path(out_dir) / STATUS_NAME).read_text())
     except (OSError, ValueError):
         return None
-
-
-def write_json_atomic(path: Path, obj: dict):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    tmp.replace(path)
 
 
 def save_checkpoint(out_dir: Path, step: int, model: torch.nn.Module, opt: torch.optim.Optimizer,

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from univar_core._atomic import write_json
 from univar_core.encoders.compat import head_meta, is_head_folder
 from univar_core.paths import REPO_ROOT
-from univar_core.training.run_folder import read_status, write_json_atomic
+from univar_core.training.run_folder import read_status
 
 RUN_INFO = "run.json"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
@@ -48,7 +49,7 @@ def default_run_name(mode: str, taken: list[str] | None = None) -> str:
 
 
 def write_run_info(path: str | Path, info: dict) -> None:
-    write_json_atomic(Path(path) / RUN_INFO, info)
+    write_json(Path(path) / RUN_INFO, info)
 
 
 def read_run_info(path: str | Path) -> dict:

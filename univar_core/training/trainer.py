@@ -23,12 +23,15 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from univar_core._atomic import write_json
+from univar_core.encoders.base import DEFAULT_ENCODER
 from univar_core.encoders.head import make_head, save_head
 from univar_core.training.gradcache import backward_whole_batch
 from univar_core.training.plan import _MODE_DEFAULTS, mode_defaults  # noqa: F401 - mode_defaults: public here too
@@ -41,10 +44,9 @@ from univar_core.training.run_folder import (
     has_checkpoint,
     load_checkpoint,
     save_checkpoint,
-    write_json_atomic,
 )
 
-DEFAULT_BASE = "all-MiniLM-L6-v2"
+T = TypeVar("T")
 CPU_MICRO_PAIRS = 32   # full mode on CPU: view pairs per forward pass when none is given
 
 
@@ -52,7 +54,7 @@ CPU_MICRO_PAIRS = 32   # full mode on CPU: view pairs per forward pass when none
 class TrainConfig:
     """Every hyper-parameter of a run (recorded in status.json, head.json / train_config.json)."""
     mode: str = "head"
-    base: str = DEFAULT_BASE
+    base: str = DEFAULT_ENCODER
     lam: int = 5                          # max QAs per view (paper's lambda)
     steps: int | None = None              # optimizer steps; full mode default: `epochs` over the data
     epochs: float = 3.0                   # full mode only, when steps is None
@@ -190,12 +192,20 @@ def multiview_infonce(a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor, lo
     return (loss_ab + loss_ba) / 2
 
 
+def _resolved(value: T | None, name: str) -> T:
+    """A setting that TrainConfig (its mode's defaults) or the trainer has filled in by now."""
+    if value is None:
+        raise ValueError(f"training setting {name!r} is not set for this mode")
+    return value
+
+
 def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
     """Linear warm-up over warmup_frac of the steps, then linear decay to 0 (step is 0-based)."""
+    lr = _resolved(cfg.lr, "lr")
     warm = max(1, int(round(cfg.warmup_frac * total)))
     if step < warm:
-        return cfg.lr * (step + 1) / warm
-    return cfg.lr * max(0.0, (total - step) / max(1, total - warm))
+        return lr * (step + 1) / warm
+    return lr * max(0.0, (total - step) / max(1, total - warm))
 
 
 # ------------------------------------------------------------------------------------ head mode
@@ -211,9 +221,9 @@ def _base_embeddings(qas: pd.DataFrame, base, embeddings, progress, log,
             raise ValueError(f"embeddings must be (n_qas={len(qas)}, d), got shape {emb.shape}")
         return emb, (None if isinstance(base, str) else base)
     if isinstance(base, str):
-        from univar_core.encoders.sentence_encoder import load_encoder_cached
+        from univar_core.encoders.resolve import load_encoder_cached, trust_option
 
-        base = load_encoder_cached(base, backend=backend, **({"trust_remote_code": True} if trust_remote_code else {}))
+        base = load_encoder_cached(base, backend=backend, **trust_option(trust_remote_code))
     log(f"encoding {len(qas)} QAs with {base.name}")
     result = base.encode_qas(qas["question"].tolist(), qas["answer"].tolist(), progress=progress)
     return np.asarray(result.embeddings, dtype=np.float32), base
@@ -254,11 +264,11 @@ def _train_head_on(emb, base_obj, qas, labels, cfg, out_dir, base, resume, progr
 
 
 def _head_step_loss(head, x, sampler: ViewSampler, classes, cfg: TrainConfig):
-    cls, idx, mask = sampler.sample(classes, cfg.pairs_per_value_id)
+    cls, idx, mask = sampler.sample(classes, _resolved(cfg.pairs_per_value_id, "pairs_per_value_id"))
     idx_t, mask_t = torch.from_numpy(idx), torch.from_numpy(mask).float()
     views = (x[idx_t] * mask_t[..., None]).sum(2) / mask_t.sum(2, keepdim=True)   # (B, 2, d): mean of k QAs
     out = F.normalize(head(F.normalize(views, dim=-1)), dim=-1)
-    loss = multiview_infonce(out[:, 0], out[:, 1], torch.from_numpy(cls), cfg.logit_scale)
+    loss = multiview_infonce(out[:, 0], out[:, 1], torch.from_numpy(cls), _resolved(cfg.logit_scale, "logit_scale"))
     loss.backward()
     return loss.item(), int(mask.sum())
 
@@ -291,13 +301,14 @@ def _train_full(qas, labels, cfg: TrainConfig, out_dir: Path, base, device, resu
     model.train()
     texts = [f"Q: {q} A: {a}" for q, a in zip(qas["question"], qas["answer"])]
     n_classes = int(labels.max()) + 1
-    per_step_classes = min(n_classes, cfg.batch_value_ids or n_classes, cfg.batch_pairs)
-    pairs_per_class = max(1, cfg.batch_pairs // per_step_classes)
+    batch_pairs = _resolved(cfg.batch_pairs, "batch_pairs")
+    per_step_classes = min(n_classes, cfg.batch_value_ids or n_classes, batch_pairs)
+    pairs_per_class = max(1, batch_pairs // per_step_classes)
     if cfg.steps is None:  # epochs over the QAs: a pair uses (lam + 1) QAs on average
         cfg.steps = max(1, math.ceil(cfg.epochs * len(qas) / (per_step_classes * pairs_per_class * (cfg.lam + 1))))
     rng = np.random.default_rng(cfg.seed)
     sampler = ViewSampler(labels, cfg.lam, rng)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=_resolved(cfg.lr, "lr"), weight_decay=cfg.weight_decay)
     start = load_checkpoint(out_dir, model, opt, sampler, rng)["step"] if resume and has_checkpoint(out_dir) else 0
     if start:
         log(f"resuming full fine-tuning from step {start}")
@@ -306,8 +317,7 @@ def _train_full(qas, labels, cfg: TrainConfig, out_dir: Path, base, device, resu
     # None: the whole step in one pass on a GPU. On the CPU a step of the paper's 256 pairs would need
     # tens of GB of activations and the OS would kill the run without a word, so pass 32 at a time there
     # (the gradient is the same, gradcache.py).
-    micro = cfg.micro_batch_pairs or (cfg.batch_pairs if dev.type == "cuda"
-                                      else min(cfg.batch_pairs, CPU_MICRO_PAIRS))
+    micro = cfg.micro_batch_pairs or (batch_pairs if dev.type == "cuda" else min(batch_pairs, CPU_MICRO_PAIRS))
     n_pairs = per_step_classes * pairs_per_class
     log(f"full fine-tuning {base_name} on {device} ({amp or 'fp32'}), {per_step_classes} value IDs x "
         f"{pairs_per_class} pairs per step, {min(micro, n_pairs)} pairs per forward pass")
@@ -349,7 +359,7 @@ def _train_full(qas, labels, cfg: TrainConfig, out_dir: Path, base, device, resu
                 shutil.rmtree(dest)
             item.replace(dest)
         tmp.rmdir()
-        write_json_atomic(out_dir / "train_config.json", {"config": cfg.to_dict(), "metrics": metrics})
+        write_json(out_dir / "train_config.json", {"config": cfg.to_dict(), "metrics": metrics})
 
     return _run_loop(cfg, out_dir, start, model, opt, sampler, rng, progress, log, device=device,
                      classes_per_step=per_step_classes, step_loss=step_loss, finish=finish, scaler=scaler)
@@ -359,11 +369,13 @@ def _train_full(qas, labels, cfg: TrainConfig, out_dir: Path, base, device, resu
 
 def _run_loop(cfg: TrainConfig, out_dir: Path, start: int, model, opt, sampler, rng, progress, log, *,
               device: str, classes_per_step: int | None, step_loss, finish, scaler=None) -> TrainResult:
-    total = cfg.steps
+    total = _resolved(cfg.steps, "steps")
+    log_every = _resolved(cfg.log_every, "log_every")
+    checkpoint_every = _resolved(cfg.checkpoint_every, "checkpoint_every")
     loss_log = LossLog(out_dir / LOG_NAME, start)
     status = {"state": "running", "mode": cfg.mode, "step": start, "total_steps": total, "pid": os.getpid(),
               "device": device, "config": cfg.to_dict()}
-    write_json_atomic(out_dir / STATUS_NAME, status)
+    write_json(out_dir / STATUS_NAME, status)
     losses, n_qas_seen, t0 = [], 0, time.time()
     try:
         for step in range(start, total):
@@ -382,11 +394,11 @@ def _run_loop(cfg: TrainConfig, out_dir: Path, start: int, model, opt, sampler, 
             losses.append(loss)   # a float, or a device tensor read only when logged: no sync per step
             n_qas_seen += n_qas
             done = step + 1
-            if done % cfg.log_every == 0 or done == total:
+            if done % log_every == 0 or done == total:
                 loss_log.add(done, float(loss), lr, time.time() - t0)
                 status["step"] = done
-                write_json_atomic(out_dir / STATUS_NAME, status)
-            if done % cfg.checkpoint_every == 0 and done < total:
+                write_json(out_dir / STATUS_NAME, status)
+            if done % checkpoint_every == 0 and done < total:
                 save_checkpoint(out_dir, done, model, opt, sampler, rng)
             if progress:
                 progress(done, total)
@@ -398,25 +410,25 @@ def _run_loop(cfg: TrainConfig, out_dir: Path, start: int, model, opt, sampler, 
         save_checkpoint(out_dir, total, model, opt, sampler, rng)
     except BaseException as err:
         status.update(state="failed", error=f"{type(err).__name__}: {err}")
-        write_json_atomic(out_dir / STATUS_NAME, status)
+        write_json(out_dir / STATUS_NAME, status)
         raise
     finally:
         loss_log.close()
     status.update(state="done", step=total, metrics=metrics)
-    write_json_atomic(out_dir / STATUS_NAME, status)
+    write_json(out_dir / STATUS_NAME, status)
     return TrainResult(out_dir=out_dir, config=cfg, steps_done=total, losses=losses,
                        final_loss=losses[-1] if losses else float("nan"), elapsed_s=elapsed, device=device,
                        resumed_from=start, qas_per_s=metrics["qas_per_s"] or float("nan"), metrics=metrics)
 
 
-def train_encoder(qas: pd.DataFrame, *, mode: str = "head", base=DEFAULT_BASE, lam: int = 5,
+def train_encoder(qas: pd.DataFrame, *, mode: str = "head", base=DEFAULT_ENCODER, lam: int = 5,
                   batch_value_ids: int | None = None, steps: int | None = None, lr: float | None = None,
                   logit_scale: float | None = None, out_dir, seed: int = 0, embeddings: np.ndarray | None = None,
                   resume: bool = False, device: str | None = None, progress=None, log=None,
                   embed_progress=None, backend: str | None = None, **config) -> TrainResult:
     """Train a value encoder on the QAs of `qas` (columns value_id, question, answer; pass only the
     training split). Returns when done; the encoder is saved in out_dir (head: head.json +
-    head.safetensors, load with HeadEncoder.load or encode.load_encoder; full: a sentence-transformers
+    head.safetensors, load with HeadEncoder.load or encoders.resolve.load_encoder; full: a sentence-transformers
     folder). Other TrainConfig fields (epochs, batch_pairs, micro_batch_pairs, pairs_per_value_id,
     warmup_frac, hidden_dim, out_dim, checkpoint_every, log_every, precision, max_seq_length, ...) go in
     **config. embeddings: head mode only, row-aligned frozen base embeddings (skips encoding).

@@ -25,7 +25,7 @@ ANSWERS_ENG = "answers_eng.csv"
 _PLAIN = ("EndpointConfigError", "EndpointUnavailableError", "QAInputError", "JournalMismatchError")
 
 
-def run_folder(model: str, *settings: object, root: str | os.PathLike | None = None) -> Path:
+def run_folder(model: str, *settings: object, root: str | Path | None = None) -> Path:
     """Where the app's collection for (model, settings) lives."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(model)).strip("-.")[:60] or "model"
     digest = hashlib.sha256(json.dumps([str(model), *map(str, settings)]).encode()).hexdigest()[:8]
@@ -34,7 +34,7 @@ def run_folder(model: str, *settings: object, root: str | os.PathLike | None = N
 
 def start_collect(*, model: str, langs: list[str], n_questions: int, endpoint: str | None = None,
                   local_model: str | None = None, api_key: str | None = None, max_tokens: int = 128,
-                  concurrency: int = 8, root: str | os.PathLike | None = None) -> Job:
+                  concurrency: int = 8, root: str | Path | None = None) -> Job:
     """`univar collect` into its run folder (see :func:`run_folder`); job.meta["out"] is the QA file."""
     folder = run_folder(model, endpoint or local_model, langs, n_questions, root=root)
     out = folder / ANSWERS
@@ -46,7 +46,7 @@ def start_collect(*, model: str, langs: list[str], n_questions: int, endpoint: s
                      env={KEY_ENV: api_key} if api_key else None, meta={"out": str(out), "model": model})
 
 
-def start_translate(collected: str | os.PathLike, *, mt_model: str, root: str | os.PathLike | None = None) -> Job:
+def start_translate(collected: str | os.PathLike, *, mt_model: str, root: str | Path | None = None) -> Job:
     """`univar translate` of a collection's answers into English, next to them (answers_eng.csv). Only the
     answers: the page asks languages the bank lacks in English (with the instruction to answer in them)."""
     src = Path(collected)

@@ -13,7 +13,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import streamlit as st  # noqa: E402
 
-from pages import _shared  # noqa: E402
+from pages import _shared, _ui  # noqa: E402
 from univar_core.maps import store  # noqa: E402
 from univar_core.maps.build import DEMO_MAP_NAME, DEMO_VALUE_MAP_NAME  # noqa: E402
 from univar_core.maps.store import MapError  # noqa: E402
@@ -44,10 +44,10 @@ def _ensure_demo_map(data_dir: str) -> None:
                    expanded=True) as status:
         bar = st.progress(0.0, text="starting")
         try:
-            _shared.ensure_demo(data_dir, progress=_shared.stage_progress(bar))
+            _shared.ensure_demo(data_dir, progress=_ui.stage_progress(bar))
         except (MapError, ValueError, OSError) as err:
             status.update(label="The demo map could not be built", state="error")
-            _shared.map_error(err)
+            _ui.map_error(err)
         status.update(label="Demo maps ready", state="complete", expanded=False)
 
 
@@ -61,7 +61,7 @@ def _choose_map(data_dir: str) -> None:
     with st.sidebar:
         st.markdown("### Map")
         if not good:
-            st.error(f"No usable map in {_shared.md(data_dir)}. Build one with `univar build FILE --name NAME`.")
+            st.error(f"No usable map in {_ui.md(data_dir)}. Build one with `univar build FILE --name NAME`.")
             st.stop()
         paths = sorted(good, key=lambda p: (good[p]["name"], p))
         path = st.selectbox("Value map", paths, index=_default_index(paths), key="map_name",
@@ -70,16 +70,16 @@ def _choose_map(data_dir: str) -> None:
         st.query_params["map"] = Path(path).name   # the URL names the open map: links can be shared
         info = good[path]
         st.caption(f"{info['n_qas']:,} QAs · {info['n_value_ids']} value IDs · "
-                   f"encoder {_shared.md(info['encoder'])}")
+                   f"encoder {_ui.md(info['encoder'])}")
         if Path(path).name in DEMO_NAMES:
             st.caption("The demo corpus is synthetic: fictional models with planted stances.")
         for m in broken:
-            st.warning(f"Skipped damaged map folder '{_shared.md(Path(m['path']).name)}': {_shared.md(m['error'])}")
+            st.warning(f"Skipped damaged map folder '{_ui.md(Path(m['path']).name)}': {_ui.md(m['error'])}")
     try:
         key = (path, _shared.manifest_checksum(path))
         _shared.load_value_map(*key)   # verifies checksums once per map version
     except (MapError, OSError) as err:
-        _shared.map_error(err)
+        _ui.map_error(err)
     _shared.set_current_map(key)
 
 

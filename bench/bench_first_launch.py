@@ -94,7 +94,9 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="univar_first_launch_"))
     clone = root / "clone"
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
-    print(f"clone of {subprocess.run(['git', '-C', str(REPO), 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()}"
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    print(f"clone of {head}"
           f" in {clone}; load {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
     first = launch(clone, root / "first.log")
     print(f"first launch (fresh clone, empty caches): {first}; load {os.getloadavg()[0]:.2f}", flush=True)

@@ -230,7 +230,8 @@ def main() -> None:
     results["rounds"]["warm"] = warm
     args.out.write_text(json.dumps(results, indent=2))
 
-    print(f"\n{n:,} ValueBench QAs{' (seeded random sample)' if args.sample else ''}, {os.cpu_count()} CPUs, {results['date']}\n")
+    sample = " (seeded random sample)" if args.sample else ""
+    print(f"\n{n:,} ValueBench QAs{sample}, {os.cpu_count()} CPUs, {results['date']}\n")
     print("| round | Embedding Atlas (s) | univar build (s) | + app answers (s) | univar total (s) | "
           "univar / Atlas | bare encode (s) | load before -> after |")
     print("|---|---|---|---|---|---|---|---|")

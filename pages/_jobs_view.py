@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _shared
+from pages import _ui
 from univar_core.data.schema import QAInputError
 from univar_core.figures.run_figures import loss_figure
 from univar_core.jobs import runner
@@ -33,18 +33,18 @@ def start(start, *args, **kwargs) -> None:
     try:
         job = start(*args, **kwargs)
     except JobBusyError as err:
-        st.warning(_shared.md(err))
+        st.warning(_ui.md(err))
         return
     except (MapError, QAInputError, ValueError, OSError) as err:
-        st.error(_shared.md(err))
+        st.error(_ui.md(err))
         return
     st.session_state.setdefault(JOBS_KEY, []).append(job.id)
-    st.success(_shared.md(f"Started {job.label}."))
+    st.success(_ui.md(f"Started {job.label}."))
 
 
 def _job_panel(job: runner.Job) -> None:
     icon = {"running": "⏳", "done": "✅", "failed": "❌", "cancelled": "⏹️"}.get(job.state, "")
-    st.markdown(f"{icon} **{_shared.md(job.label)}**: {job.state}, {job.elapsed_s:.0f} s")
+    st.markdown(f"{icon} **{_ui.md(job.label)}**: {job.state}, {job.elapsed_s:.0f} s")
     text = f"{job.stage or job.kind}: {job.done:,} / {job.total:,}" if job.total else (job.stage or "starting")
     st.progress(job.fraction, text=text)
     if job.kind == "train":
@@ -52,14 +52,14 @@ def _job_panel(job: runner.Job) -> None:
         if len(log):
             st.plotly_chart(loss_figure(log, "Loss"), key=f"job_loss_{job.id}", config={"displaylogo": False})
     if job.error:
-        st.error(_shared.md(job.error))
+        st.error(_ui.md(job.error))
     with st.expander("Log", expanded=job.state == "failed"):
         st.text("\n".join(job.log_tail(20)) or "(empty)")
     if job.running:
         st.button("Cancel", key=f"job_cancel_{job.id}", on_click=runner.cancel_job, args=(job.path,))
     result = job.status.get("result") or {}
     if job.kind == "build" and job.state == "done" and result.get("map_path"):
-        st.success(_shared.md(f"Map '{result['map_name']}' built: {result.get('n_qas', 0):,} QAs."))
+        st.success(_ui.md(f"Map '{result['map_name']}' built: {result.get('n_qas', 0):,} QAs."))
         st.button("Open the new map", key=f"job_open_{job.id}", on_click=_open_map, args=(result["map_path"],))
 
 
@@ -85,7 +85,7 @@ def _jobs_panel() -> None:
     mine = _my_jobs()
     other = runner.active_job()
     if other is not None and other.id not in {j.id for j in mine}:
-        st.info(_shared.md(f"Another session is running '{other.label}' ({other.done}/{other.total}); "
+        st.info(_ui.md(f"Another session is running '{other.label}' ({other.done}/{other.total}); "
                            "a new run starts when it ends."))
     for job in reversed(mine[-3:]):
         _job_panel(job)

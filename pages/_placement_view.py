@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _shared
+from pages import _shared, _ui
 from univar_core.figures import map_figures
 from univar_core.maps.placement import own_value_id_fraction
 
@@ -16,16 +16,16 @@ def show_placement(vmap, key, placement, *, prefix: str) -> None:
     nearest = placement.nearest
     top = nearest["value_id"].head(3).tolist()
     base = vmap.qas
-    hover = _shared.hover_for_map(key, _shared.hover_answer_chars(len(base)))
+    hover = _shared.hover_for_map(key, _ui.hover_answer_chars(len(base)))
     fig = map_figures.value_map_figure(base, color_by="value_id", emphasis=base["value_id"].isin(top).to_numpy(),
                                        hover=hover, title=f"Layer '{placement.layer}' placed on {vmap.name} "
                                                           "(stars); the 3 nearest value IDs coloured")
     map_figures.add_overlay(fig, placement.qas, name=f"{placement.layer} (new)")
-    _shared.show_figure(fig, name=f"{prefix}_on_map", key=f"{prefix}_map_chart")
+    _ui.show_figure(fig, name=f"{prefix}_on_map", key=f"{prefix}_map_chart")
 
     st.subheader("Nearest value IDs")
     for warning in placement.warnings:   # no shared question, a poor fit, a near-tie: said, not hidden
-        st.warning(_shared.md(warning))
+        st.warning(_ui.md(warning))
     st.caption("Value identification of your QAs as a whole: cosine similarity of their mean embedding to each "
                "value ID's centroid; p_first = share of 200 resamples of your QAs in which it ranks first (the "
                "ranking's uncertainty); share_nearest = fraction of your QAs whose own nearest centroid it is.")
@@ -38,11 +38,11 @@ def show_placement(vmap, key, placement, *, prefix: str) -> None:
                                   "p_first": st.column_config.NumberColumn(format="%.2f"),
                                   "share_nearest": st.column_config.NumberColumn(format="%.2f")})
     with right:
-        _shared.show_figure(map_figures.nearest_value_ids_figure(nearest), name="nearest_value_ids",
+        _ui.show_figure(map_figures.nearest_value_ids_figure(nearest), name="nearest_value_ids",
                             key=f"{prefix}_nearest_chart")
-    _shared.csv_download(nearest, label="Download ranking (CSV)", file_name="nearest_value_ids.csv",
+    _ui.csv_download(nearest, label="Download ranking (CSV)", file_name="nearest_value_ids.csv",
                          key=f"{prefix}_nearest_csv")
-    placed = _shared.display_qas(placement.qas, extra=["nearest_value_id", "x", "y"])
+    placed = _ui.display_qas(placement.qas, extra=["nearest_value_id", "x", "y"])
     st.dataframe(placed, hide_index=True, key=f"{prefix}_placed")
-    _shared.csv_download(placed, label="Download placed QAs (CSV)", file_name="placed_qas.csv",
+    _ui.csv_download(placed, label="Download placed QAs (CSV)", file_name="placed_qas.csv",
                          key=f"{prefix}_placed_csv")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages import _placement_view, _shared
+from pages import _placement_view, _shared, _ui
 from univar_core.collect.collector import parse_langs
 from univar_core.data.schema import QAInputError
 from univar_core.jobs import collection
@@ -47,7 +47,7 @@ def _form() -> dict | None:
     try:
         lang_list = parse_langs(langs)
     except QAInputError as err:
-        st.error(_shared.md(err))
+        st.error(_ui.md(err))
         return None
     if source == ENDPOINT and not (endpoint.strip() and model.strip()):
         st.error("Give the endpoint's base URL and the model name it serves.")
@@ -67,7 +67,7 @@ def _start(req: dict) -> None:
                                        endpoint=req["endpoint"], local_model=req["local_model"],
                                        api_key=req["api_key"])
     except JobBusyError as err:
-        st.error(_shared.md(err))
+        st.error(_ui.md(err))
         return
     st.session_state[STATE] = {"req": {k: v for k, v in req.items() if k != "api_key"}, "job": str(job.path),
                                "out": job.meta["out"], "phase": "collect", "placement": None, "map_key": None}
@@ -95,7 +95,7 @@ def _advance(state: dict) -> None:
     """A finished subprocess: start the translation, or hand its file to placement; errors as messages."""
     job = read_job(state["job"])
     if job.state in ("failed", "cancelled"):
-        state["message"] = (_shared.md(collection.user_message(job.error)) if job.state == "failed" else
+        state["message"] = (_ui.md(collection.user_message(job.error)) if job.state == "failed" else
                             "Cancelled. The answers collected so far are kept: start again with the same "
                             "settings to continue where it stopped.")
         state["phase"] = "stopped"
@@ -104,7 +104,7 @@ def _advance(state: dict) -> None:
         try:
             job = collection.start_translate(state["out"], mt_model=state["req"]["mt"])
         except JobBusyError as err:
-            st.error(_shared.md(err))
+            st.error(_ui.md(err))
             return
         state.update(job=str(job.path), out=job.meta["out"], phase="translate")
         st.rerun()
@@ -116,21 +116,21 @@ def _answers(path: str) -> None:
     counts = qas["answer_status"].value_counts() if "answer_status" in qas else pd.Series(dtype=int)
     st.success(f"{len(qas):,} answers from {qas['value_id'].nunique()} value IDs "
                f"({int(counts.get('empty', 0))} empty, {int(counts.get('refused', 0))} refused: kept and counted).")
-    shown = _shared.display_qas(qas, extra=[c for c in ("answer_status", "mt_lang") if c in qas])
+    shown = _ui.display_qas(qas, extra=[c for c in ("answer_status", "mt_lang") if c in qas])
     st.dataframe(shown, hide_index=True, key="am_answers")
-    _shared.csv_download(qas, label="Download the answers (CSV)", file_name=Path(path).name, key="am_answers_csv")
+    _ui.csv_download(qas, label="Download the answers (CSV)", file_name=Path(path).name, key="am_answers_csv")
 
 
 def _place(vmap, key, state: dict) -> None:
     layers = [str(x) for x in vmap.qas["layer"].unique()] if "layer" in vmap.qas else []
-    layer = st.text_input("Layer name", value=_shared.default_layer_name(state["req"]["model"], layers),
+    layer = st.text_input("Layer name", value=_ui.default_layer_name(state["req"]["model"], layers),
                           key="am_layer")
     if st.button("Place on the map", type="primary", key="am_place"):
         bar = st.progress(0.0, text="embedding with the map's encoder")
         try:
-            placement = place_on_map(vmap, state["out"], layer=layer, progress=_shared.stage_progress(bar))
+            placement = place_on_map(vmap, state["out"], layer=layer, progress=_ui.stage_progress(bar))
         except (QAInputError, MapError) as err:
-            _shared.map_error(err)
+            _ui.map_error(err)
         state.update(placement=placement, map_key=key)
     if state["placement"] is None or state["map_key"] != key:
         return
@@ -139,7 +139,7 @@ def _place(vmap, key, state: dict) -> None:
         try:
             updated = add_layer(vmap, state["placement"], data_dir=Path(vmap.path).parent)
         except (QAInputError, MapError, ValueError) as err:
-            _shared.map_error(err)
+            _ui.map_error(err)
         st.session_state[FLASH] = f"Layer '{state['placement'].layer}' saved: map '{updated.name}' now has " \
                                   f"{len(updated.qas):,} QAs."
         st.session_state.pop(STATE, None)
@@ -151,10 +151,10 @@ vmap = _shared.current_map()
 key = _shared.current_map_key()
 st.title("Add a model")
 st.caption("Ask a model the project's value questions, then see where its answers land on this map "
-           f"(embedded with its encoder, {_shared.md(_shared.encoder_name(vmap.manifest))}). "
+           f"(embedded with its encoder, {_ui.md(_shared.encoder_name(vmap.manifest))}). "
            "The same from the shell: `univar collect`, `univar translate`, `univar place`.")
 if FLASH in st.session_state:
-    st.success(_shared.md(st.session_state.pop(FLASH)))
+    st.success(_ui.md(st.session_state.pop(FLASH)))
 state = st.session_state.get(STATE)
 running = state is not None and state["phase"] in ("collect", "translate") and read_job(state["job"]).running
 if not running:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import _shared
+from pages import _shared, _ui
 from univar_core.analysis import compare, culture
 from univar_core.data import demo
 from univar_core.data.schema import QAInputError
@@ -37,8 +37,8 @@ def _trajectory_section(vmap, key) -> None:
         with st.spinner("Embedding the demo checkpoints with the map's encoder and placing them on the map…"):
             table, emb = _shared.demo_checkpoints_for_map(key)
         default_target = demo.DEMO_TRAJECTORY_TARGET
-        st.caption(f"Synthetic: {_shared.md(demo.DEMO_TRAJECTORY_MODEL)} fine-tuned step by step from "
-                   f"{_shared.md(demo.DEMO_TRAJECTORY_SOURCE)}'s stances toward {_shared.md(default_target)}'s.")
+        st.caption(f"Synthetic: {_ui.md(demo.DEMO_TRAJECTORY_MODEL)} fine-tuned step by step from "
+                   f"{_ui.md(demo.DEMO_TRAJECTORY_SOURCE)}'s stances toward {_ui.md(default_target)}'s.")
     else:
         picked = None
         if source == "layers":
@@ -58,15 +58,15 @@ def _trajectory_section(vmap, key) -> None:
     traj = compare.trajectory((table, emb), target, map_qas=vmap.qas, map_emb=np.asarray(vmap.embeddings))
     st.dataframe(traj, hide_index=True, key="lens_traj_table",
                  column_config={"distance_to_target": st.column_config.NumberColumn(format="%.4f")})
-    _shared.csv_download(traj, label="Download the trajectory (CSV)", file_name="trajectory.csv", key="lens_traj_csv")
-    _shared.show_figure(lens_figures.trajectory_line_figure(traj, target=target), name="trajectory_distance",
+    _ui.csv_download(traj, label="Download the trajectory (CSV)", file_name="trajectory.csv", key="lens_traj_csv")
+    _ui.show_figure(lens_figures.trajectory_line_figure(traj, target=target), name="trajectory_distance",
                         key="lens_traj_line")
     if {"x", "y"} <= set(traj.columns):
         cen = _shared.centroids_for_map(key).set_index("value_id")
         target_xy = tuple(cen.loc[target, ["x", "y"]].astype(float)) if target in cen.index else None
-        hover = _shared.hover_for_map(key, _shared.hover_answer_chars(len(vmap.qas)))
+        hover = _shared.hover_for_map(key, _ui.hover_answer_chars(len(vmap.qas)))
         fig = lens_figures.trajectory_map_figure(vmap.qas, traj, target=target, target_xy=target_xy, hover=hover)
-        _shared.show_figure(fig, name="trajectory_map", key="lens_traj_map")
+        _ui.show_figure(fig, name="trajectory_map", key="lens_traj_map")
 
 
 # ---------------------------------------------------------------- external validation
@@ -74,7 +74,7 @@ def _external_section(vmap, method: str) -> None:
     st.header("External validation: human cultural distances")
     langs = sorted(vmap.qas["lang"].astype(str).unique())
     if len(langs) < 3:
-        st.info(f"This map has {len(langs)} language(s) ({_shared.md(', '.join(langs))}). A rank correlation "
+        st.info(f"This map has {len(langs)} language(s) ({_ui.md(', '.join(langs))}). A rank correlation "
                 "between language distances needs at least 3 languages (3 pairs), so it cannot be computed here.")
         return
     upload = st.file_uploader("Cultural map CSV: a 'country' column plus numeric coordinates", type=["csv"],
@@ -87,13 +87,13 @@ def _external_section(vmap, method: str) -> None:
         else:
             cmap = culture.load_cultural_map(upload, name=upload.name)
     except QAInputError as err:
-        st.error(_shared.md(err))
+        st.error(_ui.md(err))
         return
     st.dataframe(cmap, hide_index=True, key="lens_culture_table")
     st.caption("Language -> country (edit: a language may stand for several countries, one row each).")
     mapping = st.data_editor(culture.default_lang_country(langs), num_rows="dynamic", hide_index=True,
                              key="lens_lang_country")
-    _shared.csv_download(mapping, label="Download the language -> country table (CSV)",
+    _ui.csv_download(mapping, label="Download the language -> country table (CSV)",
                          file_name="lang_country.csv", key="lens_mapping_csv")
     model_dm = _shared.distances_for_map(_shared.current_map_key(), method, "lang")
     try:
@@ -101,7 +101,7 @@ def _external_section(vmap, method: str) -> None:
         with st.spinner("Spearman correlation and Mantel test (999 relabellings)…"):
             result = culture.rank_correlation(model_dm, human, n_perm=999)
     except (QAInputError, ValueError) as err:
-        st.info(f"Cannot correlate yet: {_shared.md(err)}")
+        st.info(f"Cannot correlate yet: {_ui.md(err)}")
         return
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Spearman rho", f"{result['rho']:.3f}")
@@ -112,7 +112,7 @@ def _external_section(vmap, method: str) -> None:
                "between their countries' positions. Pairs share languages, so scipy's p is optimistic; the "
                "Mantel p relabels languages at random instead.")
     out = pd.DataFrame([{k: (", ".join(v) if isinstance(v, list) else v) for k, v in result.items()}])
-    _shared.csv_download(out, label="Download the correlation (CSV)", file_name="cultural_correlation.csv",
+    _ui.csv_download(out, label="Download the correlation (CSV)", file_name="cultural_correlation.csv",
                          key="lens_corr_csv")
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import _shared
+from pages import _shared, _ui
 from univar_core.analysis import compare
 from univar_core.figures import map_figures
 from univar_core.maps.store import MapError
@@ -37,23 +37,23 @@ def _distance_section(key, a: str, b: str) -> None:
     c3.metric("Pairs closer than this one", f"{rank['percentile']:.0f}%")
     upper = dm.to_numpy()[np.triu_indices(len(dm), k=1)]
     fig = map_figures.pair_distance_figure(upper, rank["distance"], label=f"{a} vs {b}", method=method)
-    _shared.show_figure(fig, name="pair_distance_rank", key="cmp_rank_chart")
+    _ui.show_figure(fig, name="pair_distance_rank", key="cmp_rank_chart")
 
 
 def _map_section(vmap, key, a: str, b: str) -> None:
     qas = vmap.qas
     both = qas["value_id"].isin([a, b]).to_numpy()
-    hover = _shared.hover_for_map(key, _shared.hover_answer_chars(len(qas)))
+    hover = _shared.hover_for_map(key, _ui.hover_answer_chars(len(qas)))
     fig = map_figures.value_map_figure(qas, color_by="value_id", emphasis=both, hover=hover,
                                    title=f"{a} and {b} on the map ({int(both.sum()):,} QAs)")
-    _shared.show_figure(fig, name="compare_map", key="cmp_map_chart")
+    _ui.show_figure(fig, name="compare_map", key="cmp_map_chart")
 
 
 def _same_question_section(key, a: str, b: str) -> None:
     st.subheader("Same question, two answers (most divergent first)")
     pairs = _shared.same_question_for_map(key, a, b)
     if pairs.empty:
-        st.info(f"{_shared.md(a)} and {_shared.md(b)} answered no question in common (matched by question_id).")
+        st.info(f"{_ui.md(a)} and {_ui.md(b)} answered no question in common (matched by question_id).")
         return
     st.caption(f"{len(pairs):,} questions answered by both. Divergence = cosine distance between the two "
                "QA embeddings (0 = same meaning).")
@@ -61,7 +61,7 @@ def _same_question_section(key, a: str, b: str) -> None:
         columns={"answer_a": f"answer of {a}", "answer_b": f"answer of {b}"})
     st.dataframe(table, hide_index=True, key="cmp_pairs_table",
                  column_config={"divergence": st.column_config.NumberColumn(format="%.3f")})
-    _shared.csv_download(table, label="Download answer pairs (CSV)", file_name="same_question_pairs.csv",
+    _ui.csv_download(table, label="Download answer pairs (CSV)", file_name="same_question_pairs.csv",
                          key="cmp_pairs_csv")
     labels = [f"{d:.3f} · {map_figures.shorten(q, 90)}" for d, q in zip(pairs["divergence"], pairs["question"])]
     # one picker per pair of value IDs: a new A or B starts at its most divergent question instead of
@@ -77,11 +77,11 @@ def _same_question_section(key, a: str, b: str) -> None:
 
 def _nearest_section(key, a: str, b: str) -> None:
     st.subheader("Nearest QAs across")
-    direction = st.radio("For each QA of", [a, b], horizontal=True, key="cmp_near_dir", format_func=_shared.md)
+    direction = st.radio("For each QA of", [a, b], horizontal=True, key="cmp_near_dir", format_func=_ui.md)
     other = b if direction == a else a
     k = st.slider("neighbours per QA", 1, 5, 1, key="cmp_near_k")
     near = _shared.nearest_cross_for_map(key, direction, other, k)
-    st.caption(f"For each QA of {_shared.md(direction)}, its {k} most similar QA(s) of {_shared.md(other)} "
+    st.caption(f"For each QA of {_ui.md(direction)}, its {k} most similar QA(s) of {_ui.md(other)} "
                "(cosine).")
     # rank and similarity first: after two long text columns they were off-screen
     cols = [c for c in ("rank", "similarity", "question_a", "answer_a", "question_b", "answer_b") if c in near]
@@ -89,7 +89,7 @@ def _nearest_section(key, a: str, b: str) -> None:
                                        "question_b": f"question ({other})", "answer_b": f"answer ({other})"})
     st.dataframe(table, hide_index=True, key="cmp_near_table",
                  column_config={"similarity": st.column_config.NumberColumn(format="%.3f")})
-    _shared.csv_download(table, label="Download nearest QAs (CSV)", file_name="nearest_qas.csv",
+    _ui.csv_download(table, label="Download nearest QAs (CSV)", file_name="nearest_qas.csv",
                          key="cmp_near_csv")
 
 
@@ -106,7 +106,7 @@ def _lens_section(vmap, key, a: str, b: str) -> None:
         with st.spinner("Scoring QAs on the lens…"):
             scores, dims, subs = _shared.lens_scores_for_map(key, lens_name)
     except MapError as err:
-        st.info(_shared.md(err))
+        st.info(_ui.md(err))
         return
     # the same axes and default as the Value Lenses page's radar
     level = st.radio("Radar axes", ["dimensions", "subdimensions"], horizontal=True, key="cmp_lens_axes")
@@ -114,10 +114,10 @@ def _lens_section(vmap, key, a: str, b: str) -> None:
     ids = vmap.qas["value_id"].astype(str).to_numpy()
     table = pd.DataFrame({v: scores.loc[ids == v, columns].mean() for v in (a, b)}).T
     fig = map_figures.radar_figure(table, title=f"{lenses.get_lens(lens_name).title} {level}: {a} vs {b}")
-    _shared.show_figure(fig, name=f"lens_{lens_name}_radar", key="cmp_lens_chart")
+    _ui.show_figure(fig, name=f"lens_{lens_name}_radar", key="cmp_lens_chart")
     out = table.T.reset_index().rename(columns={"index": "value"})
     st.dataframe(out, hide_index=True, key="cmp_lens_table")
-    _shared.csv_download(out, label="Download lens scores (CSV)", file_name=f"lens_{lens_name}_scores.csv",
+    _ui.csv_download(out, label="Download lens scores (CSV)", file_name=f"lens_{lens_name}_scores.csv",
                          key="cmp_lens_csv")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages import _shared
+from pages import _shared, _ui
 from univar_core.analysis import control, identification
 from univar_core.data.readers import shared_data_dir
 from univar_core.data.schema import QAInputError
@@ -44,13 +44,13 @@ def _control_source(vmap) -> tuple[pd.DataFrame | None, str]:
             st.caption("No shared control corpus here (set UNIVAR_SHARED_DATA to the folder holding "
                        f"{control.CONTROL_CORPUS}/qa.csv, or upload one).")
         uploaded = st.file_uploader("Control QAs: generic, non-value instructions answered by the map's models "
-                                    "(same model and lang names)", type=_shared.UPLOAD_TYPES, key="ev_control_file")
+                                    "(same model and lang names)", type=_ui.UPLOAD_TYPES, key="ev_control_file")
         if uploaded is None:
             return None, ""
         try:
-            table = _shared.read_upload(uploaded.getvalue(), uploaded.name).table
+            table = _ui.read_upload(uploaded.getvalue(), uploaded.name).table
         except (QAInputError, ValueError) as err:
-            st.error(_shared.md(err))
+            st.error(_ui.md(err))
             return None, ""
         where = uploaded.name
     return control.control_for_map(table, vmap.qas), where
@@ -67,11 +67,11 @@ def _control_section(vmap, key, reps: list[dict], settings: dict) -> None:
         return
     n_vid = controls["value_id"].nunique()
     if n_vid < 2:
-        st.info(_shared.md(f"No control comparison for this map: {where} answers by {n_vid} of its value IDs, "
+        st.info(_ui.md(f"No control comparison for this map: {where} answers by {n_vid} of its value IDs, "
                            "and it needs at least 2. Upload control QAs answered by this map's models (same model "
                            "and lang names)."))
         return
-    st.caption(_shared.md(f"Control: {where}; {n_vid} value IDs in common with the map."))
+    st.caption(_ui.md(f"Control: {where}; {n_vid} value IDs in common with the map."))
     n_q = st.slider("control questions (same for every value ID)", 20, 805, MAX_CONTROL_QUESTIONS, 10,
                     key="ev_control_n", help="Embedding long generic answers is slow on a CPU (about 28 QAs/s).")
     controls = control.cap_questions(controls, n_q)
@@ -87,7 +87,7 @@ def _control_section(vmap, key, reps: list[dict], settings: dict) -> None:
                 progress=lambda d, t: bar.progress(0.9 * d / max(t, 1), text=f"embedding control: {d:,}/{t:,}"),
                 **settings)
         except (QAInputError, ValueError, OSError) as err:
-            st.error(_shared.md(err))
+            st.error(_ui.md(err))
             return
         bar.progress(1.0, text="done")
         st.session_state["ev_control_result"] = (run_key, comparison)
@@ -98,9 +98,9 @@ def _control_section(vmap, key, reps: list[dict], settings: dict) -> None:
     st.dataframe(comparison, hide_index=True, key="ev_control_table",
                  column_config={c: st.column_config.NumberColumn(format="%.3f")
                                 for c in comparison.columns if c != "representation"})
-    _shared.csv_download(comparison, label="Download control comparison (CSV)", file_name="control_comparison.csv",
+    _ui.csv_download(comparison, label="Download control comparison (CSV)", file_name="control_comparison.csv",
                          key="ev_control_csv")
-    _shared.show_figure(run_figures.control_figure(comparison), name="control_comparison", key="ev_control_chart")
+    _ui.show_figure(run_figures.control_figure(comparison), name="control_comparison", key="ev_control_chart")
 
 
 # ---------------------------------------------------------------------------- page
@@ -135,22 +135,22 @@ centre = c7.checkbox("question-centred rows", value=True, key="ev_centre",
 reps = [c for c in candidates if c["label"] in chosen]
 for rep in reps:
     if rep["note"]:
-        st.warning(_shared.md(rep["note"]))
+        st.warning(_ui.md(rep["note"]))
 rep_key = tuple(tuple(sorted(r.items())) for r in reps)
 with st.spinner("k-NN and probes on every representation…"):
     try:
         table, summary = _shared.value_id_table_for_map(key, rep_key, by, float(test_fraction), seed, k,
                                                         bool(probe), bool(tfidf), bool(centre))
     except (QAInputError, ValueError, OSError) as err:
-        st.error(_shared.md(err))
+        st.error(_ui.md(err))
         st.stop()
-st.caption(_shared.md(summary))
+st.caption(_ui.md(summary))
 metric_cols = [m for m in identification.METRICS if table[m].notna().any()]
 # acc@k with k >= the number of value IDs is a 1.000 for everything: those columns are NaN and left out
 table = table.drop(columns=[m for m in identification.METRICS if m not in metric_cols])
 st.dataframe(table, hide_index=True, key="ev_table",
              column_config={m: st.column_config.NumberColumn(format="%.3f") for m in metric_cols})
-_shared.csv_download(table, label="Download the table (CSV)", file_name="value_identification.csv", key="ev_csv")
+_ui.csv_download(table, label="Download the table (CSV)", file_name="value_identification.csv", key="ev_csv")
 datasets = table["dataset"].unique().tolist()
 ds = st.selectbox("Dataset shown in the chart", datasets, key="ev_chart_dataset") if len(datasets) > 1 else "all"
 metrics = st.multiselect("Metrics in the chart", metric_cols,
@@ -158,7 +158,7 @@ metrics = st.multiselect("Metrics in the chart", metric_cols,
                          key="ev_chart_metrics")
 part = table[(table["dataset"] == ds) & (table["subset"] == "all")]
 if metrics:
-    _shared.show_figure(run_figures.identification_bar_figure(part, metrics, f"Value identification ({ds})"),
+    _ui.show_figure(run_figures.identification_bar_figure(part, metrics, f"Value identification ({ds})"),
                         name="value_identification", key="ev_chart")
 settings = {"by": by, "test_fraction": float(test_fraction), "seed": seed, "k": k, "tfidf": bool(tfidf)}
 _control_section(vmap, key, reps, settings)

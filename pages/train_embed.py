@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import _jobs_view, _shared
+from pages import _jobs_view, _shared, _ui
 from univar_core.data import schema
 from univar_core.data.schema import QAInputError
 from univar_core.data.splits import split_columns
@@ -30,15 +30,15 @@ MODE_HELP = ("head: a small MLP on the map's stored (frozen) embeddings; seconds
 
 def _upload(label: str, key: str):
     """(LoadedQAs, (name, bytes)) of an uploaded, validated QA file, or None (a bad file: an error message)."""
-    uploaded = st.file_uploader(label, type=_shared.UPLOAD_TYPES, key=key)
+    uploaded = st.file_uploader(label, type=_ui.UPLOAD_TYPES, key=key)
     if uploaded is None:
         return None
     try:
-        loaded = _shared.read_upload(uploaded.getvalue(), uploaded.name)
+        loaded = _ui.read_upload(uploaded.getvalue(), uploaded.name)
     except (QAInputError, ValueError) as err:
-        st.error(_shared.md(err))
+        st.error(_ui.md(err))
         return None
-    st.caption(_shared.md(f"{uploaded.name}: {loaded.report.n_accepted:,} QAs accepted, "
+    st.caption(_ui.md(f"{uploaded.name}: {loaded.report.n_accepted:,} QAs accepted, "
                           f"{len(loaded.report.skipped):,} skipped, {loaded.table['value_id'].nunique()} value IDs."))
     if len(loaded.table) == 0:
         st.error("No QA was accepted from this file.")
@@ -53,7 +53,7 @@ def _training_form(vmap) -> None:
     source: dict = {"map_path": str(vmap.path)}
     if from_map:
         qas = vmap.qas
-        st.caption(_shared.md(f"{len(qas):,} QAs, {qas['value_id'].nunique()} value IDs of map '{vmap.name}'."))
+        st.caption(_ui.md(f"{len(qas):,} QAs, {qas['value_id'].nunique()} value IDs of map '{vmap.name}'."))
     else:
         got = _upload("QA file to train on", "tr_file")
         if got is None:
@@ -110,7 +110,7 @@ def _runs_section(vmap) -> None:
     st.subheader("Trained encoders")
     table = runs.list_runs()
     if table.empty:
-        st.info(_shared.md(f"No run in {runs.runs_dir()} yet."))
+        st.info(_ui.md(f"No run in {runs.runs_dir()} yet."))
         return
     shown = table[["name", "kind", "state", "step", "total_steps", "base", "final_loss", "device", "source_map",
                    "split", "created"]].copy()
@@ -124,8 +124,8 @@ def _runs_section(vmap) -> None:
     row = usable[usable["name"] == pick].iloc[0]
     log = read_loss_log(row["path"])
     if len(log):
-        _shared.show_figure(loss_figure(log, f"Loss of {pick}"), name=f"loss_{pick}", key="tr_run_loss")
-    st.caption(_shared.md(f"Encoder folder: {row['path']} (use it anywhere an encoder name is accepted, "
+        _ui.show_figure(loss_figure(log, f"Loss of {pick}"), name=f"loss_{pick}", key="tr_run_loss")
+    st.caption(_ui.md(f"Encoder folder: {row['path']} (use it anywhere an encoder name is accepted, "
                           f"e.g. `univar build FILE --encoder {row['path']}`)."))
     new_name = st.text_input("New map name", value=f"{vmap.name}-{pick}"[:100], key="tr_rebuild_name")
     if st.button("Rebuild this map with it", key="tr_rebuild"):
@@ -148,7 +148,7 @@ def _embed_section() -> None:
     if got is None:
         return
     taken = [m["name"] for m in store.list_maps(store.default_data_dir())]
-    name = st.text_input("Map name", value=_shared.default_layer_name(got[0].report.source, taken), key="emb_name")
+    name = st.text_input("Map name", value=_ui.default_layer_name(got[0].report.source, taken), key="emb_name")
     centre = st.checkbox("Question-centred (values, not topics)", key="emb_centre",
                          help="Subtract each question's mean embedding over the value IDs that answered it: the map "
                               "then shows how answers differ, not what they are about (QAs of questions only one "

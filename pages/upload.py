@@ -10,7 +10,7 @@ import hashlib
 
 import streamlit as st
 
-from pages import _placement_view, _shared
+from pages import _placement_view, _shared, _ui
 from univar_core.data import schema
 from univar_core.data.schema import QAInputError
 from univar_core.encoders.base import EncoderLoadError
@@ -28,7 +28,7 @@ def _template() -> None:
     st.markdown(f"Required columns: {', '.join(f'`{c}`' for c in schema.REQUIRED)}; optional: `question_id`, "
                 "`dataset` and any other column (kept and filterable). Common aliases such as "
                 "`prompt`/`response`, `llm`, `language` are recognised. Formats: "
-                + ", ".join(_shared.UPLOAD_TYPES) + ".")
+                + ", ".join(_ui.UPLOAD_TYPES) + ".")
     if TEMPLATE.is_file():
         st.download_button("Download the CSV template", data=TEMPLATE.read_bytes(), file_name="qa_template.csv",
                            mime="text/csv", key="template_csv", on_click="ignore")
@@ -44,7 +44,7 @@ def _validated(uploaded) -> dict | None:
     state = {"digest": digest, "name": uploaded.name, "loaded": None, "error": None, "placement": None,
              "map_key": None}
     try:
-        state["loaded"] = _shared.read_upload(data, uploaded.name)
+        state["loaded"] = _ui.read_upload(data, uploaded.name)
     except (QAInputError, ValueError) as err:   # QAInputError is a ValueError; both are the user's file
         state["error"] = str(err)
     st.session_state[STATE] = state
@@ -60,21 +60,21 @@ def _report(loaded) -> None:
         st.caption(f"{len(skipped):,} skipped rows (row numbers count data rows, header excluded):")
         st.dataframe(skipped, hide_index=True, key="upload_skipped")
     st.caption(f"Accepted QAs ({len(loaded.table):,}; first 200 shown):")
-    st.dataframe(_shared.display_qas(loaded.table.head(200), extra=["model", "lang"]), hide_index=True,
+    st.dataframe(_ui.display_qas(loaded.table.head(200), extra=["model", "lang"]), hide_index=True,
                  key="upload_preview")
 
 
 def _place(vmap, key, state) -> None:
     layers = [str(x) for x in vmap.qas["layer"].unique()] if "layer" in vmap.qas else []
-    layer = st.text_input("Layer name", value=_shared.default_layer_name(state["name"], layers),
+    layer = st.text_input("Layer name", value=_ui.default_layer_name(state["name"], layers),
                           key="upload_layer", help="Letters, digits, '-' and '_'; shown as 'layer' on the map.")
     if st.button("Embed and place on the map", type="primary", key="upload_place"):
         bar = st.progress(0.0, text="embedding with the map's encoder")
         try:
             placement = place_on_map(vmap, state["loaded"], layer=layer,
-                                              progress=_shared.stage_progress(bar))
+                                              progress=_ui.stage_progress(bar))
         except (QAInputError, MapError, EncoderLoadError) as err:
-            _shared.map_error(err)
+            _ui.map_error(err)
         bar.progress(1.0, text="placed")
         state.update(placement=placement, map_key=key)
 
@@ -85,7 +85,7 @@ def _keep_or_discard(vmap, state) -> None:
         try:
             updated = add_layer(vmap, state["placement"])   # back into the folder it was opened from
         except (QAInputError, MapError, ValueError) as err:
-            _shared.map_error(err)
+            _ui.map_error(err)
         st.session_state[FLASH] = (f"Layer '{state['placement'].layer}' saved: map '{updated.name}' now has "
                                    f"{len(updated.qas):,} QAs.")
         st.session_state.pop(STATE, None)
@@ -101,18 +101,18 @@ def _keep_or_discard(vmap, state) -> None:
 vmap = _shared.current_map()
 key = _shared.current_map_key()
 st.title("Upload your QAs")
-st.caption(f"New QAs are embedded with this map's encoder ({_shared.md(_shared.encoder_name(vmap.manifest))}) "
+st.caption(f"New QAs are embedded with this map's encoder ({_ui.md(_shared.encoder_name(vmap.manifest))}) "
            "and placed on it without moving any existing point. Nothing is saved until you keep them.")
 if FLASH in st.session_state:
-    st.success(_shared.md(st.session_state.pop(FLASH)))
+    st.success(_ui.md(st.session_state.pop(FLASH)))
 _template()
-uploaded = st.file_uploader("QA file", type=_shared.UPLOAD_TYPES, key=f"upload_file_{st.session_state.get(ROUND, 0)}")
+uploaded = st.file_uploader("QA file", type=_ui.UPLOAD_TYPES, key=f"upload_file_{st.session_state.get(ROUND, 0)}")
 if uploaded is None:
     st.session_state.pop(STATE, None)   # the file was removed: forget it and its placement
     st.stop()
 state = _validated(uploaded)
 if state["error"]:
-    st.error(_shared.md(state["error"]))
+    st.error(_ui.md(state["error"]))
     st.stop()
 _report(state["loaded"])
 if len(state["loaded"].table) == 0:

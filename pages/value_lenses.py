@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages import _shared
+from pages import _shared, _ui
 from univar_core.analysis import compare, lenses
 from univar_core.figures import lens_figures, map_figures
 from univar_core.maps import build
@@ -38,8 +38,8 @@ def _distances_section(vmap, key) -> None:
         found = [v for v in map(str, dm.index) if find.strip() and find.strip().lower() in v.lower()]
         fig = lens_figures.clustered_heatmap_figure(dm, title=f"{method} distance between {level_label}s",
                                                     highlight=found)
-        _shared.show_figure(fig, name=f"{vmap.name}_{method}_{level}_distances", key="lens_heatmap")
-        _shared.csv_download(dm.reset_index(), label="Download the distance matrix (CSV)",
+        _ui.show_figure(fig, name=f"{vmap.name}_{method}_{level}_distances", key="lens_heatmap")
+        _ui.csv_download(dm.reset_index(), label="Download the distance matrix (CSV)",
                              file_name=f"{vmap.name}_{method}_{level}_distances.csv", key="lens_dm_csv")
     _pair_section(vmap, key, method)
 
@@ -60,7 +60,7 @@ def _pair_section(vmap, key, method: str) -> None:
         with st.spinner("Bootstrap (200 resamples) and permutation test (499 shuffles)…"):
             stats = _shared.pair_test_for_map(key, a, b, method)
     except ValueError as err:
-        st.info(f"Cannot test this pair: {_shared.md(err)}")
+        st.info(f"Cannot test this pair: {_ui.md(err)}")
         return
     m1, m2, m3 = st.columns(3)
     m1.metric(f"{method} distance", f"{stats['distance']:.4f}")
@@ -74,7 +74,7 @@ def _pair_section(vmap, key, method: str) -> None:
                "so the data cannot tell them apart: random relabellings of their QAs give distances as large")
     st.write(f"p = {stats['p']:.3f} is the share of random relabellings of the two value IDs' QAs whose "
              f"{method} distance is at least the observed one, {verdict}. ({design}.)")
-    _shared.csv_download(pd.DataFrame([stats]), label="Download this test (CSV)", file_name="pair_test.csv",
+    _ui.csv_download(pd.DataFrame([stats]), label="Download this test (CSV)", file_name="pair_test.csv",
                          key="lens_pair_csv")
 
 
@@ -86,7 +86,7 @@ def _lens_section(vmap, key) -> None:
     lens = lenses.get_lens(lens_name)
     with st.expander("How a score is computed", expanded=False):
         st.markdown(lenses.__doc__.split("How a score is computed (the app quotes this):", 1)[-1])
-        st.caption(f"Source of the lens: {_shared.md(lens.source)}")
+        st.caption(f"Source of the lens: {_ui.md(lens.source)}")
         st.dataframe(lens.describe(), hide_index=True, key="lens_describe")
     st.caption("Score = similarity of a QA's embedding to the lens's descriptor prototypes minus its "
                "similarity to a neutral baseline; a value ID's score is the mean over its QAs (95% bootstrap CI).")
@@ -107,7 +107,7 @@ def _lens_section(vmap, key) -> None:
                             default=value_ids[:2], max_selections=MAX_RADAR, key="lens_radar_ids")
     if chosen:
         fig = lens_figures.lens_radar_figure(summary, chosen, columns, title=f"{lens.title}: {level}")
-        _shared.show_figure(fig, name=f"{vmap.name}_{lens_name}_radar", key="lens_radar")
+        _ui.show_figure(fig, name=f"{vmap.name}_{lens_name}_radar", key="lens_radar")
     else:
         st.caption("Pick at least one value ID to draw the radar.")
     st.subheader("Scores per value ID")
@@ -115,7 +115,7 @@ def _lens_section(vmap, key) -> None:
     st.dataframe(table, hide_index=True, key="lens_scores_table",
                  column_config={c: st.column_config.NumberColumn(format="%.4f")
                                 for c in ("mean", "ci_low", "ci_high")})
-    _shared.csv_download(table, label="Download value-ID scores (CSV)", file_name=f"{vmap.name}_{lens_name}_scores.csv",
+    _ui.csv_download(table, label="Download value-ID scores (CSV)", file_name=f"{vmap.name}_{lens_name}_scores.csv",
                          key="lens_scores_csv")
     _driving_qas(vmap, qa_scores, value_ids, dims + subs)
     _lens_map(vmap, key, qa_scores, dims + subs, lens_name)
@@ -130,7 +130,7 @@ def _driving_qas(vmap, qa_scores: pd.DataFrame, value_ids: list[str], columns: l
     drivers = lenses.top_driving_qas(vmap.qas, qa_scores, vid, dim, n=10, lowest=lowest)
     shown = drivers.drop(columns=["row"])
     st.dataframe(shown, hide_index=True, key="lens_drivers_table")
-    _shared.csv_download(shown, label="Download these QAs (CSV)", file_name="driving_qas.csv", key="lens_drivers_csv")
+    _ui.csv_download(shown, label="Download these QAs (CSV)", file_name="driving_qas.csv", key="lens_drivers_csv")
 
 
 def _lens_map(vmap, key, qa_scores: pd.DataFrame, columns: list[str], lens_name: str) -> None:
@@ -138,10 +138,10 @@ def _lens_map(vmap, key, qa_scores: pd.DataFrame, columns: list[str], lens_name:
     dim = st.selectbox("Colour by", columns, key="lens_map_dim")
     col = f"score: {dim}"
     points = vmap.qas.assign(**{col: qa_scores[dim].to_numpy(dtype=float)})
-    hover = _shared.hover_for_map(key, _shared.hover_answer_chars(len(points)))
+    hover = _shared.hover_for_map(key, _ui.hover_answer_chars(len(points)))
     fig = map_figures.value_map_figure(points, color_by=col, hover=hover,
                                    title=f"{vmap.name}: {LENS_TITLES.get(lens_name, lens_name)} score '{dim}'")
-    _shared.show_figure(fig, name=f"{vmap.name}_{lens_name}_map", key="lens_map_chart")
+    _ui.show_figure(fig, name=f"{vmap.name}_{lens_name}_map", key="lens_map_chart")
 
 
 vmap = _shared.current_map()

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import _shared
+from pages import _shared, _ui
 from univar_core.analysis import compare
 from univar_core.encoders.base import DEFAULT_ENCODER
 from univar_core.figures import density, map_figures
@@ -109,7 +109,7 @@ def _qa_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
     emphasis = None
     if query.strip():
         emphasis = _search_mask(qas, query)[rows]
-        st.caption(f"{int(emphasis.sum()):,} of {len(rows):,} shown QAs match “{_shared.md(query.strip())}”.")
+        st.caption(f"{int(emphasis.sum()):,} of {len(rows):,} shown QAs match “{_ui.md(query.strip())}”.")
     title = f"{vmap.name}: {len(rows):,} QAs coloured by {color_label}"
     if len(rows) > density.MAX_DRAWN_POINTS:
         fig = density.density_figure(qas[["x", "y", color_col]].iloc[rows], color_by=color_col, view=zoom,
@@ -117,11 +117,11 @@ def _qa_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
         st.caption(f"{len(rows):,} QAs in view: drawn as a density image. Draw a box to list its QAs, or "
                    f"zoom to it; at {density.MAX_DRAWN_POINTS:,} QAs or fewer the points themselves appear.")
     else:
-        hover = (np.asarray(_shared.hover_for_map(key, _shared.hover_answer_chars(len(qas))), dtype=object)[rows]
+        hover = (np.asarray(_shared.hover_for_map(key, _ui.hover_answer_chars(len(qas))), dtype=object)[rows]
                  if len(qas) <= density.MAX_DRAWN_POINTS else map_figures.hover_texts(qas.iloc[rows]))
         fig = map_figures.value_map_figure(qas.iloc[rows], color_by=color_col, emphasis=emphasis, title=title,
                                            highlight_groups=highlight, hover=list(hover), contours=contours)
-    _shared.show_figure(fig, name=f"{vmap.name}_value_map", key=CHART_KEY, on_select=_remember_selection,
+    _ui.show_figure(fig, name=f"{vmap.name}_value_map", key=CHART_KEY, on_select=_remember_selection,
                         selection_mode=("points", "box", "lasso"))
     _zoom_controls()
     _selected_table(qas)
@@ -134,11 +134,11 @@ def _selected_table(qas: pd.DataFrame) -> None:
     if selected.empty:
         st.caption("Draw a box or lasso on the map (or click a point) to list QAs here.")
         return
-    table = _shared.display_qas(selected, extra=["x", "y", "cluster_label"])
+    table = _ui.display_qas(selected, extra=["x", "y", "cluster_label"])
     if len(table) > MAX_TABLE_ROWS:
         st.caption(f"Listing the first {MAX_TABLE_ROWS:,}; the CSV holds all {len(table):,}.")
     st.dataframe(table.head(MAX_TABLE_ROWS), hide_index=True, key="selected_qas")
-    _shared.csv_download(table, label="Download selected QAs (CSV)", file_name="selected_qas.csv",
+    _ui.csv_download(table, label="Download selected QAs (CSV)", file_name="selected_qas.csv",
                          key="selected_csv")
     if st.button("Clear selection", key="clear_selection"):
         st.session_state[_shared.MAP_SELECTION_KEY] = []
@@ -159,7 +159,7 @@ def _grouped_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
                                    key="grouped_highlight")
     fig = map_figures.grouped_map_figure(cen, color_by=color_col, highlight_groups=highlight,
                                      title=f"{vmap.name}: one point per value ID ({len(cen)}), {method} distance")
-    _shared.show_figure(fig, name=f"{vmap.name}_grouped_map", key="grouped_chart")
+    _ui.show_figure(fig, name=f"{vmap.name}_grouped_map", key="grouped_chart")
     if np.isfinite(layout.fidelity):
         st.caption(f"Positions: {layout.method} of the {method} distances between value IDs. The 2-D distances "
                    f"keep their order with Spearman ρ = {layout.fidelity:.2f} (1 = perfectly); read exact "
@@ -170,7 +170,7 @@ def _grouped_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
         "cohesion": st.column_config.NumberColumn(
             "cohesion", format="%.3f", help=COHESION_HELP)})
     st.caption(COHESION_HELP)
-    _shared.csv_download(cen, label="Download value-ID positions (CSV)", file_name="value_id_positions.csv",
+    _ui.csv_download(cen, label="Download value-ID positions (CSV)", file_name="value_id_positions.csv",
                          key="centroids_csv")
 
 
@@ -192,7 +192,7 @@ if view == "QAs":
                    "question, so nearby points share a stance, not a topic.")
     elif str((vmap.manifest.get("encoder") or {}).get("name")) == DEFAULT_ENCODER:
         # one caption line, not a box: the map must stay above the fold
-        st.caption(":material/lightbulb: " + _shared.md(TOPIC_HINT.format(enc=DEFAULT_ENCODER)))
+        st.caption(":material/lightbulb: " + _ui.md(TOPIC_HINT.format(enc=DEFAULT_ENCODER)))
     _qa_view(vmap, key, qas, keep)
 else:
     _grouped_view(vmap, key, qas, keep)

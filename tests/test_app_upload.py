@@ -128,7 +128,7 @@ def test_uploads_stay_in_their_own_session(demo_dir):
 
 
 def test_default_layer_name_is_safe_and_new():
-    from pages._shared import default_layer_name
+    from pages._ui import default_layer_name
 
     assert default_layer_name("My QAs: v2.csv", []) == "My-QAs-v2"
     assert default_layer_name("a.csv", ["a", "a-2"]) == "a-3"

@@ -1,5 +1,5 @@
 """The catalogue of malformed inputs: every one goes through the CLI (`univar build`, exit code 2) and
-through the Upload page's code path (pages/_shared.read_upload, the call the page makes), and must
+through the Upload page's code path (pages/_ui.read_upload, the call the page makes), and must
 give the same clear message naming file (and row/column where there is one) and write nothing.
 
 Damaged map folders go through `univar info` / `univar place` and store.load_map (what the app's
@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pages import _shared
+from pages import _ui
 from univar_core import cli
 from univar_core.data.schema import QAInputError
 from univar_core.maps import store
@@ -208,7 +208,7 @@ def test_upload_page_path_refuses_with_the_same_message(places, monkeypatch, cas
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     with pytest.raises(QAInputError) as err:
-        _shared.read_upload(data, file_name)
+        _ui.read_upload(data, file_name)
     assert message in str(err.value)
     assert _tree(data_dir) == {} and _tree(cache_dir) == {}
 

@@ -13,7 +13,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import streamlit as st  # noqa: E402
 
-from pages import _shared, _ui  # noqa: E402
+from pages import _session, _shared, _ui  # noqa: E402
 from univar_core.maps import store  # noqa: E402
 from univar_core.maps.build import DEMO_MAP_NAME, DEMO_VALUE_MAP_NAME  # noqa: E402
 from univar_core.maps.store import MapError  # noqa: E402
@@ -44,7 +44,7 @@ def _ensure_demo_map(data_dir: str) -> None:
                    expanded=True) as status:
         bar = st.progress(0.0, text="starting")
         try:
-            _shared.ensure_demo(data_dir, progress=_ui.stage_progress(bar))
+            _session.ensure_demo(data_dir, progress=_ui.stage_progress(bar))
         except (MapError, ValueError, OSError) as err:
             status.update(label="The demo map could not be built", state="error")
             _ui.map_error(err)
@@ -80,7 +80,7 @@ def _choose_map(data_dir: str) -> None:
         _shared.load_value_map(*key)   # verifies checksums once per map version
     except (MapError, OSError) as err:
         _ui.map_error(err)
-    _shared.set_current_map(key)
+    _session.set_current_map(key)
 
 
 def _default_index(paths: list[str]) -> int:

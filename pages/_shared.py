@@ -1,4 +1,6 @@
-"""What every page needs: the current map (cached), cached derived data, progress bars, downloads.
+"""The app's one cache layer: maps and the data derived from them (st.cache_resource / st.cache_data).
+
+Which map a session has open is pages/_session.py; drawing helpers are pages/_ui.py.
 
 Maps are cached with st.cache_resource keyed by folder path + a checksum of manifest.json (a re-saved
 map, e.g. with a new layer, gets a new key). Cached maps are shared by all browser sessions, so pages
@@ -10,18 +12,16 @@ from __future__ import annotations
 import hashlib
 import threading
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from univar_core.encoders import resolve
 from univar_core.figures import map_figures
 from univar_core.maps import build, store
 from univar_core.maps.store import MapError, ValueMap
 
-CURRENT_MAP_KEY = "_univar_current_map"   # session_state: (path, manifest checksum) of the chosen map
-MAP_SELECTION_KEY = "map_selection"       # session_state: qa_ids selected on the Value Map (box/lasso)
 MapKey = tuple[str, str]
 
 
@@ -37,16 +37,6 @@ def load_value_map(path: str, checksum: str) -> ValueMap:
     return store.load_map(path, verify=True)
 
 
-def ensure_demo(data_dir: str, progress: Callable[[str, int, int], None] | None = None) -> str:
-    """Build the demo maps once per data directory (first launch); later launches just find them.
-    Returns the value map's folder (question-centred), the one a first launch opens.
-
-    Not st.cache_*: a cached call that draws progress into a block made outside it is replayed into
-    every later session and fails there (CacheReplayClosureError). The library's lock makes concurrent
-    first sessions build it once; the others wait and then open the stored map."""
-    return str(build.ensure_demo_maps(data_dir=data_dir, progress=progress)[0].path)
-
-
 @st.cache_resource(show_spinner=False)
 def warm_projection() -> threading.Thread:
     """UMAP's numba compile, started once per process in a background thread at app start-up, so the page
@@ -56,43 +46,6 @@ def warm_projection() -> threading.Thread:
     thread = threading.Thread(target=warm_up, name="umap-warm-up", daemon=True)
     thread.start()
     return thread
-
-
-def set_current_map(key: MapKey) -> None:
-    st.session_state[CURRENT_MAP_KEY] = key
-
-
-def run_through_app() -> None:
-    """Make a page run as part of app.py (its navigation and sidebar), also on a fresh server.
-
-    Streamlit serves a script's pages/ folder as stand-alone pages (multipage v1) until the first run
-    of the main script calls st.navigation; a first request to /compare?map=... would run
-    pages/compare.py alone ("No map is open", raw file names in the navigation). Switching that mode
-    off and rerunning runs app.py, which opens the page the URL names."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
-def current_map_key() -> MapKey:
-    key = st.session_state.get(CURRENT_MAP_KEY)
-    if key is None:
-        run_through_app()   # a deep link on a fresh server: go through app.py first
-        # a page run without the app's sidebar (should not happen through st.navigation)
-        st.error("No map is open: choose one in the sidebar.")
-        st.stop()
-    return key
-
-
-def current_map() -> ValueMap:
-    return load_value_map(*current_map_key())
-
-
-def encoder_name(manifest: dict) -> str:
-    enc = manifest.get("encoder")
-    return str(enc.get("name") if isinstance(enc, dict) else enc)
 
 
 # ---------------------------------------------------------------- cached derived data
@@ -144,25 +97,6 @@ def grouped_layout(key: MapKey, value_ids: list[str], method: str = "centroid"):
     return table.join(layout.coords).rename_axis("value_id").reset_index(), layout
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _encoder_of(name: str, content_hash: str, dim: int | None, backend: str, _map_name: str):
-    """One load per encoder per process; ``_map_name`` (not part of the key) only names the map in errors."""
-    from univar_core.encoders import resolve
-
-    return resolve.encoder_for_map({"name": _map_name, "encoder": {"name": name, "content_hash": content_hash,
-                                                                   "dim": dim, "backend": backend}})
-
-
-def map_encoder(vmap: ValueMap):
-    """The encoder that made the map, on its backend (encoders.resolve.encoder_for_map), loaded once per
-    process. Raises QAInputError (e.g. a map of precomputed vectors) or EncoderLoadError (not loadable here)."""
-    rec = vmap.manifest.get("encoder") or {}
-    rec = rec if isinstance(rec, dict) else {"name": rec}
-    dim = rec.get("dim")
-    return _encoder_of(str(rec.get("name")), str(rec.get("content_hash")), None if dim is None else int(dim),
-                       build.map_backend(vmap.manifest), vmap.name)
-
-
 @st.cache_data(show_spinner=False, max_entries=8)
 def lens_scores_for_map(key: MapKey, lens_name: str) -> tuple[pd.DataFrame, list[str], list[str]]:
     """Per-QA lens scores of a map (row-aligned with its QAs), its dimension and subdimension columns.
@@ -175,21 +109,9 @@ def lens_scores_for_map(key: MapKey, lens_name: str) -> tuple[pd.DataFrame, list
 
     vmap = load_value_map(*key)
     try:
-        return lenses.map_lens_scores(vmap, lens_name, encoder=map_encoder(vmap))
+        return lenses.map_lens_scores(vmap, lens_name, encoder=resolve.encoder_for_map(vmap))
     except (QAInputError, EncoderLoadError) as err:
         raise MapError(f"lens prototypes need the encoder that made the map: {err}") from err
-
-
-def encoder_for_map(vmap: ValueMap):
-    """(the map's encoder, None), or (None, why it cannot be used here): precomputed vectors, a model
-    that is missing, or one whose content hash differs from the map's."""
-    from univar_core.data.schema import QAInputError
-    from univar_core.encoders.base import EncoderLoadError
-
-    try:
-        return map_encoder(vmap), None
-    except (EncoderLoadError, QAInputError, OSError, ValueError) as err:
-        return None, f"{err}."
 
 
 def distances_for_map(key: MapKey, method: str, level: str = "value_id") -> pd.DataFrame:
@@ -236,12 +158,15 @@ def lens_summary_for_map(key: MapKey, lens_name: str) -> pd.DataFrame:
 def demo_checkpoints_for_map(key: MapKey) -> tuple[pd.DataFrame, np.ndarray]:
     """The demo's synthetic checkpoints embedded with the map's encoder and placed on the map."""
     from univar_core.data.demo import demo_checkpoints
+    from univar_core.data.schema import QAInputError
+    from univar_core.encoders.base import EncoderLoadError
     from univar_core.maps.projection import place_points
 
     vmap = load_value_map(*key)
-    enc, why = encoder_for_map(vmap)
-    if enc is None:
-        raise MapError(why)
+    try:
+        enc = resolve.encoder_for_map(vmap)
+    except (EncoderLoadError, QAInputError, OSError, ValueError) as err:
+        raise MapError(f"{err}.") from err
     table = demo_checkpoints()
     emb = np.asarray(enc.encode_qas(table["question"].tolist(), table["answer"].tolist()).embeddings,
                      dtype=np.float32)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _shared
+from pages import _session
 
 ABOUT = """
 **UniVaR** (Cahyawijaya et al., *High-Dimension Human Value Representation in Large Language Models*,
@@ -64,7 +64,7 @@ sentence-transformers model, a trained head folder, or a published UniVaR checkp
 `python -m univar_core.cli export my-map --out my-map.csv` writes the table with its map coordinates.
 """
 
-vmap = _shared.current_map()
+vmap = _session.current_map()
 st.title("About UniVaR Explorer")
 st.markdown(ABOUT)
 st.subheader("The open map")
@@ -73,7 +73,7 @@ counts = manifest.get("counts") or {}
 st.text("\n".join([
     f"name: {vmap.name}",
     f"QAs: {len(vmap.qas):,}   value IDs: {vmap.qas['value_id'].nunique():,}",
-    f"encoder: {_shared.encoder_name(manifest)}",
+    f"encoder: {_session.encoder_name(manifest)}",
     f"layers: {', '.join(map(str, vmap.layers))}",
     f"created: {manifest.get('created', '?')}",
     f"folder: {vmap.path}",

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages import _placement_view, _shared, _ui
+from pages import _placement_view, _session, _shared, _ui
 from univar_core.collect.collector import parse_langs
 from univar_core.data.schema import QAInputError
 from univar_core.jobs import collection
@@ -143,15 +143,15 @@ def _place(vmap, key, state: dict) -> None:
         st.session_state[FLASH] = f"Layer '{state['placement'].layer}' saved: map '{updated.name}' now has " \
                                   f"{len(updated.qas):,} QAs."
         st.session_state.pop(STATE, None)
-        _shared.set_current_map((str(updated.path), _shared.manifest_checksum(updated.path)))
+        _session.set_current_map((str(updated.path), _shared.manifest_checksum(updated.path)))
         st.rerun()
 
 
-vmap = _shared.current_map()
-key = _shared.current_map_key()
+vmap = _session.current_map()
+key = _session.current_map_key()
 st.title("Add a model")
 st.caption("Ask a model the project's value questions, then see where its answers land on this map "
-           f"(embedded with its encoder, {_ui.md(_shared.encoder_name(vmap.manifest))}). "
+           f"(embedded with its encoder, {_ui.md(_session.encoder_name(vmap.manifest))}). "
            "The same from the shell: `univar collect`, `univar translate`, `univar place`.")
 if FLASH in st.session_state:
     st.success(_ui.md(st.session_state.pop(FLASH)))

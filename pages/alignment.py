@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import _shared, _ui
+from pages import _session, _shared, _ui
 from univar_core.analysis import compare, culture
 from univar_core.data import demo
 from univar_core.data.schema import QAInputError
@@ -30,7 +30,7 @@ def _trajectory_section(vmap, key) -> None:
                       format_func=compare.CHECKPOINT_SOURCES.get)
     value_ids = sorted(vmap.qas["value_id"].astype(str).unique())
     if source == "demo":
-        enc, why = _shared.encoder_for_map(vmap)
+        enc, why = _session.encoder_for_map(vmap)
         if enc is None:
             st.info(why)
             return
@@ -95,7 +95,7 @@ def _external_section(vmap, method: str) -> None:
                              key="lens_lang_country")
     _ui.csv_download(mapping, label="Download the language -> country table (CSV)",
                          file_name="lang_country.csv", key="lens_mapping_csv")
-    model_dm = _shared.distances_for_map(_shared.current_map_key(), method, "lang")
+    model_dm = _shared.distances_for_map(_session.current_map_key(), method, "lang")
     try:
         human = culture.human_distance_matrix(cmap, mapping, langs=langs)
         with st.spinner("Spearman correlation and Mantel test (999 relabellings)…"):
@@ -116,8 +116,8 @@ def _external_section(vmap, method: str) -> None:
                          key="lens_corr_csv")
 
 
-vmap = _shared.current_map()
-key = _shared.current_map_key()
+vmap = _session.current_map()
+key = _session.current_map_key()
 st.title("Alignment & Culture")
 st.caption("How a model moves on the map over training checkpoints, and whether the map's distances between "
            "languages agree with human cultural distances.")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import _shared, _ui
+from pages import _session, _shared, _ui
 from univar_core.analysis import compare
 from univar_core.figures import map_figures
 from univar_core.maps.store import MapError
@@ -121,8 +121,8 @@ def _lens_section(vmap, key, a: str, b: str) -> None:
                          key="cmp_lens_csv")
 
 
-vmap = _shared.current_map()
-key = _shared.current_map_key()
+vmap = _session.current_map()
+key = _session.current_map_key()
 st.title("Compare two value IDs")
 st.caption("A value ID is one model answering in one language (model$lang).")
 value_ids = sorted(vmap.qas["value_id"].astype(str).unique())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages import _shared, _ui
+from pages import _session, _shared, _ui
 from univar_core.analysis import control, identification
 from univar_core.data.readers import shared_data_dir
 from univar_core.data.schema import QAInputError
@@ -105,8 +105,8 @@ def _control_section(vmap, key, reps: list[dict], settings: dict) -> None:
 
 # ---------------------------------------------------------------------------- page
 
-vmap = _shared.current_map()
-key = _shared.current_map_key()
+vmap = _session.current_map()
+key = _session.current_map_key()
 st.title("Evaluate: value identification")
 st.caption(HOW_TO_READ)
 qas = vmap.qas

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import _jobs_view, _shared, _ui
+from pages import _jobs_view, _session, _ui
 from univar_core.data import schema
 from univar_core.data.schema import QAInputError
 from univar_core.data.splits import split_columns
@@ -158,7 +158,7 @@ def _embed_section() -> None:
                          data_dir=store.default_data_dir(), centre_questions=centre)
 
 
-vmap = _shared.current_map()
+vmap = _session.current_map()
 st.title("Train & Embed")
 gpus = plan.gpu_names()
 st.caption(f"GPU: {gpus[0]} (full fine-tuning uses it)" if gpus else

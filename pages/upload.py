@@ -10,7 +10,7 @@ import hashlib
 
 import streamlit as st
 
-from pages import _placement_view, _shared, _ui
+from pages import _placement_view, _session, _shared, _ui
 from univar_core.data import schema
 from univar_core.data.schema import QAInputError
 from univar_core.encoders.base import EncoderLoadError
@@ -91,17 +91,17 @@ def _keep_or_discard(vmap, state) -> None:
         st.session_state.pop(STATE, None)
         st.session_state[ROUND] = st.session_state.get(ROUND, 0) + 1   # a fresh, empty uploader
         # open the new version now (the sidebar would also find it: its manifest checksum changed)
-        _shared.set_current_map((str(updated.path), _shared.manifest_checksum(updated.path)))
+        _session.set_current_map((str(updated.path), _shared.manifest_checksum(updated.path)))
         st.rerun()
     if discard.button("Discard", key="upload_discard"):
         state.update(placement=None, map_key=None)
         st.rerun()
 
 
-vmap = _shared.current_map()
-key = _shared.current_map_key()
+vmap = _session.current_map()
+key = _session.current_map_key()
 st.title("Upload your QAs")
-st.caption(f"New QAs are embedded with this map's encoder ({_ui.md(_shared.encoder_name(vmap.manifest))}) "
+st.caption(f"New QAs are embedded with this map's encoder ({_ui.md(_session.encoder_name(vmap.manifest))}) "
            "and placed on it without moving any existing point. Nothing is saved until you keep them.")
 if FLASH in st.session_state:
     st.success(_ui.md(st.session_state.pop(FLASH)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages import _shared, _ui
+from pages import _session, _shared, _ui
 from univar_core.analysis import compare, lenses
 from univar_core.figures import lens_figures, map_figures
 from univar_core.maps import build
@@ -90,7 +90,7 @@ def _lens_section(vmap, key) -> None:
         st.dataframe(lens.describe(), hide_index=True, key="lens_describe")
     st.caption("Score = similarity of a QA's embedding to the lens's descriptor prototypes minus its "
                "similarity to a neutral baseline; a value ID's score is the mean over its QAs (95% bootstrap CI).")
-    enc, why = _shared.encoder_for_map(vmap)
+    enc, why = _session.encoder_for_map(vmap)
     if enc is None:
         st.info(f"{why} Lens scores need the map's encoder (to embed the descriptor prototypes), so this part "
                 "is skipped. Rebuild the map with a loadable encoder to use the lenses.")
@@ -144,8 +144,8 @@ def _lens_map(vmap, key, qa_scores: pd.DataFrame, columns: list[str], lens_name:
     _ui.show_figure(fig, name=f"{vmap.name}_{lens_name}_map", key="lens_map_chart")
 
 
-vmap = _shared.current_map()
-key = _shared.current_map_key()
+vmap = _session.current_map()
+key = _session.current_map_key()
 st.title("Value Lenses")
 st.caption("Turn positions on the map into numbers: distances with confidence intervals, interpretable value "
            "lenses, alignment trajectories, and a check against human cultural distances.")

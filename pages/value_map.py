@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import _shared, _ui
+from pages import _session, _shared, _ui
 from univar_core.analysis import compare
 from univar_core.encoders.base import DEFAULT_ENCODER
 from univar_core.figures import density, map_figures
@@ -33,7 +33,7 @@ def _remember_selection() -> None:
     event = st.session_state.get(CHART_KEY)
     selection = event.get("selection") if event else None
     st.session_state[LAST_SELECTION_KEY] = selection
-    st.session_state[_shared.MAP_SELECTION_KEY] = map_figures.selected_qa_ids(selection)
+    st.session_state[_session.MAP_SELECTION_KEY] = map_figures.selected_qa_ids(selection)
     st.session_state[PENDING_KEY] = bool(selection and (selection.get("box") or selection.get("lasso")))
 
 
@@ -105,7 +105,7 @@ def _qa_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
     rows = np.flatnonzero(keep & density.in_view(x, y, zoom))  # a big map is drawn as points once few
     if st.session_state.pop(PENDING_KEY, False) and len(rows) > density.MAX_DRAWN_POINTS:
         inside = density.rows_in_selection(x[rows], y[rows], st.session_state.get(LAST_SELECTION_KEY))
-        st.session_state[_shared.MAP_SELECTION_KEY] = qas["qa_id"].iloc[rows[inside]].astype(str).tolist()
+        st.session_state[_session.MAP_SELECTION_KEY] = qas["qa_id"].iloc[rows[inside]].astype(str).tolist()
     emphasis = None
     if query.strip():
         emphasis = _search_mask(qas, query)[rows]
@@ -128,7 +128,7 @@ def _qa_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
 
 
 def _selected_table(qas: pd.DataFrame) -> None:
-    ids = st.session_state.get(_shared.MAP_SELECTION_KEY) or []
+    ids = st.session_state.get(_session.MAP_SELECTION_KEY) or []
     selected = qas[qas["qa_id"].astype(str).isin(set(map(str, ids)))]
     st.subheader(f"Selected QAs ({len(selected):,})")
     if selected.empty:
@@ -141,7 +141,7 @@ def _selected_table(qas: pd.DataFrame) -> None:
     _ui.csv_download(table, label="Download selected QAs (CSV)", file_name="selected_qas.csv",
                          key="selected_csv")
     if st.button("Clear selection", key="clear_selection"):
-        st.session_state[_shared.MAP_SELECTION_KEY] = []
+        st.session_state[_session.MAP_SELECTION_KEY] = []
         st.rerun()
 
 
@@ -174,8 +174,8 @@ def _grouped_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
                          key="centroids_csv")
 
 
-vmap = _shared.current_map()
-key = _shared.current_map_key()
+vmap = _session.current_map()
+key = _session.current_map_key()
 st.title("Value Map")
 st.caption("Each point is one question/answer pair placed by its embedding (UMAP). Nearby points express "
            "similar values; colours show who answered. Hover for the QA, draw a box or lasso to list QAs.")

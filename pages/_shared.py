@@ -1,10 +1,8 @@
 """The app's one cache layer: maps and the data derived from them (st.cache_resource / st.cache_data).
-
 Which map a session has open is pages/_session.py; drawing helpers are pages/_ui.py.
 
-Maps are cached with st.cache_resource keyed by folder path + a checksum of manifest.json (a re-saved
-map, e.g. with a new layer, gets a new key). Cached maps are shared by all browser sessions, so pages
-treat them as read-only; everything a user does (filters, selections, uploads) lives in
+Maps are cached keyed by folder path + a checksum of manifest.json (a re-saved map gets a new key) and
+shared by all browser sessions, so pages treat them as read-only; what a user does lives in
 st.session_state, which is per session.
 """
 from __future__ import annotations

@@ -86,7 +86,7 @@ def _jobs_panel() -> None:
     other = runner.active_job()
     if other is not None and other.id not in {j.id for j in mine}:
         st.info(_ui.md(f"Another session is running '{other.label}' ({other.done}/{other.total}); "
-                           "a new run starts when it ends."))
+                       "a new run starts when it ends."))
     for job in reversed(mine[-3:]):
         _job_panel(job)
     seen = st.session_state.setdefault(SEEN_KEY, [])

@@ -39,10 +39,10 @@ def show_placement(vmap, key, placement, *, prefix: str) -> None:
                                   "share_nearest": st.column_config.NumberColumn(format="%.2f")})
     with right:
         _ui.show_figure(map_figures.nearest_value_ids_figure(nearest), name="nearest_value_ids",
-                            key=f"{prefix}_nearest_chart")
+                        key=f"{prefix}_nearest_chart")
     _ui.csv_download(nearest, label="Download ranking (CSV)", file_name="nearest_value_ids.csv",
-                         key=f"{prefix}_nearest_csv")
+                     key=f"{prefix}_nearest_csv")
     placed = _ui.display_qas(placement.qas, extra=["nearest_value_id", "x", "y"])
     st.dataframe(placed, hide_index=True, key=f"{prefix}_placed")
     _ui.csv_download(placed, label="Download placed QAs (CSV)", file_name="placed_qas.csv",
-                         key=f"{prefix}_placed_csv")
+                     key=f"{prefix}_placed_csv")

@@ -60,7 +60,7 @@ def _trajectory_section(vmap, key) -> None:
                  column_config={"distance_to_target": st.column_config.NumberColumn(format="%.4f")})
     _ui.csv_download(traj, label="Download the trajectory (CSV)", file_name="trajectory.csv", key="lens_traj_csv")
     _ui.show_figure(lens_figures.trajectory_line_figure(traj, target=target), name="trajectory_distance",
-                        key="lens_traj_line")
+                    key="lens_traj_line")
     if {"x", "y"} <= set(traj.columns):
         cen = _shared.centroids_for_map(key).set_index("value_id")
         target_xy = tuple(cen.loc[target, ["x", "y"]].astype(float)) if target in cen.index else None
@@ -94,7 +94,7 @@ def _external_section(vmap, method: str) -> None:
     mapping = st.data_editor(culture.default_lang_country(langs), num_rows="dynamic", hide_index=True,
                              key="lens_lang_country")
     _ui.csv_download(mapping, label="Download the language -> country table (CSV)",
-                         file_name="lang_country.csv", key="lens_mapping_csv")
+                     file_name="lang_country.csv", key="lens_mapping_csv")
     model_dm = _shared.distances_for_map(_session.current_map_key(), method, "lang")
     try:
         human = culture.human_distance_matrix(cmap, mapping, langs=langs)
@@ -113,7 +113,7 @@ def _external_section(vmap, method: str) -> None:
                "Mantel p relabels languages at random instead.")
     out = pd.DataFrame([{k: (", ".join(v) if isinstance(v, list) else v) for k, v in result.items()}])
     _ui.csv_download(out, label="Download the correlation (CSV)", file_name="cultural_correlation.csv",
-                         key="lens_corr_csv")
+                     key="lens_corr_csv")
 
 
 vmap = _session.current_map()

@@ -62,7 +62,7 @@ def _same_question_section(key, a: str, b: str) -> None:
     st.dataframe(table, hide_index=True, key="cmp_pairs_table",
                  column_config={"divergence": st.column_config.NumberColumn(format="%.3f")})
     _ui.csv_download(table, label="Download answer pairs (CSV)", file_name="same_question_pairs.csv",
-                         key="cmp_pairs_csv")
+                     key="cmp_pairs_csv")
     labels = [f"{d:.3f} · {map_figures.shorten(q, 90)}" for d, q in zip(pairs["divergence"], pairs["question"])]
     # one picker per pair of value IDs: a new A or B starts at its most divergent question instead of
     # keeping the old position (and, in the browser, the old label) over another list
@@ -90,7 +90,7 @@ def _nearest_section(key, a: str, b: str) -> None:
     st.dataframe(table, hide_index=True, key="cmp_near_table",
                  column_config={"similarity": st.column_config.NumberColumn(format="%.3f")})
     _ui.csv_download(table, label="Download nearest QAs (CSV)", file_name="nearest_qas.csv",
-                         key="cmp_near_csv")
+                     key="cmp_near_csv")
 
 
 def _lens_section(vmap, key, a: str, b: str) -> None:
@@ -118,7 +118,7 @@ def _lens_section(vmap, key, a: str, b: str) -> None:
     out = table.T.reset_index().rename(columns={"index": "value"})
     st.dataframe(out, hide_index=True, key="cmp_lens_table")
     _ui.csv_download(out, label="Download lens scores (CSV)", file_name=f"lens_{lens_name}_scores.csv",
-                         key="cmp_lens_csv")
+                     key="cmp_lens_csv")
 
 
 vmap = _session.current_map()

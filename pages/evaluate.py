@@ -68,8 +68,8 @@ def _control_section(vmap, key, reps: list[dict], settings: dict) -> None:
     n_vid = controls["value_id"].nunique()
     if n_vid < 2:
         st.info(_ui.md(f"No control comparison for this map: {where} answers by {n_vid} of its value IDs, "
-                           "and it needs at least 2. Upload control QAs answered by this map's models (same model "
-                           "and lang names)."))
+                       "and it needs at least 2. Upload control QAs answered by this map's models (same model "
+                       "and lang names)."))
         return
     st.caption(_ui.md(f"Control: {where}; {n_vid} value IDs in common with the map."))
     n_q = st.slider("control questions (same for every value ID)", 20, 805, MAX_CONTROL_QUESTIONS, 10,
@@ -99,7 +99,7 @@ def _control_section(vmap, key, reps: list[dict], settings: dict) -> None:
                  column_config={c: st.column_config.NumberColumn(format="%.3f")
                                 for c in comparison.columns if c != "representation"})
     _ui.csv_download(comparison, label="Download control comparison (CSV)", file_name="control_comparison.csv",
-                         key="ev_control_csv")
+                     key="ev_control_csv")
     _ui.show_figure(run_figures.control_figure(comparison), name="control_comparison", key="ev_control_chart")
 
 
@@ -159,6 +159,6 @@ metrics = st.multiselect("Metrics in the chart", metric_cols,
 part = table[(table["dataset"] == ds) & (table["subset"] == "all")]
 if metrics:
     _ui.show_figure(run_figures.identification_bar_figure(part, metrics, f"Value identification ({ds})"),
-                        name="value_identification", key="ev_chart")
+                    name="value_identification", key="ev_chart")
 settings = {"by": by, "test_fraction": float(test_fraction), "seed": seed, "k": k, "tfidf": bool(tfidf)}
 _control_section(vmap, key, reps, settings)

@@ -39,7 +39,7 @@ def _upload(label: str, key: str):
         st.error(_ui.md(err))
         return None
     st.caption(_ui.md(f"{uploaded.name}: {loaded.report.n_accepted:,} QAs accepted, "
-                          f"{len(loaded.report.skipped):,} skipped, {loaded.table['value_id'].nunique()} value IDs."))
+                      f"{len(loaded.report.skipped):,} skipped, {loaded.table['value_id'].nunique()} value IDs."))
     if len(loaded.table) == 0:
         st.error("No QA was accepted from this file.")
         return None

@@ -40,7 +40,7 @@ def _distances_section(vmap, key) -> None:
                                                     highlight=found)
         _ui.show_figure(fig, name=f"{vmap.name}_{method}_{level}_distances", key="lens_heatmap")
         _ui.csv_download(dm.reset_index(), label="Download the distance matrix (CSV)",
-                             file_name=f"{vmap.name}_{method}_{level}_distances.csv", key="lens_dm_csv")
+                         file_name=f"{vmap.name}_{method}_{level}_distances.csv", key="lens_dm_csv")
     _pair_section(vmap, key, method)
 
 
@@ -75,7 +75,7 @@ def _pair_section(vmap, key, method: str) -> None:
     st.write(f"p = {stats['p']:.3f} is the share of random relabellings of the two value IDs' QAs whose "
              f"{method} distance is at least the observed one, {verdict}. ({design}.)")
     _ui.csv_download(pd.DataFrame([stats]), label="Download this test (CSV)", file_name="pair_test.csv",
-                         key="lens_pair_csv")
+                     key="lens_pair_csv")
 
 
 # ---------------------------------------------------------------- 2. lenses
@@ -116,7 +116,7 @@ def _lens_section(vmap, key) -> None:
                  column_config={c: st.column_config.NumberColumn(format="%.4f")
                                 for c in ("mean", "ci_low", "ci_high")})
     _ui.csv_download(table, label="Download value-ID scores (CSV)", file_name=f"{vmap.name}_{lens_name}_scores.csv",
-                         key="lens_scores_csv")
+                     key="lens_scores_csv")
     _driving_qas(vmap, qa_scores, value_ids, dims + subs)
     _lens_map(vmap, key, qa_scores, dims + subs, lens_name)
 

@@ -122,7 +122,7 @@ def _qa_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
         fig = map_figures.value_map_figure(qas.iloc[rows], color_by=color_col, emphasis=emphasis, title=title,
                                            highlight_groups=highlight, hover=list(hover), contours=contours)
     _ui.show_figure(fig, name=f"{vmap.name}_value_map", key=CHART_KEY, on_select=_remember_selection,
-                        selection_mode=("points", "box", "lasso"))
+                    selection_mode=("points", "box", "lasso"))
     _zoom_controls()
     _selected_table(qas)
 
@@ -139,7 +139,7 @@ def _selected_table(qas: pd.DataFrame) -> None:
         st.caption(f"Listing the first {MAX_TABLE_ROWS:,}; the CSV holds all {len(table):,}.")
     st.dataframe(table.head(MAX_TABLE_ROWS), hide_index=True, key="selected_qas")
     _ui.csv_download(table, label="Download selected QAs (CSV)", file_name="selected_qas.csv",
-                         key="selected_csv")
+                     key="selected_csv")
     if st.button("Clear selection", key="clear_selection"):
         st.session_state[_session.MAP_SELECTION_KEY] = []
         st.rerun()
@@ -171,7 +171,7 @@ def _grouped_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
             "cohesion", format="%.3f", help=COHESION_HELP)})
     st.caption(COHESION_HELP)
     _ui.csv_download(cen, label="Download value-ID positions (CSV)", file_name="value_id_positions.csv",
-                         key="centroids_csv")
+                     key="centroids_csv")
 
 
 vmap = _session.current_map()

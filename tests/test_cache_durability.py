@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-N_QAS = 300
+N_QAS = 1200   # large enough that a quiet machine is still embedding when the signal comes
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +71,14 @@ def test_sigterm_mid_build_is_handled_like_ctrl_c(qa_csv, tmp_path):
     assert "interrupted" in err.decode("utf-8", "replace")
     assert _cached_rows(cache_dir) >= N_QAS // 4
     assert not (tmp_path / "maps" / "k").exists()
+
+
+def test_a_sigterm_swallowed_inside_a_callback_stops_the_run_at_the_next_progress_report(monkeypatch):
+    from univar_core import cli
+
+    progress = cli.TqdmProgress()
+    progress("embed", 1, 2)                       # no signal: reports go on
+    monkeypatch.setattr(cli, "_terminated", True)  # what _interrupt leaves behind when its exception is lost
+    with pytest.raises(KeyboardInterrupt):
+        progress("project", 0, 1)
+    progress.close()

@@ -92,6 +92,8 @@ class TqdmProgress:
     def __call__(self, stage: str, done: int, total: int) -> None:
         from tqdm import tqdm
 
+        if _terminated:   # a SIGTERM whose KeyboardInterrupt was swallowed (see _interrupt) stops us here
+            raise KeyboardInterrupt("signal 15")
         bar = self._bars.get(stage)
         if bar is not None and done < bar.n:  # the stage starts again (e.g. `univar eval`'s next encoder)
             bar.close()
@@ -1064,7 +1066,15 @@ register(collect_cmd, "collect")
 register(translate_cmd, "translate")
 
 
+_terminated = False
+
+
 def _interrupt(signum: int, frame: Any) -> None:
+    # The KeyboardInterrupt raised here is lost when the signal lands inside a ctypes callback (numba's
+    # compiler, during UMAP): "Exception ignored on calling ctypes callback function". The flag makes
+    # the next progress report raise it again, so a cancelled build never runs on to the end.
+    global _terminated
+    _terminated = True
     raise KeyboardInterrupt(f"signal {signum}")
 
 

@@ -10,10 +10,14 @@ the corpus is written once to .cache/bench_scale/ (gitignored) and reused. Then,
 
     python bench/bench_scale.py [--sizes 100000 300000 1000000] [--landmarks 50000]
     python bench/bench_scale.py --trust [--trust-n 50000] [--trust-landmarks 5000]
+    python bench/bench_scale.py --distances 1000000
 
 - the Value Map page (AppTest, as the server runs it): first render cold / warm, a box selection, a
   zoom and a pan round trip, the chart message size, the process's peak RSS; then the 375 x 375
   value-ID distance matrix over all QAs: centroid, and energy on 100 QAs per value ID.
+
+--distances N: the 375 x 375 value-ID distance matrices (centroid; energy and MMD on 100 QAs per value
+ID) over an N-QA synthetic corpus held in memory, with wall and CPU seconds.
 
 --trust measures what the landmark shortcut costs: on a 50k-point subset, trustworthiness (k=15) of
 a landmark map (UMAP on --trust-landmarks stratified landmarks, the rest placed by kNN) against a full
@@ -145,12 +149,14 @@ page_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 from univar_core.analysis.compare import value_id_distance_matrix
 from univar_core.maps import store
 vmap = store.load_map(path, verify="none")
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 value_id_distance_matrix(vmap.qas, vmap.embeddings, "centroid")
 t_centroid = time.perf_counter() - t0
-t0 = time.perf_counter()
+CPU['distance_centroid_cpu_s'] = round(time.process_time() - c0, 1)
+t0, c0 = time.perf_counter(), time.process_time()
 value_id_distance_matrix(vmap.qas, vmap.embeddings, "energy", max_per_group=100)
 t_energy = time.perf_counter() - t0
+CPU['distance_energy_100_per_vid_cpu_s'] = round(time.process_time() - c0, 1)
 print("RENDER " + json.dumps({"distance_centroid_s": round(t_centroid, 1),
       "distance_energy_100_per_vid_s": round(t_energy, 1),
       "first_render_cold_s": round(cold, 2), "first_render_warm_s": round(warm, 2),
@@ -194,6 +200,35 @@ def bench_size(n: int, landmarks: int, data_dir: Path, env: dict) -> dict:
            "load_s": load_s, "load_peak_rss_gib": round(lrss, 2),
            "embeddings_mb": round((data_dir / name / "embeddings.npy").stat().st_size / 2**20)}
     print(json.dumps(row), flush=True)
+    return row
+
+
+def bench_distances(n: int, per_group: int = 100) -> dict:
+    """The value-ID distance matrix (375 x 375) over an n-QA synthetic corpus, its vectors generated in
+    memory (no map needed): centroid over every QA; energy and MMD on per_group QAs per value ID.
+    Wall and CPU seconds (all threads) of each, with the 1-minute load."""
+    import numpy as np
+    import pandas as pd
+
+    from univar_core.analysis.compare import value_id_distance_matrix
+    from univar_core.data.synthetic import synthetic_chunks
+
+    frames, chunks = [], []
+    for frame, vec in synthetic_chunks(n):
+        frames.append(frame[["model", "lang"]])
+        chunks.append(vec)
+    qas = pd.concat(frames, ignore_index=True)
+    qas["value_id"] = qas["model"] + "$" + qas["lang"]
+    emb = np.vstack(chunks)
+    del chunks
+    row: dict = {"n": n, "value_ids": int(qas["value_id"].nunique()), "per_group": per_group}
+    for method in ("centroid", "energy", "mmd"):
+        t0, c0 = time.perf_counter(), time.process_time()
+        value_id_distance_matrix(qas, emb, method, max_per_group=per_group)
+        row[f"{method}_s"] = round(time.perf_counter() - t0, 2)
+        row[f"{method}_cpu_s"] = round(time.process_time() - c0, 2)
+        row[f"{method}_load_1min"] = round(os.getloadavg()[0], 1)
+    print("DISTANCES " + json.dumps(row), flush=True)
     return row
 
 
@@ -264,6 +299,8 @@ def main() -> None:
     ap.add_argument("--trust-map", type=int, default=None, metavar="N",
                     help="trustworthiness of a --trust-n subset of the built N-QA map against a full UMAP of it")
     ap.add_argument("--trust-landmarks", type=int, nargs="+", default=[5_000])
+    ap.add_argument("--distances", type=int, default=None, metavar="N",
+                    help="only the 375 x 375 value-ID distance matrices over an N-QA synthetic corpus")
     args = ap.parse_args()
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(REPO),
                UNIVAR_MAX_FILE_MB=os.environ.get("UNIVAR_MAX_FILE_MB", "4000"))
@@ -271,7 +308,9 @@ def main() -> None:
     os.environ.setdefault("NUMBA_CACHE_DIR", env["NUMBA_CACHE_DIR"])
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
           f"load before: {os.getloadavg()}", flush=True)
-    if args.trust_map:
+    if args.distances:
+        bench_distances(args.distances)
+    elif args.trust_map:
         bench_trust_on_map(CACHE / "maps" / f"syn{args.trust_map}", args.trust_n)
     elif args.trust:
         for m in args.trust_landmarks:

@@ -10,10 +10,14 @@ the corpus is written once to .cache/bench_scale/ (gitignored) and reused. Then,
 
     python bench/bench_scale.py [--sizes 100000 300000 1000000] [--landmarks 50000]
     python bench/bench_scale.py --trust [--trust-n 50000] [--trust-landmarks 5000]
+    python bench/bench_scale.py --distances 1000000
 
 - the Value Map page (AppTest, as the server runs it): first render cold / warm, a box selection, a
   zoom and a pan round trip, the chart message size, the process's peak RSS; then the 375 x 375
   value-ID distance matrix over all QAs: centroid, and energy on 100 QAs per value ID.
+
+--distances N: the 375 x 375 value-ID distance matrices (centroid; energy and MMD on 100 QAs per value
+ID) over an N-QA synthetic corpus held in memory, with wall and CPU seconds.
 
 --trust measures what the landmark shortcut costs: on a 50k-point subset, trustworthiness (k=15) of
 a landmark map (UMAP on --trust-landmarks stratified landmarks, the rest placed by kNN) against a full
@@ -73,16 +77,16 @@ print(f"LOAD {time.perf_counter() - t0:.2f} {len(vmap.qas)}")
 
 
 _RENDER = """
-import json, resource, sys, time
+import json, os, resource, sys, time
 from pathlib import Path
 from streamlit.testing.v1 import AppTest
-from pages import _shared
+from pages import _session, _shared
 path = Path(sys.argv[1])
 key = (str(path), _shared.manifest_checksum(path))
 
 def session(**state):
     at = AppTest.from_file("pages/value_map.py", default_timeout=900)
-    at.session_state[_shared.CURRENT_MAP_KEY] = key
+    at.session_state[_session.CURRENT_MAP_KEY] = key
     for k, v in state.items():
         at.session_state[k] = v
     return at
@@ -109,33 +113,62 @@ at.session_state["map_last_selection"] = {"box": [{"x": [0.0, 1.0], "y": [0.0, 1
 at.session_state["map_selection_pending"] = True
 select = timed_run(at, 'box_select_cpu_s')
 n_selected = len(at.session_state["map_selection"])
-# zoom / pan: a new view box re-rendered on the server
+# zoom / pan: a new view box re-rendered on the server, sized to hold 90 % of MAX_DRAWN_POINTS QAs (the most
+# that are drawn as points): the per-view work is then the same at any map size
 import numpy as np
-from univar_core.maps import store
-qas = store.load_map(path, verify="none").qas
-x, y = qas["x"].to_numpy(), qas["y"].to_numpy()
+import pandas as pd
+from univar_core.figures import density
+xy = pd.read_parquet(path / "qas.parquet", columns=["x", "y"])
+x, y = xy["x"].to_numpy(), xy["y"].to_numpy()
+del xy
 cx, cy = float(np.median(x)), float(np.median(y))
-at.session_state["map_zoom"] = (cx - 2, cx + 2, cy - 2, cy + 2)
+want = int(0.9 * density.MAX_DRAWN_POINTS)
+lo, hi = 0.0, float(max(np.ptp(x), np.ptp(y)))
+for _ in range(40):
+    h = (lo + hi) / 2
+    n_in = int(density.in_view(x, y, (cx - h, cx + h, cy - h, cy + h)).sum())
+    lo, hi = (h, hi) if n_in < want else (lo, h)
+h = lo
+n_in = int(density.in_view(x, y, (cx - h, cx + h, cy - h, cy + h)).sum())
+at.session_state["map_zoom"] = (cx - h, cx + h, cy - h, cy + h)
 zoom = timed_run(at, 'zoom_cpu_s')
-at.session_state["map_zoom"] = (cx - 1.5, cx + 2.5, cy - 2, cy + 2)
-pan = timed_run(at, 'pan_cpu_s')
 zoom_spec = at.get("plotly_chart")[0].proto.spec
+at.session_state["map_zoom"] = (cx - 0.75 * h, cx + 1.25 * h, cy - h, cy + h)
+pan = timed_run(at, 'pan_cpu_s')
+n_pan = int(density.in_view(x, y, at.session_state["map_zoom"]).sum())
+# a click on one point (its customdata is its row): the table lists it with its text read from disk
+import base64
+shown = [t["customdata"] for t in json.loads(zoom_spec)["data"] if isinstance(t.get("customdata"), dict)]
+row = int(np.frombuffer(base64.b64decode(shown[-1]["bdata"]), dtype=shown[-1]["dtype"])[0])
+at.session_state["map_last_selection"] = {"points": [{"customdata": row}], "box": [], "lasso": []}
+at.session_state["map_selection_pending"] = True
+click = timed_run(at, 'click_cpu_s')
+at.text_input(key="map_search").input("freedom")
+search = timed_run(at, 'search_cpu_s')
+page_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 from univar_core.analysis.compare import value_id_distance_matrix
+from univar_core.maps import store
 vmap = store.load_map(path, verify="none")
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 value_id_distance_matrix(vmap.qas, vmap.embeddings, "centroid")
 t_centroid = time.perf_counter() - t0
-t0 = time.perf_counter()
+CPU['distance_centroid_cpu_s'] = round(time.process_time() - c0, 1)
+t0, c0 = time.perf_counter(), time.process_time()
 value_id_distance_matrix(vmap.qas, vmap.embeddings, "energy", max_per_group=100)
 t_energy = time.perf_counter() - t0
+CPU['distance_energy_100_per_vid_cpu_s'] = round(time.process_time() - c0, 1)
 print("RENDER " + json.dumps({"distance_centroid_s": round(t_centroid, 1),
       "distance_energy_100_per_vid_s": round(t_energy, 1),
       "first_render_cold_s": round(cold, 2), "first_render_warm_s": round(warm, 2),
       "chart_kind": kind, "chart_message_mb": round(len(spec) / 1e6, 2), "box_select_round_trip_s": round(select, 2),
       "n_selected": n_selected, "zoom_round_trip_s": round(zoom, 2), "pan_round_trip_s": round(pan, 2),
-      "zoomed_chart_kind": json.loads(zoom_spec)["data"][0]["type"], 
-      "zoomed_message_mb": round(len(zoom_spec) / 1e6, 2),
-      "app_peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2), **CPU}))
+      "zoom_qas_in_view": n_in, "pan_qas_in_view": n_pan, "click_round_trip_s": round(click, 2),
+      "search_round_trip_s": round(search, 2),
+      "zoomed_chart_kind": json.loads(zoom_spec)["data"][0]["type"],
+      "zoomed_message_mb": round(len(zoom_spec) / 1e6, 2), "page_peak_rss_gib": round(page_rss, 2),
+      "load_avg_1min": round(os.getloadavg()[0], 1),
+      "peak_rss_with_distance_matrices_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+      **CPU}))
 """
 
 
@@ -167,6 +200,35 @@ def bench_size(n: int, landmarks: int, data_dir: Path, env: dict) -> dict:
            "load_s": load_s, "load_peak_rss_gib": round(lrss, 2),
            "embeddings_mb": round((data_dir / name / "embeddings.npy").stat().st_size / 2**20)}
     print(json.dumps(row), flush=True)
+    return row
+
+
+def bench_distances(n: int, per_group: int = 100) -> dict:
+    """The value-ID distance matrix (375 x 375) over an n-QA synthetic corpus, its vectors generated in
+    memory (no map needed): centroid over every QA; energy and MMD on per_group QAs per value ID.
+    Wall and CPU seconds (all threads) of each, with the 1-minute load."""
+    import numpy as np
+    import pandas as pd
+
+    from univar_core.analysis.compare import value_id_distance_matrix
+    from univar_core.data.synthetic import synthetic_chunks
+
+    frames, chunks = [], []
+    for frame, vec in synthetic_chunks(n):
+        frames.append(frame[["model", "lang"]])
+        chunks.append(vec)
+    qas = pd.concat(frames, ignore_index=True)
+    qas["value_id"] = qas["model"] + "$" + qas["lang"]
+    emb = np.vstack(chunks)
+    del chunks
+    row: dict = {"n": n, "value_ids": int(qas["value_id"].nunique()), "per_group": per_group}
+    for method in ("centroid", "energy", "mmd"):
+        t0, c0 = time.perf_counter(), time.process_time()
+        value_id_distance_matrix(qas, emb, method, max_per_group=per_group)
+        row[f"{method}_s"] = round(time.perf_counter() - t0, 2)
+        row[f"{method}_cpu_s"] = round(time.process_time() - c0, 2)
+        row[f"{method}_load_1min"] = round(os.getloadavg()[0], 1)
+    print("DISTANCES " + json.dumps(row), flush=True)
     return row
 
 
@@ -237,6 +299,8 @@ def main() -> None:
     ap.add_argument("--trust-map", type=int, default=None, metavar="N",
                     help="trustworthiness of a --trust-n subset of the built N-QA map against a full UMAP of it")
     ap.add_argument("--trust-landmarks", type=int, nargs="+", default=[5_000])
+    ap.add_argument("--distances", type=int, default=None, metavar="N",
+                    help="only the 375 x 375 value-ID distance matrices over an N-QA synthetic corpus")
     args = ap.parse_args()
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(REPO),
                UNIVAR_MAX_FILE_MB=os.environ.get("UNIVAR_MAX_FILE_MB", "4000"))
@@ -244,7 +308,9 @@ def main() -> None:
     os.environ.setdefault("NUMBA_CACHE_DIR", env["NUMBA_CACHE_DIR"])
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
           f"load before: {os.getloadavg()}", flush=True)
-    if args.trust_map:
+    if args.distances:
+        bench_distances(args.distances)
+    elif args.trust_map:
         bench_trust_on_map(CACHE / "maps" / f"syn{args.trust_map}", args.trust_n)
     elif args.trust:
         for m in args.trust_landmarks:

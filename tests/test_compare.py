@@ -55,6 +55,34 @@ def test_matrix_entries_equal_pairwise_set_distance(synthetic):
     assert mine == pytest.approx(energy_distance(x.ravel(), y.ravel()))
 
 
+@pytest.mark.parametrize("method", ["energy", "mmd"])
+@pytest.mark.parametrize("tile", [7, 64, compare.PAIR_TILE])
+def test_tiled_matrix_equals_the_float64_definition(method, tile, monkeypatch):
+    """The all-groups-at-once matrix (float32 tiles, some groups split across tiles, a group of one)
+    equals the distances computed from their definition in float64 (scipy's cdist), pair by pair."""
+    from scipy.spatial.distance import cdist
+
+    monkeypatch.setattr(compare, "PAIR_TILE", tile)
+    rng = np.random.default_rng(3)
+    sizes = {"a": 1, "b": 5, "c": 12, "d": 30, "e": 9, "f": 23}
+    sets = {v: _unit(rng.normal(size=DIM) + 0.5 * rng.normal(size=(n, DIM))) for v, n in sizes.items()}
+    qas = pd.DataFrame({"value_id": np.repeat(list(sizes), list(sizes.values()))})
+    emb = np.vstack(list(sets.values()))
+    dm = compare.value_id_distance_matrix(qas, emb, method, max_per_group=None)
+    bandwidth = compare.median_bandwidth(emb)
+
+    def mean_term(a, b):
+        d = cdist(a.astype(np.float64), b.astype(np.float64))
+        return d.mean() if method == "energy" else np.exp(-d**2 / (2 * bandwidth**2)).mean()
+
+    sign = 1 if method == "energy" else -1
+    ref = np.array([[np.sqrt(max(sign * (2 * mean_term(a, b) - mean_term(a, a) - mean_term(b, b)), 0.0))
+                     for b in sets.values()] for a in sets.values()])
+    np.testing.assert_allclose(dm.to_numpy(), ref, rtol=1e-6, atol=1e-12)
+    assert dm.loc["a", "d"] == pytest.approx(compare.set_distance(sets["a"], sets["d"], method, bandwidth=bandwidth),
+                                             rel=1e-6)
+
+
 def test_grouping_by_language_and_aggregation(synthetic):
     qas, emb = synthetic
     by_lang = compare.value_id_distance_matrix(qas, emb, "centroid", by="lang")

@@ -146,6 +146,47 @@ EmbeddingsOpt = Annotated[Path | None, typer.Option(
                          "Used as they are; no encoder is loaded.", dir_okay=False)]
 
 
+RayOpt = Annotated[bool, typer.Option(
+    "--ray", help="Embed on a Ray cluster: Ray Data map_batches over a pool of encoder actors (one per GPU, else "
+                  "one per CPU), written to the embedding cache, which this command and every later one read. "
+                  "Without --ray-address: the cluster of $RAY_ADDRESS, else a local one started here.")]
+RayAddressOpt = Annotated[str | None, typer.Option(
+    "--ray-address", help="With --ray: the cluster to join, e.g. ray://head:10001 or head:6379 (every node needs "
+                          "the model files at the same path; univar_core is shipped to the workers).")]
+WorkersOpt = Annotated[int | None, typer.Option(
+    "--workers", min=1, help="With --ray: encoder actors (default: one per GPU of the cluster, else one per CPU).")]
+
+
+def _ray(ray: bool, address: str | None, workers: int | None) -> Any:
+    """--ray/--ray-address/--workers -> encoders.ray_encode.RayOptions (None without --ray). Joins the cluster
+    now, so that a bad address fails before any work and the pool is known (GPU actors load torch)."""
+    if not ray:
+        if address is not None or workers is not None:
+            raise typer.BadParameter("--ray-address and --workers go with --ray", param_hint="--ray")
+        return None
+    from univar_core.encoders.ray_encode import RayOptions, connect
+
+    options = RayOptions(address=address, workers=workers)
+    _err(f"ray: {connect(options).describe()}")
+    return options
+
+
+def _ray_backend(options: Any, backend: str | None) -> str | None:
+    """The backend to load for a Ray pool (auto on GPU actors: torch); unchanged without --ray."""
+    if options is None:
+        return backend
+    from univar_core.encoders.ray_encode import connect
+
+    return connect(options).backend(backend)
+
+
+def _say_ray(manifest_embedding: dict) -> None:
+    run = manifest_embedding.get("ray")
+    if run:
+        _err(f"ray: {run['n_encoded']:,} of {run['n_texts']:,} QAs embedded by {run['workers_used']} of "
+             f"{run['workers']} Ray worker(s); the rest were in the cache")
+
+
 def _backend(value: str | None) -> str | None:
     """--backend checked early (a typo fails before any work), None when not given."""
     if value is None:
@@ -241,6 +282,9 @@ def build(
              "M2M100, opus-mt), as the UniVaR paper does; the originals stay in question_original / "
              "answer_original and mt_lang.")] = None,
     trust_remote_code: TrustRemoteCodeOpt = False,
+    ray: RayOpt = False,
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
     data_dir: DataDirOpt = None,
     status_dir: StatusDirOpt = None,
 ) -> None:
@@ -266,6 +310,10 @@ def build(
       univar build qa.parquet --name pre --encoder-name my-model
 
       univar build qa.csv --embeddings vectors.npy --encoder-name my-model --name pre
+
+    Embedding on a Ray cluster (one encoder actor per GPU), then building here from the cache:
+
+      univar build qa.parquet --name big --ray --ray-address ray://head:10001
     """
     from univar_core.encoders.resolve import load_encoder_cached, trust_option
     from univar_core.maps import store
@@ -278,8 +326,9 @@ def build(
     enc: Any = encoder
     options = {k: v for k, v in (("batch_size", batch_size), ("cache_flush_every", cache_flush_every))
                if v is not None}
+    ray_options = _ray(ray, ray_address, workers) if embeddings is None else None
     if embeddings is None:
-        enc = load_encoder_cached(encoder, backend=_backend(backend), **options,
+        enc = load_encoder_cached(encoder, backend=_ray_backend(ray_options, _backend(backend)), **options,
                                   **trust_option(trust_remote_code))
         _say_backend(enc)
     source = files[0] if len(files) == 1 else files
@@ -290,7 +339,7 @@ def build(
             source, name, encoder=enc, embeddings=embeddings, encoder_name=encoder_name,
             umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed),
             dataset=dataset, data_dir=data_dir, centre_questions=centre_questions,
-            landmarks=landmarks, trust_remote_code=trust_remote_code, progress=progress)
+            landmarks=landmarks, trust_remote_code=trust_remote_code, ray=ray_options, progress=progress)
         _built(vmap, status)
     _print_report(report)
     _print_representation(vmap.manifest)
@@ -298,6 +347,7 @@ def build(
     if emb.get("precomputed"):
         _err(f"embeddings: precomputed ({vmap.manifest.get('encoder')}), used as given")
     else:
+        _say_ray(emb)
         _err(f"embeddings: {len(vmap.qas):,} QAs, {emb.get('n_from_cache', 0):,} from cache, "
              f"{emb.get('n_truncated', 0):,} questions cut to fit the encoder")
     n_clusters = int((vmap.qas["cluster"].unique() >= 0).sum())
@@ -374,6 +424,9 @@ def place(
     trust_remote_code: TrustRemoteCodeOpt = False,
     backend: Annotated[str | None, typer.Option(
         help="Encoder backend (default: the one the map was embedded with; another one is refused).")] = None,
+    ray: RayOpt = False,
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Place new QAs on an existing map (no refit: existing points never move) and identify them.
@@ -399,13 +452,14 @@ def place(
     vmap = store.load_map(map_name, data_dir=data_dir)
     if save:
         check_new_layer(vmap, layer)  # before spending time on embedding
+    ray_options = _ray(ray, ray_address, workers) if embeddings is None else None
     bars = TqdmProgress()
     try:
         if embeddings is None:
             _remote_code_warning(trust_remote_code, encoder or (vmap.manifest.get("encoder") or {}).get("name"))
         placement = place_on_map(vmap, file, layer=layer, encoder=encoder, embeddings=embeddings,
                                  backend=_backend(backend), trust_remote_code=trust_remote_code,
-                                 progress=bars)
+                                 ray=ray_options, progress=bars)
     finally:
         bars.close()
     _print_report(placement.report)
@@ -862,6 +916,9 @@ def eval_cmd(
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV.", dir_okay=False)] = None,
     trust_remote_code: TrustRemoteCodeOpt = False,
     backend: BackendOpt = None,
+    ray: RayOpt = False,
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Value identification: how well each encoder tells value IDs apart on held-out questions.
 
@@ -878,6 +935,8 @@ def eval_cmd(
     from univar_core.encoders.resolve import load_encoder_cached, trust_option
 
     backend = _backend(backend)  # a typo fails before any reading
+    ray_options = _ray(ray, ray_address, workers)
+    backend = _ray_backend(ray_options, backend)
     loaded = read_many(files)
     _print_report(loaded.report)
     split = split_qas(loaded.table, by=split_by or "question_id", test_fraction=test_fraction, seed=seed)
@@ -890,6 +949,11 @@ def eval_cmd(
         _say_backend(encoders[name])
     bars = TqdmProgress()
     try:
+        if ray_options is not None:  # into each encoder's cache, which the table's embedding then reads
+            from univar_core.maps.build import embed_on_ray
+
+            for enc in encoders.values():
+                _err(embed_on_ray(enc, loaded.table, ray_options, bars).summary())
         table = value_identification_table(loaded.table, encoders, split, k=k, probe=probe, tfidf=tfidf,
                                            seed=seed, progress=functools.partial(bars, "embed"),
                                            centre_questions=centre_questions)

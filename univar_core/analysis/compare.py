@@ -83,36 +83,39 @@ def _subsample(rows: np.ndarray, max_n: int | None, rng: np.random.Generator) ->
     return np.sort(rng.choice(rows, size=max_n, replace=False))
 
 
-def _euclid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise Euclidean distances between unit vectors: |u-v| = sqrt(2 - 2 cos).
-
-    float32 products (twice as fast, ample for distances of unit vectors), float64 result for sums.
-    """
-    sim = a.astype(np.float32, copy=False) @ b.astype(np.float32, copy=False).T
-    return np.sqrt(np.clip(2.0 - 2.0 * sim.astype(np.float64), 0.0, None))
-
-
-def _rbf(dist: np.ndarray, bandwidth: float) -> np.ndarray:
-    return np.exp(-(dist**2) / (2.0 * bandwidth**2))
+def _pair_terms(sim: np.ndarray, method: str, bandwidth: float | None) -> np.ndarray:
+    """In place: cosine similarities of unit vectors -> the pair terms of ``method``: the Euclidean
+    distance sqrt(2 - 2 cos) (energy) or the RBF kernel exp(-(2 - 2 cos) / (2 s^2)) (MMD)."""
+    if method == "energy":
+        sim *= -2.0
+        sim += 2.0
+        np.maximum(sim, 0.0, out=sim)
+        return np.sqrt(sim, out=sim)
+    if bandwidth is None:
+        raise ValueError("MMD needs a bandwidth (median_bandwidth of the pooled QAs)")
+    sim -= 1.0
+    sim *= 1.0 / bandwidth**2
+    np.minimum(sim, 0.0, out=sim)
+    return np.exp(sim, out=sim)
 
 
 def median_bandwidth(emb: np.ndarray, *, max_n: int = 1000, seed: int = 0) -> float:
     """Median pairwise Euclidean distance of (a seeded sample of) the rows: the RBF bandwidth."""
     emb = np.asarray(emb)
-    rows = _subsample(np.arange(len(emb)), max_n, np.random.default_rng(seed))
-    d = _euclid(emb[rows], emb[rows])
-    off = d[np.triu_indices(len(rows), k=1)]
+    sample = emb[_subsample(np.arange(len(emb)), max_n, np.random.default_rng(seed))]
+    d = _pair_matrix(sample, sample, "energy", None)
+    off = d[np.triu_indices(len(sample), k=1)]
     med = float(np.median(off)) if off.size else 1.0
     return med if med > 0 else 1.0
 
 
 def _pair_matrix(a: np.ndarray, b: np.ndarray, method: str, bandwidth: float | None) -> np.ndarray:
-    d = _euclid(a, b)
-    if method == "energy":
-        return d
-    if bandwidth is None:
-        raise ValueError("MMD needs a bandwidth (median_bandwidth of the pooled QAs)")
-    return _rbf(d, bandwidth)
+    """All pair terms between the rows of a and of b (float64); ``a is b``: a QA paired with itself
+    gets exactly distance 0 (kernel 1), not float32 rounding's sqrt(2e-7)."""
+    sim = (a.astype(np.float32, copy=False) @ b.astype(np.float32, copy=False).T).astype(np.float64)
+    if a is b:
+        np.fill_diagonal(sim, 1.0)
+    return _pair_terms(sim, method, bandwidth)
 
 
 def _combine(cross: float, within_a: float, within_b: float, method: str) -> float:
@@ -133,10 +136,7 @@ def set_distance(emb_a: np.ndarray, emb_b: np.ndarray, method: str = "centroid",
         return float(max(1.0 - ca @ cb, 0.0))
     if method == "mmd" and bandwidth is None:
         bandwidth = median_bandwidth(np.vstack([emb_a, emb_b]))
-    cross = _pair_matrix(emb_a, emb_b, method, bandwidth).mean()
-    within_a = _pair_matrix(emb_a, emb_a, method, bandwidth).mean()
-    within_b = _pair_matrix(emb_b, emb_b, method, bandwidth).mean()
-    return _combine(cross, within_a, within_b, method)
+    return float(_set_distance_matrix([emb_a, emb_b], method, bandwidth)[0, 1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,8 +159,10 @@ def value_id_distance_matrix(qas: pd.DataFrame, emb: np.ndarray, method: str = "
         cents = _unit(np.stack([emb[r].mean(0, dtype=np.float64) for r in groups.values()]))
         dist = np.clip(1.0 - cents @ cents.T, 0.0, None)
     else:
-        dist = _set_distance_matrix([emb[_subsample(r, max_per_group, np.random.default_rng([seed, i]))]
-                                     for i, r in enumerate(groups.values())], method, seed)
+        sets = [emb[_subsample(r, max_per_group, np.random.default_rng([seed, i]))]
+                for i, r in enumerate(groups.values())]
+        bandwidth = median_bandwidth(np.vstack(sets), seed=seed) if method == "mmd" else None
+        dist = _set_distance_matrix(sets, method, bandwidth)
     dist = (dist + dist.T) / 2  # exact symmetry despite float rounding
     np.fill_diagonal(dist, 0.0)
     out = pd.DataFrame(dist, index=labels, columns=labels)
@@ -168,26 +170,59 @@ def value_id_distance_matrix(qas: pd.DataFrame, emb: np.ndarray, method: str = "
     return out
 
 
-def _set_distance_matrix(sets: list[np.ndarray], method: str, seed: int) -> np.ndarray:
-    """Mean cross distance (or kernel) between every pair of sets, one block row at a time."""
-    pooled = np.vstack(sets)
-    sizes = np.array([len(s) for s in sets])
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    bandwidth = median_bandwidth(pooled, seed=seed) if method == "mmd" else None
-    k = len(sets)
-    mean_pair = np.zeros((k, k))
-    for i in range(k):
-        # block i against groups i..k-1 only: the matrix is symmetric
-        block = _pair_matrix(sets[i], pooled[starts[i]:], method, bandwidth).sum(axis=0)
-        sums = np.add.reduceat(block, starts[i:] - starts[i])
-        mean_pair[i, i:] = sums / (sizes[i] * sizes[i:])
-        mean_pair[i:, i] = mean_pair[i, i:]
+def _set_distance_matrix(sets: list[np.ndarray], method: str, bandwidth: float | None) -> np.ndarray:
+    """Energy or MMD between every two sets (float64, k x k), from their mean pair terms."""
+    sizes = np.array([len(x) for x in sets])
+    mean_pair = _group_pair_sums(np.vstack(sets), sizes, method, bandwidth) / np.outer(sizes, sizes)
     within = np.diag(mean_pair)
     if method == "energy":
         sq = 2 * mean_pair - within[:, None] - within[None, :]
     else:
         sq = within[:, None] + within[None, :] - 2 * mean_pair
     return np.sqrt(np.clip(sq, 0.0, None))
+
+
+PAIR_TILE = 2048  # rows (and columns) per tile of the pairwise computation: 16 MB of float32
+
+
+def _group_pair_sums(x: np.ndarray, sizes: np.ndarray, method: str, bandwidth: float | None) -> np.ndarray:
+    """(k, k) float64 sums of the pair terms between every two groups of the stacked rows ``x``
+    (group g: ``sizes[g]`` consecutive rows), a group with itself included (self-pairs exactly 0 /
+    kernel 1).
+
+    All groups at once: the n x n pairwise matrix in square tiles, only the tiles on and above the
+    diagonal (the matrix is symmetric), each one float32 product + in-place pair terms, then summed
+    group by group along columns (float32) and rows (float64). 375 groups of 100 QAs: about 170
+    tiles of 2048 x 2048 instead of 375 row blocks of float64 temporaries.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    sizes, tile = np.asarray(sizes, dtype=np.int64), PAIR_TILE
+    if (sizes < 1).any():
+        raise ValueError("every set needs at least one QA embedding")
+    n, k = len(x), len(sizes)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])  # group g: rows bounds[g]:bounds[g + 1]
+    group_of = np.repeat(np.arange(k), sizes)
+
+    def cut(start: int, stop: int) -> tuple[int, int, np.ndarray]:
+        """Groups meeting rows start:stop (first, last) and where each begins within them."""
+        first, last = int(group_of[start]), int(group_of[stop - 1])
+        return first, last, np.concatenate([[0], bounds[first + 1:last + 1] - start])
+
+    on_diag, above = np.zeros((k, k)), np.zeros((k, k))
+    for r0 in range(0, n, tile):
+        r1 = min(n, r0 + tile)
+        rf, rl, rcuts = cut(r0, r1)
+        for c0 in range(r0, n, tile):
+            c1 = min(n, c0 + tile)
+            cf, cl, ccuts = cut(c0, c1)
+            sim = x[r0:r1] @ x[c0:c1].T
+            if c0 == r0:
+                np.fill_diagonal(sim, 1.0)  # a QA with itself: exactly distance 0 / kernel 1
+            terms = _pair_terms(sim, method, bandwidth)
+            # columns first (float32 partial sums: fast, and their rounding averages out), rows in float64
+            sums = np.add.reduceat(np.add.reduceat(terms, ccuts, axis=1).astype(np.float64), rcuts, axis=0)
+            (on_diag if c0 == r0 else above)[rf:rl + 1, cf:cl + 1] += sums
+    return on_diag + above + above.T
 
 
 def aggregate_distance(dm: pd.DataFrame, qas: pd.DataFrame, by: str = "lang") -> pd.DataFrame:
@@ -295,9 +330,19 @@ def _check_strata(a: np.ndarray, b: np.ndarray, strata_a, strata_b) -> None:
         raise ValueError("strata must have one label per QA on each side")
 
 
-def _subsample_sides(a: np.ndarray, b: np.ndarray, max_per_group: int | None, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Each side cut to ``max_per_group`` QAs on its own (A drawn first: keeps seeded results stable)."""
-    return a[_subsample(np.arange(len(a)), max_per_group, rng)], b[_subsample(np.arange(len(b)), max_per_group, rng)]
+def _prepared_sides(emb_a, emb_b, strata_a, strata_b, max_per_group: int | None,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Both sides cut to ``max_per_group`` QAs, with their strata (None when none were given): each
+    side on its own (A drawn first: keeps seeded results stable), or whole strata (questions)."""
+    a, b = np.asarray(emb_a), np.asarray(emb_b)
+    _check_strata(a, b, strata_a, strata_b)
+    if strata_a is None:
+        return (a[_subsample(np.arange(len(a)), max_per_group, rng)],
+                b[_subsample(np.arange(len(b)), max_per_group, rng)], None, None)
+    labels = np.r_[np.asarray(strata_a, dtype=str), np.asarray(strata_b, dtype=str)]
+    keep = _subsample_strata(labels, np.r_[np.ones(len(a)), np.zeros(len(b))], max_per_group, rng)
+    keep_a, keep_b = keep[keep < len(a)], keep[keep >= len(a)]  # positions in the pooled rows
+    return a[keep_a], b[keep_b - len(a)], labels[keep_a], labels[keep_b]
 
 
 def bootstrap_distance(emb_a: np.ndarray, emb_b: np.ndarray, method: str = "centroid", *,
@@ -314,17 +359,7 @@ def bootstrap_distance(emb_a: np.ndarray, emb_b: np.ndarray, method: str = "cent
     """
     _check_method(method)
     rng = np.random.default_rng(seed)
-    a, b = np.asarray(emb_a), np.asarray(emb_b)
-    _check_strata(a, b, strata_a, strata_b)
-    if strata_a is None:
-        a, b = _subsample_sides(a, b, max_per_group, rng)
-    else:
-        labels = np.r_[np.asarray(strata_a, dtype=str), np.asarray(strata_b, dtype=str)]
-        is_a = np.r_[np.ones(len(a)), np.zeros(len(b))]
-        keep = _subsample_strata(labels, is_a, max_per_group, rng)
-        keep_a, keep_b = keep[keep < len(a)], keep[keep >= len(a)]  # positions in the pooled rows
-        strata_a, strata_b = labels[keep_a], labels[keep_b]
-        a, b = a[keep_a], b[keep_b - len(a)]
+    a, b, strata_a, strata_b = _prepared_sides(emb_a, emb_b, strata_a, strata_b, max_per_group, rng)
     if len(a) == 0 or len(b) == 0:
         raise ValueError("both sets need at least one QA embedding")
     na, nb = len(a), len(b)
@@ -432,21 +467,10 @@ def permutation_test(emb_a: np.ndarray, emb_b: np.ndarray, method: str = "energy
     """
     _check_method(method)
     rng = np.random.default_rng(seed)
-    a, b = np.asarray(emb_a), np.asarray(emb_b)
-    _check_strata(a, b, strata_a, strata_b)
-    if strata_a is None:
-        a, b = _subsample_sides(a, b, max_per_group, rng)
-        strata = np.zeros(len(a) + len(b), dtype=np.int64)
-        is_a = np.r_[np.ones(len(a)), np.zeros(len(b))]
-    else:
-        labels = np.r_[np.asarray(strata_a, dtype=str), np.asarray(strata_b, dtype=str)]
-        is_a = np.r_[np.ones(len(a)), np.zeros(len(b))]
-        keep = _subsample_strata(labels, is_a, max_per_group, rng)
-        pooled_all = np.vstack([a, b])[keep]
-        is_a, strata = is_a[keep], pd.factorize(labels[keep])[0]
-        a, b = pooled_all[is_a == 1], pooled_all[is_a == 0]
-        order = np.r_[np.flatnonzero(is_a == 1), np.flatnonzero(is_a == 0)]
-        strata, is_a = strata[order], is_a[order]
+    a, b, strata_a, strata_b = _prepared_sides(emb_a, emb_b, strata_a, strata_b, max_per_group, rng)
+    is_a = np.r_[np.ones(len(a)), np.zeros(len(b))]
+    strata = (np.zeros(len(is_a), dtype=np.int64) if strata_a is None
+              else pd.factorize(np.r_[strata_a, strata_b])[0])
     if len(a) < 2 or len(b) < 2:
         raise ValueError("a permutation test needs at least 2 QAs on each side")
     pooled = np.vstack([a, b]).astype(np.float64)

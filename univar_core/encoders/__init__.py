@@ -8,6 +8,8 @@ sentence_encoder  ``SentenceEncoder`` (any sentence-transformers model; offline 
                   formatting with the question cut first
 head              ``HeadEncoder``: a trained head on a frozen base encoder; its file names
 cache             ``EmbeddingCache``: vectors keyed by the exact text, in shards under the model's hash
+pretokenise       the GPU feed: batches tokenised ahead in worker processes, pinned, copied without blocking
+ray_encode        a corpus embedded on a Ray cluster (Ray Data map_batches over encoder actors) into the cache
 centring          question-centred vectors (each question's mean subtracted)
 compat            which trained head fits which map (``head_matches_map``, ``load_head_for_map``)
 centring          question-centred vectors: subtract each question's mean over the value IDs that answered
@@ -21,6 +23,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "sentence_encoder": ["SentenceEncoder", "default_cache_dir"],
     "head": ["HeadEncoder", "is_head_folder"],
     "cache": ["EmbeddingCache"],
+    "ray_encode": ["RayOptions", "encode_to_cache"],
     "compat": ["head_matches_map", "load_head_for_map", "recorded_base", "head_meta"],
     "centring": ["QuestionMeans", "CentringReport", "centre_questions", "centre_new", "fit_question_means"],
 })

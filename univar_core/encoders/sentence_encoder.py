@@ -28,7 +28,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from univar_core.encoders import onnx_backend
+from univar_core.encoders import onnx_backend, pretokenise
 from univar_core.encoders.base import DEFAULT_ENCODER, EncodeResult, EncoderLoadError, Progress
 from univar_core.encoders.cache import EmbeddingCache, text_key
 from univar_core.paths import CACHE_DIR
@@ -41,6 +41,10 @@ _CUT_SAFETY_TOKENS = 4
 _QUESTION_PREFIX_TOKENS = 8
 # Folders inside a model repo holding alternative exports the torch backend never reads.
 _UNUSED_MODEL_DIRS = {"onnx", "openvino", ".git", ".cache"}
+# Texts per forward pass unless asked otherwise: small on a CPU (little padding, memory peaks low); large on
+# a GPU, whose batches are tokenised ahead (encoders.pretokenise) and length-bucketed.
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_GPU_BATCH_SIZE = 512
 
 # Computed vectors reach the on-disk cache at least this often, so a killed run loses at most this much.
 CACHE_FLUSH_SECONDS = 2.0
@@ -191,16 +195,24 @@ class SentenceEncoder:
         *,
         device: str | None = None,
         trust_remote_code: bool = False,
-        batch_size: int = 64,
+        batch_size: int | None = None,
         cache_dir: str | os.PathLike | None = None,
         precision: str = "auto",
         cache_flush_every: int = 2048,
         backend: str | None = None,
         onnx_dir: str | os.PathLike | None = None,
+        tokenise_workers: int | None = None,
     ):
-        if batch_size < 1:
+        """``batch_size``: texts per forward pass (default 64 on a CPU, 512 on a GPU). ``tokenise_workers``:
+        processes tokenising batches ahead of the forward pass (encoders.pretokenise); default: some on a GPU,
+        none (tokenise in this process) on a CPU."""
+        if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if tokenise_workers is not None and tokenise_workers < 0:
+            raise ValueError(f"tokenise_workers must be 0 or more, got {tokenise_workers}")
         self.name = str(name_or_path)
+        self.trust_remote_code = bool(trust_remote_code)
+        self.precision_option = precision  # as asked (a Ray worker loads the model with the same options)
         backend = onnx_backend.check_backend(backend or onnx_backend.default_backend())
         # The ONNX backends run on the CPU: asked for by name, they bring the model there too.
         self.device = _pick_device(device or ("cpu" if backend in onnx_backend.CPU_PREFERENCE else None))
@@ -219,7 +231,13 @@ class SentenceEncoder:
         self.precision = str(dtype).replace("torch.", "")
         self.dim = int(self.model.get_embedding_dimension())
         self.max_tokens = self._max_tokens()
-        self.batch_size = int(batch_size)
+        self.batch_size_option = batch_size
+        self.batch_size = int(batch_size or (DEFAULT_GPU_BATCH_SIZE if self.device.startswith("cuda")
+                                             else DEFAULT_BATCH_SIZE))
+        self.tokenise_workers = (pretokenise.default_workers(self.device) if tokenise_workers is None
+                                 else int(tokenise_workers))
+        # None: batches are computed in this process; else a callable computing them elsewhere (with_engine).
+        self._engine: Any = None
         self.cache_flush_every = max(1, int(cache_flush_every))
         prompts = getattr(self.model, "prompts", None) or {}
         default_prompt = getattr(self.model, "default_prompt_name", None)
@@ -237,6 +255,14 @@ class SentenceEncoder:
     def __repr__(self) -> str:
         return (f"SentenceEncoder({self.name!r}, dim={self.dim}, device={self.device!r}, backend={self.backend!r}, "
                 f"hash={self.content_hash})")
+
+    def with_engine(self, engine: Any) -> SentenceEncoder:
+        """This encoder (same model, identity, text formatting and cache) with its batches computed by
+        ``engine(texts, batches)``, which yields (rows, float32 unit vectors) per batch in any order; e.g.
+        ``encoders.ray_encode`` computes them on a Ray cluster. The original is left as it was."""
+        other = copy.copy(self)
+        other._engine = engine
+        return other
 
     @property
     def cache_key(self) -> str:
@@ -356,7 +382,19 @@ class SentenceEncoder:
         embeddings, n_from_cache = self._encode(texts, progress)
         return EncodeResult(embeddings=embeddings, n_truncated=n_truncated, n_from_cache=n_from_cache)
 
-    def _encode(self, texts: list[str], progress: Progress | None) -> tuple[np.ndarray, int]:
+    def fill_cache(self, texts: Iterable[str], *, progress: Progress | None = None) -> int:
+        """Embed the texts the cache lacks and write them to it, keeping no matrix in memory (a corpus encoded
+        ahead, e.g. on a Ray cluster by encoders.ray_encode; the build then reads it from the cache).
+        Returns how many of the texts were not served by the cache (a text given twice counts twice)."""
+        if self._cache is None:
+            raise ValueError(f"encoder {self.name!r} has no embedding cache to fill (cache_dir=None)")
+        texts = list(texts)
+        return len(texts) - self._encode(texts, progress, keep=False)[1]
+
+    def _encode(self, texts: list[str], progress: Progress | None, *,
+                keep: bool = True) -> tuple[np.ndarray, int]:
+        """(vectors in input order, rows served by the cache); ``keep=False``: only fill the cache (no vectors
+        are returned, none are held beyond one flush)."""
         n = len(texts)
         if n == 0:
             return np.zeros((0, self.dim), dtype=np.float32), 0
@@ -365,7 +403,7 @@ class SentenceEncoder:
         inverse = np.fromiter((slot_of.setdefault(t, len(slot_of)) for t in texts), dtype=np.int64, count=n)
         unique = list(slot_of)
         multiplicity = np.bincount(inverse, minlength=len(unique))
-        vectors = np.empty((len(unique), self.dim), dtype=np.float32)
+        vectors = np.empty((len(unique) if keep else 0, self.dim), dtype=np.float32)
 
         todo = np.arange(len(unique))
         keys: list[bytes] = []
@@ -377,7 +415,8 @@ class SentenceEncoder:
             if found:
                 hit = np.fromiter((k in found for k in keys), dtype=bool, count=len(keys))
                 hit_rows = np.flatnonzero(hit)
-                vectors[hit_rows] = np.stack([found[keys[i]] for i in hit_rows])
+                if keep:
+                    vectors[hit_rows] = np.stack([found[keys[i]] for i in hit_rows])
                 todo = np.flatnonzero(~hit)
                 n_from_cache = int(multiplicity[hit_rows].sum())
         done = n_from_cache
@@ -387,36 +426,52 @@ class SentenceEncoder:
         # Longest first, as SentenceTransformer.encode does: little padding, and memory peaks early.
         order = todo[np.argsort([-len(unique[i]) for i in todo], kind="stable")]
         batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
-        pending: list[np.ndarray] = []  # computed rows not yet written to the cache
+        pending: list[tuple[np.ndarray, np.ndarray]] = []  # computed (rows, vectors) not yet in the cache
         last_flush = _now()
         try:
-            for rows, batch_vectors in self._forward_batches(unique, batches):
-                vectors[rows] = batch_vectors
+            forward = self._engine if self._engine is not None else self._forward_batches
+            for rows, batch_vectors in forward(unique, batches):
+                if keep:
+                    vectors[rows] = batch_vectors
                 done += int(multiplicity[rows].sum())
                 if self._cache is not None:
-                    pending.append(rows)
+                    pending.append((rows, batch_vectors))
                     # by count, and by time: a kill -9 (which skips the `finally` below) loses seconds
-                    if (sum(map(len, pending)) >= self.cache_flush_every
+                    if (sum(len(r) for r, _ in pending) >= self.cache_flush_every
                             or _now() - last_flush >= CACHE_FLUSH_SECONDS):
-                        self._flush(pending, keys, vectors)
+                        self._flush(pending, keys)
                         last_flush = _now()
                 if progress is not None:
                     progress(done, n)
         finally:
             # Interrupted or not, whatever was computed is kept for the next run.
             if self._cache is not None:
-                self._flush(pending, keys, vectors)
-        return vectors[inverse], n_from_cache
+                self._flush(pending, keys)
+        return (vectors[inverse] if keep else vectors), n_from_cache
 
-    def _flush(self, pending: list[np.ndarray], keys: list[bytes], vectors: np.ndarray) -> None:
+    def _flush(self, pending: list[tuple[np.ndarray, np.ndarray]], keys: list[bytes]) -> None:
         if not pending or self._cache is None:
             return
-        rows = np.concatenate(pending)
-        self._cache.append([keys[i] for i in rows], vectors[rows])
+        rows = np.concatenate([r for r, _ in pending])
+        self._cache.append([keys[i] for i in rows], np.concatenate([v for _, v in pending]))
         pending.clear()
 
+    def _embed_features(self, features: dict[str, Any]):
+        """Tokenised features (on the device) -> (n, dim) float32 L2-normalised tensor, on any backend."""
+        import torch
+
+        if self._runner is not None:  # ONNX Runtime: the same module chain, exported
+            emb = torch.from_numpy(self._runner(features))
+        else:
+            emb = self.model(features)["sentence_embedding"]
+        if self.model.truncate_dim:
+            emb = emb[:, : self.model.truncate_dim]
+        return torch.nn.functional.normalize(emb.float(), p=2, dim=1)
+
     def _forward_batches(self, texts: list[str], batches: list[np.ndarray]):
-        """Yield (rows, normalised float32 vectors) per batch; on GPU the next batch is tokenised meanwhile."""
+        """Yield (rows, normalised float32 vectors) per batch. With tokenise_workers (by default on a GPU) the
+        batches are tokenised ahead in worker processes (encoders.pretokenise); otherwise here, and on a GPU
+        the next batch meanwhile in a thread."""
         import torch
         from sentence_transformers.util import batch_to_device
 
@@ -424,11 +479,14 @@ class SentenceEncoder:
             return
         model, device = self.model, torch.device(self.device)
 
-        runner = self._runner
-
         def preprocess(rows):
             return model.preprocess([texts[i] for i in rows], prompt=self._prompt)
 
+        if self.tokenise_workers > 0 and self._runner is None:
+            yield from pretokenise.embed_batches(lambda batch: model.preprocess(batch, prompt=self._prompt),
+                                                 self._embed_features, texts, batches, device=self.device,
+                                                 workers=self.tokenise_workers)
+            return
         # On CPU the cores are busy with the forward pass, so tokenising ahead would only compete.
         prefetch = ThreadPoolExecutor(max_workers=1) if device.type != "cpu" else None
         try:
@@ -438,14 +496,9 @@ class SentenceEncoder:
                     features = upcoming.result() if upcoming is not None else preprocess(rows)
                     if prefetch and i + 1 < len(batches):
                         upcoming = prefetch.submit(preprocess, batches[i + 1])
-                    if runner is not None:  # ONNX Runtime: the same module chain, exported
-                        emb = torch.from_numpy(runner(features))
-                    else:
-                        emb = model(batch_to_device(features, device))["sentence_embedding"]
-                    if model.truncate_dim:
-                        emb = emb[:, : model.truncate_dim]
-                    emb = torch.nn.functional.normalize(emb.float(), p=2, dim=1)
-                    yield rows, emb.cpu().numpy()
+                    if self._runner is None:
+                        features = batch_to_device(features, device)
+                    yield rows, self._embed_features(features).cpu().numpy()
         finally:
             if prefetch:
                 prefetch.shutdown(wait=True, cancel_futures=True)

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Sequence, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,9 @@ from univar_core.maps.clusters import cluster_points, label_clusters
 from univar_core.maps.landmarks import DEFAULT_LANDMARKS, project_with_landmarks
 from univar_core.maps.projection import UmapParams
 from univar_core.maps.store import MapError, ValueMap
+
+if TYPE_CHECKING:  # ray_encode imports ray only when used; the name is for annotations
+    from univar_core.encoders.ray_encode import RayOptions
 
 StageProgress = Callable[[str, int, int], None]
 # What a map is built from: a path, an upload (file-like with a name), several paths, a table, or QAs
@@ -142,19 +145,37 @@ class _Embedded:
     n_from_cache: int
     record: dict[str, Any] | None = None  # encoder_record of the encoder used (None: precomputed)
     timings_s: dict[str, float] | None = None  # encoder_load (+ its stages when loaded now) and embed
+    ray: dict[str, Any] | None = None  # what the Ray cluster encoded (encoders.ray_encode.RayRun), if used
+
+
+def embed_on_ray(enc: Encoder, table: pd.DataFrame, ray: RayOptions, progress: StageProgress | None) -> Any:
+    """The table's QAs embedded on a Ray cluster into ``enc``'s cache (encoders.ray_encode), so that
+    embedding them afterwards reads the cache; returns the run (RayRun)."""
+    from univar_core.encoders import ray_encode
+
+    return ray_encode.encode_to_cache(enc, table["question"].tolist(), table["answer"].tolist(),
+                                      ray_encode.connect(ray), progress=_stage(progress, "embed"))
 
 
 def _embed(table: pd.DataFrame, *, encoder: EncoderSpec | None, progress: StageProgress | None,
            sink: vectors.EmbeddingSink = None, backend: str | None = None,
-           trust_remote_code: bool = False) -> _Embedded:
+           trust_remote_code: bool = False, ray: RayOptions | None = None) -> _Embedded:
     """Encode chunk by chunk into the sink (a staged .npy in a build): the encoder's output for one
-    chunk is the only matrix in memory."""
+    chunk is the only matrix in memory. With ``ray`` the whole table is first embedded on the cluster
+    into the cache (one actor pool), and the chunks then read it from there."""
+    ray_run = None
+    if ray is not None:
+        from univar_core.encoders import ray_encode
+
+        backend = ray_encode.connect(ray).backend(backend)  # GPU actors: auto means torch
     t0 = time.perf_counter()
     enc = resolve_encoder(encoder, backend, trust_remote_code=trust_remote_code)
     timings = {"encoder_load": time.perf_counter() - t0}   # 0 when this process had it loaded already
     if getattr(enc, "loaded_at", -1.0) >= t0:   # loaded by this build: what the loading cost, stage by stage
         timings.update({f"encoder_{k}": v for k, v in getattr(enc, "load_timings_s", {}).items()})
     t0 = time.perf_counter()
+    if ray is not None:
+        ray_run = embed_on_ray(enc, table, ray, progress)
     total = len(table)
     if progress is not None:
         progress("embed", 0, total)
@@ -175,9 +196,11 @@ def _embed(table: pd.DataFrame, *, encoder: EncoderSpec | None, progress: StageP
         raise
     if progress is not None:
         progress("embed", total, total)
+    if ray_run is not None:  # the cluster embedded them: from the cache is only how they reached the build
+        n_from_cache -= ray_run.n_encoded
     timings["embed"] = time.perf_counter() - t0
     return _Embedded(emb, str(enc.name), str(enc.content_hash), n_truncated, n_from_cache, encoder_record(enc),
-                     timings)
+                     timings, ray=None if ray_run is None else ray_run.to_dict())
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -225,7 +248,7 @@ def _centre(table: pd.DataFrame, embedded: _Embedded, report: ValidationReport):
     if not ok.all():
         report.warnings.append(crep.summary() + f": {int((~ok).sum()):,} QA(s) left out of the map")
     table = table[ok].reset_index(drop=True)
-    embedded = replace(embedded, embeddings=vectors[ok])   # the encoder's record (backend ...) goes along
+    embedded = replace(embedded, embeddings=vectors[ok])   # the record (backend ...) and ray go along
     representation = {"kind": "question-centred", "by": "question_id", "renormalised": True,
                       "means_file": store.QUESTION_MEANS_FILE, "n_questions_with_mean": len(means),
                       "n_qas_left_out": int((~ok).sum()), **crep.to_dict()}
@@ -242,6 +265,7 @@ def build_map(source: Source, name: str, *, encoder: EncoderSpec = DEFAULT_ENCOD
               umap: UmapParams = UmapParams(), dataset: str | None = None,
               data_dir: str | Path | None = None, centre_questions: bool = False,
               landmarks: int = DEFAULT_LANDMARKS, backend: str | None = None, trust_remote_code: bool = False,
+              ray: RayOptions | None = None,
               progress: StageProgress | None = None) -> tuple[ValueMap, ValidationReport]:
     """Read, validate, embed (or take precomputed vectors), project, cluster and store a map.
 
@@ -260,6 +284,8 @@ def build_map(source: Source, name: str, *, encoder: EncoderSpec = DEFAULT_ENCOD
     value ID) and the rest placed by kNN (maps.landmarks); the ``landmark`` column says which.
     Vectors stream to a staged file in the data directory as they are read or encoded, and that
     file becomes the map's embeddings.npy: one copy of the n x d matrix, on disk, memory-mapped.
+    ``ray`` (encoders.ray_encode.RayOptions): embed on a Ray cluster, an actor pool of encoders writing the
+    embedding cache, which the build then reads (the manifest's ``embedding.ray`` says what the cluster did).
     Replaces a stored map of the same name atomically: an interrupted build leaves the old one intact.
     """
     store.validate_map_name(name)   # before any work: a bad name must not cost an embedding run
@@ -273,7 +299,7 @@ def build_map(source: Source, name: str, *, encoder: EncoderSpec = DEFAULT_ENCOD
         return _build_map(source, name, encoder=encoder, embeddings=embeddings, encoder_name=encoder_name,
                           umap=umap, dataset=dataset, data_dir=data_dir, centre_questions=centre_questions,
                           landmarks=landmarks, progress=progress, sink=sink, backend=backend,
-                          trust_remote_code=trust_remote_code)
+                          trust_remote_code=trust_remote_code, ray=ray)
     finally:
         for writer in staged:  # moved into the map on success; anything left is a failed build's
             writer.abort()
@@ -286,7 +312,8 @@ def build_map(source: Source, name: str, *, encoder: EncoderSpec = DEFAULT_ENCOD
 def _build_map(source: Source, name: str, *, encoder: EncoderSpec, embeddings: Any, encoder_name: str | None,
                umap: UmapParams, dataset: str | None, data_dir: Any, centre_questions: bool,
                landmarks: int, progress: StageProgress | None, sink: Any,
-               backend: str | None = None, trust_remote_code: bool = False) -> tuple[ValueMap, ValidationReport]:
+               backend: str | None = None, trust_remote_code: bool = False,
+               ray: RayOptions | None = None) -> tuple[ValueMap, ValidationReport]:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     loaded = load_source(source, dataset=dataset, embeddings=embeddings, sink=sink)
@@ -306,7 +333,7 @@ def _build_map(source: Source, name: str, *, encoder: EncoderSpec, embeddings: A
         # encoder_name only names precomputed vectors: a map embedded here records the encoder it
         # loaded, so placing new QAs later loads that same encoder.
         embedded = _embed(table, encoder=encoder, progress=progress, sink=sink, backend=backend,
-                          trust_remote_code=trust_remote_code)
+                          trust_remote_code=trust_remote_code, ray=ray)
     timings["embed"] = time.perf_counter() - t0
     timings.update(embedded.timings_s or {})   # embed: the encoding alone, once the encoder was there
 
@@ -343,7 +370,8 @@ def _build_map(source: Source, name: str, *, encoder: EncoderSpec, embeddings: A
         "validation": validation_counts(report),
         "embedding": {"n_truncated": embedded.n_truncated_tokens,
                       "n_from_cache": embedded.n_from_cache,
-                      "precomputed": embedded.content_hash == PRECOMPUTED_HASH},
+                      "precomputed": embedded.content_hash == PRECOMPUTED_HASH,
+                      **({"ray": embedded.ray} if embedded.ray else {})},
         "representation": representation,
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }

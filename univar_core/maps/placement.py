@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ from univar_core.maps.build import (
     Source,
     StageProgress,
     _stage,
+    embed_on_ray,
     is_centred,
     load_source,
     validation_counts,
@@ -33,6 +35,9 @@ from univar_core.maps.projection import (
     place_from_neighbours,
 )
 from univar_core.maps.store import MapError, ValueMap
+
+if TYPE_CHECKING:
+    from univar_core.encoders.ray_encode import RayOptions
 from univar_core.neighbours import unit_rows
 
 
@@ -142,10 +147,11 @@ def own_value_id_fraction(placement: Placement) -> float | None:
 
 def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: EncoderSpec | None = None,
                  embeddings: np.ndarray | str | Path | None = None, backend: str | None = None,
-                 trust_remote_code: bool = False,
+                 trust_remote_code: bool = False, ray: RayOptions | None = None,
                  progress: StageProgress | None = None) -> Placement:
     """Embed new QAs with the map's own encoder and position them on it; the map is not changed.
     ``trust_remote_code``: the map's encoder may run code shipped with the model (off unless asked).
+    ``ray``: embed them on a Ray cluster first (into the encoder's cache; maps.build.embed_on_ray).
 
     Coordinates come from the map neighbours of each QA (projection.place_from_neighbours, as
     projection.place_points; existing points never move); each new QA takes the
@@ -167,6 +173,8 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Encoder
         total = len(table)
         if progress is not None:
             progress("embed", 0, total)
+        if ray is not None:
+            embed_on_ray(enc, table, ray, progress)
         result = enc.encode_qas(table["question"].tolist(), table["answer"].tolist(),
                                 progress=_stage(progress, "embed"))
         new_emb = np.asarray(result.embeddings, dtype=np.float32)

@@ -256,10 +256,18 @@ def test_big_map_is_a_density_image_and_a_box_selection_lists_rows(app_url, driv
     drag = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot .nsewdrag")
     (ActionChains(driver).move_to_element_with_offset(drag, -150, -100).click_and_hold()
      .move_by_offset(100, 70).move_by_offset(100, 70).release().perform())
-    WebDriverWait(driver, CHART_WAIT_S).until(
+    found = WebDriverWait(driver, CHART_WAIT_S).until(
         lambda d: re.search(r"Selected QAs \(([1-9][\d,]*)\)", _body_text(d)))
     _wait_idle(driver)
     _screenshot(driver, tmp_path, "value_map_big")
+    if int(found.group(1).replace(",", "")) <= 50_000:   # zoomed to the box: the points themselves, drawn by
+        _click_text(driver, "Zoom to box", "button")     # plotly.js from typed arrays (x, y, colour codes, rows)
+        WebDriverWait(driver, CHART_WAIT_S).until(lambda d: d.execute_script(
+            "const el = document.querySelector('.js-plotly-plot');"
+            "return !!el && !!el._fullData && el._fullData.some("
+            "t => t.type === 'scattergl' && t.x && t.x.length > 0 && t.customdata && t.customdata.length > 0);"))
+        _wait_idle(driver)
+        _screenshot(driver, tmp_path, "value_map_big_zoomed")
 
 
 def test_upload_page_places_a_file_on_the_map(app_url, driver, tmp_path):

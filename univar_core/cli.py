@@ -265,7 +265,8 @@ def build(
     embeddings: EmbeddingsOpt = None,
     encoder_name: Annotated[str | None, typer.Option(
         help="With precomputed embeddings: the model that made them (recorded in the manifest).")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Encoder batch size (default 64).")] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        min=1, help="Encoder batch size (default 64 on a CPU, 512 on a GPU).")] = None,
     cache_flush_every: Annotated[int | None, typer.Option(
         min=1, help="Save embeddings to the cache every N QAs (default 2048) and at least every 2 seconds: "
                     "a killed build resumes from the last save.")] = None,

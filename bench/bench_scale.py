@@ -64,7 +64,7 @@ def _run(cmd: list[str], env: dict) -> tuple[float, float, str, float]:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-3000:]}")
-    return wall, usage.ru_maxrss / 2**20, out[-600:], usage.ru_utime + usage.ru_stime
+    return wall, usage.ru_maxrss / 2**20, out[-6000:], usage.ru_utime + usage.ru_stime
 
 
 _LOAD = """

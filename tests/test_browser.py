@@ -383,12 +383,20 @@ def empty_data_dir(tmp_path_factory) -> Path:
 
 
 def test_first_launch_builds_the_demo_and_a_second_session_opens_it(empty_data_dir, driver, tmp_path):
-    """The quickstart: an empty data dir, `/` builds the demo; a second browser session opens it too
+    """The quickstart: an empty data dir, `/` builds the demo value map and shows it; the plain demo is
+    built afterwards in the background, as the sidebar says; a second browser session opens the map too
     (the demo builder once drew into a block made outside a cached function: CacheReplayClosureError)."""
     server = _Server(empty_data_dir, tmp_path / "streamlit.log")
     try:
         driver.get(server.url)
         assert _wait_for_chart(driver, FIRST_BUILD_WAIT_S) >= 1
+        assert (empty_data_dir / "demo-values").is_dir()
+        plain = empty_data_dir / "demo" / "manifest.json"
+        assert "Building the plain demo map" in _body_text(driver) or plain.is_file()
+        deadline = time.time() + FIRST_BUILD_WAIT_S
+        while not plain.is_file() and time.time() < deadline:
+            time.sleep(1)
+        assert plain.is_file(), "the plain demo map was not built in the background"
         driver.switch_to.new_window("tab")        # a new tab is a new Streamlit session
         try:
             driver.get(server.url)

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from univar_core import cli
-from univar_core.encoders.ray_encode import RayOptions, connect, encode_to_cache, plan
+from univar_core.encoders.ray_encode import RayOptions, connect, encode_to_cache, encoder_spec, plan
 from univar_core.encoders.sentence_encoder import SentenceEncoder
 from univar_core.maps import store
 
@@ -65,6 +65,13 @@ def test_pool_is_one_actor_per_gpu_else_per_cpu_and_checks_the_size():
     assert plan({"CPU": 2.0}).backend(None) is None
     with pytest.raises(ValueError, match="GPU"):
         plan({"CPU": 16.0, "GPU": 2.0}, workers=3)
+
+
+def test_actors_load_the_same_encoder_with_the_options_given(tiny_model):
+    spec = encoder_spec(SentenceEncoder(tiny_model, cache_dir=None, batch_size=8, tokenise_workers=0))
+    assert spec["name"] == tiny_model and len(spec["content_hash"]) == 16
+    # the backend as resolved here (not "auto", which could pick another one on a worker); no cache there
+    assert spec["options"] == {"backend": "torch", "cache_dir": None, "batch_size": 8, "tokenise_workers": 0}
 
 
 def test_ray_vectors_equal_one_process_in_row_order_and_fill_the_cache(cluster, tiny_model, tmp_path):

@@ -119,6 +119,9 @@ def test_build_on_ray_then_a_plain_build_reads_its_cache(cluster, tiny_model, tm
     np.testing.assert_array_equal(np.asarray(first.embeddings), np.asarray(second.embeddings))
 
 
-def test_ray_options_need_ray():
-    result = CliRunner().invoke(cli.app, ["build", "x.csv", "--name", "m", "--workers", "2"])
-    assert result.exit_code == 2 and "--ray" in result.output
+@pytest.mark.parametrize("command", [["build", "x.csv", "--name", "m"],
+                                     ["rebuild", "m", "--name", "n", "--encoder", "e"], ["eval", "x.csv"]])
+def test_ray_options_need_ray(command):
+    for extra in (["--workers", "2"], ["--ray-address", "head:6379"]):
+        result = CliRunner().invoke(cli.app, [*command, *extra])
+        assert result.exit_code == 2 and "go with --ray" in result.output, result.output

@@ -41,9 +41,8 @@ def _zoom_controls() -> None:
     box = density.selection_view(st.session_state.get(LAST_SELECTION_KEY))
     c1, c2, _ = st.columns([1, 1, 3])
     for col, label, view, key in ((c1, "Zoom to box", box, "zoom_box"), (c2, "Whole map", None, "zoom_reset")):
-        if col.button(label, key=key, disabled=(box is None) if view else st.session_state.get(ZOOM_KEY) is None):
-            st.session_state[ZOOM_KEY] = view
-            st.rerun()
+        col.button(label, key=key, disabled=(box is None) if view else st.session_state.get(ZOOM_KEY) is None,
+                   on_click=lambda v=view: st.session_state.update({ZOOM_KEY: v}))   # one run, not two
 
 
 def _filter_columns(points: pd.DataFrame) -> list[str]:

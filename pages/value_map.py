@@ -68,8 +68,7 @@ def _apply_filters(key, points: pd.DataFrame) -> np.ndarray:
 
 
 def _colour_controls(key, points: pd.DataFrame, keep: np.ndarray):
-    """(colour column, its (codes, names) over the whole map, highlighted groups, contours, search query).
-    Groups come from the map's cached codes: no pass over a million labels per run."""
+    """Colour column, its cached (codes, names) over the map (no pass over 1M labels), highlight, contours, query."""
     available = {label: col for label, col in COLOR_CHOICES.items() if col in points.columns}
     c1, c2 = st.columns([1, 2])
     # one language (ValueBench) coloured by language is one colour: start with the first column that splits
@@ -179,7 +178,8 @@ vmap = _session.current_map()
 key = _session.current_map_key()
 st.title("Value Map")
 st.caption("Each point is one question/answer pair placed by its embedding (UMAP). Nearby points express "
-           "similar values; colours show who answered. Hover for the QA, draw a box or lasso to list QAs.")
+           "similar values; colours show who answered. Hover for the QA (on a big map, its value ID); click, "
+           "or draw a box or lasso, to list QAs with their text.")
 points = vmap.points   # every column but the QA text, which is read on demand
 keep = _apply_filters(key, points)
 if not keep.any():

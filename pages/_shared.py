@@ -67,7 +67,7 @@ def text_matches(key: MapKey, query: str) -> np.ndarray:
     return load_value_map(*key).search(query)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_data(show_spinner=False, max_entries=8)
 def qa_rows(key: MapKey, rows: np.ndarray, columns: tuple[str, ...]) -> pd.DataFrame:
     """`columns` of a map's QAs at `rows` (a selection's listed rows: their text is read from disk)."""
     return load_value_map(*key).take(rows, columns)

@@ -41,9 +41,8 @@ def _zoom_controls() -> None:
     box = density.selection_view(st.session_state.get(LAST_SELECTION_KEY))
     c1, c2, _ = st.columns([1, 1, 3])
     for col, label, view, key in ((c1, "Zoom to box", box, "zoom_box"), (c2, "Whole map", None, "zoom_reset")):
-        if col.button(label, key=key, disabled=(box is None) if view else st.session_state.get(ZOOM_KEY) is None):
-            st.session_state[ZOOM_KEY] = view
-            st.rerun()
+        col.button(label, key=key, disabled=(box is None) if view else st.session_state.get(ZOOM_KEY) is None,
+                   on_click=lambda v=view: st.session_state.update({ZOOM_KEY: v}))   # one run, not two
 
 
 def _filter_columns(points: pd.DataFrame) -> list[str]:
@@ -68,8 +67,7 @@ def _apply_filters(key, points: pd.DataFrame) -> np.ndarray:
 
 
 def _colour_controls(key, points: pd.DataFrame, keep: np.ndarray):
-    """(colour column, its (codes, names) over the whole map, highlighted groups, contours, search query).
-    Groups come from the map's cached codes: no pass over a million labels per run."""
+    """Colour column, its cached (codes, names) over the map (no pass over 1M labels), highlight, contours, query."""
     available = {label: col for label, col in COLOR_CHOICES.items() if col in points.columns}
     c1, c2 = st.columns([1, 2])
     # one language (ValueBench) coloured by language is one colour: start with the first column that splits
@@ -179,7 +177,8 @@ vmap = _session.current_map()
 key = _session.current_map_key()
 st.title("Value Map")
 st.caption("Each point is one question/answer pair placed by its embedding (UMAP). Nearby points express "
-           "similar values; colours show who answered. Hover for the QA, draw a box or lasso to list QAs.")
+           "similar values; colours show who answered. Hover for the QA (on a big map, its value ID); click, "
+           "or draw a box or lasso, to list QAs with their text.")
 points = vmap.points   # every column but the QA text, which is read on demand
 keep = _apply_filters(key, points)
 if not keep.any():

@@ -268,6 +268,15 @@ def test_big_map_is_a_density_image_and_a_box_selection_lists_rows(app_url, driv
             "t => t.type === 'scattergl' && t.x && t.x.length > 0 && t.customdata && t.customdata.length > 0);"))
         _wait_idle(driver)
         _screenshot(driver, tmp_path, "value_map_big_zoomed")
+        # a lasso on the zoomed points: resolved on the server, listed
+        _click_text(driver, "Clear selection", "button")
+        WebDriverWait(driver, CHART_WAIT_S).until(lambda d: "Selected QAs (0)" in _body_text(d))
+        _wait_idle(driver)
+        drag = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot .nsewdrag")
+        (ActionChains(driver).move_to_element_with_offset(drag, -80, -60).click_and_hold().move_by_offset(160, 0)
+         .move_by_offset(0, 120).move_by_offset(-160, 0).move_by_offset(0, -110).release().perform())
+        WebDriverWait(driver, CHART_WAIT_S).until(
+            lambda d: re.search(r"Selected QAs \(([1-9][\d,]*)\)", _body_text(d)))
 
 
 def test_upload_page_places_a_file_on_the_map(app_url, driver, tmp_path):

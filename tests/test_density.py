@@ -30,7 +30,7 @@ def test_density_figure_is_one_small_image_whatever_n():
     pts = _points(200_000)
     fig = density.density_figure(pts, color_by="lang", title="t")
     kinds = [t.type for t in fig.data]
-    assert kinds[0] == "image" and kinds[1] == "scatter" and len(fig.to_json()) < 2_000_000
+    assert kinds[0] == "image" and kinds[1] == "scattergl" and len(fig.to_json()) < 2_000_000
     assert fig.data[0].source.startswith("data:image/png;base64,")
     assert {t.name for t in fig.data[2:]} == {"eng", "ind", "zho"}  # legend swatches
     hover = fig.data[1]

@@ -265,7 +265,8 @@ def build(
     embeddings: EmbeddingsOpt = None,
     encoder_name: Annotated[str | None, typer.Option(
         help="With precomputed embeddings: the model that made them (recorded in the manifest).")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Encoder batch size (default 64).")] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        min=1, help="Encoder batch size (default 64 on a CPU, 512 on a GPU).")] = None,
     cache_flush_every: Annotated[int | None, typer.Option(
         min=1, help="Save embeddings to the cache every N QAs (default 2048) and at least every 2 seconds: "
                     "a killed build resumes from the last save.")] = None,
@@ -389,6 +390,9 @@ def rebuild(
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
     backend: BackendOpt = None,
     trust_remote_code: TrustRemoteCodeOpt = False,
+    ray: RayOpt = False,
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
     data_dir: DataDirOpt = None,
     status_dir: StatusDirOpt = None,
 ) -> None:
@@ -405,9 +409,10 @@ def rebuild(
     from univar_core.maps.rebuild import rebuild_map
 
     _remote_code_warning(trust_remote_code, encoder)
+    ray_options = _ray(ray, ray_address, workers)
     with _stage_progress(status_dir) as (progress, status):
         vmap, _ = rebuild_map(map_name, name, encoder=encoder, data_dir=data_dir, progress=progress,
-                              backend=_backend(backend), trust_remote_code=trust_remote_code,
+                              backend=_backend(backend), trust_remote_code=trust_remote_code, ray=ray_options,
                               umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed))
         _built(vmap, status)
     typer.echo(f"map '{vmap.name}': {len(vmap.qas):,} QAs re-embedded with {encoder} -> {vmap.path}")

@@ -125,6 +125,8 @@ def encoder_spec(encoder: Any) -> dict[str, Any]:
         options["precision"] = encoder.precision_option
     if getattr(encoder, "batch_size_option", None):
         options["batch_size"] = encoder.batch_size_option
+    if getattr(encoder, "tokenise_workers_option", None) is not None:
+        options["tokenise_workers"] = encoder.tokenise_workers_option
     return {"name": encoder.name, "content_hash": encoder.content_hash, "options": options}
 
 

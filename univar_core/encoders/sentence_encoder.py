@@ -234,6 +234,7 @@ class SentenceEncoder:
         self.batch_size_option = batch_size
         self.batch_size = int(batch_size or (DEFAULT_GPU_BATCH_SIZE if self.device.startswith("cuda")
                                              else DEFAULT_BATCH_SIZE))
+        self.tokenise_workers_option = tokenise_workers
         self.tokenise_workers = (pretokenise.default_workers(self.device) if tokenise_workers is None
                                  else int(tokenise_workers))
         # None: batches are computed in this process; else a callable computing them elsewhere (with_engine).

@@ -219,7 +219,7 @@ def group_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     return codes.astype(np.int64), names
 
 
-def _hover_grid(x: np.ndarray, y: np.ndarray, codes: np.ndarray, names: list[str], view: View) -> go.Scatter:
+def _hover_grid(x: np.ndarray, y: np.ndarray, codes: np.ndarray, names: list[str], view: View) -> go.Scattergl:
     """Transparent markers on the occupied cells of a coarse grid: hover says how many QAs are there
     and which group leads; a box or lasso over them fires the selection event the page resolves."""
     x0, x1, y0, y1 = view
@@ -233,9 +233,10 @@ def _hover_grid(x: np.ndarray, y: np.ndarray, codes: np.ndarray, names: list[str
     lead = by_group[cells].argmax(axis=1)
     escaped = [escape_hover(name) for name in names]
     text = np.array([f"{n:,} QAs here; most: {escaped[g]}" for n, g in zip(counts[cells], lead)], dtype=object)
-    return go.Scatter(x=x0 + (cells % gw + 0.5) * (x1 - x0) / gw, y=y0 + (cells // gw + 0.5) * (y1 - y0) / gh,
-                      mode="markers", marker=dict(size=6, opacity=0.0), text=text, name="density cells",
-                      hovertemplate="%{text}<extra></extra>", showlegend=False)
+    # WebGL: up to HOVER_GRID cells as SVG circles made each redraw in the browser cost seconds
+    return go.Scattergl(x=x0 + (cells % gw + 0.5) * (x1 - x0) / gw, y=y0 + (cells // gw + 0.5) * (y1 - y0) / gh,
+                        mode="markers", marker=dict(size=6, opacity=0.0), text=text, name="density cells",
+                        hovertemplate="%{text}<extra></extra>", showlegend=False)
 
 
 def rows_in_selection(x: np.ndarray, y: np.ndarray, selection: Mapping | None) -> np.ndarray:

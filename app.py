@@ -37,10 +37,12 @@ DEMO_NAMES = (DEMO_VALUE_MAP_NAME, DEMO_MAP_NAME)   # the value map first: what 
 
 def _ensure_demo_map(data_dir: str) -> bool:
     """First launch (no demo map yet): build the demo value map with a visible progress bar; UMAP's
-    compile runs meanwhile in the background (_shared.warm_projection). Only the value map, the one the
+    compile runs meanwhile in a background thread (_shared.warm_projection; later launches, which build
+    nothing in this process, do not pay it). Only the value map, the one the
     page opens: the plain demo follows in the background (_plain_demo). True when this run built it."""
     if any(m["name"] in DEMO_NAMES and not m["error"] for m in store.list_maps(data_dir)):
         return False
+    _shared.warm_projection()   # UMAP's numba compile in the background, while the demo is embedded
     with st.status("First launch: building the synthetic demo value map (embedding + UMAP, under a minute)…",
                    expanded=True) as status:
         bar = st.progress(0.0, text="starting")
@@ -113,7 +115,6 @@ def _map_label(info: dict) -> str:
 
 
 data_dir = str(store.default_data_dir())
-_shared.warm_projection()   # UMAP's numba compile in the background, before anything needs it
 page = st.navigation(PAGES)
 first_launch = _ensure_demo_map(data_dir)
 demo_slot, map_names = _choose_map(data_dir)

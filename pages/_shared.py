@@ -36,11 +36,12 @@ def load_value_map(path: str, checksum: str) -> ValueMap:
 
 @st.cache_resource(show_spinner=False)
 def warm_projection() -> threading.Thread:
-    """UMAP's numba compile, started once per process in a background thread at app start-up, so the page
-    never waits for it: a map built meanwhile (the first launch's demo) waits only for what is left."""
-    from univar_core.maps.projection import warm_up
+    """UMAP's numba compile, started once per process in a background thread when a first launch is about to
+    build the demo (the only UMAP this process runs: other builds are `univar` jobs), so that it overlaps the
+    embedding: the build waits only for what is left. Only the demo's code path (under 4,096 points)."""
+    from univar_core.maps.projection import WARM_SMALL, warm_up
 
-    thread = threading.Thread(target=warm_up, name="umap-warm-up", daemon=True)
+    thread = threading.Thread(target=warm_up, args=(WARM_SMALL,), name="umap-warm-up", daemon=True)
     thread.start()
     return thread
 

@@ -18,6 +18,9 @@ from univar_core.jobs.runner import BUILDS_DIR, JOB_FILE, Job, cli_argv, read_jo
 from univar_core.training.runs import runs_dir, validate_run_name
 
 Upload = tuple[str, bytes]   # (file name, content) of an uploaded QA file
+# The plain demo is built while the browser draws the first page (Plotly in software WebGL on the same CPU
+# cores): at a lower priority it takes only the CPU time the app and the browser leave.
+DEMO_JOB_NICE = 10
 
 
 def cli_options(**options: Any) -> list[str]:
@@ -103,7 +106,7 @@ def start_demo_build(name: str, *, data_dir: str | Path, root: str | Path | None
     job_dir = _build_dir(name, root)
     argv = cli_argv("demo", *cli_options(map=name, data_dir=data_dir, status_dir=job_dir))
     return start_job(argv, job_dir, kind="build", label=f"building the demo map {name}", root=root,
-                     meta={"map_name": name, "data_dir": str(data_dir), "demo": True})
+                     meta={"map_name": name, "data_dir": str(data_dir), "demo": True}, nice=DEMO_JOB_NICE)
 
 
 def demo_build_job(name: str, *, data_dir: str | Path, root: str | Path | None = None) -> Job | None:

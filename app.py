@@ -13,7 +13,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import streamlit as st  # noqa: E402
 
-from pages import _session, _shared, _ui  # noqa: E402
+from pages import _jobs_view, _session, _shared, _ui  # noqa: E402
 from univar_core.maps import store  # noqa: E402
 from univar_core.maps.build import DEMO_MAP_NAME, DEMO_VALUE_MAP_NAME  # noqa: E402
 from univar_core.maps.store import MapError  # noqa: E402
@@ -35,11 +35,14 @@ PAGES = [
 DEMO_NAMES = (DEMO_VALUE_MAP_NAME, DEMO_MAP_NAME)   # the value map first: what a first launch opens
 
 
-def _ensure_demo_map(data_dir: str) -> None:
-    """First launch (no demo map yet): build the demo maps with a visible progress bar (under a minute
-    on 2 cores; UMAP's compile runs meanwhile in the background, see _shared.warm_projection)."""
+def _ensure_demo_map(data_dir: str) -> bool:
+    """First launch (no demo map yet): build the demo value map with a visible progress bar; UMAP's
+    compile runs meanwhile in a background thread (_shared.warm_projection; later launches, which build
+    nothing in this process, do not pay it). Only the value map, the one the
+    page opens: the plain demo follows in the background (_plain_demo). True when this run built it."""
     if any(m["name"] in DEMO_NAMES and not m["error"] for m in store.list_maps(data_dir)):
-        return
+        return False
+    _shared.warm_projection()   # UMAP's numba compile in the background, while the demo is embedded
     with st.status("First launch: building the synthetic demo value map (embedding + UMAP, under a minute)…",
                    expanded=True) as status:
         bar = st.progress(0.0, text="starting")
@@ -48,11 +51,13 @@ def _ensure_demo_map(data_dir: str) -> None:
         except (MapError, ValueError, OSError) as err:
             status.update(label="The demo map could not be built", state="error")
             _ui.map_error(err)
-        status.update(label="Demo maps ready", state="complete", expanded=False)
+        status.update(label="Demo value map ready", state="complete", expanded=False)
+    return True
 
 
-def _choose_map(data_dir: str) -> None:
-    """Sidebar: pick a map; record it for the pages (path + manifest checksum = the cache key).
+def _choose_map(data_dir: str):
+    """Sidebar: pick a map; record it for the pages (path + manifest checksum = the cache key). Returns
+    (a sidebar slot under the map list, the names of the usable maps).
 
     Options are folder paths (two folders may carry the same map name, e.g. a copied map)."""
     maps = store.list_maps(data_dir)
@@ -73,6 +78,7 @@ def _choose_map(data_dir: str) -> None:
                    f"encoder {_ui.md(info['encoder'])}")
         if Path(path).name in DEMO_NAMES:
             st.caption("The demo corpus is synthetic: fictional models with planted stances.")
+        demo_slot = st.empty()   # the plain demo's background build, drawn after the page (_plain_demo)
         for m in broken:
             st.warning(f"Skipped damaged map folder '{_ui.md(Path(m['path']).name)}': {_ui.md(m['error'])}")
     try:
@@ -81,6 +87,17 @@ def _choose_map(data_dir: str) -> None:
     except (MapError, OSError) as err:
         _ui.map_error(err)
     _session.set_current_map(key)
+    return demo_slot, {info["name"] for info in good.values()}
+
+
+def _plain_demo(data_dir: str, slot, names: set[str], *, first_launch: bool) -> None:
+    """The plain demo map after a first launch: started once the value map's page has been sent, as a
+    `univar demo` job; its progress (or, while it is missing, a button to build it) under the map list."""
+    if first_launch:
+        _jobs_view.start_plain_demo(data_dir)
+    with slot.container():
+        _jobs_view.demo_build_status(data_dir, missing=DEMO_MAP_NAME not in names,
+                                     have_values=DEMO_VALUE_MAP_NAME in names)
 
 
 def _default_index(paths: list[str]) -> int:
@@ -98,8 +115,8 @@ def _map_label(info: dict) -> str:
 
 
 data_dir = str(store.default_data_dir())
-_shared.warm_projection()   # UMAP's numba compile in the background, before anything needs it
 page = st.navigation(PAGES)
-_ensure_demo_map(data_dir)
-_choose_map(data_dir)
+first_launch = _ensure_demo_map(data_dir)
+demo_slot, map_names = _choose_map(data_dir)
 page.run()
+_plain_demo(data_dir, demo_slot, map_names, first_launch=first_launch)   # after the page: it shows first

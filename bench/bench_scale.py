@@ -65,7 +65,7 @@ def _run(cmd: list[str], env: dict) -> tuple[float, float, str, float]:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-3000:]}")
-    return wall, usage.ru_maxrss / 2**20, out[-600:], usage.ru_utime + usage.ru_stime
+    return wall, usage.ru_maxrss / 2**20, out[-6000:], usage.ru_utime + usage.ru_stime
 
 
 _LOAD = """
@@ -78,16 +78,16 @@ print(f"LOAD {time.perf_counter() - t0:.2f} {len(vmap.qas)}")
 
 
 _RENDER = """
-import json, resource, sys, time
+import json, os, resource, sys, time
 from pathlib import Path
 from streamlit.testing.v1 import AppTest
-from pages import _shared
+from pages import _session, _shared
 path = Path(sys.argv[1])
 key = (str(path), _shared.manifest_checksum(path))
 
 def session(**state):
     at = AppTest.from_file("pages/value_map.py", default_timeout=900)
-    at.session_state[_shared.CURRENT_MAP_KEY] = key
+    at.session_state[_session.CURRENT_MAP_KEY] = key
     for k, v in state.items():
         at.session_state[k] = v
     return at
@@ -114,18 +114,41 @@ at.session_state["map_last_selection"] = {"box": [{"x": [0.0, 1.0], "y": [0.0, 1
 at.session_state["map_selection_pending"] = True
 select = timed_run(at, 'box_select_cpu_s')
 n_selected = len(at.session_state["map_selection"])
-# zoom / pan: a new view box re-rendered on the server
+# zoom / pan: a new view box re-rendered on the server, sized to hold 90 % of MAX_DRAWN_POINTS QAs (the most
+# that are drawn as points): the per-view work is then the same at any map size
 import numpy as np
-from univar_core.maps import store
-qas = store.load_map(path, verify="none").qas
-x, y = qas["x"].to_numpy(), qas["y"].to_numpy()
+import pandas as pd
+from univar_core.figures import density
+xy = pd.read_parquet(path / "qas.parquet", columns=["x", "y"])
+x, y = xy["x"].to_numpy(), xy["y"].to_numpy()
+del xy
 cx, cy = float(np.median(x)), float(np.median(y))
-at.session_state["map_zoom"] = (cx - 2, cx + 2, cy - 2, cy + 2)
+want = int(0.9 * density.MAX_DRAWN_POINTS)
+lo, hi = 0.0, float(max(np.ptp(x), np.ptp(y)))
+for _ in range(40):
+    h = (lo + hi) / 2
+    n_in = int(density.in_view(x, y, (cx - h, cx + h, cy - h, cy + h)).sum())
+    lo, hi = (h, hi) if n_in < want else (lo, h)
+h = lo
+n_in = int(density.in_view(x, y, (cx - h, cx + h, cy - h, cy + h)).sum())
+at.session_state["map_zoom"] = (cx - h, cx + h, cy - h, cy + h)
 zoom = timed_run(at, 'zoom_cpu_s')
-at.session_state["map_zoom"] = (cx - 1.5, cx + 2.5, cy - 2, cy + 2)
-pan = timed_run(at, 'pan_cpu_s')
 zoom_spec = at.get("plotly_chart")[0].proto.spec
+at.session_state["map_zoom"] = (cx - 0.75 * h, cx + 1.25 * h, cy - h, cy + h)
+pan = timed_run(at, 'pan_cpu_s')
+n_pan = int(density.in_view(x, y, at.session_state["map_zoom"]).sum())
+# a click on one point (its customdata is its row): the table lists it with its text read from disk
+import base64
+shown = [t["customdata"] for t in json.loads(zoom_spec)["data"] if isinstance(t.get("customdata"), dict)]
+row = int(np.frombuffer(base64.b64decode(shown[-1]["bdata"]), dtype=shown[-1]["dtype"])[0])
+at.session_state["map_last_selection"] = {"points": [{"customdata": row}], "box": [], "lasso": []}
+at.session_state["map_selection_pending"] = True
+click = timed_run(at, 'click_cpu_s')
+at.text_input(key="map_search").input("freedom")
+search = timed_run(at, 'search_cpu_s')
+page_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 from univar_core.analysis.compare import value_id_distance_matrix
+from univar_core.maps import store
 vmap = store.load_map(path, verify="none")
 t0, c0 = time.perf_counter(), time.process_time()
 value_id_distance_matrix(vmap.qas, vmap.embeddings, "centroid")
@@ -140,9 +163,13 @@ print("RENDER " + json.dumps({"distance_centroid_s": round(t_centroid, 1),
       "first_render_cold_s": round(cold, 2), "first_render_warm_s": round(warm, 2),
       "chart_kind": kind, "chart_message_mb": round(len(spec) / 1e6, 2), "box_select_round_trip_s": round(select, 2),
       "n_selected": n_selected, "zoom_round_trip_s": round(zoom, 2), "pan_round_trip_s": round(pan, 2),
-      "zoomed_chart_kind": json.loads(zoom_spec)["data"][0]["type"], 
-      "zoomed_message_mb": round(len(zoom_spec) / 1e6, 2),
-      "app_peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2), **CPU}))
+      "zoom_qas_in_view": n_in, "pan_qas_in_view": n_pan, "click_round_trip_s": round(click, 2),
+      "search_round_trip_s": round(search, 2),
+      "zoomed_chart_kind": json.loads(zoom_spec)["data"][0]["type"],
+      "zoomed_message_mb": round(len(zoom_spec) / 1e6, 2), "page_peak_rss_gib": round(page_rss, 2),
+      "load_avg_1min": round(os.getloadavg()[0], 1),
+      "peak_rss_with_distance_matrices_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+      **CPU}))
 """
 
 

@@ -9,8 +9,9 @@ import streamlit as st
 from pages import _ui
 from univar_core.data.schema import QAInputError
 from univar_core.figures.run_figures import loss_figure
-from univar_core.jobs import runner
+from univar_core.jobs import runner, starters
 from univar_core.jobs.runner import JobBusyError
+from univar_core.maps.build import DEMO_MAP_NAME
 from univar_core.maps.store import MapError
 from univar_core.training.run_folder import read_loss_log
 
@@ -94,3 +95,43 @@ def _jobs_panel() -> None:
     if ended:
         seen.extend(ended)
         st.rerun()   # refresh the runs list and the sidebar's maps
+
+
+# ---------------------------------------------------------------- the plain demo map, after a first launch
+def start_plain_demo(data_dir: str) -> None:
+    """The plain demo map ('demo': topics; QAs of new questions are placed on it) as a `univar demo` job:
+    the first launch shows the value map without waiting for it. Busy with another job: the sidebar offers
+    the build later (demo_build_status)."""
+    job = starters.demo_build_job(DEMO_MAP_NAME, data_dir=data_dir)
+    if job is not None and job.running:   # another first session started it
+        return
+    try:
+        starters.start_demo_build(DEMO_MAP_NAME, data_dir=data_dir)
+    except JobBusyError as err:
+        st.toast(_ui.md(f"The plain demo map waits: {err}"))
+
+
+def demo_build_status(data_dir: str, *, missing: bool, have_values: bool) -> None:
+    """Sidebar: the plain demo map's background build while it runs (redrawn every 2 s; the app reruns when
+    it ends, so the map list shows it), or, while the map is missing, why and a button that builds it."""
+    if not missing or not have_values:
+        return
+    job = starters.demo_build_job(DEMO_MAP_NAME, data_dir=data_dir)
+    if job is not None and job.running:
+        _demo_build_polling(job.id)
+        return
+    if job is not None and job.state == "failed":
+        st.warning(_ui.md(f"Building the plain demo map '{DEMO_MAP_NAME}' failed: {job.error}"))
+    st.button(f"Build the plain demo map '{DEMO_MAP_NAME}'", key="build_plain_demo", on_click=start_plain_demo,
+              args=(data_dir,), help="The demo's QAs on the encoder's own vectors (nearby QAs share a "
+                                     "question); `univar demo --map demo` does the same.")
+
+
+@st.fragment(run_every=2)
+def _demo_build_polling(job_id: str) -> None:
+    job = runner.read_job(job_id)
+    if not job.running:
+        st.rerun()   # the whole app: the map list now has the new map (or the sidebar says why not)
+    where = f"{job.stage}: {job.done:,} / {job.total:,}" if job.total else (job.stage or "starting")
+    st.progress(job.fraction, text=_ui.md(f"Building the plain demo map '{DEMO_MAP_NAME}' in the "
+                                          f"background ({where})"))

@@ -19,13 +19,14 @@ MAP_SELECTION_KEY = "map_selection"       # session_state: qa_ids selected on th
 
 
 def ensure_demo(data_dir: str, progress: Callable[[str, int, int], None] | None = None) -> str:
-    """Build the demo maps once per data directory (first launch); later launches just find them.
-    Returns the value map's folder (question-centred), the one a first launch opens.
+    """Build the demo value map (question-centred) once per data directory (first launch); later launches
+    just find it. Returns its folder. The plain demo is not waited for: the app builds it afterwards in the
+    background (pages/_jobs_view.start_plain_demo).
 
     Not st.cache_*: a cached call that draws progress into a block made outside it is replayed into
     every later session and fails there (CacheReplayClosureError). The library's lock makes concurrent
     first sessions build it once; the others wait and then open the stored map."""
-    return str(build.ensure_demo_maps(data_dir=data_dir, progress=progress)[0].path)
+    return str(build.ensure_demo_map(data_dir=data_dir, progress=progress, centre_questions=True).path)
 
 
 def set_current_map(key: MapKey) -> None:

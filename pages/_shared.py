@@ -1,10 +1,7 @@
 """The app's one cache layer: maps and the data derived from them (st.cache_resource / st.cache_data).
-Which map a session has open is pages/_session.py; drawing helpers are pages/_ui.py.
-
-Maps are cached keyed by folder path + a checksum of manifest.json (a re-saved map gets a new key) and
-shared by all browser sessions, so pages treat them as read-only; what a user does lives in
-st.session_state, which is per session.
-"""
+Which map a session has open is pages/_session.py; drawing helpers are pages/_ui.py. Maps are cached
+keyed by folder path + a checksum of manifest.json (a re-saved map gets a new key) and shared by all
+browser sessions, so pages treat them as read-only; what a user does lives in st.session_state."""
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +12,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from univar_core.analysis import compare
 from univar_core.encoders import resolve
-from univar_core.figures import map_figures
+from univar_core.figures import density, map_figures
 from univar_core.maps import build, store
 from univar_core.maps.store import MapError, ValueMap
 
@@ -31,17 +29,19 @@ def manifest_checksum(folder: Path) -> str:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def load_value_map(path: str, checksum: str) -> ValueMap:
-    """One load (with checksum verification) per map version per process; ``checksum`` is the key."""
-    return store.load_map(path, verify=True)
+    """One load (with checksum verification) per map version per process; ``checksum`` is the key.
+    QA text stays on disk until a page needs it (ValueMap.take / search; `qas` reads it once)."""
+    return store.load_map(path, verify=True, lazy_text=True)
 
 
 @st.cache_resource(show_spinner=False)
 def warm_projection() -> threading.Thread:
-    """UMAP's numba compile, started once per process in a background thread at app start-up, so the page
-    never waits for it: a map built meanwhile (the first launch's demo) waits only for what is left."""
-    from univar_core.maps.projection import warm_up
+    """UMAP's numba compile, started once per process in a background thread when a first launch is about to
+    build the demo (the only UMAP this process runs: other builds are `univar` jobs), so that it overlaps the
+    embedding: the build waits only for what is left. Only the demo's code path (under 4,096 points)."""
+    from univar_core.maps.projection import WARM_SMALL, warm_up
 
-    thread = threading.Thread(target=warm_up, name="umap-warm-up", daemon=True)
+    thread = threading.Thread(target=warm_up, args=(WARM_SMALL,), name="umap-warm-up", daemon=True)
     thread.start()
     return thread
 
@@ -58,9 +58,19 @@ def hover_for_map(key: MapKey, max_answer_chars: int) -> list[str]:
 @st.cache_data(show_spinner=False, max_entries=64)
 def label_codes(key: MapKey, column: str) -> tuple[np.ndarray, list[str]]:
     """(group code per QA, sorted group names) of a map column; missing values are "(none)"."""
-    from univar_core.figures.density import group_codes
+    return density.group_codes(load_value_map(*key).points[column])
 
-    return group_codes(load_value_map(*key).qas[column])
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def text_matches(key: MapKey, query: str) -> np.ndarray:
+    """Which QAs of a map contain `query` in their question or answer (case ignored)."""
+    return load_value_map(*key).search(query)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def qa_rows(key: MapKey, rows: np.ndarray, columns: tuple[str, ...]) -> pd.DataFrame:
+    """`columns` of a map's QAs at `rows` (a selection's listed rows: their text is read from disk)."""
+    return load_value_map(*key).take(rows, columns)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -68,7 +78,7 @@ def centroids_for_map(key: MapKey, by: str = "value_id") -> pd.DataFrame:
     from univar_core.maps.projection import value_id_centroids
 
     vmap = load_value_map(*key)
-    cen = value_id_centroids(vmap.qas, vmap.embeddings, by=by)
+    cen = value_id_centroids(vmap.points, vmap.embeddings, by=by)
     if by == "value_id":
         cen = cen.join(map_figures.split_value_id(cen["value_id"]))
     return cen
@@ -76,10 +86,8 @@ def centroids_for_map(key: MapKey, by: str = "value_id") -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def distance_matrix_for_map(key: MapKey, method: str = "centroid") -> pd.DataFrame:
-    from univar_core.analysis.compare import value_id_distance_matrix
-
     vmap = load_value_map(*key)
-    return value_id_distance_matrix(vmap.qas, np.asarray(vmap.embeddings), method)
+    return compare.value_id_distance_matrix(vmap.points, np.asarray(vmap.embeddings), method)
 
 
 def grouped_layout(key: MapKey, value_ids: list[str], method: str = "centroid"):
@@ -114,34 +122,26 @@ def lens_scores_for_map(key: MapKey, lens_name: str) -> tuple[pd.DataFrame, list
 
 def distances_for_map(key: MapKey, method: str, level: str = "value_id") -> pd.DataFrame:
     """Distances between value IDs, or the mean distance between their languages / models."""
-    from univar_core.analysis.compare import aggregate_distance
-
     dm = distance_matrix_for_map(key, method)
-    return dm if level == "value_id" else aggregate_distance(dm, load_value_map(*key).qas, by=level)
+    return dm if level == "value_id" else compare.aggregate_distance(dm, load_value_map(*key).points, by=level)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def same_question_for_map(key: MapKey, a: str, b: str) -> pd.DataFrame:
-    from univar_core.analysis.compare import same_question_pairs
-
     vmap = load_value_map(*key)
-    return same_question_pairs(vmap.qas, np.asarray(vmap.embeddings), a, b)
+    return compare.same_question_pairs(vmap.qas, np.asarray(vmap.embeddings), a, b)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def nearest_cross_for_map(key: MapKey, a: str, b: str, k: int) -> pd.DataFrame:
-    from univar_core.analysis.compare import nearest_cross
-
     vmap = load_value_map(*key)
-    return nearest_cross(vmap.qas, np.asarray(vmap.embeddings), a, b, k=k)
+    return compare.nearest_cross(vmap.qas, np.asarray(vmap.embeddings), a, b, k=k)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def pair_test_for_map(key: MapKey, a: str, b: str, method: str) -> dict:
-    from univar_core.analysis.compare import pair_test
-
     vmap = load_value_map(*key)
-    return pair_test(vmap.qas, np.asarray(vmap.embeddings), a, b, method=method, n_boot=200, n_perm=499)
+    return compare.pair_test(vmap.qas, np.asarray(vmap.embeddings), a, b, method=method, n_boot=200, n_perm=499)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -149,7 +149,7 @@ def lens_summary_for_map(key: MapKey, lens_name: str) -> pd.DataFrame:
     """Per value ID lens scores with bootstrap CIs (lenses.score_value_ids of lens_scores_for_map)."""
     from univar_core.analysis.lenses import score_value_ids
 
-    return score_value_ids(load_value_map(*key).qas, lens_scores_for_map(key, lens_name)[0])
+    return score_value_ids(load_value_map(*key).points, lens_scores_for_map(key, lens_name)[0])
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

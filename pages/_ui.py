@@ -60,10 +60,11 @@ def show_figure(fig: go.Figure, *, name: str, key: str, **chart_kw):
     return event
 
 
-def csv_download(frame: pd.DataFrame, *, label: str, file_name: str, key: str) -> None:
-    """Every table download: spreadsheet-safe CSV (no cell runs as a formula), readable back exactly."""
-    st.download_button(label, data=writers.csv_bytes(frame), file_name=file_name,
-                       mime="text/csv", key=key, on_click="ignore")
+def csv_download(frame: pd.DataFrame | Callable[[], pd.DataFrame], *, label: str, file_name: str, key: str) -> None:
+    """Every table download: spreadsheet-safe CSV (no cell runs as a formula), readable back exactly.
+    `frame` may be a function: the table is then made when the button is clicked (a big selection's text)."""
+    data = (lambda: writers.csv_bytes(frame())) if callable(frame) else writers.csv_bytes(frame)
+    st.download_button(label, data=data, file_name=file_name, mime="text/csv", key=key, on_click="ignore")
 
 
 def map_error(err: Exception) -> NoReturn:

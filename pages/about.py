@@ -72,7 +72,7 @@ manifest = vmap.manifest
 counts = manifest.get("counts") or {}
 st.text("\n".join([
     f"name: {vmap.name}",
-    f"QAs: {len(vmap.qas):,}   value IDs: {vmap.qas['value_id'].nunique():,}",
+    f"QAs: {vmap.n_qas:,}   value IDs: {vmap.points['value_id'].nunique():,}",
     f"encoder: {_session.encoder_name(manifest)}",
     f"layers: {', '.join(map(str, vmap.layers))}",
     f"created: {manifest.get('created', '?')}",

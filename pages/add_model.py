@@ -122,7 +122,7 @@ def _answers(path: str) -> None:
 
 
 def _place(vmap, key, state: dict) -> None:
-    layers = [str(x) for x in vmap.qas["layer"].unique()] if "layer" in vmap.qas else []
+    layers = [str(x) for x in vmap.points["layer"].unique()] if "layer" in vmap.points else []
     layer = st.text_input("Layer name", value=_ui.default_layer_name(state["req"]["model"], layers),
                           key="am_layer")
     if st.button("Place on the map", type="primary", key="am_place"):

@@ -28,7 +28,7 @@ def _trajectory_section(vmap, key) -> None:
         return
     source = st.radio("Checkpoints", sources, key="lens_traj_source", horizontal=True,
                       format_func=compare.CHECKPOINT_SOURCES.get)
-    value_ids = sorted(vmap.qas["value_id"].astype(str).unique())
+    value_ids = sorted(vmap.points["value_id"].astype(str).unique())
     if source == "demo":
         enc, why = _session.encoder_for_map(vmap)
         if enc is None:
@@ -42,7 +42,7 @@ def _trajectory_section(vmap, key) -> None:
     else:
         picked = None
         if source == "layers":
-            layers = sorted(vmap.qas["layer"].astype(str).unique())
+            layers = sorted(vmap.points["layer"].astype(str).unique())
             picked = st.multiselect("Layers that are checkpoints (in any order; sorted naturally)", layers,
                                     default=[x for x in layers if x != BASE_LAYER] or layers,
                                     key="lens_traj_layers")
@@ -72,7 +72,7 @@ def _trajectory_section(vmap, key) -> None:
 # ---------------------------------------------------------------- external validation
 def _external_section(vmap, method: str) -> None:
     st.header("External validation: human cultural distances")
-    langs = sorted(vmap.qas["lang"].astype(str).unique())
+    langs = sorted(vmap.points["lang"].astype(str).unique())
     if len(langs) < 3:
         st.info(f"This map has {len(langs)} language(s) ({_ui.md(', '.join(langs))}). A rank correlation "
                 "between language distances needs at least 3 languages (3 pairs), so it cannot be computed here.")

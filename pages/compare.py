@@ -111,7 +111,7 @@ def _lens_section(vmap, key, a: str, b: str) -> None:
     # the same axes and default as the Value Lenses page's radar
     level = st.radio("Radar axes", ["dimensions", "subdimensions"], horizontal=True, key="cmp_lens_axes")
     columns = dims if level == "dimensions" or len(subs) < 3 else subs
-    ids = vmap.qas["value_id"].astype(str).to_numpy()
+    ids = vmap.points["value_id"].astype(str).to_numpy()
     table = pd.DataFrame({v: scores.loc[ids == v, columns].mean() for v in (a, b)}).T
     fig = map_figures.radar_figure(table, title=f"{lenses.get_lens(lens_name).title} {level}: {a} vs {b}")
     _ui.show_figure(fig, name=f"lens_{lens_name}_radar", key="cmp_lens_chart")
@@ -125,7 +125,7 @@ vmap = _session.current_map()
 key = _session.current_map_key()
 st.title("Compare two value IDs")
 st.caption("A value ID is one model answering in one language (model$lang).")
-value_ids = sorted(vmap.qas["value_id"].astype(str).unique())
+value_ids = sorted(vmap.points["value_id"].astype(str).unique())
 if len(value_ids) < 2:
     st.info("This map has a single value ID: nothing to compare. Add QAs of another model or language.")
     st.stop()

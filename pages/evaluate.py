@@ -29,7 +29,7 @@ MAX_CONTROL_QUESTIONS = 200
 
 def _control_source(vmap) -> tuple[pd.DataFrame | None, str]:
     """Control QAs whose value IDs the map has (shared corpus first, else an upload), and where they came from."""
-    value_ids = set(vmap.qas["value_id"].astype(str))
+    value_ids = set(vmap.points["value_id"].astype(str))
     shared_csv = control.shared_control_path(shared_data_dir())
     options = (["Shared AlpacaEval corpus"] if shared_csv is not None else []) + ["Upload a control file"]
     choice = st.radio("Control QAs", options, horizontal=True, key="ev_control_source")

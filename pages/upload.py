@@ -65,7 +65,7 @@ def _report(loaded) -> None:
 
 
 def _place(vmap, key, state) -> None:
-    layers = [str(x) for x in vmap.qas["layer"].unique()] if "layer" in vmap.qas else []
+    layers = [str(x) for x in vmap.points["layer"].unique()] if "layer" in vmap.points else []
     layer = st.text_input("Layer name", value=_ui.default_layer_name(state["name"], layers),
                           key="upload_layer", help="Letters, digits, '-' and '_'; shown as 'layer' on the map.")
     if st.button("Embed and place on the map", type="primary", key="upload_place"):

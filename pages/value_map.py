@@ -29,35 +29,34 @@ LAYOUT_HELP = ("centroid: cosine distance between the value IDs' mean embeddings
 
 
 def _remember_selection() -> None:
-    """on_select: selected qa_ids to session state; a box/lasso on the density image is resolved in _qa_view."""
+    """on_select: selected qa_ids to session state; on a big map _qa_view resolves the selection on every QA."""
     event = st.session_state.get(CHART_KEY)
     selection = event.get("selection") if event else None
     st.session_state[LAST_SELECTION_KEY] = selection
     st.session_state[_session.MAP_SELECTION_KEY] = map_figures.selected_qa_ids(selection)
-    st.session_state[PENDING_KEY] = bool(selection and (selection.get("box") or selection.get("lasso")))
+    st.session_state[PENDING_KEY] = bool(selection)
 
 
 def _zoom_controls() -> None:
     box = density.selection_view(st.session_state.get(LAST_SELECTION_KEY))
     c1, c2, _ = st.columns([1, 1, 3])
     for col, label, view, key in ((c1, "Zoom to box", box, "zoom_box"), (c2, "Whole map", None, "zoom_reset")):
-        if col.button(label, key=key, disabled=(box is None) if view else st.session_state.get(ZOOM_KEY) is None):
-            st.session_state[ZOOM_KEY] = view
-            st.rerun()
+        col.button(label, key=key, disabled=(box is None) if view else st.session_state.get(ZOOM_KEY) is None,
+                   on_click=lambda v=view: st.session_state.update({ZOOM_KEY: v}))   # one run, not two
 
 
-def _filter_columns(qas: pd.DataFrame) -> list[str]:
+def _filter_columns(points: pd.DataFrame) -> list[str]:
     # extra text columns of the source (e.g. questionnaire, subset) with a handful of values
-    skip = set(FILTER_COLUMNS) | {"question", "answer", "qa_id", "question_id"}
-    extras = [c for c in qas.columns if c not in skip and pd.api.types.is_string_dtype(qas[c])
-              and 1 < qas[c].nunique() <= 50]
-    return [c for c in FILTER_COLUMNS if c in qas.columns] + extras
+    skip = set(FILTER_COLUMNS) | {"qa_id", "question_id"}
+    extras = [c for c in points.columns if c not in skip and pd.api.types.is_string_dtype(points[c])
+              and 1 < points[c].nunique() <= 50]
+    return [c for c in FILTER_COLUMNS if c in points.columns] + extras
 
 
-def _apply_filters(key, qas: pd.DataFrame) -> np.ndarray:
-    keep = np.ones(len(qas), dtype=bool)
+def _apply_filters(key, points: pd.DataFrame) -> np.ndarray:
+    keep = np.ones(len(points), dtype=bool)
     with st.expander("Filters", expanded=False):
-        for col in _filter_columns(qas):
+        for col in _filter_columns(points):
             codes, options = _shared.label_codes(key, col)   # factorised once per map (1M labels: seconds)
             if len(options) < 2 or len(options) > MAX_FILTER_OPTIONS:
                 continue
@@ -67,79 +66,79 @@ def _apply_filters(key, qas: pd.DataFrame) -> np.ndarray:
     return keep
 
 
-def _search_mask(qas: pd.DataFrame, query: str) -> np.ndarray:
-    needle = query.strip().lower()
-    return (qas["question"].str.lower().str.contains(needle, regex=False, na=False)
-            | qas["answer"].str.lower().str.contains(needle, regex=False, na=False)).to_numpy()
-
-
-def _qa_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
-    available = {label: col for label, col in COLOR_CHOICES.items() if col in qas.columns}
+def _colour_controls(key, points: pd.DataFrame, keep: np.ndarray):
+    """Colour column, its cached (codes, names) over the map (no pass over 1M labels), highlight, contours, query."""
+    available = {label: col for label, col in COLOR_CHOICES.items() if col in points.columns}
     c1, c2 = st.columns([1, 2])
     # one language (ValueBench) coloured by language is one colour: start with the first column that splits
-    default = next((i for i, col in enumerate(available.values()) if qas[col].nunique() > 1), 0)
+    default = next((i for i, col in enumerate(available.values()) if len(_shared.label_codes(key, col)[1]) > 1), 0)
     color_label = c1.selectbox("Colour by", list(available), key="color_by", index=default)
     color_col = available[color_label]
     query = c2.text_input("Search QA text", key="map_search", placeholder="e.g. family, freedom, tradition")
-    n_groups = qas.loc[keep, color_col].nunique()
-    highlight: list[str] = []
-    contours = False
-    if n_groups <= map_figures.MAX_LEGEND_GROUPS and not pd.api.types.is_float_dtype(qas[color_col]):
+    codes, names = _shared.label_codes(key, color_col)
+    present = [names[i] for i in np.flatnonzero(np.bincount(codes[keep], minlength=len(names)))]
+    highlight, contours = [], False
+    if len(present) <= map_figures.MAX_LEGEND_GROUPS and not pd.api.types.is_float_dtype(points[color_col]):
         c3, c4 = st.columns([1, 2])
-        focus = c3.selectbox("One group against the rest", ["(all groups)"]
-                             + sorted(map_figures.as_labels(qas.loc[keep, color_col]).unique()), key="focus_group",
+        focus = c3.selectbox("One group against the rest", ["(all groups)"] + sorted(present), key="focus_group",
                              help="Colour one group and draw every other point grey underneath it.")
         highlight = [] if focus == "(all groups)" else [focus]
         contours = c4.toggle("Density contours per group", key="map_contours",
-                             disabled=n_groups > map_figures.MAX_CONTOUR_GROUPS,
+                             disabled=len(present) > map_figures.MAX_CONTOUR_GROUPS,
                              help="Where points of several groups overlap, each group's contour lines show "
                                   f"where it lies (up to {map_figures.MAX_CONTOUR_GROUPS} groups).")
-    elif n_groups > map_figures.MAX_LEGEND_GROUPS:
-        st.caption(f"{n_groups} {color_label} groups: too many for a legend. Colour by language or model "
+    elif len(present) > map_figures.MAX_LEGEND_GROUPS:
+        st.caption(f"{len(present)} {color_label} groups: too many for a legend. Colour by language or model "
                    "to group them, or pick groups to highlight (the rest turn grey).")
-        highlight = st.multiselect("Highlight", sorted(map_figures.as_labels(qas.loc[keep, color_col]).unique()),
-                                   key="highlight_groups")
+        highlight = st.multiselect("Highlight", sorted(present), key="highlight_groups")
+    return color_label, color_col, (codes, names), highlight, contours, query
 
-    x, y = qas["x"].to_numpy(), qas["y"].to_numpy()
+
+def _qa_view(vmap, key, points: pd.DataFrame, keep: np.ndarray) -> None:
+    color_label, color_col, (codes, names), highlight, contours, query = _colour_controls(key, points, keep)
+    x, y = points["x"].to_numpy(), points["y"].to_numpy()
     zoom = st.session_state.get(ZOOM_KEY)
     rows = np.flatnonzero(keep & density.in_view(x, y, zoom))  # a big map is drawn as points once few
-    if st.session_state.pop(PENDING_KEY, False) and len(rows) > density.MAX_DRAWN_POINTS:
-        inside = density.rows_in_selection(x[rows], y[rows], st.session_state.get(LAST_SELECTION_KEY))
-        st.session_state[_session.MAP_SELECTION_KEY] = qas["qa_id"].iloc[rows[inside]].astype(str).tolist()
+    big = vmap.n_qas > density.MAX_DRAWN_POINTS
+    if st.session_state.pop(PENDING_KEY, False) and big:   # box, lasso or click on a big map: on every QA
+        picked = density.selected_rows(x, y, rows, st.session_state.get(LAST_SELECTION_KEY))
+        st.session_state[_session.MAP_SELECTION_KEY] = points["qa_id"].iloc[picked].astype(str).tolist()
     emphasis = None
     if query.strip():
-        emphasis = _search_mask(qas, query)[rows]
+        emphasis = _shared.text_matches(key, query.strip())[rows]
         st.caption(f"{int(emphasis.sum()):,} of {len(rows):,} shown QAs match “{_ui.md(query.strip())}”.")
     title = f"{vmap.name}: {len(rows):,} QAs coloured by {color_label}"
+    groups = (codes[rows], names)
     if len(rows) > density.MAX_DRAWN_POINTS:
-        fig = density.density_figure(qas[["x", "y", color_col]].iloc[rows], color_by=color_col, view=zoom,
+        fig = density.density_figure(points[["x", "y"]].iloc[rows], color_by=color_col, view=zoom, groups=groups,
                                      highlight_groups=highlight, emphasis=emphasis, title=f"{title} (density)")
         st.caption(f"{len(rows):,} QAs in view: drawn as a density image. Draw a box to list its QAs, or "
                    f"zoom to it; at {density.MAX_DRAWN_POINTS:,} QAs or fewer the points themselves appear.")
+    elif big:   # a zoomed view of a big map: lean points, QA text on click (the table below)
+        fig = density.points_figure(points[["x", "y", "value_id"]].iloc[rows], groups=groups, rows=rows,
+                                    highlight_groups=highlight, emphasis=emphasis, contours=contours, title=title)
     else:
-        hover = (np.asarray(_shared.hover_for_map(key, _ui.hover_answer_chars(len(qas))), dtype=object)[rows]
-                 if len(qas) <= density.MAX_DRAWN_POINTS else map_figures.hover_texts(qas.iloc[rows]))
-        fig = map_figures.value_map_figure(qas.iloc[rows], color_by=color_col, emphasis=emphasis, title=title,
+        hover = np.asarray(_shared.hover_for_map(key, _ui.hover_answer_chars(len(points))), dtype=object)[rows]
+        fig = map_figures.value_map_figure(points.iloc[rows], color_by=color_col, emphasis=emphasis, title=title,
                                            highlight_groups=highlight, hover=list(hover), contours=contours)
     _ui.show_figure(fig, name=f"{vmap.name}_value_map", key=CHART_KEY, on_select=_remember_selection,
                     selection_mode=("points", "box", "lasso"))
     _zoom_controls()
-    _selected_table(qas)
+    _selected_table(vmap, key)
 
 
-def _selected_table(qas: pd.DataFrame) -> None:
-    ids = st.session_state.get(_session.MAP_SELECTION_KEY) or []
-    selected = qas[qas["qa_id"].astype(str).isin(set(map(str, ids)))]
-    st.subheader(f"Selected QAs ({len(selected):,})")
-    if selected.empty:
+def _selected_table(vmap, key) -> None:
+    rows = vmap.rows_of(st.session_state.get(_session.MAP_SELECTION_KEY) or [])
+    st.subheader(f"Selected QAs ({len(rows):,})")
+    if not len(rows):
         st.caption("Draw a box or lasso on the map (or click a point) to list QAs here.")
         return
-    table = _ui.display_qas(selected, extra=["x", "y", "cluster_label"])
-    if len(table) > MAX_TABLE_ROWS:
-        st.caption(f"Listing the first {MAX_TABLE_ROWS:,}; the CSV holds all {len(table):,}.")
-    st.dataframe(table.head(MAX_TABLE_ROWS), hide_index=True, key="selected_qas")
-    _ui.csv_download(table, label="Download selected QAs (CSV)", file_name="selected_qas.csv",
-                     key="selected_csv")
+    columns = tuple(c for c in _ui.QA_TEXT_COLUMNS + ["x", "y", "cluster_label"] if c in vmap.columns)
+    if len(rows) > MAX_TABLE_ROWS:
+        st.caption(f"Listing the first {MAX_TABLE_ROWS:,}; the CSV holds all {len(rows):,}.")
+    st.dataframe(_shared.qa_rows(key, rows[:MAX_TABLE_ROWS], columns), hide_index=True, key="selected_qas")
+    _ui.csv_download(lambda: vmap.take(rows, columns), label="Download selected QAs (CSV)",   # read on click
+                     file_name="selected_qas.csv", key="selected_csv")
     if st.button("Clear selection", key="clear_selection"):
         st.session_state[_session.MAP_SELECTION_KEY] = []
         st.rerun()
@@ -178,9 +177,10 @@ vmap = _session.current_map()
 key = _session.current_map_key()
 st.title("Value Map")
 st.caption("Each point is one question/answer pair placed by its embedding (UMAP). Nearby points express "
-           "similar values; colours show who answered. Hover for the QA, draw a box or lasso to list QAs.")
-qas = vmap.qas
-keep = _apply_filters(key, qas)
+           "similar values; colours show who answered. Hover for the QA (on a big map, its value ID); click, "
+           "or draw a box or lasso, to list QAs with their text.")
+points = vmap.points   # every column but the QA text, which is read on demand
+keep = _apply_filters(key, points)
 if not keep.any():
     st.warning("No QA passes the filters: clear some of them.")
     st.stop()
@@ -193,6 +193,6 @@ if view == "QAs":
     elif str((vmap.manifest.get("encoder") or {}).get("name")) == DEFAULT_ENCODER:
         # one caption line, not a box: the map must stay above the fold
         st.caption(":material/lightbulb: " + _ui.md(TOPIC_HINT.format(enc=DEFAULT_ENCODER)))
-    _qa_view(vmap, key, qas, keep)
+    _qa_view(vmap, key, points, keep)
 else:
-    _grouped_view(vmap, key, qas, keep)
+    _grouped_view(vmap, key, points, keep)

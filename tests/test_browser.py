@@ -256,10 +256,27 @@ def test_big_map_is_a_density_image_and_a_box_selection_lists_rows(app_url, driv
     drag = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot .nsewdrag")
     (ActionChains(driver).move_to_element_with_offset(drag, -150, -100).click_and_hold()
      .move_by_offset(100, 70).move_by_offset(100, 70).release().perform())
-    WebDriverWait(driver, CHART_WAIT_S).until(
+    found = WebDriverWait(driver, CHART_WAIT_S).until(
         lambda d: re.search(r"Selected QAs \(([1-9][\d,]*)\)", _body_text(d)))
     _wait_idle(driver)
     _screenshot(driver, tmp_path, "value_map_big")
+    if int(found.group(1).replace(",", "")) <= 50_000:   # zoomed to the box: the points themselves, drawn by
+        _click_text(driver, "Zoom to box", "button")     # plotly.js from typed arrays (x, y, colour codes, rows)
+        WebDriverWait(driver, CHART_WAIT_S).until(lambda d: d.execute_script(
+            "const el = document.querySelector('.js-plotly-plot');"
+            "return !!el && !!el._fullData && el._fullData.some("
+            "t => t.type === 'scattergl' && t.x && t.x.length > 0 && t.customdata && t.customdata.length > 0);"))
+        _wait_idle(driver)
+        _screenshot(driver, tmp_path, "value_map_big_zoomed")
+        # a lasso on the zoomed points: resolved on the server, listed
+        _click_text(driver, "Clear selection", "button")
+        WebDriverWait(driver, CHART_WAIT_S).until(lambda d: "Selected QAs (0)" in _body_text(d))
+        _wait_idle(driver)
+        drag = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot .nsewdrag")
+        (ActionChains(driver).move_to_element_with_offset(drag, -80, -60).click_and_hold().move_by_offset(160, 0)
+         .move_by_offset(0, 120).move_by_offset(-160, 0).move_by_offset(0, -110).release().perform())
+        WebDriverWait(driver, CHART_WAIT_S).until(
+            lambda d: re.search(r"Selected QAs \(([1-9][\d,]*)\)", _body_text(d)))
 
 
 def test_upload_page_places_a_file_on_the_map(app_url, driver, tmp_path):
@@ -375,12 +392,20 @@ def empty_data_dir(tmp_path_factory) -> Path:
 
 
 def test_first_launch_builds_the_demo_and_a_second_session_opens_it(empty_data_dir, driver, tmp_path):
-    """The quickstart: an empty data dir, `/` builds the demo; a second browser session opens it too
+    """The quickstart: an empty data dir, `/` builds the demo value map and shows it; the plain demo is
+    built afterwards in the background, as the sidebar says; a second browser session opens the map too
     (the demo builder once drew into a block made outside a cached function: CacheReplayClosureError)."""
     server = _Server(empty_data_dir, tmp_path / "streamlit.log")
     try:
         driver.get(server.url)
         assert _wait_for_chart(driver, FIRST_BUILD_WAIT_S) >= 1
+        assert (empty_data_dir / "demo-values").is_dir()
+        plain = empty_data_dir / "demo" / "manifest.json"
+        assert "Building the plain demo map" in _body_text(driver) or plain.is_file()
+        deadline = time.time() + FIRST_BUILD_WAIT_S
+        while not plain.is_file() and time.time() < deadline:
+            time.sleep(1)
+        assert plain.is_file(), "the plain demo map was not built in the background"
         driver.switch_to.new_window("tab")        # a new tab is a new Streamlit session
         try:
             driver.get(server.url)

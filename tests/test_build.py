@@ -103,6 +103,18 @@ def test_progress_reports_every_stage_in_order(vb_files, data_dir, no_encoder):
         assert last[1] == last[2]
 
 
+def test_a_question_centred_map_records_its_encoders_backend_and_the_build_stages(vb_files, data_dir, minilm):
+    """Centring once dropped the encoder's record: the manifest lost its backend, so QAs placed on the
+    map (and lens prototypes) were embedded with torch whatever backend had made its vectors."""
+    vmap, _ = build.build_map(small_table(vb_files, 30), "centred", encoder=minilm, data_dir=data_dir,
+                              centre_questions=True)
+    assert vmap.manifest["encoder"]["backend"] == minilm.backend == "torch"
+    assert vmap.manifest["encoder"]["dim"] == 384 and build.is_centred(vmap.manifest)
+    timings = vmap.manifest["timings_s"]
+    assert {"read_validate", "encoder_load", "embed", "project", "cluster"} <= set(timings)
+    assert timings["encoder_load"] < 1.0   # an encoder object is used as it is: nothing to load
+
+
 def test_ensure_demo_map_builds_once_then_opens_the_stored_map(vb_files, data_dir, minilm, monkeypatch):
     from univar_core.data import demo
 

@@ -5,6 +5,7 @@ test, which needs a real process to SIGKILL: `python -m univar_core.cli build ..
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -164,16 +165,26 @@ def test_place_prints_ranked_value_ids_and_adds_a_layer(built, cli_files, env):
     assert again.exit_code == 2 and "already has a layer named 'held'" in again.stderr
 
 
-def test_demo_builds_the_synthetic_demo_map(env):
+def test_demo_builds_the_synthetic_demo_maps_one_at_a_time(env, tmp_path):
     from univar_core.data.demo import demo_qas
 
-    result = invoke(["demo"], env)
+    # the app's first launch builds the value map, then the plain one in the background (`--map demo`)
+    result = invoke(["demo", "--map", "demo-values"], env)
+    assert result.exit_code == 0, result.output
+    values = store.load_map("demo-values", data_dir=env["UNIVAR_DATA_DIR"])   # what the app opens first
+    assert values.manifest["representation"]["kind"] == "question-centred"
+    assert not (Path(env["UNIVAR_DATA_DIR"]) / "demo").exists()
+
+    result = invoke(["demo", "--map", "demo", "--status-dir", tmp_path / "job"], env)
     assert result.exit_code == 0, result.output
     demo = store.load_map("demo", data_dir=env["UNIVAR_DATA_DIR"])
-    assert len(demo.qas) == len(demo_qas())
-    assert "synthetic" in result.output
-    values = store.load_map("demo-values", data_dir=env["UNIVAR_DATA_DIR"])   # what the app opens first
-    assert values.manifest["representation"]["kind"] == "question-centred" and len(values.qas) == len(demo.qas)
+    assert len(demo.qas) == len(demo_qas()) == len(values.qas) and "synthetic" in result.output
+    assert demo.manifest["embedding"]["n_from_cache"] == len(demo.qas)   # the value map embedded them
+    status = json.loads((tmp_path / "job" / "status.json").read_text())
+    assert status["state"] == "done" and status["result"]["map_name"] == "demo"
+
+    bad = invoke(["demo", "--map", "topics"], env)
+    assert bad.exit_code == 2 and "the demo maps are demo-values and demo" in bad.stderr
 
 
 # ----------------------------------------------------------------------------------------------------

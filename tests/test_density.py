@@ -2,6 +2,7 @@
 and the page on a 60k-point map (over MAX_DRAWN_POINTS) in AppTest."""
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -29,13 +30,61 @@ def test_density_figure_is_one_small_image_whatever_n():
     pts = _points(200_000)
     fig = density.density_figure(pts, color_by="lang", title="t")
     kinds = [t.type for t in fig.data]
-    assert kinds[0] == "image" and kinds[1] == "scatter" and len(fig.to_json()) < 2_000_000
+    assert kinds[0] == "image" and kinds[1] == "scattergl" and len(fig.to_json()) < 2_000_000
     assert fig.data[0].source.startswith("data:image/png;base64,")
     assert {t.name for t in fig.data[2:]} == {"eng", "ind", "zho"}  # legend swatches
     hover = fig.data[1]
     assert sum(int(t.split(" QAs")[0].replace(",", "")) for t in hover.text) == len(pts)
     many = density.density_figure(pts, color_by="value_id", highlight_groups=["m1$eng"])
     assert len(many.data) == 2 + 1 and many.data[2].name == "m1$eng"   # 41 groups: highlight only
+
+
+def _typed(values) -> np.ndarray:
+    """A figure JSON array: plotly's typed array {dtype, bdata} (or a plain list)."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values)
+
+
+def test_points_figure_is_lean_typed_and_keeps_colours_highlight_and_search():
+    n = 40_000
+    pts = _points(n)
+    pts["value_id"] = pts["value_id"].fillna("<m>$eng")
+    groups = density.group_codes(pd.concat([pts["lang"], pd.Series(["aaa"])]))   # the whole map has one more
+    groups = (groups[0][:n], groups[1])
+    rows = np.arange(n) + 1_000_000                                           # their rows in the map
+    fig = density.points_figure(pts, groups=groups, rows=rows, title="t")
+    spec = json.loads(fig.to_json())
+    drawn = [t for t in spec["data"] if t.get("customdata") is not None]
+    assert [t["type"] for t in drawn] == ["scattergl"]
+    assert all(isinstance(drawn[0][k], dict) for k in ("x", "y", "customdata"))           # typed arrays
+    assert isinstance(drawn[0]["marker"]["color"], dict)                                  # codes, typed
+    assert sorted(_typed(drawn[0]["customdata"])) == rows.tolist()
+    assert drawn[0]["marker"]["colorscale"][1][1] == density.group_colors(groups[1])["eng"]  # the map's colours
+    assert "&lt;m&gt;$eng" in drawn[0]["text"] and "<m>" not in "".join(drawn[0]["text"])   # escaped labels
+    assert {t["name"] for t in spec["data"] if t.get("showlegend")} == {"eng", "ind", "zho"}
+    assert len(fig.to_json()) < 2_500_000
+    by_row = dict(zip(_typed(drawn[0]["customdata"]), drawn[0]["text"]))
+    assert by_row[1_000_005] == density.escape_hover(pts["value_id"][5])                  # labels follow rows
+    xs = dict(zip(_typed(drawn[0]["customdata"]), _typed(drawn[0]["x"])))
+    assert xs[1_000_005] == np.float32(pts["x"][5])
+    emphasis = np.arange(n) % 2 == 0
+    grey = density.points_figure(pts, groups=groups, highlight_groups=["eng"], emphasis=emphasis, contours=True)
+    other, coloured = grey.data[0], grey.data[1]
+    assert other.name == "other QAs"
+    assert sorted(coloured.customdata) == np.flatnonzero((pts["lang"] == "eng") & emphasis).tolist()
+    assert [t.name for t in grey.data if t.showlegend] == ["eng"]
+    assert [t.type for t in grey.data].count("histogram2dcontour") == 1
+
+
+def test_selected_rows_are_the_view_rows_in_a_box_and_the_clicked_points():
+    x = np.array([0.0, 0.5, 1.0, 2.0, 0.2, 0.3])
+    y = np.array([0.0, 0.5, 1.0, 2.0, 0.8, 0.3])
+    in_view = np.array([0, 1, 2, 3, 4])                          # row 5 is filtered out
+    box = {"box": [{"x": [-0.1, 0.6], "y": [-0.1, 0.6]}], "points": [{"customdata": 3}, {"customdata": [2]},
+                                                                      {"x": 1}, {"customdata": 99}]}
+    assert density.selected_rows(x, y, in_view, box).tolist() == [0, 1, 2, 3]
+    assert density.selected_rows(x, y, in_view, None).tolist() == []
 
 
 def test_selection_is_resolved_against_every_point():
@@ -100,8 +149,18 @@ def test_value_map_page_draws_density_then_points_and_lists_a_box(big_map_dir, m
     at.button(key="zoom_box").click()
     run_ok(at, 180)
     spec = _spec(at)
-    assert all(t["type"] == "scattergl" for t in spec["data"])
-    assert sum(len(t["customdata"]) if isinstance(t["customdata"], list) else 0 for t in spec["data"]) in (0, inside)
+    drawn = [t for t in spec["data"] if t.get("customdata") is not None]
+    assert all(t["type"] == "scattergl" for t in drawn) and sum(len(_typed(t["customdata"])) for t in drawn) == inside
+    # a click on a point (its customdata: its row) lists it with its text, read from disk for that row only
+    row = int(_typed(drawn[-1]["customdata"])[0])
+    at.session_state["map_last_selection"] = {"points": [{"customdata": row}], "box": [], "lasso": []}
+    at.session_state["map_selection_pending"] = True
+    at.text_input(key="map_search").input("ANSWER 1")
+    run_ok(at, 180)
+    table = first_frame(at, "qa_id", "cluster_label", "x")
+    assert table[["qa_id", "question", "answer"]].values.tolist() == [qas.loc[row, ["qa_id", "question", "answer"]]
+                                                                      .tolist()]
+    assert any("match" in c.value for c in at.caption)
     at.button(key="zoom_reset").click()
     run_ok(at, 180)
     assert _spec(at)["data"][0]["type"] == "image"

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from univar_core import cli
-from univar_core.encoders.ray_encode import RayOptions, connect, encode_to_cache, plan
+from univar_core.encoders.ray_encode import RayOptions, connect, encode_to_cache, encoder_spec, plan
 from univar_core.encoders.sentence_encoder import SentenceEncoder
 from univar_core.maps import store
 
@@ -67,6 +67,13 @@ def test_pool_is_one_actor_per_gpu_else_per_cpu_and_checks_the_size():
         plan({"CPU": 16.0, "GPU": 2.0}, workers=3)
 
 
+def test_actors_load_the_same_encoder_with_the_options_given(tiny_model):
+    spec = encoder_spec(SentenceEncoder(tiny_model, cache_dir=None, batch_size=8, tokenise_workers=0))
+    assert spec["name"] == tiny_model and len(spec["content_hash"]) == 16
+    # the backend as resolved here (not "auto", which could pick another one on a worker); no cache there
+    assert spec["options"] == {"backend": "torch", "cache_dir": None, "batch_size": 8, "tokenise_workers": 0}
+
+
 def test_ray_vectors_equal_one_process_in_row_order_and_fill_the_cache(cluster, tiny_model, tmp_path):
     qas = _qas()
     questions, answers = qas["question"].tolist(), qas["answer"].tolist()
@@ -112,6 +119,9 @@ def test_build_on_ray_then_a_plain_build_reads_its_cache(cluster, tiny_model, tm
     np.testing.assert_array_equal(np.asarray(first.embeddings), np.asarray(second.embeddings))
 
 
-def test_ray_options_need_ray():
-    result = CliRunner().invoke(cli.app, ["build", "x.csv", "--name", "m", "--workers", "2"])
-    assert result.exit_code == 2 and "--ray" in result.output
+@pytest.mark.parametrize("command", [["build", "x.csv", "--name", "m"],
+                                     ["rebuild", "m", "--name", "n", "--encoder", "e"], ["eval", "x.csv"]])
+def test_ray_options_need_ray(command):
+    for extra in (["--workers", "2"], ["--ray-address", "head:6379"]):
+        result = CliRunner().invoke(cli.app, [*command, *extra])
+        assert result.exit_code == 2 and "go with --ray" in result.output, result.output

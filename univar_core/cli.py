@@ -265,7 +265,8 @@ def build(
     embeddings: EmbeddingsOpt = None,
     encoder_name: Annotated[str | None, typer.Option(
         help="With precomputed embeddings: the model that made them (recorded in the manifest).")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Encoder batch size (default 64).")] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        min=1, help="Encoder batch size (default 64 on a CPU, 512 on a GPU).")] = None,
     cache_flush_every: Annotated[int | None, typer.Option(
         min=1, help="Save embeddings to the cache every N QAs (default 2048) and at least every 2 seconds: "
                     "a killed build resumes from the last save.")] = None,
@@ -389,6 +390,9 @@ def rebuild(
     seed: Annotated[int, typer.Option(help="UMAP random seed.")] = 42,
     backend: BackendOpt = None,
     trust_remote_code: TrustRemoteCodeOpt = False,
+    ray: RayOpt = False,
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
     data_dir: DataDirOpt = None,
     status_dir: StatusDirOpt = None,
 ) -> None:
@@ -405,9 +409,10 @@ def rebuild(
     from univar_core.maps.rebuild import rebuild_map
 
     _remote_code_warning(trust_remote_code, encoder)
+    ray_options = _ray(ray, ray_address, workers)
     with _stage_progress(status_dir) as (progress, status):
         vmap, _ = rebuild_map(map_name, name, encoder=encoder, data_dir=data_dir, progress=progress,
-                              backend=_backend(backend), trust_remote_code=trust_remote_code,
+                              backend=_backend(backend), trust_remote_code=trust_remote_code, ray=ray_options,
                               umap=UmapParams(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed))
         _built(vmap, status)
     typer.echo(f"map '{vmap.name}': {len(vmap.qas):,} QAs re-embedded with {encoder} -> {vmap.path}")
@@ -485,30 +490,43 @@ def place(
         typer.echo(f"layer '{layer}' added to map '{updated.name}' -> {updated.path}")
 
 
-def demo(data_dir: DataDirOpt = None) -> None:
+def demo(
+    maps: Annotated[list[str] | None, typer.Option(
+        "--map", help="Build only this demo map: demo-values (question-centred) or demo (topics); repeat "
+                      "for both. Default: both.")] = None,
+    data_dir: DataDirOpt = None,
+    status_dir: StatusDirOpt = None,
+) -> None:
     """Build (or rebuild) the built-in synthetic demo maps with the default encoder: "demo-values"
     (question-centred: values set the layout; the app opens it first) and "demo" (the encoder's own
     vectors: QAs group by question; QAs of new questions can be placed on it).
 
-    The demo corpus is synthetic: fictional model-language value IDs with planted stances.
+    The demo corpus is synthetic: fictional model-language value IDs with planted stances. Both maps
+    embed the same texts: the second one takes its vectors from the embedding cache.
 
-    Example:
+    Examples:
 
       univar demo && univar info demo-values
-    """
-    from univar_core.maps.build import build_demo_map
 
-    bars = TqdmProgress()
-    try:
-        vmap = build_demo_map(data_dir=data_dir, progress=bars)
-        bars.close()
-        bars = TqdmProgress()
-        values = build_demo_map(data_dir=data_dir, progress=bars, centre_questions=True)
-    finally:
-        bars.close()
-    typer.echo(f"demo value map (question-centred): {len(values.qas):,} QAs -> {values.path}")
-    typer.echo(f"demo map (synthetic): {len(vmap.qas):,} QAs, {vmap.qas['value_id'].nunique()} value IDs "
-               f"-> {vmap.path}")
+      univar demo --map demo      (the app builds this one in the background after its first launch)
+    """
+    from univar_core.data.schema import QAInputError
+    from univar_core.maps.build import DEMO_MAP_NAMES, build_demo_map, is_centred
+
+    wanted = list(dict.fromkeys(maps or DEMO_MAP_NAMES))
+    unknown = [m for m in wanted if m not in DEMO_MAP_NAMES]
+    if unknown:
+        raise QAInputError(f"--map {unknown[0]!r}: the demo maps are {' and '.join(DEMO_MAP_NAMES)}")
+    with _stage_progress(status_dir) as (progress, status):
+        for name in wanted:
+            vmap = build_demo_map(data_dir=data_dir, progress=progress,
+                                  centre_questions=name == DEMO_MAP_NAMES[0])
+            if is_centred(vmap.manifest):
+                typer.echo(f"demo value map (question-centred): {len(vmap.qas):,} QAs -> {vmap.path}")
+            else:
+                typer.echo(f"demo map (synthetic): {len(vmap.qas):,} QAs, {vmap.qas['value_id'].nunique()} "
+                           f"value IDs -> {vmap.path}")
+        _built(vmap, status)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -88,10 +88,13 @@ def connect(options: RayOptions = RayOptions()) -> RayPlan:
     ray = _ray()
     if not ray.is_initialized():
         address = options.address or os.environ.get("RAY_ADDRESS") or None
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
+        # log_to_driver off: the actors' model-loading chatter stays in Ray's log files (their errors still
+        # come back here as exceptions)
+        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
                  runtime_env=_runtime_env() if address else {"env_vars": _runtime_env()["env_vars"]})
     from ray.data import DataContext
 
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset INFO lines between our bars
     DataContext.get_current().enable_progress_bars = False  # progress is the caller's (one bar per stage)
     resources = {k: float(v) for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
     return plan(resources, options.workers)
@@ -122,6 +125,8 @@ def encoder_spec(encoder: Any) -> dict[str, Any]:
         options["precision"] = encoder.precision_option
     if getattr(encoder, "batch_size_option", None):
         options["batch_size"] = encoder.batch_size_option
+    if getattr(encoder, "tokenise_workers_option", None) is not None:
+        options["tokenise_workers"] = encoder.tokenise_workers_option
     return {"name": encoder.name, "content_hash": encoder.content_hash, "options": options}
 
 

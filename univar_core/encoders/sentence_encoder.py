@@ -217,6 +217,9 @@ class SentenceEncoder:
         # The ONNX backends run on the CPU: asked for by name, they bring the model there too.
         self.device = _pick_device(device or ("cpu" if backend in onnx_backend.CPU_PREFERENCE else None))
         dtype = _pick_dtype(precision, self.device)
+        t0 = time.perf_counter()
+        # what loading cost, stage by stage (a build records it in its manifest's timings_s)
+        self.load_timings_s: dict[str, float] = {}
         path = resolve_model_path(self.name)
         self.model = _load_sentence_transformer(self.name, path, self.device, bool(trust_remote_code))
         self.model.eval()
@@ -231,6 +234,7 @@ class SentenceEncoder:
         self.batch_size_option = batch_size
         self.batch_size = int(batch_size or (DEFAULT_GPU_BATCH_SIZE if self.device.startswith("cuda")
                                              else DEFAULT_BATCH_SIZE))
+        self.tokenise_workers_option = tokenise_workers
         self.tokenise_workers = (pretokenise.default_workers(self.device) if tokenise_workers is None
                                  else int(tokenise_workers))
         # None: batches are computed in this process; else a callable computing them elsewhere (with_engine).
@@ -241,8 +245,10 @@ class SentenceEncoder:
         self._prompt = prompts.get(default_prompt) if default_prompt else None  # as SentenceTransformer.encode does
         self._counting_tokenizer, self._n_special_tokens = self._make_counting_tokenizer()
         self._runner: Any = None  # an OnnxRunner when an ONNX backend is in use
+        self.load_timings_s["load_model"] = time.perf_counter() - t0
         self.backend, self.backend_note, self.backend_guard = self._pick_backend(
             backend, Path(onnx_dir).expanduser() if onnx_dir is not None else onnx_backend.default_onnx_dir())
+        self.loaded_at = time.perf_counter()   # a build that started before this loaded it: records the above
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
         self._cache = (EmbeddingCache(self.cache_dir / self.cache_key, self.dim, unit_norm=True)
                        if self.cache_dir else None)
@@ -279,17 +285,19 @@ class SentenceEncoder:
                                    f"use --backend torch or auto on {self.device}")
         folder = onnx_dir / self.content_hash
         try:
-            paths = onnx_backend.ensure_exports(self.model, folder)
+            paths = onnx_backend.ensure_exports(self.model, folder, self.load_timings_s)
         except onnx_backend.BackendError as err:
             if requested == onnx_backend.AUTO:
                 return onnx_backend.TORCH, f"torch (fallback: {err})", {"export_error": str(err)}
             raise EncoderLoadError(f"encoder {self.name!r}: backend {requested!r}: {err}") from err
         guard = onnx_backend.read_guard(folder)
         if guard is None:
+            t0 = time.perf_counter()
             runners = {b: onnx_backend.OnnxRunner(paths[b]) for b in onnx_backend.CPU_PREFERENCE}
             guard = onnx_backend.run_guard(lambda b, texts: self._embed_sample(runners.get(b), texts),
                                            onnx_backend.CPU_PREFERENCE, onnx_backend.guard_sample_texts())
             onnx_backend.write_guard(folder, guard)
+            self.load_timings_s["backend_guard"] = time.perf_counter() - t0
         if requested == onnx_backend.AUTO:
             chosen, note = onnx_backend.choose(guard)
         else:
@@ -303,12 +311,15 @@ class SentenceEncoder:
         return chosen, note, guard
 
     def _embed_sample(self, runner, texts: list[str]) -> np.ndarray:
-        """Guard helper: texts embedded with one runner (None: torch), batch by batch."""
+        """Guard helper: texts embedded with one runner (None: torch), in input order, batched as the guard
+        batches them (onnx_backend.guard_batches)."""
         saved, self._runner = self._runner, runner
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        batches = onnx_backend.guard_batches(texts)
         try:
-            batches = [np.arange(s, min(s + self.batch_size, len(texts)))
-                       for s in range(0, len(texts), self.batch_size)]
-            return np.concatenate([v for _, v in self._forward_batches(texts, batches)])
+            for rows, vectors in self._forward_batches(texts, batches):
+                out[rows] = vectors
+            return out
         finally:
             self._runner = saved
 

@@ -8,7 +8,10 @@ image (numpy bincount per pixel, each pixel the count-weighted mix of its groups
 by log count, what datashader does, in ~100 lines of numpy), sent as one PNG (a few hundred kB at
 any n), with a transparent selectable grid of occupied cells on top for hover counts and box/lasso
 selection. The selection is resolved on the server against every point (`rows_in_selection`). When
-the view (a zoom box) holds few enough points, the page draws them as the usual scatter with hover.
+the view (a zoom box) holds few enough points, they are drawn as points (`points_figure`): one WebGL
+trace whatever the number of groups, coordinates, colour codes and rows as typed binary arrays, hover
+naming the value ID; the QA text is read from disk for the rows a person selects, not sent for
+50k hovers (building those labels was most of a zoom's time).
 """
 from __future__ import annotations
 
@@ -21,9 +24,12 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from univar_core.figures.map_figures import (
+    MAX_CONTOUR_GROUPS,
     MAX_LEGEND_GROUPS,
     OTHER_COLOR,
+    _density_contour,
     _map_layout,
+    auto_opacity,
     escape_hover,
     group_colors,
 )
@@ -33,6 +39,7 @@ IMAGE_SIZE = (900, 600)     # pixels (width, height) of the density image
 HOVER_GRID = (120, 80)      # cells of the transparent hover/selection grid
 
 View = tuple[float, float, float, float]  # x0, x1, y0, y1
+Groups = tuple[np.ndarray, list[str]]     # (int code per point, group names): group_codes
 
 
 def full_view(x: np.ndarray, y: np.ndarray, pad: float = 0.02) -> View:
@@ -72,24 +79,20 @@ def _png(rgba: np.ndarray) -> str:
 
 def density_figure(points: pd.DataFrame, *, color_by: str, view: View | None = None,
                    highlight_groups: Sequence[str] = (), emphasis: np.ndarray | None = None,
-                   title: str | None = None, height: int = 620, size: tuple[int, int] = IMAGE_SIZE) -> go.Figure:
+                   title: str | None = None, height: int = 620, size: tuple[int, int] = IMAGE_SIZE,
+                   groups: Groups | None = None) -> go.Figure:
     """The density image of `points` (x, y, color_by) inside `view` (default: all of them).
     Colours follow map_figures.value_map_figure: `highlight_groups` and `emphasis` (search) turn the
     other QAs grey; with more than MAX_LEGEND_GROUPS groups and nothing highlighted the colours stay
-    but the legend is left out."""
+    but the legend is left out. `groups`: the rows' (codes, names) of the whole map's `color_by`
+    (group_codes, computed once per map), so colours stay put whatever the view; else from `points`."""
     x = points["x"].to_numpy(dtype=np.float64)
     y = points["y"].to_numpy(dtype=np.float64)
     x0, x1, y0, y1 = view or full_view(x, y)
     w, h = size
-    codes, names = group_codes(points[color_by])
+    codes, names = groups if groups is not None else group_codes(points[color_by])
     colors = group_colors(names)
-    grey = np.zeros(len(points), dtype=bool)
-    if highlight_groups:
-        wanted = {str(g) for g in highlight_groups}
-        grey |= ~np.isin(codes, [i for i, name in enumerate(names) if name in wanted])
-    if emphasis is not None:
-        grey |= ~np.asarray(emphasis, dtype=bool)
-    codes = np.where(grey, len(names), codes)
+    codes = np.where(_greyed(codes, names, highlight_groups, emphasis), len(names), codes)
     palette = np.array([_hex_rgb(colors[n]) for n in names] + [_hex_rgb(OTHER_COLOR)], dtype=np.float64)
 
     px = np.floor((x - x0) / (x1 - x0) * w).astype(np.int64)
@@ -112,16 +115,98 @@ def density_figure(points: pd.DataFrame, *, color_by: str, view: View | None = N
     fig = go.Figure(go.Image(source=_png(rgba), x0=x0, dx=(x1 - x0) / w, y0=y1, dy=-(y1 - y0) / h,
                              hoverinfo="skip", name="density"))
     fig.add_trace(_hover_grid(x[ok], y[ok], code, names + ["other QAs"], (x0, x1, y0, y1)))
-    # a legend of colour swatches (the image has none): the highlighted groups, else all if few
-    shown = ({g: colors[g] for g in highlight_groups if g in colors} if highlight_groups
-             else colors if len(colors) <= MAX_LEGEND_GROUPS else {})
-    for name, color in shown.items():
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=escape_hover(name),
-                                 marker=dict(color=color, size=8), showlegend=True, hoverinfo="skip"))
+    _legend_swatches(fig, colors, highlight_groups, present=np.unique(code[code < len(names)]), names=names)
     fig = _map_layout(fig, title, height)
     fig.update_layout(dragmode="select", xaxis=dict(range=[x0, x1]),
                       yaxis=dict(range=[y0, y1], autorange=None, scaleanchor=None))
     return fig
+
+
+
+def _greyed(codes: np.ndarray, names: list[str], highlight_groups: Sequence[str],
+            emphasis: np.ndarray | None) -> np.ndarray:
+    """Points drawn grey: outside the highlighted groups, or not matching the search (`emphasis`)."""
+    grey = np.zeros(len(codes), dtype=bool)
+    if highlight_groups:
+        wanted = {str(g) for g in highlight_groups}
+        grey |= ~np.isin(codes, [i for i, name in enumerate(names) if name in wanted])
+    if emphasis is not None:
+        grey |= ~np.asarray(emphasis, dtype=bool)
+    return grey
+
+
+def _legend_swatches(fig: go.Figure, colors: dict[str, str], highlight_groups: Sequence[str],
+                     present: np.ndarray, names: list[str]) -> None:
+    """A legend of colour swatches (an image or a one-trace scatter has none of its own): the
+    highlighted groups, else the groups present if they are few enough to read."""
+    shown = ([g for g in highlight_groups if g in colors] if highlight_groups
+             else [names[i] for i in present] if len(present) <= MAX_LEGEND_GROUPS else [])
+    fig.add_traces([go.Scatter(x=[None], y=[None], mode="markers", name=escape_hover(name), legendrank=1000,
+                               marker=dict(color=colors[name], size=8), showlegend=True, hoverinfo="skip")
+                    for name in shown])
+
+
+def points_figure(points: pd.DataFrame, *, groups: Groups, rows: np.ndarray | None = None,
+                  highlight_groups: Sequence[str] = (), emphasis: np.ndarray | None = None, contours: bool = False,
+                  title: str | None = None, height: int = 620, seed: int = 0) -> go.Figure:
+    """A zoomed view of a big map (at most MAX_DRAWN_POINTS QAs) as points, built to be quick at 50k:
+    one WebGL trace of grey QAs under one of coloured QAs, whatever the number of groups (the colour is
+    the group code on a stepped colour scale), in a seeded random order so no group hides another, and
+    a legend of swatches. Coordinates, colour codes and each point's map row (customdata, for
+    `selected_rows`) go to the browser as typed binary arrays; hover names the value ID (a fixed-width
+    string array taken by code: no Python object per point, which plotly would deep-copy one by one);
+    the QA text is read on demand for the selection table (a click selects a point), not sent for 50k.
+
+    points: x, y (and value_id for hover) of the rows; groups: their (codes, names) of the whole map's
+    colour column, so colours match the density image's; rows: their positions in the map (default
+    0..n-1). `contours`: map_figures' per-group density contours."""
+    codes, names = np.asarray(groups[0]), list(groups[1])
+    colors = group_colors(names)
+    order = np.random.default_rng(seed).permutation(len(points))
+    x = points["x"].to_numpy(dtype=np.float32)[order]
+    y = points["y"].to_numpy(dtype=np.float32)[order]
+    grey = _greyed(codes, names, highlight_groups, emphasis)[order]
+    codes = codes[order]
+    where = (np.arange(len(points)) if rows is None else np.asarray(rows)).astype(np.int32)[order]
+    labels = np.full(len(points), "", dtype=str)
+    if "value_id" in points:   # value ID labels by code: a few hundred escaped names, not 50k strings built
+        vid_codes, vid_names = pd.factorize(points["value_id"].astype(str))
+        labels = np.array([escape_hover(v) for v in vid_names] + [""], dtype=str)[vid_codes[order]]
+    template = "<b>%{text}</b><br>click: its QA is listed below the map<extra></extra>"
+    coloured = dict(color=codes[~grey].astype(np.int16), colorscale=_stepped_scale(names, colors),
+                    cmin=0, cmax=max(len(names) - 1, 1), size=5, opacity=auto_opacity(len(points)))
+    traces = [go.Scattergl(x=x[part], y=y[part], mode="markers", marker=marker, customdata=where[part],
+                           text=labels[part], hovertemplate=template, showlegend=False, name=name)
+              for name, part, marker in (("other QAs", grey, dict(color=OTHER_COLOR, size=4, opacity=0.35)),
+                                         ("QAs", ~grey, coloured)) if part.any()]
+    fig = go.Figure(data=traces)
+    shown = np.unique(codes[~grey])
+    _legend_swatches(fig, colors, highlight_groups, present=shown, names=names)
+    if contours and len(shown) <= MAX_CONTOUR_GROUPS:
+        fig.add_traces([_density_contour(pd.DataFrame({"x": x[sel], "y": y[sel]}), name=names[i],
+                                         color=colors[names[i]], seed=seed)
+                        for i in shown if (sel := (codes == i) & ~grey).sum() >= 10])
+    return _map_layout(fig, title, height)
+
+
+def selected_rows(x: np.ndarray, y: np.ndarray, rows: np.ndarray, selection: Mapping | None) -> np.ndarray:
+    """The map rows a selection on a big map picks, sorted: those of `rows` (the QAs in view, filters
+    applied) inside its boxes / lassos, and the points clicked (points_figure's customdata is the row)."""
+    inside = rows[rows_in_selection(x[rows], y[rows], selection)]
+    clicked = []
+    for point in (selection or {}).get("points", []) or []:
+        data = point.get("customdata")
+        data = data[0] if isinstance(data, (list, tuple)) and data else data
+        if isinstance(data, (int, float)) and not isinstance(data, bool) and 0 <= data < len(x):
+            clicked.append(int(data))
+    return np.union1d(inside, np.asarray(clicked, dtype=np.int64))
+
+
+def _stepped_scale(names: list[str], colors: dict[str, str]) -> list[list]:
+    """A colour scale on which code i of cmin=0..cmax=len(names)-1 is exactly group i's colour."""
+    top = max(len(names) - 1, 1)
+    return [[i / top, colors[name]] for i, name in enumerate(names)] if len(names) > 1 else \
+        [[0.0, colors[names[0]]], [1.0, colors[names[0]]]]
 
 
 def group_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
@@ -134,7 +219,7 @@ def group_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     return codes.astype(np.int64), names
 
 
-def _hover_grid(x: np.ndarray, y: np.ndarray, codes: np.ndarray, names: list[str], view: View) -> go.Scatter:
+def _hover_grid(x: np.ndarray, y: np.ndarray, codes: np.ndarray, names: list[str], view: View) -> go.Scattergl:
     """Transparent markers on the occupied cells of a coarse grid: hover says how many QAs are there
     and which group leads; a box or lasso over them fires the selection event the page resolves."""
     x0, x1, y0, y1 = view
@@ -148,9 +233,10 @@ def _hover_grid(x: np.ndarray, y: np.ndarray, codes: np.ndarray, names: list[str
     lead = by_group[cells].argmax(axis=1)
     escaped = [escape_hover(name) for name in names]
     text = np.array([f"{n:,} QAs here; most: {escaped[g]}" for n, g in zip(counts[cells], lead)], dtype=object)
-    return go.Scatter(x=x0 + (cells % gw + 0.5) * (x1 - x0) / gw, y=y0 + (cells // gw + 0.5) * (y1 - y0) / gh,
-                      mode="markers", marker=dict(size=6, opacity=0.0), text=text, name="density cells",
-                      hovertemplate="%{text}<extra></extra>", showlegend=False)
+    # WebGL: up to HOVER_GRID cells as SVG circles made each redraw in the browser cost seconds
+    return go.Scattergl(x=x0 + (cells % gw + 0.5) * (x1 - x0) / gw, y=y0 + (cells // gw + 0.5) * (y1 - y0) / gh,
+                        mode="markers", marker=dict(size=6, opacity=0.0), text=text, name="density cells",
+                        hovertemplate="%{text}<extra></extra>", showlegend=False)
 
 
 def rows_in_selection(x: np.ndarray, y: np.ndarray, selection: Mapping | None) -> np.ndarray:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -190,22 +191,25 @@ def active_job(root: str | Path | None = None) -> Job | None:
 
 
 def start_job(argv: list[str], job_dir: str | Path, *, kind: str, label: str, status_dir: str | Path | None = None,
-              meta: dict | None = None, root: str | Path | None = None, env: dict[str, str] | None = None) -> Job:
+              meta: dict | None = None, root: str | Path | None = None, env: dict[str, str] | None = None,
+              nice: int = 0) -> Job:
     """Run argv in job_dir (created) as its own process group, output to job_dir/log.txt.
 
     status_dir: where the command writes status.json (default job_dir). env: extra environment variables
-    for the child only (an API key: never on the command line, never in job.json). Raises JobBusyError
-    while another job of the runs directory `root` runs."""
+    for the child only (an API key: never on the command line, never in job.json). nice: run it at that
+    lower CPU priority (`nice -n`; work nobody waits for, so the app and the browser keep the CPU). Raises
+    JobBusyError while another job of the runs directory `root` runs."""
     with _start_lock:
         busy = active_job(root)
         if busy is not None:
             where = f"{busy.stage} {busy.done}/{busy.total}" if busy.total else (busy.stage or busy.kind)
             raise JobBusyError(f"'{busy.label}' is still running ({where}); wait for it to finish or cancel it")
-        return _spawn(argv, Path(job_dir), kind=kind, label=label, status_dir=status_dir, meta=meta, env=env)
+        return _spawn(argv, Path(job_dir), kind=kind, label=label, status_dir=status_dir, meta=meta, env=env,
+                      nice=nice)
 
 
 def _spawn(argv: list[str], job_dir: Path, *, kind: str, label: str, status_dir: str | Path | None,
-           meta: dict | None, env: dict[str, str] | None = None) -> Job:
+           meta: dict | None, env: dict[str, str] | None = None, nice: int = 0) -> Job:
     job_dir.mkdir(parents=True, exist_ok=True)
     status_dir = Path(status_dir) if status_dir is not None else job_dir
     for stale in (job_dir / JOB_FILE, status_dir / "status.json"):
@@ -214,7 +218,9 @@ def _spawn(argv: list[str], job_dir: Path, *, kind: str, label: str, status_dir:
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra or {}))
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     with open(job_dir / LOG_FILE, "wb") as log:
-        proc = subprocess.Popen([str(a) for a in argv], stdout=log, stderr=subprocess.STDOUT,
+        # `nice` execs the command: the process's cmdline stays argv (what _alive compares)
+        prefix = ["nice", "-n", str(int(nice))] if nice and shutil.which("nice") else []
+        proc = subprocess.Popen(prefix + [str(a) for a in argv], stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT), env=env, start_new_session=True)
     with _lock:
         _children[proc.pid] = proc

@@ -1,5 +1,6 @@
 """The app's background runs as `univar` command lines: training (`univar train`), a new map from a
-file (`univar build`), a map re-embedded with a trained encoder (`univar rebuild`).
+file (`univar build`), a map re-embedded with a trained encoder (`univar rebuild`), a demo map the
+first launch did not wait for (`univar demo --map`).
 
 Each starter turns the page's choices into the command's options and starts it with jobs.runner in a
 job folder: a training run's folder is its run folder (runs_dir()/NAME, where `univar train --out`
@@ -13,10 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from univar_core.jobs.runner import BUILDS_DIR, Job, cli_argv, start_job
+from univar_core.jobs.runner import BUILDS_DIR, JOB_FILE, Job, cli_argv, read_job, start_job
 from univar_core.training.runs import runs_dir, validate_run_name
 
 Upload = tuple[str, bytes]   # (file name, content) of an uploaded QA file
+# The plain demo is built while the browser draws the first page (Plotly in software WebGL on the same CPU
+# cores): at a lower priority it takes only the CPU time the app and the browser leave.
+DEMO_JOB_NICE = 10
 
 
 def cli_options(**options: Any) -> list[str]:
@@ -92,6 +96,33 @@ def start_build(name: str, *, data_dir: str | Path, files: list[str | Path] | No
                      meta={"map_name": name, "data_dir": str(data_dir)})
 
 
+def start_demo_build(name: str, *, data_dir: str | Path, root: str | Path | None = None) -> Job:
+    """`univar demo --map name`: one of the demo maps (after a first launch, the plain demo the app
+    did not wait for: its vectors come from the embedding cache the value map filled)."""
+    from univar_core.maps.build import DEMO_MAP_NAMES
+
+    if name not in DEMO_MAP_NAMES:
+        raise ValueError(f"{name!r} is not a demo map ({', '.join(DEMO_MAP_NAMES)})")
+    job_dir = _build_dir(name, root)
+    argv = cli_argv("demo", *cli_options(map=name, data_dir=data_dir, status_dir=job_dir))
+    return start_job(argv, job_dir, kind="build", label=f"building the demo map {name}", root=root,
+                     meta={"map_name": name, "data_dir": str(data_dir), "demo": True}, nice=DEMO_JOB_NICE)
+
+
+def demo_build_job(name: str, *, data_dir: str | Path, root: str | Path | None = None) -> Job | None:
+    """The newest `univar demo --map name` job of data_dir (running or ended), or None."""
+    jobs = []
+    for info in (_root(root) / BUILDS_DIR).glob(f"{name}-*/{JOB_FILE}"):
+        try:
+            job = read_job(info.parent)
+        except (FileNotFoundError, KeyError, ValueError):
+            continue
+        if (job.meta.get("demo") and job.meta.get("map_name") == name
+                and Path(job.meta.get("data_dir", "")).resolve() == Path(data_dir).resolve()):
+            jobs.append(job)
+    return max(jobs, key=lambda j: j.started, default=None)
+
+
 def start_rebuild(map_path: str | Path, name: str, *, encoder: str | Path, data_dir: str | Path,
                   root: str | Path | None = None) -> Job:
     """`univar rebuild`: the QAs of the map at map_path re-embedded with encoder, as map `name`."""
@@ -105,4 +136,5 @@ def start_rebuild(map_path: str | Path, name: str, *, encoder: str | Path, data_
                      root=root, meta={"map_name": name, "data_dir": str(data_dir)})
 
 
-__all__ = ["Upload", "cli_options", "start_training", "start_build", "start_rebuild"]
+__all__ = ["Upload", "cli_options", "start_training", "start_build", "start_demo_build", "demo_build_job",
+           "start_rebuild"]

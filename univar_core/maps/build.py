@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Sequence, Union
 
@@ -49,6 +49,7 @@ Source = Union[str, Path, BinaryIO, Sequence[Union[str, Path]], pd.DataFrame, re
 BASE_LAYER = "base"
 DEMO_MAP_NAME = "demo"
 DEMO_VALUE_MAP_NAME = "demo-values"  # the question-centred demo: the map a first launch opens
+DEMO_MAP_NAMES = (DEMO_VALUE_MAP_NAME, DEMO_MAP_NAME)  # the order they are built in: what a launch opens first
 # UMAP needs a handful of neighbours; below this a 2-D map says nothing.
 MIN_QAS_FOR_MAP = 5
 _EMBED_CHUNK_ROWS = 50_000    # QAs encoded per chunk before their vectors go to disk
@@ -143,6 +144,7 @@ class _Embedded:
     n_truncated_tokens: int
     n_from_cache: int
     record: dict[str, Any] | None = None  # encoder_record of the encoder used (None: precomputed)
+    timings_s: dict[str, float] | None = None  # encoder_load (+ its stages when loaded now) and embed
     ray: dict[str, Any] | None = None  # what the Ray cluster encoded (encoders.ray_encode.RayRun), if used
 
 
@@ -166,7 +168,12 @@ def _embed(table: pd.DataFrame, *, encoder: EncoderSpec | None, progress: StageP
         from univar_core.encoders import ray_encode
 
         backend = ray_encode.connect(ray).backend(backend)  # GPU actors: auto means torch
+    t0 = time.perf_counter()
     enc = resolve_encoder(encoder, backend, trust_remote_code=trust_remote_code)
+    timings = {"encoder_load": time.perf_counter() - t0}   # 0 when this process had it loaded already
+    if getattr(enc, "loaded_at", -1.0) >= t0:   # loaded by this build: what the loading cost, stage by stage
+        timings.update({f"encoder_{k}": v for k, v in getattr(enc, "load_timings_s", {}).items()})
+    t0 = time.perf_counter()
     if ray is not None:
         ray_run = embed_on_ray(enc, table, ray, progress)
     total = len(table)
@@ -191,8 +198,9 @@ def _embed(table: pd.DataFrame, *, encoder: EncoderSpec | None, progress: StageP
         progress("embed", total, total)
     if ray_run is not None:  # the cluster embedded them: from the cache is only how they reached the build
         n_from_cache -= ray_run.n_encoded
+    timings["embed"] = time.perf_counter() - t0
     return _Embedded(emb, str(enc.name), str(enc.content_hash), n_truncated, n_from_cache, encoder_record(enc),
-                     ray=None if ray_run is None else ray_run.to_dict())
+                     timings, ray=None if ray_run is None else ray_run.to_dict())
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -240,8 +248,7 @@ def _centre(table: pd.DataFrame, embedded: _Embedded, report: ValidationReport):
     if not ok.all():
         report.warnings.append(crep.summary() + f": {int((~ok).sum()):,} QA(s) left out of the map")
     table = table[ok].reset_index(drop=True)
-    embedded = _Embedded(vectors[ok], embedded.encoder_name, embedded.content_hash,
-                         embedded.n_truncated_tokens, embedded.n_from_cache, ray=embedded.ray)
+    embedded = replace(embedded, embeddings=vectors[ok])   # the record (backend ...) and ray go along
     representation = {"kind": "question-centred", "by": "question_id", "renormalised": True,
                       "means_file": store.QUESTION_MEANS_FILE, "n_questions_with_mean": len(means),
                       "n_qas_left_out": int((~ok).sum()), **crep.to_dict()}
@@ -328,6 +335,7 @@ def _build_map(source: Source, name: str, *, encoder: EncoderSpec, embeddings: A
         embedded = _embed(table, encoder=encoder, progress=progress, sink=sink, backend=backend,
                           trust_remote_code=trust_remote_code, ray=ray)
     timings["embed"] = time.perf_counter() - t0
+    timings.update(embedded.timings_s or {})   # embed: the encoding alone, once the encoder was there
 
     question_means = None
     representation: dict[str, Any] = {"kind": "encoder"}

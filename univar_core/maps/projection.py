@@ -136,17 +136,19 @@ def _umap(x: np.ndarray, params: UmapParams, n_epochs: int | None = None) -> np.
 
 
 _WARM_SIZES = (300, 4200)  # below and above umap's 4,096-point switch: both of its code paths compile
+WARM_SMALL = (300,)        # only the path of maps under 4,096 QAs (the demo's)
 
 
-def warm_up() -> float:
+def warm_up(sizes: tuple[int, ...] = _WARM_SIZES) -> float:
     """Compile UMAP's numba code (or load it from numba's on-disk cache, NUMBA_CACHE_DIR) on small random
-    inputs, so that the first real map does not wait for it; returns the seconds spent. The app runs this
-    in a background thread at start-up; a map built meanwhile waits only for what is still compiling."""
+    inputs of these sizes, so that the first real map does not wait for it; returns the seconds spent. The
+    app runs this in a background thread while its first launch embeds the demo; the build waits only for
+    what is still compiling."""
     import time
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(0)
-    for n in _WARM_SIZES:
+    for n in sizes:
         x = rng.standard_normal((n, 16)).astype(np.float32)
         _umap(x, UmapParams(), n_epochs=5)  # fit_projection's settings; few epochs: only the compile counts
     return time.perf_counter() - t0

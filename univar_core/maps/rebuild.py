@@ -6,7 +6,7 @@ load); otherwise the encoder embeds the QAs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,12 +15,17 @@ from univar_core.maps import store
 from univar_core.maps.build import PRECOMPUTED_HASH, StageProgress, build_map, is_centred
 from univar_core.maps.projection import UmapParams
 
+if TYPE_CHECKING:
+    from univar_core.encoders.ray_encode import RayOptions
+
 
 def rebuild_map(map_ref: str | Path, name: str, *, encoder: str, data_dir: str | Path | None = None,
                 umap: UmapParams | None = None, progress: StageProgress | None = None,
-                backend: str | None = None, trust_remote_code: bool = False) -> tuple[Any, Any]:
+                backend: str | None = None, trust_remote_code: bool = False,
+                ray: RayOptions | None = None) -> tuple[Any, Any]:
     """build_map on the QAs of map ``map_ref`` (a name or folder; every layer, without the map's own
-    columns) with ``encoder``; returns (ValueMap, ValidationReport) like build_map."""
+    columns) with ``encoder``; returns (ValueMap, ValidationReport) like build_map. ``ray``: embed them on a
+    Ray cluster (build_map's ``ray``; unused when a head is applied to stored vectors)."""
     umap = umap or UmapParams()
     vmap = store.load_map(map_ref, data_dir=data_dir)
     source = vmap.qas.drop(columns=[c for c in store.MAP_COLUMNS if c in vmap.qas.columns])
@@ -34,4 +39,4 @@ def rebuild_map(map_ref: str | Path, name: str, *, encoder: str, data_dir: str |
     # a question-centred map stays one: its QAs are centred again under the new encoder
     return build_map(source, name, encoder=encoder, umap=umap, data_dir=data_dir, progress=progress,
                      centre_questions=is_centred(vmap.manifest), backend=backend,
-                     trust_remote_code=trust_remote_code)
+                     trust_remote_code=trust_remote_code, ray=ray)

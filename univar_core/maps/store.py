@@ -18,6 +18,10 @@ Verification levels for `load_map(verify=...)`:
   "none" (or False) structure only: manifest, files present, sizes, shapes, row counts
 Hashes are cached per process by (path, inode, size, mtime), so re-opening an unchanged map is free.
 
+`load_map(lazy_text=True)` (the app) keeps every column but the question/answer text in memory and
+reads text on demand (maps/text.py: qas.parquet is written in row groups of ROW_GROUP_ROWS rows), so
+a million-QA map's text is not held in memory; `ValueMap.qas` still gives the whole table.
+
 A map is identified by its folder: a map opened from any folder is written back to that folder
 (`save_map(vmap, folder=...)`, `placement.add_layer`), never to a namesake in the data directory.
 Writers of one folder serialise on a file lock beside it (`.locks/<folder name>.lock`, :func:`map_lock`),
@@ -34,17 +38,20 @@ import os
 import re
 import secrets
 import shutil
+import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from filelock import FileLock, Timeout
 
 from univar_core._atomic import atomic_path, fsync_dir, write_json
+from univar_core.maps.text import ROW_GROUP_ROWS, TEXT_COLUMNS, QATextReader, text_contains
 from univar_core.paths import REPO_ROOT
 
 FORMAT = "univar-map"
@@ -71,22 +78,98 @@ class MapError(Exception):
     """A map folder that is missing, damaged or foreign; the message names the path and the problem."""
 
 
-@dataclass
 class ValueMap:
-    name: str
-    qas: pd.DataFrame                 # CORE_COLUMNS + extras + x, y, cluster, cluster_label, layer
-    embeddings: np.ndarray            # row-aligned with qas (may be a read-only memmap)
-    manifest: dict = field(default_factory=dict)
-    path: Path | None = None
-    question_means: pd.DataFrame | None = None  # centring.QuestionMeans.to_frame(); None: not centred
+    """A map in memory: its QA table, embeddings (row-aligned), manifest, folder and question means.
+
+    `qas` is the whole table (CORE_COLUMNS + extras + x, y, cluster, cluster_label, layer). A map
+    loaded with `load_map(lazy_text=True)` (the app) holds only `points`, every column but the QA text,
+    and reads question/answer text on demand from its qas.parquet (`take`, `search`; maps.text); its
+    `qas` reads the text on first use and keeps it, once, for callers that need all of it.
+    """
+
+    def __init__(self, name: str, qas: pd.DataFrame | None, embeddings: np.ndarray, manifest: dict | None = None,
+                 path: Path | None = None, question_means: pd.DataFrame | None = None, *,
+                 points: pd.DataFrame | None = None, text: QATextReader | None = None):
+        if qas is None and (points is None or text is None):
+            raise ValueError("a ValueMap needs its QA table, or its points and a text reader")
+        self.name = name
+        self.embeddings = embeddings      # row-aligned with the QAs (may be a read-only memmap)
+        self.manifest = manifest if manifest is not None else {}
+        self.path = path
+        self.question_means = question_means  # centring.QuestionMeans.to_frame(); None: not centred
+        self._qas, self._points, self._text = qas, points, text
+        self._ids: pd.Index | None = None   # qa_id -> row of a lazy map, built on first use
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ValueMap(name={self.name!r}, n_qas={self.n_qas}, path={self.path})"
+
+    @property
+    def qas(self) -> pd.DataFrame:
+        if self._qas is None:
+            with self._lock:   # app sessions share one map: read the text once
+                if self._qas is None:
+                    assert self._text is not None
+                    self._qas = self._text.read_columns()
+        return self._qas
+
+    @qas.setter
+    def qas(self, table: pd.DataFrame) -> None:
+        self._qas, self._points, self._text = table, None, None
+
+    @property
+    def points(self) -> pd.DataFrame:
+        """Every column but the QA text (question, answer): what the map view, filters and labels need."""
+        if self._points is not None:
+            return self._points
+        return self.qas.drop(columns=[c for c in TEXT_COLUMNS if c in self.qas.columns])
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._text.columns if self._qas is None and self._text is not None else self.qas.columns)
+
+    def take(self, rows: np.ndarray | Sequence[int], columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """`columns` (default: all) of the QAs at positions `rows`, in that order; on a lazy map the
+        text of only those rows is read from disk."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        columns = list(self.columns if columns is None else columns)
+        if self._qas is not None or self._text is None:
+            return self.qas[columns].iloc[rows].reset_index(drop=True)
+        light = [c for c in columns if c not in TEXT_COLUMNS]
+        heavy = [c for c in columns if c in TEXT_COLUMNS]
+        table = self.points[light].iloc[rows].reset_index(drop=True)
+        if heavy:
+            text = self._text.take(rows, heavy)
+            for c in heavy:
+                table[c] = text[c]
+        return table[columns]
+
+    def search(self, needle: str) -> np.ndarray:
+        """Boolean mask of the QAs whose question or answer contains `needle` (case ignored)."""
+        if self._qas is None and self._text is not None:
+            return self._text.search(needle)
+        cols = [c for c in TEXT_COLUMNS if c in self.qas.columns]
+        return text_contains([pa.array(self.qas[c]) for c in cols], needle) if cols else np.zeros(self.n_qas, bool)
+
+    def rows_of(self, qa_ids: Iterable[object]) -> np.ndarray:
+        """Sorted positions of the QAs with these qa_ids (ids not in the map are ignored)."""
+        wanted = pd.Index([str(i) for i in qa_ids]).unique()
+        if self._points is None:   # an in-memory table may still change: look it up afresh
+            return np.flatnonzero(self.qas["qa_id"].astype(str).isin(wanted))
+        if self._ids is None:
+            self._ids = pd.Index(self._points["qa_id"].astype(str))
+        if not self._ids.is_unique:
+            return np.flatnonzero(self._ids.isin(wanted))
+        found = self._ids.get_indexer(wanted)
+        return np.sort(found[found >= 0])
 
     @property
     def n_qas(self) -> int:
-        return len(self.qas)
+        return len(self._points if self._points is not None else self.qas)
 
     @property
     def layers(self) -> list[str]:
-        return _layers(self.qas)
+        return _layers(self._points if self._points is not None else self.qas)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,7 +360,8 @@ def _check_savable(vmap: ValueMap) -> np.ndarray:
 
 def _write_qas(qas: pd.DataFrame, path: Path) -> None:
     with atomic_path(path) as tmp:
-        qas.reset_index(drop=True).to_parquet(tmp, index=False)
+        # row groups of ROW_GROUP_ROWS: a lazy map (maps.text) decodes one of them per on-demand read
+        qas.reset_index(drop=True).to_parquet(tmp, index=False, row_group_size=ROW_GROUP_ROWS)
 
 
 class EmbeddingsWriter:
@@ -619,22 +703,31 @@ def load_map(
     *,
     data_dir: str | os.PathLike | None = None,
     verify: bool | str = True,
+    lazy_text: bool = False,
 ) -> ValueMap:
-    """Open a map by name (in the data directory) or by folder path. See the module doc for `verify`."""
+    """Open a map by name (in the data directory) or by folder path. See the module doc for `verify`.
+    `lazy_text`: keep every column but the QA text in memory and read question/answer on demand
+    (ValueMap.take / search; the app at a million QAs); `qas` still gives the whole table."""
     folder = map_path(name_or_path, data_dir)
     _recover_interrupted(folder)
     manifest = check_map_folder(folder, verify)
     try:
-        qas = pd.read_parquet(folder / QAS_FILE)
+        if lazy_text:
+            text = QATextReader(folder / QAS_FILE)
+            points = text.read_columns([c for c in text.columns if c not in TEXT_COLUMNS])
+            columns, n_rows, qas = text.columns, text.n_rows, None
+        else:
+            qas = pd.read_parquet(folder / QAS_FILE)
+            columns, n_rows, text, points = list(qas.columns), len(qas), None, None
     except Exception as err:  # pyarrow raises several types for a corrupt file
         raise MapError(f"{folder}: damaged: {QAS_FILE} unreadable ({err})") from None
-    missing = [c for c in MAP_COLUMNS if c not in qas.columns]
+    missing = [c for c in MAP_COLUMNS if c not in columns]
     if missing:
         raise MapError(f"{folder}: damaged: {QAS_FILE} lacks the map column(s) {missing}")
     embeddings = np.load(folder / EMBEDDINGS_FILE, mmap_mode="r", allow_pickle=False)
-    if len(qas) != embeddings.shape[0]:
+    if n_rows != embeddings.shape[0]:
         raise MapError(
-            f"{folder}: row-count mismatch: {QAS_FILE} has {len(qas)} rows, {EMBEDDINGS_FILE} has {embeddings.shape[0]}"
+            f"{folder}: row-count mismatch: {QAS_FILE} has {n_rows} rows, {EMBEDDINGS_FILE} has {embeddings.shape[0]}"
         )
     question_means = None
     if QUESTION_MEANS_FILE in manifest["files"]:
@@ -642,8 +735,8 @@ def load_map(
             question_means = pd.read_parquet(folder / QUESTION_MEANS_FILE)
         except Exception as err:  # pyarrow raises several types for a corrupt file
             raise MapError(f"{folder}: damaged: {QUESTION_MEANS_FILE} unreadable ({err})") from None
-    return ValueMap(name=_folder_map_name(folder, manifest), qas=qas, embeddings=embeddings,
-                    manifest=manifest, path=folder, question_means=question_means)
+    return ValueMap(_folder_map_name(folder, manifest), qas, embeddings, manifest, folder, question_means,
+                    points=points, text=text)
 
 
 def _folder_map_name(folder: Path, manifest: dict) -> str:

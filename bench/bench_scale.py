@@ -11,6 +11,7 @@ the corpus is written once to .cache/bench_scale/ (gitignored) and reused. Then,
     python bench/bench_scale.py [--sizes 100000 300000 1000000] [--landmarks 50000]
     python bench/bench_scale.py --trust [--trust-n 50000] [--trust-landmarks 5000]
     python bench/bench_scale.py --distances 1000000
+    python bench/bench_scale.py --trust-proxy 1000000 [--landmarks 50000] [--trust-n 50000]
 
 - the Value Map page (AppTest, as the server runs it): first render cold / warm, a box selection, a
   zoom and a pan round trip, the chart message size, the process's peak RSS; then the 375 x 375
@@ -289,6 +290,53 @@ def bench_trust_on_map(path: Path, n: int, seed: int = 0) -> dict:
     return row
 
 
+def bench_trust_proxy(n: int, n_landmarks: int, subset_n: int, seed: int = 0) -> dict:
+    """--trust-map's figure without building the n-QA map. Only the rows that figure depends on are
+    generated: the build's landmarks (the same stratified sample of the same synthetic corpus) and the
+    random subset --trust-map scores (the same seed). The landmark projection runs on those rows with
+    those landmarks, so the landmark UMAP is the build's and each scored point is placed as the build
+    places it (a placed point depends on the landmarks only, not on the other placed points; the
+    refinement's random negative samples differ). Scored like --trust-map, against a full UMAP of the
+    subset (cached under .cache/bench_scale/)."""
+    import numpy as np
+
+    from univar_core.data.synthetic import synthetic_chunks, value_ids
+    from univar_core.maps.landmarks import project_with_landmarks, stratified_sample, trustworthiness
+    from univar_core.maps.projection import UmapParams, fit_projection
+
+    params = UmapParams()
+    vids = np.asarray(value_ids())
+    landmarks = stratified_sample(vids[np.arange(n) % len(vids)], n_landmarks, seed=params.random_state)
+    subset = np.sort(np.random.default_rng(seed).choice(n, subset_n, replace=False))  # as bench_trust_on_map
+    rows = np.union1d(landmarks, subset)
+    vectors = np.empty((len(rows), 384), dtype=np.float32)
+    start = done = 0
+    for _, chunk in synthetic_chunks(n):
+        take = rows[(rows >= start) & (rows < start + len(chunk))]
+        vectors[done:done + len(take)] = chunk[take - start]
+        done, start = done + len(take), start + len(chunk)
+    at_subset = np.searchsorted(rows, subset)
+    full_path = CACHE / f"trust_proxy_full_umap_{n}_{subset_n}_{seed}.npy"
+    if not full_path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        np.save(full_path, fit_projection(vectors[at_subset], params))
+    t0, c0 = time.perf_counter(), time.process_time()
+    projected = project_with_landmarks(vectors, params, landmarks=np.searchsorted(rows, landmarks))
+    t_project, c_project = time.perf_counter() - t0, time.process_time() - c0
+    n_placed = len(rows) - len(landmarks)
+    tw_map = trustworthiness(vectors[at_subset], projected.xy[at_subset], k=15)
+    tw_full = trustworthiness(vectors[at_subset], np.load(full_path), k=15)
+    row = {"n_corpus": n, "landmarks": len(landmarks), "subset": subset_n,
+           "subset_landmarks": int(np.isin(subset, landmarks).sum()),
+           "trust_landmark_map": round(tw_map, 4), "trust_full_umap": round(tw_full, 4),
+           "difference": round(tw_full - tw_map, 4),
+           "timings_s": {k: round(v, 1) for k, v in projected.timings_s.items()},
+           "project_cpu_s": round(c_project, 1), "project_wall_s": round(t_project, 1),
+           "placed_here": n_placed, "load_1min": round(os.getloadavg()[0], 1)}
+    print("TRUST_PROXY " + json.dumps(row), flush=True)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
@@ -299,6 +347,8 @@ def main() -> None:
     ap.add_argument("--trust-map", type=int, default=None, metavar="N",
                     help="trustworthiness of a --trust-n subset of the built N-QA map against a full UMAP of it")
     ap.add_argument("--trust-landmarks", type=int, nargs="+", default=[5_000])
+    ap.add_argument("--trust-proxy", type=int, default=None, metavar="N",
+                    help="the --trust-map figure of an N-QA build (--landmarks), placing only the scored subset")
     ap.add_argument("--distances", type=int, default=None, metavar="N",
                     help="only the 375 x 375 value-ID distance matrices over an N-QA synthetic corpus")
     args = ap.parse_args()
@@ -310,6 +360,8 @@ def main() -> None:
           f"load before: {os.getloadavg()}", flush=True)
     if args.distances:
         bench_distances(args.distances)
+    elif args.trust_proxy:
+        bench_trust_proxy(args.trust_proxy, args.landmarks, args.trust_n)
     elif args.trust_map:
         bench_trust_on_map(CACHE / "maps" / f"syn{args.trust_map}", args.trust_n)
     elif args.trust:

@@ -34,7 +34,7 @@ from univar_core.encoders.resolve import (
 )
 from univar_core.maps import store
 from univar_core.maps.clusters import cluster_points, label_clusters
-from univar_core.maps.landmarks import DEFAULT_LANDMARKS, project_with_landmarks
+from univar_core.maps.landmarks import DEFAULT_LANDMARKS, QUERY_EPSILON, REFINE_EPOCHS, project_with_landmarks
 from univar_core.maps.projection import UmapParams
 from univar_core.maps.store import MapError, ValueMap
 
@@ -400,7 +400,9 @@ def landmark_record(landmarks: np.ndarray, n_qas: int) -> dict[str, Any]:
     bits[landmarks] = True
     packed = np.packbits(bits).tobytes()
     return {"n": int(len(landmarks)), "stratified_by": "value_id", "column": "landmark",
-            "placement": "kNN (pynndescent index over the landmarks), fuzzy-membership weighted mean",
+            "placement": f"kNN (pynndescent index over the landmarks, query epsilon {QUERY_EPSILON}), fuzzy-membership "
+                         f"weighted mean, then {REFINE_EPOCHS} epochs of UMAP's transform optimisation against the "
+                         "fixed landmarks",
             "bitmap_base64": base64.b64encode(packed).decode("ascii"),
             "bitmap_sha256": hashlib.sha256(packed).hexdigest()}
 

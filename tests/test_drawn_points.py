@@ -30,7 +30,8 @@ def test_more_kept_rows_than_the_limit_are_sampled_among_themselves():
 
 def _map(n: int) -> ValueMap:
     qas = pd.DataFrame({"qa_id": [f"q{i}" for i in range(n)], "value_id": [f"m{i % 4}$eng" for i in range(n)],
-                        "question": [f"Question {i}?" for i in range(n)], "answer": [f"<b>answer</b> {i}" for i in range(n)],
+                        "question": [f"Question {i}?" for i in range(n)],
+                        "answer": [f"<b>answer</b> {i}" for i in range(n)],
                         "x": np.arange(n, dtype=np.float32), "y": np.zeros(n, dtype=np.float32)})
     return ValueMap(name="t", qas=qas, embeddings=np.zeros((n, 2), dtype=np.float32), manifest={})
 

@@ -169,3 +169,14 @@ def test_refine_placed_moves_only_new_points_and_is_seeded(landmark_map):
     np.testing.assert_array_equal(landmark_xy, before)
     assert np.linalg.norm(out[0] - landmark_xy[7]) < 0.2 * np.linalg.norm(start[0] - landmark_xy[7])
     np.testing.assert_array_equal(out, landmarks.refine_placed(landmark_xy, start, idx, dists, a=1.58, b=0.9))
+
+
+def test_caller_chosen_landmarks_are_the_ones_fitted(landmark_map):
+    """bench --trust-proxy fits the 1M build's own landmarks: project_with_landmarks takes them as given
+    (sorted, duplicates dropped) instead of drawing a sample. (landmark_map: pynndescent compiled already.)"""
+    x = np.random.default_rng(1).standard_normal((400, 16)).astype(np.float32)
+    chosen = np.arange(0, 400, 4)
+    proj = landmarks.project_with_landmarks(x, landmarks=np.r_[chosen[::-1], chosen[:3]])
+    assert np.array_equal(proj.landmarks, chosen) and proj.xy.shape == (400, 2) and np.isfinite(proj.xy).all()
+    with pytest.raises(ValueError, match="landmark rows must lie in 0..399"):
+        landmarks.project_with_landmarks(x, landmarks=[0, 400])

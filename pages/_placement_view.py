@@ -15,13 +15,15 @@ def show_placement(vmap, key, placement, *, prefix: str) -> None:
     st.subheader(f"Your {len(placement.qas):,} QAs on the map")
     nearest = placement.nearest
     top = nearest["value_id"].head(3).tolist()
-    base = vmap.qas
-    hover = _shared.hover_for_map(key, _ui.hover_answer_chars(len(base)))
+    drawn = _shared.drawn_for_map(key, tuple(top))
+    base = drawn.points
     fig = map_figures.value_map_figure(base, color_by="value_id", emphasis=base["value_id"].isin(top).to_numpy(),
-                                       hover=hover, title=f"Layer '{placement.layer}' placed on {vmap.name} "
-                                                          "(stars); the 3 nearest value IDs coloured")
+                                       hover=drawn.hover, title=f"Layer '{placement.layer}' placed on {vmap.name} "
+                                                                "(stars); the 3 nearest value IDs coloured")
     map_figures.add_overlay(fig, placement.qas, name=f"{placement.layer} (new)")
     _ui.show_figure(fig, name=f"{prefix}_on_map", key=f"{prefix}_map_chart")
+    if drawn.note:
+        st.caption(drawn.note)
 
     st.subheader("Nearest value IDs")
     for warning in placement.warnings:   # no shared question, a poor fit, a near-tie: said, not hidden

@@ -14,7 +14,7 @@ import streamlit as st
 
 from univar_core.analysis import compare
 from univar_core.encoders import resolve
-from univar_core.figures import density, map_figures
+from univar_core.figures import density, drawn_points, map_figures
 from univar_core.maps import build, store
 from univar_core.maps.store import MapError, ValueMap
 
@@ -48,11 +48,9 @@ def warm_projection() -> threading.Thread:
 
 # ---------------------------------------------------------------- cached derived data
 @st.cache_data(show_spinner=False, max_entries=16)
-def hover_for_map(key: MapKey, max_answer_chars: int) -> list[str]:
-    """Escaped hover labels of every QA of a map (the costliest part of drawing 100k points)."""
-    qas = load_value_map(*key).qas
-    return map_figures.hover_texts(qas, max_answer_chars=max_answer_chars,
-                               max_question_chars=max(60, max_answer_chars + 40))
+def drawn_for_map(key: MapKey, keep_value_ids: tuple[str, ...] = ()) -> drawn_points.DrawnPoints:
+    """The QAs a whole-map scatter draws (all of a map that fits one figure) with their hover labels."""
+    return drawn_points.drawn_points(load_value_map(*key), keep_value_ids)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -33,11 +33,6 @@ def stage_progress(bar) -> Callable[[str, int, int], None]:
     return update
 
 
-def hover_answer_chars(n_points: int) -> int:
-    """Shorter hover text on big maps: it is sent to the browser for every point."""
-    return 160 if n_points <= 20_000 else 80
-
-
 def display_qas(qas: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
     """The columns a person reads, QA text as plain values (st.dataframe shows them as text)."""
     cols = [c for c in QA_TEXT_COLUMNS + (extra or []) if c in qas.columns]

@@ -64,9 +64,12 @@ def _trajectory_section(vmap, key) -> None:
     if {"x", "y"} <= set(traj.columns):
         cen = _shared.centroids_for_map(key).set_index("value_id")
         target_xy = tuple(cen.loc[target, ["x", "y"]].astype(float)) if target in cen.index else None
-        hover = _shared.hover_for_map(key, _ui.hover_answer_chars(len(vmap.qas)))
-        fig = lens_figures.trajectory_map_figure(vmap.qas, traj, target=target, target_xy=target_xy, hover=hover)
+        drawn = _shared.drawn_for_map(key, (target,))
+        fig = lens_figures.trajectory_map_figure(drawn.points, traj, target=target, target_xy=target_xy,
+                                                 hover=drawn.hover)
         _ui.show_figure(fig, name="trajectory_map", key="lens_traj_map")
+        if drawn.note:
+            st.caption(drawn.note)
 
 
 # ---------------------------------------------------------------- external validation

@@ -41,12 +41,14 @@ def _distance_section(key, a: str, b: str) -> None:
 
 
 def _map_section(vmap, key, a: str, b: str) -> None:
-    qas = vmap.qas
-    both = qas["value_id"].isin([a, b]).to_numpy()
-    hover = _shared.hover_for_map(key, _ui.hover_answer_chars(len(qas)))
-    fig = map_figures.value_map_figure(qas, color_by="value_id", emphasis=both, hover=hover,
-                                   title=f"{a} and {b} on the map ({int(both.sum()):,} QAs)")
+    drawn = _shared.drawn_for_map(key, (a, b))
+    both = drawn.points["value_id"].isin([a, b]).to_numpy()
+    n_both = int(vmap.points["value_id"].isin([a, b]).sum())
+    fig = map_figures.value_map_figure(drawn.points, color_by="value_id", emphasis=both, hover=drawn.hover,
+                                       title=f"{a} and {b} on the map ({n_both:,} QAs)")
     _ui.show_figure(fig, name="compare_map", key="cmp_map_chart")
+    if drawn.note:
+        st.caption(drawn.note)
 
 
 def _same_question_section(key, a: str, b: str) -> None:

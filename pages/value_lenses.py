@@ -137,11 +137,13 @@ def _lens_map(vmap, key, qa_scores: pd.DataFrame, columns: list[str], lens_name:
     st.subheader("The map coloured by a lens score")
     dim = st.selectbox("Colour by", columns, key="lens_map_dim")
     col = f"score: {dim}"
-    points = vmap.qas.assign(**{col: qa_scores[dim].to_numpy(dtype=float)})
-    hover = _shared.hover_for_map(key, _ui.hover_answer_chars(len(points)))
-    fig = map_figures.value_map_figure(points, color_by=col, hover=hover,
-                                   title=f"{vmap.name}: {LENS_TITLES.get(lens_name, lens_name)} score '{dim}'")
+    drawn = _shared.drawn_for_map(key)
+    points = drawn.points.assign(**{col: qa_scores[dim].to_numpy(dtype=float)[drawn.rows]})
+    fig = map_figures.value_map_figure(points, color_by=col, hover=drawn.hover,
+                                       title=f"{vmap.name}: {LENS_TITLES.get(lens_name, lens_name)} score '{dim}'")
     _ui.show_figure(fig, name=f"{vmap.name}_{lens_name}_map", key="lens_map_chart")
+    if drawn.note:
+        st.caption(drawn.note)
 
 
 vmap = _session.current_map()

@@ -118,7 +118,7 @@ def _qa_view(vmap, key, points: pd.DataFrame, keep: np.ndarray) -> None:
         fig = density.points_figure(points[["x", "y", "value_id"]].iloc[rows], groups=groups, rows=rows,
                                     highlight_groups=highlight, emphasis=emphasis, contours=contours, title=title)
     else:
-        hover = np.asarray(_shared.hover_for_map(key, _ui.hover_answer_chars(len(points))), dtype=object)[rows]
+        hover = np.asarray(_shared.drawn_for_map(key).hover, dtype=object)[rows]   # a small map: every QA
         fig = map_figures.value_map_figure(points.iloc[rows], color_by=color_col, emphasis=emphasis, title=title,
                                            highlight_groups=highlight, hover=list(hover), contours=contours)
     _ui.show_figure(fig, name=f"{vmap.name}_value_map", key=CHART_KEY, on_select=_remember_selection,

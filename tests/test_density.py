@@ -164,3 +164,27 @@ def test_value_map_page_draws_density_then_points_and_lists_a_box(big_map_dir, m
     at.button(key="zoom_reset").click()
     run_ok(at, 180)
     assert _spec(at)["data"][0]["type"] == "image"
+
+
+def test_compare_page_on_a_big_map_draws_both_value_ids_and_a_sample_of_the_rest(big_map_dir, monkeypatch):
+    """Compare once drew every QA of the map with a hover label each: at a million QAs, more than a WebGL
+    scatter or a Streamlit message can carry. Now both value IDs' QAs and a sample of the rest, said so."""
+    from univar_core.maps import store
+
+    monkeypatch.setenv("UNIVAR_DATA_DIR", str(big_map_dir))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=180)
+    at.query_params["map"] = "big"
+    run_ok(at, 180)
+    run_ok(at.switch_page("pages/compare.py"), 180)
+    chart = next(c for c in at.get("plotly_chart") if "on the map (" in c.proto.spec)
+    spec = json.loads(chart.proto.spec)
+    drawn_x = np.concatenate([_typed(t["x"]) for t in spec["data"] if t.get("x") is not None])
+    assert len(drawn_x) == density.MAX_DRAWN_POINTS
+    title = spec["layout"]["title"]["text"]
+    pair = [v for v in store.load_map("big", data_dir=big_map_dir).points["value_id"].dropna().unique()
+            if f"{v} and " in title or f" and {v} on" in title]
+    n_pair = int(store.load_map("big", data_dir=big_map_dir).points["value_id"].isin(pair).sum())
+    assert len(pair) == 2 and f"({n_pair:,} QAs)" in title
+    coloured = sum(len(_typed(t["x"])) for t in spec["data"] if t.get("name") in pair)
+    assert coloured == n_pair                     # every QA of the two value IDs is drawn
+    assert any("more than one scatter can draw" in c.value for c in at.caption)

@@ -3,6 +3,8 @@
 map_figures   the value map, grouped map, overlays, distances, nearest value IDs, radar, HTML export
 lens_figures  clustered heatmap with dendrogram, lens radar, checkpoint trajectories
 run_figures   a training run's loss curve, value-identification bars, the non-value control bars
+density       a big map as a server-rendered density image; its zoomed points and selections
+drawn_points  which QAs a whole-map scatter draws (a sample of a map too big to draw whole)
 """
 from univar_core._lazy import lazy_exports
 

@@ -496,6 +496,10 @@ def demo(
                       "for both. Default: both.")] = None,
     data_dir: DataDirOpt = None,
     status_dir: StatusDirOpt = None,
+    write_vectors: Annotated[bool, typer.Option(
+        "--write-vectors", help="Re-embed the demo corpus with the default encoder (PyTorch, fp32) into "
+                                "assets/demo_vectors.npz, the vectors the demo maps are built from without "
+                                "loading a model (after the demo texts or the default model change).")] = False,
 ) -> None:
     """Build (or rebuild) the built-in synthetic demo maps with the default encoder: "demo-values"
     (question-centred: values set the layout; the app opens it first) and "demo" (the encoder's own
@@ -509,10 +513,19 @@ def demo(
       univar demo && univar info demo-values
 
       univar demo --map demo      (the app builds this one in the background after its first launch)
+
+      univar demo --write-vectors (re-embed the shipped demo vectors)
     """
     from univar_core.data.schema import QAInputError
     from univar_core.maps.build import DEMO_MAP_NAMES, build_demo_map, is_centred
 
+    if write_vectors:
+        from univar_core.encoders.shipped import write_demo_vectors
+
+        with _stage_progress(status_dir) as (progress, _status):
+            path = write_demo_vectors(progress=lambda done, total: progress("embed", done, total))
+        typer.echo(f"demo vectors written: {path}")
+        return
     wanted = list(dict.fromkeys(maps or DEMO_MAP_NAMES))
     unknown = [m for m in wanted if m not in DEMO_MAP_NAMES]
     if unknown:

@@ -431,11 +431,13 @@ def build_demo_map(*, data_dir: str | Path | None = None, progress: StageProgres
     """Build (or rebuild) a synthetic demo map with the default encoder: "demo-values" (question-centred:
     every demo value ID answers the same questions, so centring leaves what their answers say) or
     "demo" (the encoder's own vectors; nearby QAs share a question, and QAs of new questions can be placed).
-    Both embed the same texts, so the second costs no embedding (the cache)."""
+    Both take the default encoder's vectors shipped for the demo (encoders.shipped) while they are the
+    installed model's, so no model is loaded; else they embed the same texts (the second from the cache)."""
     from univar_core.data.demo import demo_qas
+    from univar_core.encoders.shipped import shipped_demo_encoder
 
     name = DEMO_VALUE_MAP_NAME if centre_questions else DEMO_MAP_NAME
-    vmap, _ = build_map(demo_qas(), name, encoder=DEFAULT_ENCODER, dataset=None,
+    vmap, _ = build_map(demo_qas(), name, encoder=shipped_demo_encoder() or DEFAULT_ENCODER, dataset=None,
                         data_dir=data_dir, progress=progress, centre_questions=centre_questions)
     return vmap
 

@@ -113,7 +113,8 @@ def _qa_view(vmap, key, points: pd.DataFrame, keep: np.ndarray) -> None:
         fig = density.density_figure(points[["x", "y"]].iloc[rows], color_by=color_col, view=zoom, groups=groups,
                                      highlight_groups=highlight, emphasis=emphasis, title=f"{title} (density)")
         st.caption(f"{len(rows):,} QAs in view: drawn as a density image. Draw a box to list its QAs, or "
-                   f"zoom to it; at {density.MAX_DRAWN_POINTS:,} QAs or fewer the points themselves appear.")
+                   f"zoom to it: at {density.MAX_DRAWN_POINTS:,} QAs or fewer the points appear (hover: value ID; "
+                   "click: its text).")
     elif big:   # a zoomed view of a big map: lean points, QA text on click (the table below)
         fig = density.points_figure(points[["x", "y", "value_id"]].iloc[rows], groups=groups, rows=rows,
                                     highlight_groups=highlight, emphasis=emphasis, contours=contours, title=title)
@@ -176,9 +177,9 @@ def _grouped_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
 vmap = _session.current_map()
 key = _session.current_map_key()
 st.title("Value Map")
-st.caption("Each point is one question/answer pair placed by its embedding (UMAP). Nearby points express "
-           "similar values; colours show who answered. Hover for the QA (on a big map, its value ID); click, "
-           "or draw a box or lasso, to list QAs with their text.")
+# one short caption: the map must start above the fold
+st.caption("One point per question/answer pair, placed by its embedding (UMAP); colours show who answered. "
+           "Hover for the QA, click or draw a box or lasso to list QAs.")
 points = vmap.points   # every column but the QA text, which is read on demand
 keep = _apply_filters(key, points)
 if not keep.any():

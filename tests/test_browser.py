@@ -229,17 +229,21 @@ def test_chart_pages_draw_their_chart(app_url, driver, tmp_path, page, path):
     _screenshot(driver, tmp_path, page)
 
 
+def _wait_for_plot(driver, condition: str) -> None:
+    """Wait until the JavaScript ``condition`` holds of ``el``, the page's Plotly chart, then for the app idle."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, CHART_WAIT_S).until(lambda d: d.execute_script(
+        f"const el = document.querySelector('.js-plotly-plot'); return !!el && {condition};"))
+    _wait_idle(driver)
+
+
 def test_grouped_view_draws_one_labelled_point_per_value_id(app_url, driver, tmp_path):
     driver.get(app_url)
     _wait_for_chart(driver)
     _click_text(driver, "Value IDs (grouped)", "p")
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    WebDriverWait(driver, CHART_WAIT_S).until(lambda d: d.execute_script(
-        "const el = document.querySelector('.js-plotly-plot');"
-        "return !!el && !!el.layout && el.layout.xaxis.title.text === 'MDS 1'"
-        " && el.data.reduce((n, t) => n + (t.text ? t.text.length : 0), 0) === 15;"))
-    _wait_idle(driver)
+    _wait_for_plot(driver, "!!el.layout && el.layout.xaxis.title.text === 'MDS 1'"
+                           " && el.data.reduce((n, t) => n + (t.text ? t.text.length : 0), 0) === 15")
     _screenshot(driver, tmp_path, "value_map_grouped")
 
 
@@ -262,11 +266,8 @@ def test_big_map_is_a_density_image_and_a_box_selection_lists_rows(app_url, driv
     _screenshot(driver, tmp_path, "value_map_big")
     if int(found.group(1).replace(",", "")) <= 50_000:   # zoomed to the box: the points themselves, drawn by
         _click_text(driver, "Zoom to box", "button")     # plotly.js from typed arrays (x, y, colour codes, rows)
-        WebDriverWait(driver, CHART_WAIT_S).until(lambda d: d.execute_script(
-            "const el = document.querySelector('.js-plotly-plot');"
-            "return !!el && !!el._fullData && el._fullData.some("
-            "t => t.type === 'scattergl' && t.x && t.x.length > 0 && t.customdata && t.customdata.length > 0);"))
-        _wait_idle(driver)
+        _wait_for_plot(driver, "!!el._fullData && el._fullData.some(t => t.type === 'scattergl' && t.x && "
+                               "t.x.length > 0 && t.customdata && t.customdata.length > 0)")
         _screenshot(driver, tmp_path, "value_map_big_zoomed")
         # a lasso on the zoomed points: resolved on the server, listed
         _click_text(driver, "Clear selection", "button")

@@ -49,10 +49,11 @@ def drawn_rows(n_points: int, keep: np.ndarray | None = None, *, limit: int = MA
     if n_points <= limit:
         return np.arange(n_points)
     rng = np.random.default_rng(seed)
-    kept = np.flatnonzero(np.asarray(keep, dtype=bool)) if keep is not None else np.empty(0, dtype=np.int64)
+    mask = np.zeros(n_points, dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
+    kept = np.flatnonzero(mask)
     if len(kept) >= limit:
         return np.sort(rng.choice(kept, size=limit, replace=False))
-    others = np.flatnonzero(~np.isin(np.arange(n_points), kept))
+    others = np.flatnonzero(~mask)
     return np.sort(np.concatenate([kept, rng.choice(others, size=limit - len(kept), replace=False)]))
 
 

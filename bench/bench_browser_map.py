@@ -1,9 +1,10 @@
 """The Value Map of a big map as a person sees it: `streamlit run app.py` driven by headless chromium.
 
 bench_scale.py times the page on the server (AppTest); this adds what the browser does: the first render,
-a box selection until its rows are listed, and zoom / whole-map round trips until the new chart is drawn
-and the app is idle again (chromium's software WebGL, as on a machine without a GPU). The server's RSS is
-read from /proc after each step.
+a box selection until its rows are listed, zoom / whole-map round trips until the new chart is drawn
+and the app is idle again, and a zoom close enough for points (chromium with no GPU: its software
+WebGL, as on a machine without one). The server's RSS is read from /proc after each step. Baseline, in
+the same run and browser: the first render of a page holding nothing but one 100-point Plotly chart.
 
     python bench/bench_scale.py --sizes 1000000          # builds the map syn1000000 (once)
     python bench/bench_browser_map.py [--map syn1000000] [--data-dir .cache/bench_scale/maps]
@@ -17,18 +18,43 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PLOT = "const el = document.querySelector('.js-plotly-plot'); return !!el && !!el._fullData && "
+TITLE = "const el = document.querySelector('.js-plotly-plot'); return el && el._fullLayout && el._fullLayout.title.text"
+BASELINE_APP = """import plotly.graph_objects as go
+import streamlit as st
+st.title("Baseline")
+st.plotly_chart(go.Figure(go.Scatter(x=list(range(100)), y=list(range(100)), mode="markers")))
+"""
 
 
 def server_rss(pid: int) -> str:
     fields = {line.split(":")[0]: line.split(":")[1].strip() for line in open(f"/proc/{pid}/status")}
     return (f"server RSS {int(fields['VmRSS'].split()[0]) / 2**20:.2f} GiB "
             f"(peak {int(fields['VmHWM'].split()[0]) / 2**20:.2f})")
+
+
+def start_server(app: str, cwd: Path, env: dict) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port),
+                             "--server.headless", "true", "--browser.gatherUsageStats", "false",
+                             "--server.fileWatcherType", "none"], cwd=cwd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    return proc, url
 
 
 def main() -> None:
@@ -41,67 +67,88 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--map", default="syn1000000")
     ap.add_argument("--data-dir", type=Path, default=REPO / ".cache" / "bench_scale" / "maps")
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     if not (args.data_dir / args.map / "manifest.json").exists():
         sys.exit(f"no map {args.map!r} in {args.data_dir}: build it with bench/bench_scale.py first")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {**os.environ, "UNIVAR_DATA_DIR": str(args.data_dir), "HF_HUB_OFFLINE": "1"}
     print(f"# {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.2f}; map {args.map}", flush=True)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-                             "--server.fileWatcherType", "none"], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    driver = None
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1440,1300",
+                 "--use-angle=swiftshader", "--enable-unsafe-swiftshader"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"),
+                              options=options)
+    wait = WebDriverWait(driver, 300)
+    idle = lambda d: not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidgetRunningIcon"]')  # noqa: E731
+    procs = []
     try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(240):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        options = webdriver.ChromeOptions()
-        options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-        for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1440,1300",
-                     "--use-angle=swiftshader", "--enable-unsafe-swiftshader"):
-            options.add_argument(flag)
-        driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"),
-                                  options=options)
-        wait = WebDriverWait(driver, 300)
-        idle = lambda d: not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidgetRunningIcon"]')  # noqa: E731
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "baseline.py").write_text(BASELINE_APP)
+            proc, url = start_server("baseline.py", Path(tmp), env)
+            procs.append(proc)
+            for visit in ["cold"] + ["warm"] * args.repeats:
+                t0 = time.perf_counter()
+                driver.get(url)
+                wait.until(lambda d: d.execute_script(PLOT + "el._fullData[0].type === 'scatter'"))
+                print(f"baseline (one 100-point chart), first render, {visit}: {time.perf_counter() - t0:.2f} s",
+                      flush=True)
+            proc.terminate()
 
-        for visit in ("first render (cold: the server loads the map)", "first render (warm: a new session)"):
+        proc, url = start_server("app.py", REPO, env)
+        procs.append(proc)
+        for visit in ["cold: the server loads the map"] + ["warm: a new session"] * args.repeats:
             t0 = time.perf_counter()
             driver.get(f"{url}/?map={args.map}")
             wait.until(lambda d: d.execute_script(PLOT + "el._fullData[0].type === 'image'"))
-            print(f"{visit}: {time.perf_counter() - t0:.2f} s; {server_rss(proc.pid)}", flush=True)
-        wait.until(idle)
-        drag = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot .nsewdrag")
-        t0 = time.perf_counter()
-        (ActionChains(driver).move_to_element_with_offset(drag, -60, -40).click_and_hold()
-         .move_by_offset(40, 30).move_by_offset(40, 30).release().perform())
-        found = wait.until(lambda d: re.search(r"Selected QAs \(([1-9][\d,]*)\)",
-                                               d.find_element(By.TAG_NAME, "body").text))
-        print(f"box selection, rows listed: {time.perf_counter() - t0:.2f} s ({found.group(1)} QAs); "
-              f"{server_rss(proc.pid)}", flush=True)
-        steps = [("zoom to the box", "Zoom to box", "scattergl"), ("whole map", "Whole map", "image")] * 3
-        for label, button, kind in steps:
+            print(f"first render ({visit}): {time.perf_counter() - t0:.2f} s; {server_rss(proc.pid)}", flush=True)
+            wait.until(idle)
+
+        def box(dx: int, dy: int) -> str:
+            """Drag a box from (-dx, -dy) to (dx, dy) around the chart's centre; wait for its rows."""
+            wait.until(idle)
+            before = re.search(r"Selected QAs \(([\d,]*)\)", driver.find_element(By.TAG_NAME, "body").text)
+            drag = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot .nsewdrag")
+            t0 = time.perf_counter()
+            (ActionChains(driver).move_to_element_with_offset(drag, -dx, -dy).click_and_hold()
+             .move_by_offset(dx, dy).move_by_offset(dx, dy).release().perform())
+            found = wait.until(lambda d: (m := re.search(r"Selected QAs \(([1-9][\d,]*)\)",
+                                                         d.find_element(By.TAG_NAME, "body").text))
+                               and (before is None or m.group(1) != before.group(1)) and m)
+            wait.until(idle)
+            print(f"box selection, rows listed: {time.perf_counter() - t0:.2f} s ({found.group(1)} QAs); "
+                  f"{server_rss(proc.pid)}", flush=True)
+            return found.group(1)
+
+        def click(label: str, button: str) -> None:
+            """Click a button; time until the chart's title changes (the new chart is drawn), then idle."""
             wait.until(idle)
             time.sleep(1)
+            before = driver.execute_script(TITLE)
             driver.find_element(By.XPATH, f"//button[normalize-space(.)='{button}']").click()
             t0 = time.perf_counter()
-            wait.until(lambda d, kind=kind: d.execute_script(PLOT + f"el._fullData[0].type === '{kind}'"))
+            wait.until(lambda d: d.execute_script(TITLE) != before)
             drawn = time.perf_counter() - t0
             wait.until(idle)
-            print(f"{label}: chart drawn {drawn:.2f} s, app idle {time.perf_counter() - t0:.2f} s; "
+            kinds = driver.execute_script("return document.querySelector('.js-plotly-plot')._fullData"
+                                          ".map(t => t.type).filter((t, i, a) => a.indexOf(t) === i).join('+')")
+            print(f"{label}: chart drawn {drawn:.2f} s, app idle {time.perf_counter() - t0:.2f} s ({kinds}); "
                   f"{server_rss(proc.pid)}", flush=True)
+
+        box(60, 40)
+        for _ in range(args.repeats):
+            click("zoom to the box", "Zoom to box")
+            click("whole map", "Whole map")
+        click("zoom to the box", "Zoom to box")
+        box(25, 18)                                   # a box in the zoomed view, small enough for points
+        click("zoom to the small box", "Zoom to box")
+        click("whole map", "Whole map")
     finally:
-        if driver is not None:
-            driver.quit()
-        proc.terminate()
-        proc.wait(timeout=20)
+        driver.quit()
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=20)
     print(f"# load after: {os.getloadavg()[0]:.2f}")
 
 

@@ -109,11 +109,11 @@ def _qa_view(vmap, key, points: pd.DataFrame, keep: np.ndarray) -> None:
         st.caption(f"{int(emphasis.sum()):,} of {len(rows):,} shown QAs match “{_ui.md(query.strip())}”.")
     title = f"{vmap.name}: {len(rows):,} QAs coloured by {color_label}"
     groups = (codes[rows], names)
-    if len(rows) > density.MAX_DRAWN_POINTS:
+    if len(rows) > (density.MAX_SVG_POINTS if big else density.MAX_DRAWN_POINTS):   # no WebGL on big maps
         fig = density.density_figure(points[["x", "y"]].iloc[rows], color_by=color_col, view=zoom, groups=groups,
                                      highlight_groups=highlight, emphasis=emphasis, title=f"{title} (density)")
-        st.caption(f"{len(rows):,} QAs in view: drawn as a density image. Draw a box to list its QAs, or "
-                   f"zoom to it: at {density.MAX_DRAWN_POINTS:,} QAs or fewer the points appear (hover: value ID; "
+        st.caption(f"{len(rows):,} QAs in view: drawn as an image (hover: counts). Draw a box to list its QAs, or "
+                   f"zoom to it: at {density.MAX_SVG_POINTS:,} QAs or fewer they are points (hover: value ID; "
                    "click: its text).")
     elif big:   # a zoomed view of a big map: lean points, QA text on click (the table below)
         fig = density.points_figure(points[["x", "y", "value_id"]].iloc[rows], groups=groups, rows=rows,

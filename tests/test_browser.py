@@ -229,6 +229,9 @@ def test_chart_pages_draw_their_chart(app_url, driver, tmp_path, page, path):
     _screenshot(driver, tmp_path, page)
 
 
+TITLE_JS = "return document.querySelector('.js-plotly-plot')._fullLayout.title.text"
+
+
 def _wait_for_plot(driver, condition: str) -> None:
     """Wait until the JavaScript ``condition`` holds of ``el``, the page's Plotly chart, then for the app idle."""
     from selenium.webdriver.support.ui import WebDriverWait
@@ -248,36 +251,53 @@ def test_grouped_view_draws_one_labelled_point_per_value_id(app_url, driver, tmp
 
 
 def test_big_map_is_a_density_image_and_a_box_selection_lists_rows(app_url, driver, tmp_path):
+    """No WebGL on a big map (a second of set-up per draw in a browser without a GPU): an image at every
+    zoom until the view holds few enough QAs, then SVG points; box and lasso selections list rows."""
     import re
 
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    from univar_core.figures.density import MAX_SVG_POINTS
+
+    def select(path: list[tuple[int, int]], start: tuple[int, int]) -> int:
+        drag = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot .nsewdrag")
+        chain = ActionChains(driver).move_to_element_with_offset(drag, *start).click_and_hold()
+        for step in path:
+            chain = chain.move_by_offset(*step)
+        chain.release().perform()
+        found = WebDriverWait(driver, CHART_WAIT_S).until(
+            lambda d: re.search(r"Selected QAs \(([1-9][\d,]*)\)", _body_text(d)))
+        _wait_idle(driver)
+        return int(found.group(1).replace(",", ""))
+
+    kinds = "return [...new Set(document.querySelector('.js-plotly-plot')._fullData.map(t => t.type))]"
     driver.get(f"{app_url}/?map=big")
     _wait_for_chart(driver)
     assert driver.execute_script("return document.querySelector('.js-plotly-plot').data[0].type") == "image"
-    drag = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot .nsewdrag")
-    (ActionChains(driver).move_to_element_with_offset(drag, -150, -100).click_and_hold()
-     .move_by_offset(100, 70).move_by_offset(100, 70).release().perform())
-    found = WebDriverWait(driver, CHART_WAIT_S).until(
-        lambda d: re.search(r"Selected QAs \(([1-9][\d,]*)\)", _body_text(d)))
-    _wait_idle(driver)
+    assert "scattergl" not in driver.execute_script(kinds)
+    listed = select([(100, 70), (100, 70)], (-150, -100))
     _screenshot(driver, tmp_path, "value_map_big")
-    if int(found.group(1).replace(",", "")) <= 50_000:   # zoomed to the box: the points themselves, drawn by
-        _click_text(driver, "Zoom to box", "button")     # plotly.js from typed arrays (x, y, colour codes, rows)
-        _wait_for_plot(driver, "!!el._fullData && el._fullData.some(t => t.type === 'scattergl' && t.x && "
-                               "t.x.length > 0 && t.customdata && t.customdata.length > 0)")
-        _screenshot(driver, tmp_path, "value_map_big_zoomed")
-        # a lasso on the zoomed points: resolved on the server, listed
+    for _ in range(4):                   # zoom into boxes until few enough QAs are in view to draw as points
+        title = driver.execute_script(TITLE_JS)
+        _click_text(driver, "Zoom to box", "button")
+        _wait_for_plot(driver, f"el._fullLayout.title.text !== {title!r}")
+        assert "scattergl" not in driver.execute_script(kinds)
+        if listed <= MAX_SVG_POINTS:
+            break
+        assert driver.execute_script(kinds)[0] == "image"
         _click_text(driver, "Clear selection", "button")
         WebDriverWait(driver, CHART_WAIT_S).until(lambda d: "Selected QAs (0)" in _body_text(d))
         _wait_idle(driver)
-        drag = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot .nsewdrag")
-        (ActionChains(driver).move_to_element_with_offset(drag, -80, -60).click_and_hold().move_by_offset(160, 0)
-         .move_by_offset(0, 120).move_by_offset(-160, 0).move_by_offset(0, -110).release().perform())
-        WebDriverWait(driver, CHART_WAIT_S).until(
-            lambda d: re.search(r"Selected QAs \(([1-9][\d,]*)\)", _body_text(d)))
+        listed = select([(50, 35), (50, 35)], (-50, -35))
+    _wait_for_plot(driver, "el._fullData.some(t => t.type === 'scatter' && t.customdata && t.customdata.length > 0)")
+    _screenshot(driver, tmp_path, "value_map_big_zoomed")
+    # a lasso on the zoomed points: resolved on the server, listed
+    _click_text(driver, "Clear selection", "button")
+    WebDriverWait(driver, CHART_WAIT_S).until(lambda d: "Selected QAs (0)" in _body_text(d))
+    _wait_idle(driver)
+    assert select([(160, 0), (0, 120), (-160, 0), (0, -110)], (-80, -60)) > 0
 
 
 def test_upload_page_places_a_file_on_the_map(app_url, driver, tmp_path):

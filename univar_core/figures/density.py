@@ -3,15 +3,17 @@
 Why: Plotly's WebGL scatter goes blank above about 1.5M points (plotly.js #5178) and a million
 points of JSON (hover text included) is hundreds of MB through Streamlit, whose messages are capped.
 A WebGL view made for millions (embedding-atlas) fetches its engine from a CDN at run time, which
-this offline app cannot do. So above `MAX_DRAWN_POINTS` in view the map is a categorical density
-image (numpy bincount per pixel, each pixel the count-weighted mix of its groups' colours, opacity
-by log count, what datashader does, in ~100 lines of numpy), sent as one PNG (a few hundred kB at
-any n), with a transparent selectable grid of occupied cells on top for hover counts and box/lasso
-selection. The selection is resolved on the server against every point (`rows_in_selection`). When
-the view (a zoom box) holds few enough points, they are drawn as points (`points_figure`): one WebGL
-trace whatever the number of groups, coordinates, colour codes and rows as typed binary arrays, hover
-naming the value ID; the QA text is read from disk for the rows a person selects, not sent for
-50k hovers (building those labels was most of a zoom's time).
+this offline app cannot do; and in a browser without a GPU WebGL itself is the cost: chromium's
+software renderer takes about 1.2 s to set up a WebGL scatter, whatever its size (bench_browser_map).
+So a big map's view is a categorical density image (numpy bincount per pixel, each pixel the
+count-weighted mix of its groups' colours, opacity by log count, points spread to dots once the view
+holds few, what datashader does, in ~100 lines of numpy), sent as one PNG (a few hundred kB at any n),
+under a transparent heatmap of a coarse grid for hover (how many QAs, which group leads) and box/lasso
+selection, none of it WebGL. The selection is resolved on the server against every point
+(`rows_in_selection`). When the view (a zoom box) holds few enough points, they are drawn as points
+(`points_figure`, SVG below MAX_SVG_POINTS): one trace whatever the number of groups, coordinates,
+colour codes and rows as typed binary arrays, hover naming the value ID; the QA text is read from
+disk for the rows a person selects, not sent for every hover.
 """
 from __future__ import annotations
 
@@ -34,9 +36,11 @@ from univar_core.figures.map_figures import (
     group_colors,
 )
 
-MAX_DRAWN_POINTS = 50_000   # above this many QAs in view: the density image
+MAX_DRAWN_POINTS = 50_000   # a map of more QAs is big: drawn as the density image, points only once few
+MAX_SVG_POINTS = 2_000      # a big map's view of at most this many QAs: SVG points (no WebGL set-up)
 IMAGE_SIZE = (900, 600)     # pixels (width, height) of the density image
 HOVER_GRID = (120, 80)      # cells of the transparent hover/selection grid
+SPREAD = ((10_000, 2), (100_000, 1))   # (at most this many QAs in view, spread each point this many px)
 
 View = tuple[float, float, float, float]  # x0, x1, y0, y1
 Groups = tuple[np.ndarray, list[str]]     # (int code per point, group names): group_codes
@@ -101,26 +105,41 @@ def density_figure(points: pd.DataFrame, *, color_by: str, view: View | None = N
     pixel = py[ok] * w + px[ok]
     n_pixels = w * h
     code = codes[ok]
-    total = np.bincount(pixel, minlength=n_pixels)
     # each pixel: the mean colour of its coloured QAs (grey ones only where no coloured QA is), by
     # per-channel weighted bincounts: O(n), whatever the number of groups
     coloured = code != len(names)
-    n_coloured = np.bincount(pixel[coloured], minlength=n_pixels)
-    sums = np.stack([np.bincount(pixel[coloured], weights=palette[code[coloured], c], minlength=n_pixels)
-                     for c in range(3)], axis=1)
+    radius = next((r for most, r in SPREAD if len(pixel) <= most), 0)
+    total = _spread(np.bincount(pixel, minlength=n_pixels), (h, w), radius)
+    n_coloured = _spread(np.bincount(pixel[coloured], minlength=n_pixels), (h, w), radius)
+    sums = _spread(np.stack([np.bincount(pixel[coloured], weights=palette[code[coloured], c], minlength=n_pixels)
+                             for c in range(3)], axis=1), (h, w), radius)
     rgb = np.where(n_coloured[:, None] > 0, sums / np.maximum(n_coloured, 1)[:, None], palette[-1])
     alpha = np.where(total > 0, 0.25 + 0.75 * np.log1p(total) / np.log1p(max(total.max(), 1)), 0.0)
     rgba = np.dstack([rgb.reshape(h, w, 3), (alpha * 255).reshape(h, w)]).clip(0, 255).astype(np.uint8)
 
     fig = go.Figure(go.Image(source=_png(rgba), x0=x0, dx=(x1 - x0) / w, y0=y1, dy=-(y1 - y0) / h,
                              hoverinfo="skip", name="density"))
-    fig.add_trace(_hover_grid(x[ok], y[ok], code, names + ["other QAs"], (x0, x1, y0, y1)))
+    fig.add_traces(_hover_cells(x[ok], y[ok], code, names + ["other QAs"], (x0, x1, y0, y1)))
     _legend_swatches(fig, colors, highlight_groups, present=np.unique(code[code < len(names)]), names=names)
     fig = _map_layout(fig, title, height)
     fig.update_layout(dragmode="select", xaxis=dict(range=[x0, x1]),
                       yaxis=dict(range=[y0, y1], autorange=None, scaleanchor=None))
     return fig
 
+
+def _spread(per_pixel: np.ndarray, shape: tuple[int, int], radius: int) -> np.ndarray:
+    """Each pixel's sums over the (2r+1)^2 square around it: a sparse view's points become dots one can
+    see (datashader's spread), at the cost of (2r+1)^2 shifted adds of the image, not of the points."""
+    if radius == 0:
+        return per_pixel
+    h, w = shape
+    grid = per_pixel.reshape(h, w, -1)
+    padded = np.pad(grid, ((radius, radius), (radius, radius), (0, 0)))
+    out = np.zeros_like(grid)
+    for dy in range(2 * radius + 1):
+        for dx in range(2 * radius + 1):
+            out += padded[dy:dy + h, dx:dx + w]
+    return out.reshape(per_pixel.shape)
 
 
 def _greyed(codes: np.ndarray, names: list[str], highlight_groups: Sequence[str],
@@ -149,13 +168,13 @@ def _legend_swatches(fig: go.Figure, colors: dict[str, str], highlight_groups: S
 def points_figure(points: pd.DataFrame, *, groups: Groups, rows: np.ndarray | None = None,
                   highlight_groups: Sequence[str] = (), emphasis: np.ndarray | None = None, contours: bool = False,
                   title: str | None = None, height: int = 620, seed: int = 0) -> go.Figure:
-    """A zoomed view of a big map (at most MAX_DRAWN_POINTS QAs) as points, built to be quick at 50k:
-    one WebGL trace of grey QAs under one of coloured QAs, whatever the number of groups (the colour is
-    the group code on a stepped colour scale), in a seeded random order so no group hides another, and
-    a legend of swatches. Coordinates, colour codes and each point's map row (customdata, for
-    `selected_rows`) go to the browser as typed binary arrays; hover names the value ID (a fixed-width
-    string array taken by code: no Python object per point, which plotly would deep-copy one by one);
-    the QA text is read on demand for the selection table (a click selects a point), not sent for 50k.
+    """A zoomed view of a big map (at most MAX_SVG_POINTS QAs) as points: one SVG trace (no WebGL: its
+    set-up alone costs a second in a browser without a GPU) of grey QAs under one of coloured QAs,
+    whatever the number of groups (the colour is the group code on a stepped colour scale), in a seeded
+    random order so no group hides another, and a legend of swatches. Coordinates, colour codes and each
+    point's map row (customdata, for `selected_rows`) go to the browser as typed binary arrays; hover
+    names the value ID (a fixed-width string array taken by code: no Python object per point); the QA
+    text is read on demand for the selection table (a click selects a point).
 
     points: x, y (and value_id for hover) of the rows; groups: their (codes, names) of the whole map's
     colour column, so colours match the density image's; rows: their positions in the map (default
@@ -175,8 +194,8 @@ def points_figure(points: pd.DataFrame, *, groups: Groups, rows: np.ndarray | No
     template = "<b>%{text}</b><br>click: its QA is listed below the map<extra></extra>"
     coloured = dict(color=codes[~grey].astype(np.int16), colorscale=_stepped_scale(names, colors),
                     cmin=0, cmax=max(len(names) - 1, 1), size=5, opacity=auto_opacity(len(points)))
-    traces = [go.Scattergl(x=x[part], y=y[part], mode="markers", marker=marker, customdata=where[part],
-                           text=labels[part], hovertemplate=template, showlegend=False, name=name)
+    traces = [go.Scatter(x=x[part], y=y[part], mode="markers", marker=marker, customdata=where[part],
+                         text=labels[part], hovertemplate=template, showlegend=False, name=name)
               for name, part, marker in (("other QAs", grey, dict(color=OTHER_COLOR, size=4, opacity=0.35)),
                                          ("QAs", ~grey, coloured)) if part.any()]
     fig = go.Figure(data=traces)
@@ -219,9 +238,11 @@ def group_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     return codes.astype(np.int64), names
 
 
-def _hover_grid(x: np.ndarray, y: np.ndarray, codes: np.ndarray, names: list[str], view: View) -> go.Scattergl:
-    """Transparent markers on the occupied cells of a coarse grid: hover says how many QAs are there
-    and which group leads; a box or lasso over them fires the selection event the page resolves."""
+def _hover_cells(x: np.ndarray, y: np.ndarray, codes: np.ndarray, names: list[str], view: View) -> list:
+    """A transparent heatmap over a coarse grid: hover says how many QAs a cell holds and which group
+    leads; and an invisible two-point scatter at the view's corners, which makes plotly fire box and
+    lasso selections (a heatmap alone is not selectable) that the page resolves on every point. Both
+    SVG/canvas: a WebGL grid cost a second of set-up per draw in a browser without a GPU."""
     x0, x1, y0, y1 = view
     gw, gh = HOVER_GRID
     cx = np.clip(((x - x0) / (x1 - x0) * gw).astype(np.int64), 0, gw - 1)
@@ -232,11 +253,16 @@ def _hover_grid(x: np.ndarray, y: np.ndarray, codes: np.ndarray, names: list[str
     by_group = np.bincount(cell * len(names) + codes, minlength=gw * gh * len(names)).reshape(gw * gh, len(names))
     lead = by_group[cells].argmax(axis=1)
     escaped = [escape_hover(name) for name in names]
-    text = np.array([f"{n:,} QAs here; most: {escaped[g]}" for n, g in zip(counts[cells], lead)], dtype=object)
-    # WebGL: up to HOVER_GRID cells as SVG circles made each redraw in the browser cost seconds
-    return go.Scattergl(x=x0 + (cells % gw + 0.5) * (x1 - x0) / gw, y=y0 + (cells // gw + 0.5) * (y1 - y0) / gh,
-                        mode="markers", marker=dict(size=6, opacity=0.0), text=text, name="density cells",
-                        hovertemplate="%{text}<extra></extra>", showlegend=False)
+    text = np.full(gw * gh, "", dtype=object)
+    text[cells] = [f"{n:,} QAs here; most: {escaped[g]}" for n, g in zip(counts[cells], lead)]
+    z = np.where(counts > 0, counts, np.nan).reshape(gh, gw)
+    clear = "rgba(0,0,0,0)"
+    heat = go.Heatmap(z=z, x=x0 + (np.arange(gw) + 0.5) * (x1 - x0) / gw, y=y0 + (np.arange(gh) + 0.5) * (y1 - y0) / gh,
+                      text=text.reshape(gh, gw).tolist(), hovertemplate="%{text}<extra></extra>", hoverongaps=False,
+                      colorscale=[[0, clear], [1, clear]], showscale=False, name="density cells")
+    anchor = go.Scatter(x=[x0, x1], y=[y0, y1], mode="markers", marker=dict(opacity=0), hoverinfo="skip",
+                        showlegend=False, name="selection anchor")
+    return [heat, anchor]
 
 
 def rows_in_selection(x: np.ndarray, y: np.ndarray, selection: Mapping | None) -> np.ndarray:

@@ -1,8 +1,8 @@
 """The Value Map of a big map as a person sees it: `streamlit run app.py` driven by headless chromium.
 
 bench_scale.py times the page on the server (AppTest); this adds what the browser does: the first render,
-a box selection until its rows are listed, zoom / whole-map round trips until the new chart is drawn
-and the app is idle again, and a zoom close enough for points (chromium with no GPU: its software
+a box selection until its rows are listed, zoom / whole-map / pan round trips until the new chart is
+drawn and the app is idle again, and a zoom close enough for points (chromium with no GPU: its software
 WebGL, as on a machine without one). The server's RSS is read from /proc after each step. Baseline, in
 the same run and browser: the first render of a page holding nothing but one 100-point Plotly chart.
 
@@ -141,6 +141,9 @@ def main() -> None:
             click("zoom to the box", "Zoom to box")
             click("whole map", "Whole map")
         click("zoom to the box", "Zoom to box")
+        for _ in range(args.repeats):
+            click("pan right half a view", "→")
+            click("pan left half a view", "←")
         box(25, 18)                                   # a box in the zoomed view, small enough for points
         click("zoom to the small box", "Zoom to box")
         click("whole map", "Whole map")

@@ -37,12 +37,14 @@ def _remember_selection() -> None:
     st.session_state[PENDING_KEY] = bool(selection)
 
 
-def _zoom_controls() -> None:
-    box = density.selection_view(st.session_state.get(LAST_SELECTION_KEY))
-    c1, c2, _ = st.columns([1, 1, 3])
-    for col, label, view, key in ((c1, "Zoom to box", box, "zoom_box"), (c2, "Whole map", None, "zoom_reset")):
-        col.button(label, key=key, disabled=(box is None) if view else st.session_state.get(ZOOM_KEY) is None,
-                   on_click=lambda v=view: st.session_state.update({ZOOM_KEY: v}))   # one run, not two
+def _zoom_controls(whole: density.View) -> None:
+    """Zoom to the drawn box, zoom out, pan half a view, or back to the whole map."""
+    box, zoom = density.selection_view(st.session_state.get(LAST_SELECTION_KEY)), st.session_state.get(ZOOM_KEY)
+    moves = {"Zoom to box": box, **density.nearby_views(zoom or whole, whole), "Whole map": None}
+    keys = {"Zoom to box": "zoom_box", "Whole map": "zoom_reset", "Zoom out": "zoom_out"}
+    for col, (label, view) in zip(st.columns([3, 3, 1, 1, 1, 1, 3, 4]), moves.items()):
+        col.button(label, key=keys.get(label, f"pan_{label}"), disabled=box is None if label == "Zoom to box"
+                   else zoom is None, on_click=lambda v=view: st.session_state.update({ZOOM_KEY: v}))   # one run
 
 
 def _filter_columns(points: pd.DataFrame) -> list[str]:
@@ -116,7 +118,7 @@ def _qa_view(vmap, key, points: pd.DataFrame, keep: np.ndarray) -> None:
                    f"zoom to it: at {density.MAX_SVG_POINTS:,} QAs or fewer they are points (hover: value ID; "
                    "click: its text).")
     elif big:   # a zoomed view of a big map: lean points, QA text on click (the table below)
-        fig = density.points_figure(points[["x", "y", "value_id"]].iloc[rows], groups=groups, rows=rows,
+        fig = density.points_figure(points[["x", "y", "value_id"]].iloc[rows], groups=groups, rows=rows, view=zoom,
                                     highlight_groups=highlight, emphasis=emphasis, contours=contours, title=title)
     else:
         hover = np.asarray(_shared.drawn_for_map(key).hover, dtype=object)[rows]   # a small map: every QA
@@ -124,7 +126,7 @@ def _qa_view(vmap, key, points: pd.DataFrame, keep: np.ndarray) -> None:
                                            highlight_groups=highlight, hover=list(hover), contours=contours)
     _ui.show_figure(fig, name=f"{vmap.name}_value_map", key=CHART_KEY, on_select=_remember_selection,
                     selection_mode=("points", "box", "lasso"))
-    _zoom_controls()
+    _zoom_controls(density.full_view(x, y))
     _selected_table(vmap, key)
 
 
@@ -140,9 +142,8 @@ def _selected_table(vmap, key) -> None:
     st.dataframe(_shared.qa_rows(key, rows[:MAX_TABLE_ROWS], columns), hide_index=True, key="selected_qas")
     _ui.csv_download(lambda: vmap.take(rows, columns), label="Download selected QAs (CSV)",   # read on click
                      file_name="selected_qas.csv", key="selected_csv")
-    if st.button("Clear selection", key="clear_selection"):
-        st.session_state[_session.MAP_SELECTION_KEY] = []
-        st.rerun()
+    st.button("Clear selection", key="clear_selection",   # on_click: one run, not two
+              on_click=lambda: st.session_state.update({_session.MAP_SELECTION_KEY: []}))
 
 
 def _grouped_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:

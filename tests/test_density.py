@@ -112,6 +112,15 @@ def test_selected_rows_are_the_view_rows_in_a_box_and_the_clicked_points():
     assert density.selected_rows(x, y, in_view, None).tolist() == []
 
 
+def test_nearby_views_pan_by_half_a_view_and_zoom_out_to_the_whole_map():
+    whole = (-10.0, 10.0, -10.0, 10.0)
+    steps = density.nearby_views((0.0, 2.0, 0.0, 4.0), whole)
+    assert steps["←"] == (-1.0, 1.0, 0.0, 4.0) and steps["→"] == (1.0, 3.0, 0.0, 4.0)
+    assert steps["↑"] == (0.0, 2.0, 2.0, 6.0) and steps["↓"] == (0.0, 2.0, -2.0, 2.0)
+    assert steps["Zoom out"] == (-1.0, 3.0, -2.0, 6.0)
+    assert density.nearby_views((-8.0, 8.0, -9.0, 9.0), whole)["Zoom out"] is None   # would hold it all
+
+
 def test_selection_is_resolved_against_every_point():
     x = np.array([0.0, 0.5, 1.0, 2.0, 0.2])
     y = np.array([0.0, 0.5, 1.0, 2.0, 0.8])
@@ -176,6 +185,12 @@ def test_value_map_page_draws_density_then_points_and_lists_a_box(big_map_dir, m
     run_ok(at, 180)
     spec = _spec(at)
     assert spec["data"][0]["type"] == "image" and spec["layout"]["xaxis"]["range"] == [0.0, 0.5]
+    at.button(key="pan_→").click()                       # pan half a view right, then zoom out about it
+    run_ok(at, 180)
+    assert _spec(at)["layout"]["xaxis"]["range"] == [0.25, 0.75]
+    at.button(key="zoom_out").click()
+    run_ok(at, 180)
+    assert _spec(at)["layout"]["xaxis"]["range"] == [0.0, 1.0] and _spec(at)["layout"]["yaxis"]["range"] == [-0.25, 0.75]
     at.session_state["map_last_selection"] = {"box": [{"x": [0.0, 0.3], "y": [0.0, 0.3]}], "points": [], "lasso": []}
     run_ok(at, 180)                       # the button now zooms to this box
     at.button(key="zoom_box").click()

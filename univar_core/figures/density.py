@@ -52,6 +52,17 @@ def full_view(x: np.ndarray, y: np.ndarray, pad: float = 0.02) -> View:
     return x0 - dx, x1 + dx, y0 - dy, y1 + dy
 
 
+def nearby_views(view: View, whole: View) -> dict[str, View | None]:
+    """The views one step from `view` (half its width or height to each side, or twice its size about
+    its centre), for the pan and zoom-out buttons; a view that would hold the `whole` map is None."""
+    x0, x1, y0, y1 = view
+    dx, dy = (x1 - x0) / 2, (y1 - y0) / 2
+    out = (x0 - dx, x1 + dx, y0 - dy, y1 + dy)
+    covers = out[0] <= whole[0] and out[1] >= whole[1] and out[2] <= whole[2] and out[3] >= whole[3]
+    return {"Zoom out": None if covers else out, "←": (x0 - dx, x1 - dx, y0, y1), "→": (x0 + dx, x1 + dx, y0, y1),
+            "↑": (x0, x1, y0 + dy, y1 + dy), "↓": (x0, x1, y0 - dy, y1 - dy)}
+
+
 def in_view(x: np.ndarray, y: np.ndarray, view: View | None) -> np.ndarray:
     if view is None:
         return np.ones(len(x), dtype=bool)
@@ -167,7 +178,7 @@ def _legend_swatches(fig: go.Figure, colors: dict[str, str], highlight_groups: S
 
 def points_figure(points: pd.DataFrame, *, groups: Groups, rows: np.ndarray | None = None,
                   highlight_groups: Sequence[str] = (), emphasis: np.ndarray | None = None, contours: bool = False,
-                  title: str | None = None, height: int = 620, seed: int = 0) -> go.Figure:
+                  title: str | None = None, height: int = 620, seed: int = 0, view: View | None = None) -> go.Figure:
     """A zoomed view of a big map (at most MAX_SVG_POINTS QAs) as points: one SVG trace (no WebGL: its
     set-up alone costs a second in a browser without a GPU) of grey QAs under one of coloured QAs,
     whatever the number of groups (the colour is the group code on a stepped colour scale), in a seeded
@@ -178,7 +189,8 @@ def points_figure(points: pd.DataFrame, *, groups: Groups, rows: np.ndarray | No
 
     points: x, y (and value_id for hover) of the rows; groups: their (codes, names) of the whole map's
     colour column, so colours match the density image's; rows: their positions in the map (default
-    0..n-1). `contours`: map_figures' per-group density contours."""
+    0..n-1). `contours`: map_figures' per-group density contours. `view`: the axes' ranges (the zoom box),
+    so that panning moves the axes as it does over the density image."""
     codes, names = np.asarray(groups[0]), list(groups[1])
     colors = group_colors(names)
     order = np.random.default_rng(seed).permutation(len(points))
@@ -205,7 +217,10 @@ def points_figure(points: pd.DataFrame, *, groups: Groups, rows: np.ndarray | No
         fig.add_traces([_density_contour(pd.DataFrame({"x": x[sel], "y": y[sel]}), name=names[i],
                                          color=colors[names[i]], seed=seed)
                         for i in shown if (sel := (codes == i) & ~grey).sum() >= 10])
-    return _map_layout(fig, title, height)
+    fig = _map_layout(fig, title, height)
+    if view is not None:
+        fig.update_layout(xaxis=dict(range=list(view[:2])), yaxis=dict(range=list(view[2:]), scaleanchor=None))
+    return fig
 
 
 def selected_rows(x: np.ndarray, y: np.ndarray, rows: np.ndarray, selection: Mapping | None) -> np.ndarray:

@@ -115,10 +115,11 @@ def _qa_view(vmap, key, points: pd.DataFrame, keep: np.ndarray) -> None:
         fig = density.density_figure(points[["x", "y"]].iloc[rows], color_by=color_col, view=zoom, groups=groups,
                                      highlight_groups=highlight, emphasis=emphasis, title=f"{title} (density)")
         st.caption(f"{len(rows):,} QAs in view: drawn as an image (hover: counts). Draw a box to list its QAs, or "
-                   f"zoom to it: at {density.MAX_SVG_POINTS:,} QAs or fewer they are points (hover: value ID; "
-                   "click: its text).")
-    elif big:   # a zoomed view of a big map: lean points, QA text on click (the table below)
-        fig = density.points_figure(points[["x", "y", "value_id"]].iloc[rows], groups=groups, rows=rows, view=zoom,
+                   f"zoom to it: at {density.MAX_SVG_POINTS:,} QAs or fewer they are points (hover: the QA; "
+                   "click: listed below).")
+    elif big:   # a zoomed view of a big map: SVG points, the hover's QA text read from disk for these rows
+        hover = map_figures.hover_texts(_shared.qa_rows(key, rows, ("value_id", "question", "answer")))
+        fig = density.points_figure(points[["x", "y"]].iloc[rows], groups=groups, rows=rows, view=zoom, hover=hover,
                                     highlight_groups=highlight, emphasis=emphasis, contours=contours, title=title)
     else:
         hover = np.asarray(_shared.drawn_for_map(key).hover, dtype=object)[rows]   # a small map: every QA
@@ -168,8 +169,7 @@ def _grouped_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
     table = cen.drop(columns=["x", "y"]).sort_values("n", ascending=False)
     st.dataframe(table, hide_index=True, key="centroid_table", column_config={
         "n": st.column_config.NumberColumn("n", help="QAs of this value ID"),
-        "cohesion": st.column_config.NumberColumn(
-            "cohesion", format="%.3f", help=COHESION_HELP)})
+        "cohesion": st.column_config.NumberColumn("cohesion", format="%.3f", help=COHESION_HELP)})
     st.caption(COHESION_HELP)
     _ui.csv_download(cen, label="Download value-ID positions (CSV)", file_name="value_id_positions.csv",
                      key="centroids_csv")

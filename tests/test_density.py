@@ -93,6 +93,8 @@ def test_points_figure_is_lean_typed_and_keeps_colours_highlight_and_search():
     assert by_row[1_000_005] == density.escape_hover(pts["value_id"][5])                  # labels follow rows
     xs = dict(zip(_typed(drawn[0]["customdata"]), _typed(drawn[0]["x"])))
     assert xs[1_000_005] == np.float32(pts["x"][5])
+    labelled = density.points_figure(pts.head(3), groups=(groups[0][:3], groups[1]), hover=["a", "b", "c"])
+    assert dict(zip(labelled.data[0].customdata, labelled.data[0].text)) == {0: "a", 1: "b", 2: "c"}
     emphasis = np.arange(n) % 2 == 0
     grey = density.points_figure(pts, groups=groups, highlight_groups=["eng"], emphasis=emphasis, contours=True)
     other, coloured = grey.data[0], grey.data[1]
@@ -190,7 +192,7 @@ def test_value_map_page_draws_density_then_points_and_lists_a_box(big_map_dir, m
     assert _spec(at)["layout"]["xaxis"]["range"] == [0.25, 0.75]
     at.button(key="zoom_out").click()
     run_ok(at, 180)
-    assert _spec(at)["layout"]["xaxis"]["range"] == [0.0, 1.0] and _spec(at)["layout"]["yaxis"]["range"] == [-0.25, 0.75]
+    assert (_spec(at)["layout"]["xaxis"]["range"], _spec(at)["layout"]["yaxis"]["range"]) == ([0, 1], [-0.25, 0.75])
     at.session_state["map_last_selection"] = {"box": [{"x": [0.0, 0.3], "y": [0.0, 0.3]}], "points": [], "lasso": []}
     run_ok(at, 180)                       # the button now zooms to this box
     at.button(key="zoom_box").click()
@@ -199,8 +201,10 @@ def test_value_map_page_draws_density_then_points_and_lists_a_box(big_map_dir, m
     spec = _spec(at)
     drawn = [t for t in spec["data"] if t.get("customdata") is not None]
     assert all(t["type"] == "scatter" for t in drawn) and sum(len(_typed(t["customdata"])) for t in drawn) == inside
-    # a click on a point (its customdata: its row) lists it with its text, read from disk for that row only
+    # hover: each point's QA (its text read from disk for the drawn rows only)
     row = int(_typed(drawn[-1]["customdata"])[0])
+    assert drawn[-1]["text"][0].startswith(f"<b>{qas.loc[row, 'value_id']}</b><br>Q: {qas.loc[row, 'question']}")
+    # a click on a point (its customdata: its row) lists it with its text, read from disk for that row only
     at.session_state["map_last_selection"] = {"points": [{"customdata": row}], "box": [], "lasso": []}
     at.session_state["map_selection_pending"] = True
     at.text_input(key="map_search").input("ANSWER 1")

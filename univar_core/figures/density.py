@@ -178,14 +178,15 @@ def _legend_swatches(fig: go.Figure, colors: dict[str, str], highlight_groups: S
 
 def points_figure(points: pd.DataFrame, *, groups: Groups, rows: np.ndarray | None = None,
                   highlight_groups: Sequence[str] = (), emphasis: np.ndarray | None = None, contours: bool = False,
-                  title: str | None = None, height: int = 620, seed: int = 0, view: View | None = None) -> go.Figure:
+                  title: str | None = None, height: int = 620, seed: int = 0, view: View | None = None,
+                  hover: Sequence[str] | None = None) -> go.Figure:
     """A zoomed view of a big map (at most MAX_SVG_POINTS QAs) as points: one SVG trace (no WebGL: its
     set-up alone costs a second in a browser without a GPU) of grey QAs under one of coloured QAs,
     whatever the number of groups (the colour is the group code on a stepped colour scale), in a seeded
     random order so no group hides another, and a legend of swatches. Coordinates, colour codes and each
-    point's map row (customdata, for `selected_rows`) go to the browser as typed binary arrays; hover
-    names the value ID (a fixed-width string array taken by code: no Python object per point); the QA
-    text is read on demand for the selection table (a click selects a point).
+    point's map row (customdata, for `selected_rows`) go to the browser as typed binary arrays. Hover:
+    `hover`, one escaped label per point (map_figures.hover_texts of the QAs' text, read for these rows
+    only), else the value ID; a click selects a point for the table below the map.
 
     points: x, y (and value_id for hover) of the rows; groups: their (codes, names) of the whole map's
     colour column, so colours match the density image's; rows: their positions in the map (default
@@ -200,10 +201,12 @@ def points_figure(points: pd.DataFrame, *, groups: Groups, rows: np.ndarray | No
     codes = codes[order]
     where = (np.arange(len(points)) if rows is None else np.asarray(rows)).astype(np.int32)[order]
     labels = np.full(len(points), "", dtype=str)
-    if "value_id" in points:   # value ID labels by code: a few hundred escaped names, not 50k strings built
+    if hover is not None:
+        labels = np.asarray(hover, dtype=object)[order]
+    elif "value_id" in points:   # value ID labels by code: a few hundred escaped names, not 50k strings built
         vid_codes, vid_names = pd.factorize(points["value_id"].astype(str))
         labels = np.array([escape_hover(v) for v in vid_names] + [""], dtype=str)[vid_codes[order]]
-    template = "<b>%{text}</b><br>click: its QA is listed below the map<extra></extra>"
+    template = ("%{text}" if hover is not None else "<b>%{text}</b>") + "<br>click: listed below the map<extra></extra>"
     coloured = dict(color=codes[~grey].astype(np.int16), colorscale=_stepped_scale(names, colors),
                     cmin=0, cmax=max(len(names) - 1, 1), size=5, opacity=auto_opacity(len(points)))
     traces = [go.Scatter(x=x[part], y=y[part], mode="markers", marker=marker, customdata=where[part],

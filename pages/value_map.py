@@ -5,8 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import _session, _shared, _ui
-from univar_core.analysis import compare
+from pages import _grouped_view, _session, _shared, _ui
 from univar_core.encoders.base import DEFAULT_ENCODER
 from univar_core.figures import density, map_figures
 
@@ -17,15 +16,10 @@ MAX_FILTER_OPTIONS = 300      # a column with more distinct values than this is 
 CHART_KEY = "value_map_chart"
 ZOOM_KEY, LAST_SELECTION_KEY, PENDING_KEY = "map_zoom", "map_last_selection", "map_selection_pending"
 MAX_TABLE_ROWS = 5_000        # rows listed on the page; the CSV download holds the whole selection
-COHESION_HELP = ("cohesion: mean cosine similarity of a value ID's QAs to their own centroid (1 = its answers "
-                 "are alike; low = they spread over the map).")
 TOPIC_HINT = ("With the general sentence encoder {enc}, nearby QAs mostly share a question or topic, not values "
               "(the UniVaR paper's point). For values, build the map question-centred (the build option "
               "centre questions, on Train & Embed or in the CLI) or with a trained value encoder; the grouped "
               "view compares value IDs as wholes.")
-LAYOUT_HELP = ("centroid: cosine distance between the value IDs' mean embeddings (the paper's grouped view); "
-               "energy / mmd: distances between their whole QA distributions. Not the mean of map positions: "
-               "every value ID answers the same questions, so those means all fall near the middle.")
 
 
 def _remember_selection() -> None:
@@ -97,14 +91,24 @@ def _colour_controls(key, points: pd.DataFrame, keep: np.ndarray):
 
 
 def _qa_view(vmap, key, points: pd.DataFrame, keep: np.ndarray) -> None:
-    color_label, color_col, (codes, names), highlight, contours, query = _colour_controls(key, points, keep)
+    _map_chart(vmap, key, points, keep, _colour_controls(key, points, keep))
+    _selected_table(vmap, key)
+
+
+@st.fragment
+def _map_chart(vmap, key, points: pd.DataFrame, keep: np.ndarray, controls: tuple) -> None:
+    """The chart and its zoom / pan buttons, a fragment: a zoom or pan reruns this alone, not the selection
+    table or the sidebar, which the browser would redraw too; a new selection reruns the page for its table."""
+    color_label, color_col, (codes, names), highlight, contours, query = controls
     x, y = points["x"].to_numpy(), points["y"].to_numpy()
     zoom = st.session_state.get(ZOOM_KEY)
     rows = np.flatnonzero(keep & density.in_view(x, y, zoom))  # a big map is drawn as points once few
     big = vmap.n_qas > density.MAX_DRAWN_POINTS
-    if st.session_state.pop(PENDING_KEY, False) and big:   # box, lasso or click on a big map: on every QA
-        picked = density.selected_rows(x, y, rows, st.session_state.get(LAST_SELECTION_KEY))
-        st.session_state[_session.MAP_SELECTION_KEY] = points["qa_id"].iloc[picked].astype(str).tolist()
+    if st.session_state.pop(PENDING_KEY, False):   # box, lasso or click; on a big map resolved on every QA
+        if big:
+            picked = density.selected_rows(x, y, rows, st.session_state.get(LAST_SELECTION_KEY))
+            st.session_state[_session.MAP_SELECTION_KEY] = points["qa_id"].iloc[picked].astype(str).tolist()
+        st.rerun()                                  # the whole page: the table lists the selection
     emphasis = None
     if query.strip():
         emphasis = _shared.text_matches(key, query.strip())[rows]
@@ -128,7 +132,6 @@ def _qa_view(vmap, key, points: pd.DataFrame, keep: np.ndarray) -> None:
     _ui.show_figure(fig, name=f"{vmap.name}_value_map", key=CHART_KEY, on_select=_remember_selection,
                     selection_mode=("points", "box", "lasso"))
     _zoom_controls(density.full_view(x, y))
-    _selected_table(vmap, key)
 
 
 def _selected_table(vmap, key) -> None:
@@ -145,34 +148,6 @@ def _selected_table(vmap, key) -> None:
                      file_name="selected_qas.csv", key="selected_csv")
     st.button("Clear selection", key="clear_selection",   # on_click: one run, not two
               on_click=lambda: st.session_state.update({_session.MAP_SELECTION_KEY: []}))
-
-
-def _grouped_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
-    c1, c2 = st.columns(2)
-    color_label = c1.selectbox("Colour value IDs by", ["language", "model"], key="grouped_color")
-    method = c2.selectbox("Lay out by distance", list(compare.METHODS), key="grouped_method", help=LAYOUT_HELP)
-    color_col = COLOR_CHOICES[color_label]
-    present = sorted(set(qas.loc[keep, "value_id"].astype(str)))
-    with st.spinner("Distances between value IDs…"):
-        cen, layout = _shared.grouped_layout(key, present, method)
-    highlight: list[str] = []
-    if cen[color_col].nunique() > map_figures.MAX_LEGEND_GROUPS or len(cen) > 60:
-        highlight = st.multiselect(f"Highlight {color_label}s", sorted(cen[color_col].unique()),
-                                   key="grouped_highlight")
-    fig = map_figures.grouped_map_figure(cen, color_by=color_col, highlight_groups=highlight,
-                                     title=f"{vmap.name}: one point per value ID ({len(cen)}), {method} distance")
-    _ui.show_figure(fig, name=f"{vmap.name}_grouped_map", key="grouped_chart")
-    if np.isfinite(layout.fidelity):
-        st.caption(f"Positions: {layout.method} of the {method} distances between value IDs. The 2-D distances "
-                   f"keep their order with Spearman ρ = {layout.fidelity:.2f} (1 = perfectly); read exact "
-                   "distances on the Compare page.")
-    table = cen.drop(columns=["x", "y"]).sort_values("n", ascending=False)
-    st.dataframe(table, hide_index=True, key="centroid_table", column_config={
-        "n": st.column_config.NumberColumn("n", help="QAs of this value ID"),
-        "cohesion": st.column_config.NumberColumn("cohesion", format="%.3f", help=COHESION_HELP)})
-    st.caption(COHESION_HELP)
-    _ui.csv_download(cen, label="Download value-ID positions (CSV)", file_name="value_id_positions.csv",
-                     key="centroids_csv")
 
 
 vmap = _session.current_map()
@@ -197,4 +172,4 @@ if view == "QAs":
         st.caption(":material/lightbulb: " + _ui.md(TOPIC_HINT.format(enc=DEFAULT_ENCODER)))
     _qa_view(vmap, key, points, keep)
 else:
-    _grouped_view(vmap, key, points, keep)
+    _grouped_view.grouped_view(vmap, key, points, keep)

@@ -4,7 +4,8 @@ bench_scale.py times the page on the server (AppTest); this adds what the browse
 a box selection until its rows are listed, zoom / whole-map / pan round trips until the new chart is
 drawn and the app is idle again, and a zoom close enough for points (chromium with no GPU: its software
 WebGL, as on a machine without one). The server's RSS is read from /proc after each step. Baseline, in
-the same run and browser: the first render of a page holding nothing but one 100-point Plotly chart.
+the same run and browser: a page holding nothing but one 100-point Plotly chart and a button that
+changes it (first render, and a click's round trip).
 
     python bench/bench_scale.py --sizes 1000000          # builds the map syn1000000 (once)
     python bench/bench_browser_map.py [--map syn1000000] [--data-dir .cache/bench_scale/maps]
@@ -28,8 +29,11 @@ PLOT = "const el = document.querySelector('.js-plotly-plot'); return !!el && !!e
 TITLE = "const el = document.querySelector('.js-plotly-plot'); return el && el._fullLayout && el._fullLayout.title.text"
 BASELINE_APP = """import plotly.graph_objects as go
 import streamlit as st
+n = st.session_state.get("n", 0)
 st.title("Baseline")
-st.plotly_chart(go.Figure(go.Scatter(x=list(range(100)), y=list(range(100)), mode="markers")))
+st.plotly_chart(go.Figure(go.Scatter(x=list(range(100)), y=[i * (n + 1) for i in range(100)], mode="markers"),
+                          layout=dict(title=dict(text=f"round {n}"))))
+st.button("Next", on_click=lambda: st.session_state.update(n=n + 1))
 """
 
 
@@ -80,9 +84,41 @@ def main() -> None:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"),
                               options=options)
-    wait = WebDriverWait(driver, 300)
+    wait = WebDriverWait(driver, 300, poll_frequency=0.02)   # the default 0.5 s poll would round times up
     idle = lambda d: not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidgetRunningIcon"]')  # noqa: E731
-    procs = []
+    procs: list[subprocess.Popen] = []
+
+    def box(dx: int, dy: int) -> str:
+        """Drag a box from (-dx, -dy) to (dx, dy) around the chart's centre; wait for its rows."""
+        wait.until(idle)
+        before = re.search(r"Selected QAs \(([\d,]*)\)", driver.find_element(By.TAG_NAME, "body").text)
+        drag = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot .nsewdrag")
+        t0 = time.perf_counter()
+        (ActionChains(driver).move_to_element_with_offset(drag, -dx, -dy).click_and_hold()
+         .move_by_offset(dx, dy).move_by_offset(dx, dy).release().perform())
+        found = wait.until(lambda d: (m := re.search(r"Selected QAs \(([1-9][\d,]*)\)",
+                                                     d.find_element(By.TAG_NAME, "body").text))
+                           and (before is None or m.group(1) != before.group(1)) and m)
+        wait.until(idle)
+        print(f"box selection, rows listed: {time.perf_counter() - t0:.2f} s ({found.group(1)} QAs); "
+              f"{server_rss(procs[-1].pid)}", flush=True)
+        return found.group(1)
+
+    def click(label: str, button: str) -> None:
+        """Click a button; time until the chart's title changes (the new chart is drawn), then idle."""
+        wait.until(idle)
+        time.sleep(1)
+        before = driver.execute_script(TITLE)
+        driver.find_element(By.XPATH, f"//button[normalize-space(.)='{button}']").click()
+        t0 = time.perf_counter()
+        wait.until(lambda d: d.execute_script(TITLE) != before)
+        drawn = time.perf_counter() - t0
+        wait.until(idle)
+        kinds = driver.execute_script("return document.querySelector('.js-plotly-plot')._fullData"
+                                      ".map(t => t.type).filter((t, i, a) => a.indexOf(t) === i).join('+')")
+        print(f"{label}: chart drawn {drawn:.2f} s, app idle {time.perf_counter() - t0:.2f} s ({kinds}); "
+              f"{server_rss(procs[-1].pid)}", flush=True)
+
     try:
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "baseline.py").write_text(BASELINE_APP)
@@ -94,6 +130,8 @@ def main() -> None:
                 wait.until(lambda d: d.execute_script(PLOT + "el._fullData[0].type === 'scatter'"))
                 print(f"baseline (one 100-point chart), first render, {visit}: {time.perf_counter() - t0:.2f} s",
                       flush=True)
+            for _ in range(args.repeats):
+                click("baseline: a button's round trip to a new chart", "Next")
             proc.terminate()
 
         proc, url = start_server("app.py", REPO, env)
@@ -104,37 +142,6 @@ def main() -> None:
             wait.until(lambda d: d.execute_script(PLOT + "el._fullData[0].type === 'image'"))
             print(f"first render ({visit}): {time.perf_counter() - t0:.2f} s; {server_rss(proc.pid)}", flush=True)
             wait.until(idle)
-
-        def box(dx: int, dy: int) -> str:
-            """Drag a box from (-dx, -dy) to (dx, dy) around the chart's centre; wait for its rows."""
-            wait.until(idle)
-            before = re.search(r"Selected QAs \(([\d,]*)\)", driver.find_element(By.TAG_NAME, "body").text)
-            drag = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot .nsewdrag")
-            t0 = time.perf_counter()
-            (ActionChains(driver).move_to_element_with_offset(drag, -dx, -dy).click_and_hold()
-             .move_by_offset(dx, dy).move_by_offset(dx, dy).release().perform())
-            found = wait.until(lambda d: (m := re.search(r"Selected QAs \(([1-9][\d,]*)\)",
-                                                         d.find_element(By.TAG_NAME, "body").text))
-                               and (before is None or m.group(1) != before.group(1)) and m)
-            wait.until(idle)
-            print(f"box selection, rows listed: {time.perf_counter() - t0:.2f} s ({found.group(1)} QAs); "
-                  f"{server_rss(proc.pid)}", flush=True)
-            return found.group(1)
-
-        def click(label: str, button: str) -> None:
-            """Click a button; time until the chart's title changes (the new chart is drawn), then idle."""
-            wait.until(idle)
-            time.sleep(1)
-            before = driver.execute_script(TITLE)
-            driver.find_element(By.XPATH, f"//button[normalize-space(.)='{button}']").click()
-            t0 = time.perf_counter()
-            wait.until(lambda d: d.execute_script(TITLE) != before)
-            drawn = time.perf_counter() - t0
-            wait.until(idle)
-            kinds = driver.execute_script("return document.querySelector('.js-plotly-plot')._fullData"
-                                          ".map(t => t.type).filter((t, i, a) => a.indexOf(t) === i).join('+')")
-            print(f"{label}: chart drawn {drawn:.2f} s, app idle {time.perf_counter() - t0:.2f} s ({kinds}); "
-                  f"{server_rss(proc.pid)}", flush=True)
 
         box(60, 40)
         for _ in range(args.repeats):

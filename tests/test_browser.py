@@ -277,6 +277,15 @@ def test_big_map_is_a_density_image_and_a_box_selection_lists_rows(app_url, driv
     _wait_for_chart(driver)
     assert driver.execute_script("return document.querySelector('.js-plotly-plot').data[0].type") == "image"
     assert "scattergl" not in driver.execute_script(kinds)
+    # hover over the image: the transparent heatmap says how many QAs the cell holds
+    cells = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot .nsewdrag")
+    for dx in (0, 7, -9, 15, -20, 30):                  # until the pointer is over an occupied cell
+        ActionChains(driver).move_to_element_with_offset(cells, dx, dx // 2).perform()
+        time.sleep(0.3)
+        if "QAs here" in driver.execute_script("return document.querySelector('.hoverlayer').textContent"):
+            break
+    assert re.search(r"[\d,]+ QAs here; most: \w+",
+                     driver.execute_script("return document.querySelector('.hoverlayer').textContent"))
     listed = select([(100, 70), (100, 70)], (-150, -100))
     _screenshot(driver, tmp_path, "value_map_big")
     for _ in range(4):                   # zoom into boxes until few enough QAs are in view to draw as points

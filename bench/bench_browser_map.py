@@ -4,8 +4,8 @@ bench_scale.py times the page on the server (AppTest); this adds what the browse
 a box selection until its rows are listed, zoom / whole-map / pan round trips until the new chart is
 drawn and the app is idle again, and a zoom close enough for points (chromium with no GPU: its software
 WebGL, as on a machine without one). The server's RSS is read from /proc after each step. Baseline, in
-the same run and browser: a page holding nothing but one 100-point Plotly chart and a button that
-changes it (first render, and a click's round trip).
+the same run and browser: a page holding nothing but one 100-point Plotly chart (SVG, then WebGL) and a
+button that changes it (first render, and a click's round trip).
 
     python bench/bench_scale.py --sizes 1000000          # builds the map syn1000000 (once)
     python bench/bench_browser_map.py [--map syn1000000] [--data-dir .cache/bench_scale/maps]
@@ -31,7 +31,7 @@ BASELINE_APP = """import plotly.graph_objects as go
 import streamlit as st
 n = st.session_state.get("n", 0)
 st.title("Baseline")
-st.plotly_chart(go.Figure(go.Scatter(x=list(range(100)), y=[i * (n + 1) for i in range(100)], mode="markers"),
+st.plotly_chart(go.Figure(go.TRACE(x=list(range(100)), y=[i * (n + 1) for i in range(100)], mode="markers"),
                           layout=dict(title=dict(text=f"round {n}"))))
 st.button("Next", on_click=lambda: st.session_state.update(n=n + 1))
 """
@@ -120,19 +120,20 @@ def main() -> None:
               f"{server_rss(procs[-1].pid)}", flush=True)
 
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / "baseline.py").write_text(BASELINE_APP)
-            proc, url = start_server("baseline.py", Path(tmp), env)
-            procs.append(proc)
-            for visit in ["cold"] + ["warm"] * args.repeats:
-                t0 = time.perf_counter()
-                driver.get(url)
-                wait.until(lambda d: d.execute_script(PLOT + "el._fullData[0].type === 'scatter'"))
-                print(f"baseline (one 100-point chart), first render, {visit}: {time.perf_counter() - t0:.2f} s",
-                      flush=True)
-            for _ in range(args.repeats):
-                click("baseline: a button's round trip to a new chart", "Next")
-            proc.terminate()
+        for trace, kind in (("Scatter", "scatter"), ("Scattergl", "scattergl")):   # SVG, then WebGL
+            with tempfile.TemporaryDirectory() as tmp:
+                (Path(tmp) / "baseline.py").write_text(BASELINE_APP.replace("TRACE", trace))
+                proc, url = start_server("baseline.py", Path(tmp), env)
+                procs.append(proc)
+                for visit in ["cold"] + ["warm"] * args.repeats:
+                    t0 = time.perf_counter()
+                    driver.get(url)
+                    wait.until(lambda d, kind=kind: d.execute_script(PLOT + f"el._fullData[0].type === '{kind}'"))
+                    print(f"baseline (one 100-point {kind} chart), first render, {visit}: "
+                          f"{time.perf_counter() - t0:.2f} s", flush=True)
+                for _ in range(args.repeats):
+                    click(f"baseline ({kind}): a button's round trip to a new chart", "Next")
+                proc.terminate()
 
         proc, url = start_server("app.py", REPO, env)
         procs.append(proc)

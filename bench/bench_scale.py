@@ -114,8 +114,9 @@ at.session_state["map_last_selection"] = {"box": [{"x": [0.0, 1.0], "y": [0.0, 1
 at.session_state["map_selection_pending"] = True
 select = timed_run(at, 'box_select_cpu_s')
 n_selected = len(at.session_state["map_selection"])
-# zoom / pan: a new view box re-rendered on the server, sized to hold 90 % of MAX_DRAWN_POINTS QAs (the most
-# that are drawn as points): the per-view work is then the same at any map size
+# zoom / pan: a new view box re-rendered on the server, sized to hold 90 % of MAX_DRAWN_POINTS QAs (an image
+# on a big map; the per-view work is then the same at any map size); then one holding 90 % of MAX_SVG_POINTS,
+# drawn as points
 import numpy as np
 import pandas as pd
 from univar_core.figures import density
@@ -123,13 +124,18 @@ xy = pd.read_parquet(path / "qas.parquet", columns=["x", "y"])
 x, y = xy["x"].to_numpy(), xy["y"].to_numpy()
 del xy
 cx, cy = float(np.median(x)), float(np.median(y))
-want = int(0.9 * density.MAX_DRAWN_POINTS)
-lo, hi = 0.0, float(max(np.ptp(x), np.ptp(y)))
-for _ in range(40):
-    h = (lo + hi) / 2
-    n_in = int(density.in_view(x, y, (cx - h, cx + h, cy - h, cy + h)).sum())
-    lo, hi = (h, hi) if n_in < want else (lo, h)
-h = lo
+
+
+def half_width_holding(want: int) -> float:
+    lo, hi = 0.0, float(max(np.ptp(x), np.ptp(y)))
+    for _ in range(40):
+        h = (lo + hi) / 2
+        n_in = int(density.in_view(x, y, (cx - h, cx + h, cy - h, cy + h)).sum())
+        lo, hi = (h, hi) if n_in < want else (lo, h)
+    return lo
+
+
+h = half_width_holding(int(0.9 * density.MAX_DRAWN_POINTS))
 n_in = int(density.in_view(x, y, (cx - h, cx + h, cy - h, cy + h)).sum())
 at.session_state["map_zoom"] = (cx - h, cx + h, cy - h, cy + h)
 zoom = timed_run(at, 'zoom_cpu_s')
@@ -137,9 +143,14 @@ zoom_spec = at.get("plotly_chart")[0].proto.spec
 at.session_state["map_zoom"] = (cx - 0.75 * h, cx + 1.25 * h, cy - h, cy + h)
 pan = timed_run(at, 'pan_cpu_s')
 n_pan = int(density.in_view(x, y, at.session_state["map_zoom"]).sum())
+h = half_width_holding(int(0.9 * density.MAX_SVG_POINTS))
+at.session_state["map_zoom"] = (cx - h, cx + h, cy - h, cy + h)
+n_points = int(density.in_view(x, y, at.session_state["map_zoom"]).sum())
+zoom_points = timed_run(at, 'zoom_points_cpu_s')
+points_spec = at.get("plotly_chart")[0].proto.spec
 # a click on one point (its customdata is its row): the table lists it with its text read from disk
 import base64
-shown = [t["customdata"] for t in json.loads(zoom_spec)["data"] if isinstance(t.get("customdata"), dict)]
+shown = [t["customdata"] for t in json.loads(points_spec)["data"] if isinstance(t.get("customdata"), dict)]
 row = int(np.frombuffer(base64.b64decode(shown[-1]["bdata"]), dtype=shown[-1]["dtype"])[0])
 at.session_state["map_last_selection"] = {"points": [{"customdata": row}], "box": [], "lasso": []}
 at.session_state["map_selection_pending"] = True
@@ -164,6 +175,8 @@ print("RENDER " + json.dumps({"distance_centroid_s": round(t_centroid, 1),
       "chart_kind": kind, "chart_message_mb": round(len(spec) / 1e6, 2), "box_select_round_trip_s": round(select, 2),
       "n_selected": n_selected, "zoom_round_trip_s": round(zoom, 2), "pan_round_trip_s": round(pan, 2),
       "zoom_qas_in_view": n_in, "pan_qas_in_view": n_pan, "click_round_trip_s": round(click, 2),
+      "zoom_to_points_round_trip_s": round(zoom_points, 2), "zoom_to_points_qas_in_view": n_points,
+      "points_message_mb": round(len(points_spec) / 1e6, 2),
       "search_round_trip_s": round(search, 2),
       "zoomed_chart_kind": json.loads(zoom_spec)["data"][0]["type"],
       "zoomed_message_mb": round(len(zoom_spec) / 1e6, 2), "page_peak_rss_gib": round(page_rss, 2),

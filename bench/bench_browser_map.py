@@ -25,14 +25,15 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PLOT = "const el = document.querySelector('.js-plotly-plot'); return !!el && !!el._fullData && "
-TITLE = "const el = document.querySelector('.js-plotly-plot'); return el && el._fullLayout && el._fullLayout.title.text"
+CHART = ".st-key-value_map_chart .js-plotly-plot"   # the Value Map's chart (a big map's legend strip is another)
+PLOT = f"const el = document.querySelector('{CHART}'); return !!el && !!el._fullData && "
+TITLE = f"const el = document.querySelector('{CHART}'); return el && el._fullLayout && el._fullLayout.title.text"
 BASELINE_APP = """import plotly.graph_objects as go
 import streamlit as st
 n = st.session_state.get("n", 0)
 st.title("Baseline")
 st.plotly_chart(go.Figure(go.TRACE(x=list(range(100)), y=[i * (n + 1) for i in range(100)], mode="markers"),
-                          layout=dict(title=dict(text=f"round {n}"))))
+                          layout=dict(title=dict(text=f"round {n}"))), key="value_map_chart")
 st.button("Next", on_click=lambda: st.session_state.update(n=n + 1))
 """
 
@@ -92,7 +93,7 @@ def main() -> None:
         """Drag a box from (-dx, -dy) to (dx, dy) around the chart's centre; wait for its rows."""
         wait.until(idle)
         before = re.search(r"Selected QAs \(([\d,]*)\)", driver.find_element(By.TAG_NAME, "body").text)
-        drag = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot .nsewdrag")
+        drag = driver.find_element(By.CSS_SELECTOR, f"{CHART} .nsewdrag")
         t0 = time.perf_counter()
         (ActionChains(driver).move_to_element_with_offset(drag, -dx, -dy).click_and_hold()
          .move_by_offset(dx, dy).move_by_offset(dx, dy).release().perform())
@@ -114,7 +115,7 @@ def main() -> None:
         wait.until(lambda d: d.execute_script(TITLE) != before)
         drawn = time.perf_counter() - t0
         wait.until(idle)
-        kinds = driver.execute_script("return document.querySelector('.js-plotly-plot')._fullData"
+        kinds = driver.execute_script(f"return document.querySelector('{CHART}')._fullData"
                                       ".map(t => t.type).filter((t, i, a) => a.indexOf(t) === i).join('+')")
         print(f"{label}: chart drawn {drawn:.2f} s, app idle {time.perf_counter() - t0:.2f} s ({kinds}); "
               f"{server_rss(procs[-1].pid)}", flush=True)

@@ -45,12 +45,14 @@ def md(text: object) -> str:
     return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text))
 
 
-def show_figure(fig: go.Figure, *, name: str, key: str, **chart_kw):
-    """Draw a figure and offer it as a standalone interactive HTML file (PNG: the chart's camera icon)."""
+def show_figure(fig: go.Figure, *, name: str, key: str, download: Callable[[], go.Figure] | None = None, **chart_kw):
+    """Draw a figure and offer it as a standalone interactive HTML file (PNG: the chart's camera icon);
+    `download`: makes the file's figure when it is asked for, if it differs from the one drawn."""
     event = st.plotly_chart(fig, key=key, config={"displaylogo": False,
                                                   "toImageButtonOptions": {"filename": name, "scale": 2}},
                             **chart_kw)
-    st.download_button(f"Download {name.replace('_', ' ')} (HTML)", data=lambda: map_figures.figure_html(fig),
+    st.download_button(f"Download {name.replace('_', ' ')} (HTML)",
+                       data=lambda: map_figures.figure_html(download() if download else fig),
                        file_name=f"{name}.html", mime="text/html", key=f"{key}_html", on_click="ignore")
     return event
 

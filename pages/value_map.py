@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from pages import _grouped_view, _session, _shared, _ui
@@ -91,12 +92,19 @@ def _colour_controls(key, points: pd.DataFrame, keep: np.ndarray):
 
 
 def _qa_view(vmap, key, points: pd.DataFrame, keep: np.ndarray) -> None:
-    _map_chart(vmap, key, points, keep, _colour_controls(key, points, keep))
+    controls = _colour_controls(key, points, keep)
+    legend: list[str] = []
+    if vmap.n_qas > density.MAX_DRAWN_POINTS:   # a big map's legend: drawn once here, not on every zoom / pan
+        (codes, names), highlight = controls[2], controls[3]
+        legend = density.legend_groups(names, highlight, np.flatnonzero(np.bincount(codes[keep], minlength=len(names))))
+        if legend:
+            st.plotly_chart(density.legend_figure(names, legend), key="map_legend", config={"displayModeBar": False})
+    _map_chart(vmap, key, points, keep, controls, legend)
     _selected_table(vmap, key)
 
 
 @st.fragment
-def _map_chart(vmap, key, points: pd.DataFrame, keep: np.ndarray, controls: tuple) -> None:
+def _map_chart(vmap, key, points: pd.DataFrame, keep: np.ndarray, controls: tuple, legend: list[str]) -> None:
     """The chart and its zoom / pan buttons, a fragment: a zoom or pan reruns this alone, not the selection
     table or the sidebar, which the browser would redraw too; a new selection reruns the page for its table."""
     color_label, color_col, (codes, names), highlight, contours, query = controls
@@ -117,20 +125,23 @@ def _map_chart(vmap, key, points: pd.DataFrame, keep: np.ndarray, controls: tupl
     groups = (codes[rows], names)
     if len(rows) > (density.MAX_SVG_POINTS if big else density.MAX_DRAWN_POINTS):   # no WebGL on big maps
         fig = density.density_figure(points[["x", "y"]].iloc[rows], color_by=color_col, view=zoom, groups=groups,
-                                     highlight_groups=highlight, emphasis=emphasis, title=f"{title} (density)")
+                                     highlight_groups=highlight, emphasis=emphasis, title=f"{title} (density)",
+                                     legend=False)
         st.caption(f"{len(rows):,} QAs in view: drawn as an image (hover: counts). Draw a box to list its QAs, or "
                    f"zoom to it: at {density.MAX_SVG_POINTS:,} QAs or fewer they are points (hover: the QA; "
                    "click: listed below).")
     elif big:   # a zoomed view of a big map: SVG points, the hover's QA text read from disk for these rows
         hover = map_figures.hover_texts(_shared.qa_rows(key, rows, ("value_id", "question", "answer")))
         fig = density.points_figure(points[["x", "y"]].iloc[rows], groups=groups, rows=rows, view=zoom, hover=hover,
-                                    highlight_groups=highlight, emphasis=emphasis, contours=contours, title=title)
+                                    highlight_groups=highlight, emphasis=emphasis, contours=contours, title=title,
+                                    legend=False)
     else:
         hover = np.asarray(_shared.drawn_for_map(key).hover, dtype=object)[rows]   # a small map: every QA
         fig = map_figures.value_map_figure(points.iloc[rows], color_by=color_col, emphasis=emphasis, title=title,
                                            highlight_groups=highlight, hover=list(hover), contours=contours)
     _ui.show_figure(fig, name=f"{vmap.name}_value_map", key=CHART_KEY, on_select=_remember_selection,
-                    selection_mode=("points", "box", "lasso"))
+                    selection_mode=("points", "box", "lasso"),   # the file carries the legend drawn apart
+                    download=lambda: density.add_swatches(go.Figure(fig), map_figures.group_colors(names), legend))
     _zoom_controls(density.full_view(x, y))
 
 

@@ -229,15 +229,16 @@ def test_chart_pages_draw_their_chart(app_url, driver, tmp_path, page, path):
     _screenshot(driver, tmp_path, page)
 
 
-TITLE_JS = "return document.querySelector('.js-plotly-plot')._fullLayout.title.text"
+MAP_CHART = ".st-key-value_map_chart .js-plotly-plot"   # the Value Map's chart (a big map's legend is another)
+TITLE_JS = f"return document.querySelector('{MAP_CHART}')._fullLayout.title.text"
 
 
-def _wait_for_plot(driver, condition: str) -> None:
+def _wait_for_plot(driver, condition: str, chart: str = ".js-plotly-plot") -> None:
     """Wait until the JavaScript ``condition`` holds of ``el``, the page's Plotly chart, then for the app idle."""
     from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(driver, CHART_WAIT_S).until(lambda d: d.execute_script(
-        f"const el = document.querySelector('.js-plotly-plot'); return !!el && {condition};"))
+        f"const el = document.querySelector('{chart}'); return !!el && {condition};"))
     _wait_idle(driver)
 
 
@@ -262,7 +263,7 @@ def test_big_map_is_a_density_image_and_a_box_selection_lists_rows(app_url, driv
     from univar_core.figures.density import MAX_SVG_POINTS
 
     def select(path: list[tuple[int, int]], start: tuple[int, int]) -> int:
-        drag = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot .nsewdrag")
+        drag = driver.find_element(By.CSS_SELECTOR, f"{MAP_CHART} .nsewdrag")
         chain = ActionChains(driver).move_to_element_with_offset(drag, *start).click_and_hold()
         for step in path:
             chain = chain.move_by_offset(*step)
@@ -272,26 +273,28 @@ def test_big_map_is_a_density_image_and_a_box_selection_lists_rows(app_url, driv
         _wait_idle(driver)
         return int(found.group(1).replace(",", ""))
 
-    kinds = "return [...new Set(document.querySelector('.js-plotly-plot')._fullData.map(t => t.type))]"
+    kinds = f"return [...new Set(document.querySelector('{MAP_CHART}')._fullData.map(t => t.type))]"
     driver.get(f"{app_url}/?map=big")
-    _wait_for_chart(driver)
-    assert driver.execute_script("return document.querySelector('.js-plotly-plot').data[0].type") == "image"
+    _wait_for_plot(driver, "!!el._fullData && el._fullData.length > 0", MAP_CHART)
+    assert driver.execute_script(f"return document.querySelector('{MAP_CHART}').data[0].type") == "image"
+    legend = "return document.querySelector('.st-key-map_legend .js-plotly-plot').data.map(t => t.name)"
+    assert len(driver.execute_script(legend)) == 25            # the legend strip: the map's 25 languages
     assert "scattergl" not in driver.execute_script(kinds)
     # hover over the image: the transparent heatmap says how many QAs the cell holds
-    cells = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot .nsewdrag")
+    cells = driver.find_element(By.CSS_SELECTOR, f"{MAP_CHART} .nsewdrag")
     for dx in (0, 7, -9, 15, -20, 30):                  # until the pointer is over an occupied cell
         ActionChains(driver).move_to_element_with_offset(cells, dx, dx // 2).perform()
         time.sleep(0.3)
-        if "QAs here" in driver.execute_script("return document.querySelector('.hoverlayer').textContent"):
+        if "QAs here" in driver.execute_script(f"return document.querySelector('{MAP_CHART} .hoverlayer').textContent"):
             break
     assert re.search(r"[\d,]+ QAs here; most: \w+",
-                     driver.execute_script("return document.querySelector('.hoverlayer').textContent"))
+                     driver.execute_script(f"return document.querySelector('{MAP_CHART} .hoverlayer').textContent"))
     listed = select([(100, 70), (100, 70)], (-150, -100))
     _screenshot(driver, tmp_path, "value_map_big")
     for _ in range(4):                   # zoom into boxes until few enough QAs are in view to draw as points
         title = driver.execute_script(TITLE_JS)
         _click_text(driver, "Zoom to box", "button")
-        _wait_for_plot(driver, f"el._fullLayout.title.text !== {title!r}")
+        _wait_for_plot(driver, f"el._fullLayout.title.text !== {title!r}", MAP_CHART)
         assert "scattergl" not in driver.execute_script(kinds)
         if listed <= MAX_SVG_POINTS:
             break
@@ -300,7 +303,8 @@ def test_big_map_is_a_density_image_and_a_box_selection_lists_rows(app_url, driv
         WebDriverWait(driver, CHART_WAIT_S).until(lambda d: "Selected QAs (0)" in _body_text(d))
         _wait_idle(driver)
         listed = select([(50, 35), (50, 35)], (-50, -35))
-    _wait_for_plot(driver, "el._fullData.some(t => t.type === 'scatter' && t.customdata && t.customdata.length > 0)")
+    _wait_for_plot(driver, "el._fullData.some(t => t.type === 'scatter' && t.customdata && t.customdata.length > 0)",
+                   MAP_CHART)
     _screenshot(driver, tmp_path, "value_map_big_zoomed")
     # a lasso on the zoomed points: resolved on the server, listed
     _click_text(driver, "Clear selection", "button")

@@ -42,6 +42,19 @@ def test_density_figure_is_one_small_image_whatever_n_and_no_webgl():
     assert len(many.data) == 3 + 1 and many.data[3].name == "m1$eng"   # 41 groups: highlight only
 
 
+def test_a_big_maps_legend_is_a_strip_of_its_own_and_the_chart_can_leave_it_out():
+    names = ["eng", "<b>ind</b>", "zho"]
+    strip = density.legend_figure(names, ["eng", "<b>ind</b>"])
+    assert [t.name for t in strip.data] == ["eng", "&lt;b&gt;ind&lt;/b&gt;"]       # names escaped
+    assert strip.data[0].marker.color == density.group_colors(names)["eng"]          # the chart's colours
+    assert strip.layout.legend.itemclick is False and strip.layout.height < 100
+    assert density.legend_groups(names, ["zho"], np.array([0, 1])) == ["zho"]      # highlighted only
+    assert density.legend_groups([f"g{i}" for i in range(40)], [], np.arange(40)) == []   # too many to read
+    pts = _points(1_000)
+    assert [t.type for t in density.density_figure(pts, color_by="lang", legend=False).data] == [
+        "image", "heatmap", "scatter"]
+
+
 def _opaque_pixels(fig) -> int:
     import io
     import zlib
@@ -159,7 +172,14 @@ def big_map_dir(tmp_path_factory, demo_map_master):
 
 
 def _spec(at: AppTest) -> dict:
-    return json.loads(at.get("plotly_chart")[0].proto.spec)
+    """The map chart's figure (the legend strip above it has no title)."""
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return next(spec for spec in specs if spec["layout"].get("title"))
+
+
+def _legend(at: AppTest) -> list[str]:
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return [t["name"] for spec in specs if not spec["layout"].get("title") for t in spec["data"]]
 
 
 def test_value_map_page_draws_density_then_points_and_lists_a_box(big_map_dir, monkeypatch):
@@ -169,7 +189,8 @@ def test_value_map_page_draws_density_then_points_and_lists_a_box(big_map_dir, m
     run_ok(at, 180)
     spec = _spec(at)
     assert spec["data"][0]["type"] == "image"
-    assert len(at.get("plotly_chart")[0].proto.spec) < 3_000_000
+    assert len(json.dumps(spec)) < 3_000_000
+    assert _legend(at) == ["eng", "ind", "zho"] and not any(t.get("showlegend") for t in spec["data"])
     # a box over the density image (what the chart's on_select callback stores)
     box = {"box": [{"x": [0.0, 0.5], "y": [0.0, 0.5]}], "points": [], "lasso": []}
     at.session_state["map_last_selection"] = box

@@ -95,12 +95,13 @@ def _png(rgba: np.ndarray) -> str:
 def density_figure(points: pd.DataFrame, *, color_by: str, view: View | None = None,
                    highlight_groups: Sequence[str] = (), emphasis: np.ndarray | None = None,
                    title: str | None = None, height: int = 620, size: tuple[int, int] = IMAGE_SIZE,
-                   groups: Groups | None = None) -> go.Figure:
+                   groups: Groups | None = None, legend: bool = True) -> go.Figure:
     """The density image of `points` (x, y, color_by) inside `view` (default: all of them).
     Colours follow map_figures.value_map_figure: `highlight_groups` and `emphasis` (search) turn the
     other QAs grey; with more than MAX_LEGEND_GROUPS groups and nothing highlighted the colours stay
     but the legend is left out. `groups`: the rows' (codes, names) of the whole map's `color_by`
-    (group_codes, computed once per map), so colours stay put whatever the view; else from `points`."""
+    (group_codes, computed once per map), so colours stay put whatever the view; else from `points`.
+    `legend=False`: no swatches (the page draws legend_figure apart, once, rather than on every zoom)."""
     x = points["x"].to_numpy(dtype=np.float64)
     y = points["y"].to_numpy(dtype=np.float64)
     x0, x1, y0, y1 = view or full_view(x, y)
@@ -131,7 +132,8 @@ def density_figure(points: pd.DataFrame, *, color_by: str, view: View | None = N
     fig = go.Figure(go.Image(source=_png(rgba), x0=x0, dx=(x1 - x0) / w, y0=y1, dy=-(y1 - y0) / h,
                              hoverinfo="skip", name="density"))
     fig.add_traces(_hover_cells(x[ok], y[ok], code, names + ["other QAs"], (x0, x1, y0, y1)))
-    _legend_swatches(fig, colors, highlight_groups, present=np.unique(code[code < len(names)]), names=names)
+    if legend:
+        add_swatches(fig, colors, legend_groups(names, highlight_groups, np.unique(code[code < len(names)])))
     fig = _map_layout(fig, title, height)
     fig.update_layout(dragmode="select", xaxis=dict(range=[x0, x1]),
                       yaxis=dict(range=[y0, y1], autorange=None, scaleanchor=None))
@@ -165,21 +167,40 @@ def _greyed(codes: np.ndarray, names: list[str], highlight_groups: Sequence[str]
     return grey
 
 
-def _legend_swatches(fig: go.Figure, colors: dict[str, str], highlight_groups: Sequence[str],
-                     present: np.ndarray, names: list[str]) -> None:
-    """A legend of colour swatches (an image or a one-trace scatter has none of its own): the
-    highlighted groups, else the groups present if they are few enough to read."""
-    shown = ([g for g in highlight_groups if g in colors] if highlight_groups
-             else [names[i] for i in present] if len(present) <= MAX_LEGEND_GROUPS else [])
+def legend_groups(names: list[str], highlight_groups: Sequence[str], present: np.ndarray) -> list[str]:
+    """The groups a legend lists: the highlighted ones, else those present (codes into `names`) if they
+    are few enough to read."""
+    known = set(names)
+    return ([g for g in highlight_groups if g in known] if highlight_groups
+            else [names[i] for i in present] if len(present) <= MAX_LEGEND_GROUPS else [])
+
+
+def add_swatches(fig: go.Figure, colors: dict[str, str], shown: Sequence[str]) -> go.Figure:
+    """A legend of colour swatches (an image or a one-trace scatter has none of its own)."""
     fig.add_traces([go.Scatter(x=[None], y=[None], mode="markers", name=escape_hover(name), legendrank=1000,
                                marker=dict(color=colors[name], size=8), showlegend=True, hoverinfo="skip")
                     for name in shown])
+    return fig
+
+
+def legend_figure(names: list[str], shown: Sequence[str], width_px: int = 900) -> go.Figure:
+    """A big map's legend as a strip of its own above the chart. Why: drawn in the chart, 25 legend entries
+    cost about 0.2 s of every zoom and pan in a browser without a GPU (bench_browser_map), and the colours
+    do not change with the view. Clicks on entries do nothing: the colours are baked into the image."""
+    fig = add_swatches(go.Figure(), group_colors(names), shown)
+    text = 10 + 7 * max((len(name) for name in shown), default=1)   # px of an entry's text, ~7 px a character
+    rows = -(-len(shown) // max(1, width_px // (text + 40)))            # + the swatch and gaps
+    fig.update_layout(height=16 + 20 * rows, margin=dict(l=0, r=0, t=0, b=0), showlegend=True, plot_bgcolor="white",
+                      xaxis=dict(visible=False), yaxis=dict(visible=False), legend=dict(
+                          orientation="h", x=0, y=1, yanchor="top", entrywidth=text, maxheight=1, itemclick=False,
+                          itemdoubleclick=False))
+    return fig
 
 
 def points_figure(points: pd.DataFrame, *, groups: Groups, rows: np.ndarray | None = None,
                   highlight_groups: Sequence[str] = (), emphasis: np.ndarray | None = None, contours: bool = False,
                   title: str | None = None, height: int = 620, seed: int = 0, view: View | None = None,
-                  hover: Sequence[str] | None = None) -> go.Figure:
+                  hover: Sequence[str] | None = None, legend: bool = True) -> go.Figure:
     """A zoomed view of a big map (at most MAX_SVG_POINTS QAs) as points: one SVG trace (no WebGL: its
     set-up alone costs a second in a browser without a GPU) of grey QAs under one of coloured QAs,
     whatever the number of groups (the colour is the group code on a stepped colour scale), in a seeded
@@ -191,7 +212,7 @@ def points_figure(points: pd.DataFrame, *, groups: Groups, rows: np.ndarray | No
     points: x, y (and value_id for hover) of the rows; groups: their (codes, names) of the whole map's
     colour column, so colours match the density image's; rows: their positions in the map (default
     0..n-1). `contours`: map_figures' per-group density contours. `view`: the axes' ranges (the zoom box),
-    so that panning moves the axes as it does over the density image."""
+    so that panning moves the axes as it does over the density image. `legend`: as in density_figure."""
     codes, names = np.asarray(groups[0]), list(groups[1])
     colors = group_colors(names)
     order = np.random.default_rng(seed).permutation(len(points))
@@ -215,7 +236,8 @@ def points_figure(points: pd.DataFrame, *, groups: Groups, rows: np.ndarray | No
                                          ("QAs", ~grey, coloured)) if part.any()]
     fig = go.Figure(data=traces)
     shown = np.unique(codes[~grey])
-    _legend_swatches(fig, colors, highlight_groups, present=shown, names=names)
+    if legend:
+        add_swatches(fig, colors, legend_groups(names, highlight_groups, shown))
     if contours and len(shown) <= MAX_CONTOUR_GROUPS:
         fig.add_traces([_density_contour(pd.DataFrame({"x": x[sel], "y": y[sel]}), name=names[i],
                                          color=colors[names[i]], seed=seed)

@@ -97,12 +97,15 @@ def main() -> None:
         t0 = time.perf_counter()
         (ActionChains(driver).move_to_element_with_offset(drag, -dx, -dy).click_and_hold()
          .move_by_offset(dx, dy).move_by_offset(dx, dy).release().perform())
+        released = time.perf_counter()   # the selection event fires on the release, the end of perform()
         found = wait.until(lambda d: (m := re.search(r"Selected QAs \(([1-9][\d,]*)\)",
                                                      d.find_element(By.TAG_NAME, "body").text))
                            and (before is None or m.group(1) != before.group(1)) and m)
+        listed = time.perf_counter() - released
         wait.until(idle)
-        print(f"box selection, rows listed: {time.perf_counter() - t0:.2f} s ({found.group(1)} QAs); "
-              f"{server_rss(procs[-1].pid)}", flush=True)
+        print(f"box selection: rows listed {listed:.2f} s after the mouse is released, app idle "
+              f"{time.perf_counter() - released:.2f} s ({found.group(1)} QAs; the drag itself, webdriver's "
+              f"mouse moves: {released - t0:.2f} s); {server_rss(procs[-1].pid)}", flush=True)
         return found.group(1)
 
     def click(label: str, button: str) -> None:

@@ -20,7 +20,7 @@ LAYOUT_HELP = ("centroid: cosine distance between the value IDs' mean embeddings
 
 def grouped_view(vmap, key, qas: pd.DataFrame, keep: np.ndarray) -> None:
     c1, c2 = st.columns(2)
-    color_label = c1.selectbox("Colour value IDs by", ["language", "model"], key="grouped_color")
+    color_label = c1.selectbox("Colour value IDs by", list(COLOR_CHOICES), key="grouped_color")
     method = c2.selectbox("Lay out by distance", list(compare.METHODS), key="grouped_method", help=LAYOUT_HELP)
     color_col = COLOR_CHOICES[color_label]
     present = sorted(set(qas.loc[keep, "value_id"].astype(str)))

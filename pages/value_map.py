@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from pages import _grouped_view, _session, _shared, _ui
@@ -141,7 +140,7 @@ def _map_chart(vmap, key, points: pd.DataFrame, keep: np.ndarray, controls: tupl
                                            highlight_groups=highlight, hover=list(hover), contours=contours)
     _ui.show_figure(fig, name=f"{vmap.name}_value_map", key=CHART_KEY, on_select=_remember_selection,
                     selection_mode=("points", "box", "lasso"),   # the file carries the legend drawn apart
-                    download=lambda: density.add_swatches(go.Figure(fig), map_figures.group_colors(names), legend))
+                    download=lambda: density.with_legend(fig, names, legend))
     _zoom_controls(density.full_view(x, y))
 
 

@@ -51,8 +51,10 @@ def test_a_big_maps_legend_is_a_strip_of_its_own_and_the_chart_can_leave_it_out(
     assert density.legend_groups(names, ["zho"], np.array([0, 1])) == ["zho"]      # highlighted only
     assert density.legend_groups([f"g{i}" for i in range(40)], [], np.arange(40)) == []   # too many to read
     pts = _points(1_000)
-    assert [t.type for t in density.density_figure(pts, color_by="lang", legend=False).data] == [
-        "image", "heatmap", "scatter"]
+    bare = density.density_figure(pts, color_by="lang", legend=False)
+    assert [t.type for t in bare.data] == ["image", "heatmap", "scatter"]
+    download = density.with_legend(bare, ["eng", "ind", "zho"], ["ind"])            # the chart's HTML file
+    assert [t.name for t in download.data[3:]] == ["ind"] and len(bare.data) == 3   # a copy: the chart unchanged
 
 
 def _opaque_pixels(fig) -> int:

@@ -3,8 +3,9 @@
 Why: Plotly's WebGL scatter goes blank above about 1.5M points (plotly.js #5178) and a million
 points of JSON (hover text included) is hundreds of MB through Streamlit, whose messages are capped.
 A WebGL view made for millions (embedding-atlas) fetches its engine from a CDN at run time, which
-this offline app cannot do; and in a browser without a GPU WebGL itself is the cost: chromium's
-software renderer takes about 1.2 s to set up a WebGL scatter, whatever its size (bench_browser_map).
+this offline app cannot do; and in a browser without a GPU WebGL itself is the cost: in chromium's
+software renderer a 100-point WebGL scatter added 0.4-1.2 s to a page's first render and doubled a
+round trip against the same chart in SVG (bench_browser_map).
 So a big map's view is a categorical density image (numpy bincount per pixel, each pixel the
 count-weighted mix of its groups' colours, opacity by log count, points spread to dots once the view
 holds few, what datashader does, in ~100 lines of numpy), sent as one PNG (a few hundred kB at any n),
@@ -12,8 +13,8 @@ under a transparent heatmap of a coarse grid for hover (how many QAs, which grou
 selection, none of it WebGL. The selection is resolved on the server against every point
 (`rows_in_selection`). When the view (a zoom box) holds few enough points, they are drawn as points
 (`points_figure`, SVG below MAX_SVG_POINTS): one trace whatever the number of groups, coordinates,
-colour codes and rows as typed binary arrays, hover naming the value ID; the QA text is read from
-disk for the rows a person selects, not sent for every hover.
+colour codes and rows as typed binary arrays, each point's QA as hover (its text read from disk for
+those rows only). The legend can be drawn apart (`legend_figure`), so a zoom does not redraw it.
 """
 from __future__ import annotations
 
@@ -173,6 +174,11 @@ def legend_groups(names: list[str], highlight_groups: Sequence[str], present: np
     known = set(names)
     return ([g for g in highlight_groups if g in known] if highlight_groups
             else [names[i] for i in present] if len(present) <= MAX_LEGEND_GROUPS else [])
+
+
+def with_legend(fig: go.Figure, names: list[str], shown: Sequence[str]) -> go.Figure:
+    """A copy of `fig` with the swatches of `shown` (a chart drawn without its legend, for its download)."""
+    return add_swatches(go.Figure(fig), group_colors(names), shown)
 
 
 def add_swatches(fig: go.Figure, colors: dict[str, str], shown: Sequence[str]) -> go.Figure:

@@ -33,8 +33,9 @@ def tiny_model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cluster():
-    import ray
+    from univar_core.encoders.ray_encode import _ray
 
+    ray = _ray()                       # the project's one way in to Ray (it keeps Ray's hands off print)
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     try:
         yield
@@ -125,3 +126,27 @@ def test_ray_options_need_ray(command):
     for extra in (["--workers", "2"], ["--ray-address", "head:6379"]):
         result = CliRunner().invoke(cli.app, [*command, *extra])
         assert result.exit_code == 2 and "go with --ray" in result.output, result.output
+
+
+def test_ray_leaves_print_alone_so_numba_can_still_compile_in_this_process(cluster):
+    """Ray's progress-bar manager (ray.experimental.tqdm_ray) replaces builtins.print with a Python function
+    unless RAY_TQDM_PATCH_PRINT=0. numba then cannot type `print` in anything it compiles later in the
+    process: pynndescent and UMAP failed with "Untyped global name 'print'" in the test run after this
+    module, as a build after Ray would on a machine whose numba cache is cold."""
+    import builtins
+    import types
+
+    import numba
+    from ray.experimental import tqdm_ray
+
+    connect(RayOptions(workers=2))         # what a --ray build does first
+    tqdm_ray.instance()                    # the bar manager, as Ray Data and ray.shutdown create it
+    assert isinstance(builtins.print, types.BuiltinFunctionType)
+
+    @numba.njit
+    def count_up(x):
+        if x < 0:
+            print("negative", x)
+        return x + 1
+
+    assert count_up(1) == 2

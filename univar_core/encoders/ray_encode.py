@@ -67,6 +67,9 @@ class RayPlan:
 
 
 def _ray() -> Any:
+    # Ray's progress-bar manager would replace builtins.print with a Python function: numba, compiling
+    # pynndescent / UMAP later in this process, then fails on any `print` ("Untyped global name 'print'")
+    os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
     try:
         import ray
     except ImportError as err:

@@ -1,6 +1,8 @@
 """Value Map: every QA on the UMAP map, or one point per value ID (the paper's fig. 1 and fig. 5)."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -62,7 +64,16 @@ def _apply_filters(key, points: pd.DataFrame) -> np.ndarray:
     return keep
 
 
-def _colour_controls(key, points: pd.DataFrame, keep: np.ndarray):
+class Colouring(NamedTuple):
+    label: str                              # the column's name on screen
+    column: str
+    groups: tuple[np.ndarray, list[str]]    # code per QA of the whole map, group names
+    highlight: list[str]
+    contours: bool
+    query: str                              # text search
+
+
+def _colour_controls(key, points: pd.DataFrame, keep: np.ndarray) -> Colouring:
     """Colour column, its cached (codes, names) over the map (no pass over 1M labels), highlight, contours, query."""
     available = {label: col for label, col in COLOR_CHOICES.items() if col in points.columns}
     c1, c2 = st.columns([1, 2])
@@ -87,15 +98,16 @@ def _colour_controls(key, points: pd.DataFrame, keep: np.ndarray):
         st.caption(f"{len(present)} {color_label} groups: too many for a legend. Colour by language or model "
                    "to group them, or pick groups to highlight (the rest turn grey).")
         highlight = st.multiselect("Highlight", sorted(present), key="highlight_groups")
-    return color_label, color_col, (codes, names), highlight, contours, query
+    return Colouring(color_label, color_col, (codes, names), highlight, contours, query)
 
 
 def _qa_view(vmap, key, points: pd.DataFrame, keep: np.ndarray) -> None:
     controls = _colour_controls(key, points, keep)
     legend: list[str] = []
     if vmap.n_qas > density.MAX_DRAWN_POINTS:   # a big map's legend: drawn once here, not on every zoom / pan
-        (codes, names), highlight = controls[2], controls[3]
-        legend = density.legend_groups(names, highlight, np.flatnonzero(np.bincount(codes[keep], minlength=len(names))))
+        (codes, names) = controls.groups
+        present = np.flatnonzero(np.bincount(codes[keep], minlength=len(names)))
+        legend = density.legend_groups(names, controls.highlight, present)
         if legend:
             st.plotly_chart(density.legend_figure(names, legend), key="map_legend", config={"displayModeBar": False})
     _map_chart(vmap, key, points, keep, controls, legend)
@@ -103,7 +115,7 @@ def _qa_view(vmap, key, points: pd.DataFrame, keep: np.ndarray) -> None:
 
 
 @st.fragment
-def _map_chart(vmap, key, points: pd.DataFrame, keep: np.ndarray, controls: tuple, legend: list[str]) -> None:
+def _map_chart(vmap, key, points: pd.DataFrame, keep: np.ndarray, controls: Colouring, legend: list[str]) -> None:
     """The chart and its zoom / pan buttons, a fragment: a zoom or pan reruns this alone, not the selection
     table or the sidebar, which the browser would redraw too; a new selection reruns the page for its table."""
     color_label, color_col, (codes, names), highlight, contours, query = controls

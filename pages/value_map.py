@@ -143,13 +143,15 @@ def _map_chart(vmap, key, points: pd.DataFrame, keep: np.ndarray, controls: Colo
                    "click: listed below).")
     elif big:   # a zoomed view of a big map: SVG points, the hover's QA text read from disk for these rows
         hover = map_figures.hover_texts(_shared.qa_rows(key, rows, ("value_id", "question", "answer")))
-        fig = density.points_figure(points[["x", "y"]].iloc[rows], groups=groups, rows=rows, view=zoom, hover=hover,
+        fig = density.points_figure(points[["x", "y"]].iloc[rows], groups=groups, rows=rows, hover=hover,
                                     highlight_groups=highlight, emphasis=emphasis, contours=contours, title=title,
                                     legend=False)
     else:
         hover = np.asarray(_shared.drawn_for_map(key).hover, dtype=object)[rows]   # a small map: every QA
         fig = map_figures.value_map_figure(points.iloc[rows], color_by=color_col, emphasis=emphasis, title=title,
                                            highlight_groups=highlight, hover=list(hover), contours=contours)
+    if zoom is not None:   # points too: the axes show the zoomed view, so that a pan moves them
+        density.show_view(fig, zoom)
     _ui.show_figure(fig, name=f"{vmap.name}_value_map", key=CHART_KEY, on_select=_remember_selection,
                     selection_mode=("points", "box", "lasso"),   # the file carries the legend drawn apart
                     download=lambda: density.with_legend(fig, names, legend))

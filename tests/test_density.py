@@ -224,6 +224,7 @@ def test_value_map_page_draws_density_then_points_and_lists_a_box(big_map_dir, m
     spec = _spec(at)
     drawn = [t for t in spec["data"] if t.get("customdata") is not None]
     assert all(t["type"] == "scatter" for t in drawn) and sum(len(_typed(t["customdata"])) for t in drawn) == inside
+    assert spec["layout"]["xaxis"]["range"] == [0.0, 0.3]            # the axes show the zoomed view
     # hover: each point's QA (its text read from disk for the drawn rows only)
     row = int(_typed(drawn[-1]["customdata"])[0])
     assert drawn[-1]["text"][0].startswith(f"<b>{qas.loc[row, 'value_id']}</b><br>Q: {qas.loc[row, 'question']}")

@@ -135,10 +135,15 @@ def density_figure(points: pd.DataFrame, *, color_by: str, view: View | None = N
     fig.add_traces(_hover_cells(x[ok], y[ok], code, names + ["other QAs"], (x0, x1, y0, y1)))
     if legend:
         add_swatches(fig, colors, legend_groups(names, highlight_groups, np.unique(code[code < len(names)])))
-    fig = _map_layout(fig, title, height)
-    fig.update_layout(dragmode="select", xaxis=dict(range=[x0, x1]),
-                      yaxis=dict(range=[y0, y1], autorange=None, scaleanchor=None))
+    fig = show_view(_map_layout(fig, title, height), (x0, x1, y0, y1))
+    fig.update_layout(dragmode="select")
     return fig
+
+
+def show_view(fig: go.Figure, view: View) -> go.Figure:
+    """Axes fixed to `view` (a zoom box), so that a pan or zoom moves them whatever is drawn in it."""
+    return fig.update_layout(xaxis=dict(range=list(view[:2])), yaxis=dict(range=list(view[2:]), autorange=None,
+                                                                           scaleanchor=None))
 
 
 def _spread(per_pixel: np.ndarray, shape: tuple[int, int], radius: int) -> np.ndarray:
@@ -205,7 +210,7 @@ def legend_figure(names: list[str], shown: Sequence[str], width_px: int = 900) -
 
 def points_figure(points: pd.DataFrame, *, groups: Groups, rows: np.ndarray | None = None,
                   highlight_groups: Sequence[str] = (), emphasis: np.ndarray | None = None, contours: bool = False,
-                  title: str | None = None, height: int = 620, seed: int = 0, view: View | None = None,
+                  title: str | None = None, height: int = 620, seed: int = 0,
                   hover: Sequence[str] | None = None, legend: bool = True) -> go.Figure:
     """A zoomed view of a big map (at most MAX_SVG_POINTS QAs) as points: one SVG trace (no WebGL: its
     set-up alone costs a second in a browser without a GPU) of grey QAs under one of coloured QAs,
@@ -217,8 +222,7 @@ def points_figure(points: pd.DataFrame, *, groups: Groups, rows: np.ndarray | No
 
     points: x, y (and value_id for hover) of the rows; groups: their (codes, names) of the whole map's
     colour column, so colours match the density image's; rows: their positions in the map (default
-    0..n-1). `contours`: map_figures' per-group density contours. `view`: the axes' ranges (the zoom box),
-    so that panning moves the axes as it does over the density image. `legend`: as in density_figure."""
+    0..n-1). `contours`: map_figures' per-group density contours. `legend`: as in density_figure."""
     codes, names = np.asarray(groups[0]), list(groups[1])
     colors = group_colors(names)
     order = np.random.default_rng(seed).permutation(len(points))
@@ -248,10 +252,7 @@ def points_figure(points: pd.DataFrame, *, groups: Groups, rows: np.ndarray | No
         fig.add_traces([_density_contour(pd.DataFrame({"x": x[sel], "y": y[sel]}), name=names[i],
                                          color=colors[names[i]], seed=seed)
                         for i in shown if (sel := (codes == i) & ~grey).sum() >= 10])
-    fig = _map_layout(fig, title, height)
-    if view is not None:
-        fig.update_layout(xaxis=dict(range=list(view[:2])), yaxis=dict(range=list(view[2:]), scaleanchor=None))
-    return fig
+    return _map_layout(fig, title, height)
 
 
 def selected_rows(x: np.ndarray, y: np.ndarray, rows: np.ndarray, selection: Mapping | None) -> np.ndarray:

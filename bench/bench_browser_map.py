@@ -2,7 +2,8 @@
 
 bench_scale.py times the page on the server (AppTest); this adds what the browser does: the first render,
 a box selection until its rows are listed, zoom / whole-map / pan round trips until the new chart is
-drawn and the app is idle again, and a zoom close enough for points (chromium with no GPU: its software
+drawn and the app is idle again, a zoom close enough for points, then the Compare and Value Lenses pages
+(twice each: the second visit is warm) (chromium with no GPU: its software
 WebGL, as on a machine without one). The server's RSS is read from /proc after each step. Baseline, in
 the same run and browser: a page holding nothing but one 100-point Plotly chart (SVG, then WebGL) and a
 button that changes it (first render, and a click's round trip).
@@ -159,6 +160,16 @@ def main() -> None:
         box(25, 18)                                   # a box in the zoomed view, small enough for points
         click("zoom to the small box", "Zoom to box")
         click("whole map", "Whole map")
+        charts = ("const els = [...document.querySelectorAll('.js-plotly-plot')];"
+                  "return els.length > 0 && els.every(e => e._fullData)")
+        for page in ("compare", "value_lenses") * 2:   # the other pages that draw the map (a 50k sample)
+            t0 = time.perf_counter()
+            driver.get(f"{url}/{page}?map={args.map}")
+            wait.until(lambda d: d.execute_script(charts))
+            drawn = time.perf_counter() - t0
+            wait.until(idle)
+            print(f"page {page}: charts drawn {drawn:.2f} s, app idle {time.perf_counter() - t0:.2f} s; "
+                  f"{server_rss(proc.pid)}", flush=True)
     finally:
         driver.quit()
         for proc in procs:

@@ -120,6 +120,28 @@ def test_build_on_ray_then_a_plain_build_reads_its_cache(cluster, tiny_model, tm
     np.testing.assert_array_equal(np.asarray(first.embeddings), np.asarray(second.embeddings))
 
 
+
+def test_placing_on_ray_counts_the_clusters_vectors_as_embedded_not_from_cache(cluster, tiny_model, tmp_path,
+                                                                                monkeypatch):
+    """place_on_map with ray reported every QA the cluster had just embedded as read from the cache (the
+    build path subtracted the cluster's count, placement did not)."""
+    from univar_core.maps.placement import place_on_map
+
+    qas = _qas()
+    csv = tmp_path / "qa.csv"
+    qas.to_csv(csv, index=False)
+    monkeypatch.setenv("UNIVAR_CACHE_DIR", str(tmp_path / "cache"))
+    env = {"UNIVAR_DATA_DIR": str(tmp_path / "maps"), "UNIVAR_CACHE_DIR": str(tmp_path / "cache")}
+    built = CliRunner().invoke(cli.app, ["build", str(csv), "--name", "base", "--encoder", tiny_model,
+                                         "--n-neighbors", "5"], env=env)
+    assert built.exit_code == 0, built.output
+    new = pd.DataFrame({"model": "newcomer", "lang": "eng", "question": [f"should we {w} ?" for w in WORDS[:4]],
+                        "answer": [f"we {w} because it is good" for w in WORDS[4:8]]})   # none in the cache
+    placement = place_on_map(store.load_map("base", data_dir=env["UNIVAR_DATA_DIR"]), new, layer="new",
+                             ray=RayOptions(workers=2))
+    assert placement.n_from_cache == 0          # all of them embedded by the cluster just now
+
+
 @pytest.mark.parametrize("command", [["build", "x.csv", "--name", "m"],
                                      ["rebuild", "m", "--name", "n", "--encoder", "e"], ["eval", "x.csv"]])
 def test_ray_options_need_ray(command):

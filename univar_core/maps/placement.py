@@ -173,12 +173,12 @@ def place_on_map(vmap: ValueMap, source: Source, *, layer: str, encoder: Encoder
         total = len(table)
         if progress is not None:
             progress("embed", 0, total)
-        if ray is not None:
-            embed_on_ray(enc, table, ray, progress)
+        ray_run = embed_on_ray(enc, table, ray, progress) if ray is not None else None
         result = enc.encode_qas(table["question"].tolist(), table["answer"].tolist(),
                                 progress=_stage(progress, "embed"))
         new_emb = np.asarray(result.embeddings, dtype=np.float32)
-        n_from_cache = int(result.n_from_cache)
+        # as in build._embed: what the cluster embedded just now reached us through the cache, not from it
+        n_from_cache = int(result.n_from_cache) - (ray_run.n_encoded if ray_run is not None else 0)
     map_dim = int(vmap.embeddings.shape[1])
     if new_emb.shape[1] != map_dim:
         raise QAInputError(f"embeddings have dimension {new_emb.shape[1]} but map '{vmap.name}' has "

@@ -47,16 +47,18 @@ def warm_projection() -> threading.Thread:
 
 
 # ---------------------------------------------------------------- cached derived data
-@st.cache_data(show_spinner=False, max_entries=16)
+@st.cache_resource(show_spinner=False, max_entries=16)   # read only: shared, not copied on every rerun
 def drawn_for_map(key: MapKey, keep_value_ids: tuple[str, ...] = ()) -> drawn_points.DrawnPoints:
     """The QAs a whole-map scatter draws (all of a map that fits one figure) with their hover labels."""
     return drawn_points.drawn_points(load_value_map(*key), keep_value_ids)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=64)   # 8 MB of codes at 1M: shared, read only, not copied
 def label_codes(key: MapKey, column: str) -> tuple[np.ndarray, list[str]]:
     """(group code per QA, sorted group names) of a map column; missing values are "(none)"."""
-    return density.group_codes(load_value_map(*key).points[column])
+    codes, names = density.group_codes(load_value_map(*key).points[column])
+    codes.flags.writeable = False
+    return codes, names
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -139,7 +141,7 @@ def nearest_cross_for_map(key: MapKey, a: str, b: str, k: int) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=64)
 def pair_test_for_map(key: MapKey, a: str, b: str, method: str) -> dict:
     vmap = load_value_map(*key)
-    return compare.pair_test(vmap.qas, np.asarray(vmap.embeddings), a, b, method=method, n_boot=200, n_perm=499)
+    return compare.pair_test(vmap.points, np.asarray(vmap.embeddings), a, b, method=method, n_boot=200, n_perm=499)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -166,7 +168,7 @@ def demo_checkpoints_for_map(key: MapKey) -> tuple[pd.DataFrame, np.ndarray]:
     table = demo_checkpoints()
     emb = np.asarray(enc.encode_qas(table["question"].tolist(), table["answer"].tolist()).embeddings,
                      dtype=np.float32)
-    xy = place_points(np.asarray(vmap.embeddings), vmap.qas[["x", "y"]].to_numpy(dtype=np.float32), emb)
+    xy = place_points(np.asarray(vmap.embeddings), vmap.points[["x", "y"]].to_numpy(dtype=np.float32), emb)
     return table.assign(x=xy[:, 0], y=xy[:, 1]), emb
 
 

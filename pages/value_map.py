@@ -71,6 +71,7 @@ class Colouring(NamedTuple):
     highlight: list[str]
     contours: bool
     query: str                              # text search
+    present: np.ndarray                     # codes of the groups with QAs that pass the filters
 
 
 def _colour_controls(key, points: pd.DataFrame, keep: np.ndarray) -> Colouring:
@@ -83,7 +84,8 @@ def _colour_controls(key, points: pd.DataFrame, keep: np.ndarray) -> Colouring:
     color_col = available[color_label]
     query = c2.text_input("Search QA text", key="map_search", placeholder="e.g. family, freedom, tradition")
     codes, names = _shared.label_codes(key, color_col)
-    present = [names[i] for i in np.flatnonzero(np.bincount(codes[keep], minlength=len(names)))]
+    present_codes = np.flatnonzero(np.bincount(codes[keep], minlength=len(names)))
+    present = [names[i] for i in present_codes]
     highlight, contours = [], False
     if len(present) <= map_figures.MAX_LEGEND_GROUPS and not pd.api.types.is_float_dtype(points[color_col]):
         c3, c4 = st.columns([1, 2])
@@ -98,16 +100,15 @@ def _colour_controls(key, points: pd.DataFrame, keep: np.ndarray) -> Colouring:
         st.caption(f"{len(present)} {color_label} groups: too many for a legend. Colour by language or model "
                    "to group them, or pick groups to highlight (the rest turn grey).")
         highlight = st.multiselect("Highlight", sorted(present), key="highlight_groups")
-    return Colouring(color_label, color_col, (codes, names), highlight, contours, query)
+    return Colouring(color_label, color_col, (codes, names), highlight, contours, query, present_codes)
 
 
 def _qa_view(vmap, key, points: pd.DataFrame, keep: np.ndarray) -> None:
     controls = _colour_controls(key, points, keep)
     legend: list[str] = []
     if vmap.n_qas > density.MAX_DRAWN_POINTS:   # a big map's legend: drawn once here, not on every zoom / pan
-        (codes, names) = controls.groups
-        present = np.flatnonzero(np.bincount(codes[keep], minlength=len(names)))
-        legend = density.legend_groups(names, controls.highlight, present)
+        names = controls.groups[1]
+        legend = density.legend_groups(names, controls.highlight, controls.present)
         if legend:
             st.plotly_chart(density.legend_figure(names, legend), key="map_legend", config={"displayModeBar": False})
     _map_chart(vmap, key, points, keep, controls, legend)
@@ -118,7 +119,7 @@ def _qa_view(vmap, key, points: pd.DataFrame, keep: np.ndarray) -> None:
 def _map_chart(vmap, key, points: pd.DataFrame, keep: np.ndarray, controls: Colouring, legend: list[str]) -> None:
     """The chart and its zoom / pan buttons, a fragment: a zoom or pan reruns this alone, not the selection
     table or the sidebar, which the browser would redraw too; a new selection reruns the page for its table."""
-    color_label, color_col, (codes, names), highlight, contours, query = controls
+    color_label, color_col, (codes, names), highlight, contours, query, _ = controls
     x, y = points["x"].to_numpy(), points["y"].to_numpy()
     zoom = st.session_state.get(ZOOM_KEY)
     rows = np.flatnonzero(keep & density.in_view(x, y, zoom))  # a big map is drawn as points once few

@@ -11,6 +11,7 @@ sample and checks the file against the encoder.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -30,6 +31,7 @@ def qa_key(question: str, answer: str) -> str:
     return hashlib.sha256(f"{question}\0{answer}".encode()).hexdigest()[:24]
 
 
+@functools.lru_cache(maxsize=1)   # the installed model folder does not change within a process
 def default_model_hash() -> str:
     from univar_core.encoders.sentence_encoder import folder_content_hash, resolve_model_path
 

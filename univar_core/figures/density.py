@@ -35,6 +35,7 @@ from univar_core.figures.map_figures import (
     auto_opacity,
     escape_hover,
     group_colors,
+    stepped_scale,
 )
 
 MAX_DRAWN_POINTS = 50_000   # a map of more QAs is big: drawn as the density image, points only once few
@@ -238,7 +239,7 @@ def points_figure(points: pd.DataFrame, *, groups: Groups, rows: np.ndarray | No
         vid_codes, vid_names = pd.factorize(points["value_id"].astype(str))
         labels = np.array([escape_hover(v) for v in vid_names] + [""], dtype=str)[vid_codes[order]]
     template = ("%{text}" if hover is not None else "<b>%{text}</b>") + "<br>click: listed below the map<extra></extra>"
-    coloured = dict(color=codes[~grey].astype(np.int16), colorscale=_stepped_scale(names, colors),
+    coloured = dict(color=codes[~grey].astype(np.int16), colorscale=stepped_scale(names, colors),
                     cmin=0, cmax=max(len(names) - 1, 1), size=5, opacity=auto_opacity(len(points)))
     traces = [go.Scatter(x=x[part], y=y[part], mode="markers", marker=marker, customdata=where[part],
                          text=labels[part], hovertemplate=template, showlegend=False, name=name)
@@ -266,13 +267,6 @@ def selected_rows(x: np.ndarray, y: np.ndarray, rows: np.ndarray, selection: Map
         if isinstance(data, (int, float)) and not isinstance(data, bool) and 0 <= data < len(x):
             clicked.append(int(data))
     return np.union1d(inside, np.asarray(clicked, dtype=np.int64))
-
-
-def _stepped_scale(names: list[str], colors: dict[str, str]) -> list[list]:
-    """A colour scale on which code i of cmin=0..cmax=len(names)-1 is exactly group i's colour."""
-    top = max(len(names) - 1, 1)
-    return [[i / top, colors[name]] for i, name in enumerate(names)] if len(names) > 1 else \
-        [[0.0, colors[names[0]]], [1.0, colors[names[0]]]]
 
 
 def group_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:

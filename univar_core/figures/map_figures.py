@@ -138,6 +138,13 @@ def _scatter(points: pd.DataFrame, *, name: str, color, hover: list[str], size: 
     )
 
 
+def stepped_scale(names: list[str], colors: dict[str, str]) -> list[list]:
+    """A colour scale on which code i of cmin=0..cmax=len(names)-1 is exactly group i's colour."""
+    top = max(len(names) - 1, 1)
+    return [[i / top, colors[name]] for i, name in enumerate(names)] if len(names) > 1 else \
+        [[0.0, colors[names[0]]], [1.0, colors[names[0]]]]
+
+
 def auto_opacity(n_points: int) -> float:
     """Marker opacity for a map of ``n_points``: opaque on small maps, fainter as points pile up, so that
     dense places read darker and lower layers show through (0.85 up to 3k points, 0.2 from 68k)."""
@@ -232,11 +239,9 @@ def value_map_figure(points: pd.DataFrame, *, color_by: str = "lang", emphasis: 
         order = np.random.default_rng(seed).permutation(len(shown))   # one trace: its row order is the draw order
         shown, shown_hover, labels = shown.iloc[order], shown_hover[order], labels[order]
         codes = pd.Categorical(labels, categories=names).codes
-        top = max(len(names) - 1, 1)
-        scale = [[i / top, colors[name]] for i, name in enumerate(names)]
         trace = _scatter(shown, name=f"{len(colors)} {color_by} groups", color=codes, hover=list(shown_hover),
                          size=marker_size, opacity=opacity, showlegend=False)
-        trace.marker.update(colorscale=scale, cmin=0, cmax=top)
+        trace.marker.update(colorscale=stepped_scale(names, colors), cmin=0, cmax=max(len(names) - 1, 1))
         fig.add_trace(trace)
         return _map_layout(fig, title, height)
     n_rounds = max(1, min(DRAW_ROUNDS, MAX_TRACES // max(len(colors), 1)))

@@ -109,8 +109,10 @@ class ValueMap:
         if self._qas is None:
             with self._lock:   # app sessions share one map: read the text once
                 if self._qas is None:
-                    assert self._text is not None
-                    self._qas = self._text.read_columns()
+                    assert self._text is not None and self._points is not None
+                    # only the text is read: the other columns are the points already in memory
+                    text = self._text.read_columns([c for c in TEXT_COLUMNS if c in self._text.columns])
+                    self._qas = pd.concat([self._points, text], axis=1)[self._text.columns]
         return self._qas
 
     @qas.setter

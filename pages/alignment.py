@@ -21,14 +21,14 @@ def _trajectory_section(vmap, key) -> None:
     st.caption("Checkpoints of one model (e.g. steps of a DPO run): where each checkpoint's QAs sit on the map "
                "and how far their centroid is from a target value ID (cosine distance of centroids; paper appendix G).")
     is_demo = vmap.name == "demo" or (vmap.path is not None and vmap.path.name == "demo")
-    sources = compare.checkpoint_sources(vmap.qas, is_demo=is_demo)
+    sources = compare.checkpoint_sources(vmap.points, is_demo=is_demo)   # no QA text needed
     if not sources:
         st.info("No checkpoints on this map. Upload each checkpoint's QAs as a layer (Upload page), or build a map "
                 "from QAs with a `checkpoint` column.")
         return
     source = st.radio("Checkpoints", sources, key="lens_traj_source", horizontal=True,
                       format_func=compare.CHECKPOINT_SOURCES.get)
-    value_ids = sorted(vmap.points["value_id"].astype(str).unique())
+    value_ids = _shared.label_codes(key, "value_id")[1]   # sorted, cached per map
     if source == "demo":
         enc, why = _session.encoder_for_map(vmap)
         if enc is None:

@@ -127,7 +127,7 @@ vmap = _session.current_map()
 key = _session.current_map_key()
 st.title("Compare two value IDs")
 st.caption("A value ID is one model answering in one language (model$lang).")
-value_ids = sorted(vmap.points["value_id"].astype(str).unique())
+value_ids = _shared.label_codes(key, "value_id")[1]   # sorted, cached per map
 if len(value_ids) < 2:
     st.info("This map has a single value ID: nothing to compare. Add QAs of another model or language.")
     st.stop()

@@ -46,7 +46,7 @@ def _distances_section(vmap, key) -> None:
 
 def _pair_section(vmap, key, method: str) -> None:
     st.subheader("Two value IDs: distance, 95% CI and permutation test")
-    value_ids = sorted(vmap.points["value_id"].astype(str).unique())
+    value_ids = _shared.label_codes(key, "value_id")[1]   # sorted, cached per map
     if len(value_ids) < 2:
         st.info("This map has a single value ID: nothing to test.")
         return
@@ -102,7 +102,7 @@ def _lens_section(vmap, key) -> None:
     columns = dims if level == "dimensions" else subs
     if len(columns) < 3:   # a radar needs at least 3 axes
         columns = subs
-    value_ids = sorted(vmap.points["value_id"].astype(str).unique())
+    value_ids = _shared.label_codes(key, "value_id")[1]   # sorted, cached per map
     chosen = st.multiselect(f"Value IDs on the radar (up to {MAX_RADAR})", value_ids,
                             default=value_ids[:2], max_selections=MAX_RADAR, key="lens_radar_ids")
     if chosen:
